@@ -1,0 +1,325 @@
+// Package store defines the durable state of the sidecar: payments,
+// refunds, idempotency records, received notifications and the outbox of
+// events delivered to the application.
+//
+// One interface has two implementations: embedded SQLite (package
+// store/sqlite, the default, one file and zero set-up) and PostgreSQL
+// (package store/postgres, for several replicas sharing state). Package
+// store/storetest holds the conformance suite both must pass.
+//
+// Every state change that must not be lost together with another is one
+// call here, and one transaction inside: a payment's final state and the
+// event announcing it are written together or not at all.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Errors returned by every implementation. Callers test them with
+// errors.Is.
+var (
+	// ErrNotFound means the object does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict means a unique key (out_trade_no, out_refund_no,
+	// req_seq_id) is already taken.
+	ErrConflict = errors.New("conflict")
+	// ErrLeaseLost means the caller no longer owns the claimed work.
+	ErrLeaseLost = errors.New("lease lost")
+)
+
+// Status is the lifecycle state of a payment or a refund. It only moves
+// forward: pending → processing → one of the final states.
+type Status string
+
+// The states. A payment is pending from the moment it is stored until the
+// upstream has accepted it.
+const (
+	StatusPending    Status = "pending"
+	StatusProcessing Status = "processing"
+	StatusSucceeded  Status = "succeeded"
+	StatusFailed     Status = "failed"
+	StatusClosed     Status = "closed"
+)
+
+// Final reports whether s is a final state.
+func (s Status) Final() bool {
+	return s == StatusSucceeded || s == StatusFailed || s == StatusClosed
+}
+
+// Rank orders states so that a transition can be checked to move forward.
+func (s Status) Rank() int {
+	switch s {
+	case StatusPending:
+		return 0
+	case StatusProcessing:
+		return 1
+	case StatusSucceeded, StatusFailed, StatusClosed:
+		return 2
+	}
+	return -1
+}
+
+// CanMoveTo reports whether a transition from s to next moves forward. A
+// final state never changes; a state never moves back.
+func (s Status) CanMoveTo(next Status) bool {
+	if s.Final() {
+		return false
+	}
+	return next.Rank() > s.Rank()
+}
+
+// Payment is one order placed upstream. Amounts are integer fen.
+type Payment struct {
+	ID           string
+	MerchantID   string // huifu_id of the merchant doing the trade
+	OutTradeNo   string // the application's own order number, unique per merchant
+	Flow         string // plugin name, e.g. "wechat-jsapi"
+	TradeType    string // T_JSAPI, T_MINIAPP, A_NATIVE
+	AmountFen    int64
+	Description  string
+	ReqDate      string // yyyyMMdd of the upstream order
+	ReqSeqID     string // the sidecar-generated serial, unique per merchant per day
+	NkpSeqID     string // the upstream's global serial
+	PartyOrderID string
+	OutTransID   string
+	Status       Status
+	TransStat    string // last trans_stat seen upstream
+	// RequestHash fingerprints the creating request so a repeated
+	// out_trade_no with another body can be told apart from a retry.
+	RequestHash    string
+	PayParams      json.RawMessage // front-end parameters returned at creation
+	Metadata       json.RawMessage // the application's own key/values
+	Buyer          json.RawMessage // openid / app id used for the order
+	RefundedFen    int64           // total of succeeded refunds
+	ExpiresAt      time.Time
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	FinishedAt     time.Time // zero until final
+	NextQueryAt    time.Time // zero when no reverse query is due
+	QueryAttempts  int
+	LastError      string
+	UpstreamFields json.RawMessage // last verified upstream data for this order
+}
+
+// Refund is one refund of a payment.
+type Refund struct {
+	ID             string
+	PaymentID      string
+	MerchantID     string
+	OutRefundNo    string // unique per merchant
+	AmountFen      int64
+	Reason         string
+	ReqDate        string
+	ReqSeqID       string
+	NkpSeqID       string
+	Status         Status
+	TransStat      string
+	RequestHash    string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	FinishedAt     time.Time
+	NextQueryAt    time.Time
+	QueryAttempts  int
+	LastError      string
+	UpstreamFields json.RawMessage
+}
+
+// Transition is a forward move of a payment or refund, applied atomically
+// with the event that announces it.
+type Transition struct {
+	// To is the new state. A transition that would not move forward is
+	// ignored and reported as not applied.
+	To        Status
+	TransStat string
+	NkpSeqID  string // set when non-empty
+	// PartyOrderID and OutTransID are set when non-empty.
+	PartyOrderID   string
+	OutTransID     string
+	UpstreamFields json.RawMessage // set when non-nil
+	At             time.Time
+	// Event, when non-nil, is inserted into the outbox in the same
+	// transaction if the transition is applied.
+	Event *Event
+}
+
+// EventStatus is the delivery state of an outbox event.
+type EventStatus string
+
+// The delivery states.
+const (
+	EventPending   EventStatus = "pending"
+	EventDelivered EventStatus = "delivered"
+	EventDead      EventStatus = "dead"
+)
+
+// Event is a message for the application, kept in the outbox until it is
+// delivered or declared dead. Its ID is derived from the object and the
+// state it announces, so a notification repeated by the upstream and the
+// same result found by a reverse query produce the same ID, and inserting it
+// twice is a no-op.
+type Event struct {
+	ID       string
+	Type     string // payment.succeeded, refund.failed, …
+	ObjectID string // payment or refund id
+	// OrderKey groups events that must be delivered in order: the payment
+	// id for a payment and all its refunds.
+	OrderKey string
+	Payload  json.RawMessage // the body delivered to the application
+	// Seq is assigned by the store on insert and increases within the
+	// store; delivery order within an OrderKey follows it.
+	Seq           int64
+	Status        EventStatus
+	Attempts      int
+	NextAttemptAt time.Time
+	LastError     string
+	CreatedAt     time.Time
+	DeliveredAt   time.Time
+}
+
+// Claim is a batch of events leased to one worker. While the lease holds,
+// no other worker (in this process or another replica) gets the same
+// events.
+type Claim struct {
+	Owner      string
+	LeaseUntil time.Time
+}
+
+// Attempt is the outcome of one delivery attempt.
+type Attempt struct {
+	EventID   string
+	Owner     string
+	Delivered bool
+	// Dead moves the event to the dead-letter state (retries exhausted).
+	Dead bool
+	// NextAttemptAt schedules the next attempt when neither Delivered nor
+	// Dead.
+	NextAttemptAt time.Time
+	Error         string
+	At            time.Time
+}
+
+// IdemState is the state of an idempotency key after Begin.
+type IdemState string
+
+// The idempotency states returned by BeginIdempotency.
+const (
+	// IdemNew means the caller now owns the key and must Finish it.
+	IdemNew IdemState = "new"
+	// IdemInProgress means another request with the key is running.
+	IdemInProgress IdemState = "in_progress"
+	// IdemDone means a stored answer exists; replay it.
+	IdemDone IdemState = "done"
+	// IdemMismatch means the key was used with another request body.
+	IdemMismatch IdemState = "mismatch"
+)
+
+// IdemRecord is the stored answer for an idempotency key.
+type IdemRecord struct {
+	Scope       string // e.g. "POST /v1/payments"
+	Key         string
+	RequestHash string
+	State       IdemState
+	StatusCode  int
+	Body        []byte
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+}
+
+// Notification is a verified notification as received, kept for audit and
+// deduplication.
+type Notification struct {
+	// ID is the SHA-256 of the raw resp_data, hex.
+	ID         string
+	ReqSeqID   string
+	Kind       string // "payment" or "refund"
+	ObjectID   string // payment or refund id, when matched
+	RespData   string
+	ReceivedAt time.Time
+}
+
+// Store is the durable state of the sidecar.
+type Store interface {
+	// Migrate applies the versioned schema migrations that are missing.
+	Migrate(ctx context.Context) error
+	// Close releases the store's resources.
+	Close() error
+	// Ping reports whether the store is reachable, for /readyz.
+	Ping(ctx context.Context) error
+
+	// CreatePayment inserts p. It returns ErrConflict when the merchant
+	// already has a payment with p.OutTradeNo or p.ReqSeqID on p.ReqDate.
+	CreatePayment(ctx context.Context, p *Payment) error
+	GetPayment(ctx context.Context, id string) (Payment, error)
+	GetPaymentByOutTradeNo(ctx context.Context, merchantID, outTradeNo string) (Payment, error)
+	GetPaymentByReqSeqID(ctx context.Context, merchantID, reqDate, reqSeqID string) (Payment, error)
+	// UpdatePaymentAccepted records the upstream's acceptance of an order:
+	// the serials, the pay parameters and the move from pending to
+	// processing (or further, following t).
+	UpdatePaymentAccepted(ctx context.Context, id string, nkpSeqID, partyOrderID string, payParams json.RawMessage, t Transition) (Payment, bool, error)
+	// TransitionPayment applies t if it moves the payment forward, and
+	// inserts t.Event with it. It returns the payment after the call and
+	// whether t was applied.
+	TransitionPayment(ctx context.Context, id string, t Transition) (Payment, bool, error)
+	// RecordPaymentError stores the last error seen for a payment.
+	RecordPaymentError(ctx context.Context, id, msg string, at time.Time) error
+
+	CreateRefund(ctx context.Context, r *Refund) error
+	GetRefund(ctx context.Context, id string) (Refund, error)
+	GetRefundByOutRefundNo(ctx context.Context, merchantID, outRefundNo string) (Refund, error)
+	GetRefundByReqSeqID(ctx context.Context, merchantID, reqDate, reqSeqID string) (Refund, error)
+	ListRefunds(ctx context.Context, paymentID string) ([]Refund, error)
+	// TransitionRefund is TransitionPayment for refunds; a refund moving
+	// to succeeded adds its amount to the payment's RefundedFen in the
+	// same transaction.
+	TransitionRefund(ctx context.Context, id string, t Transition) (Refund, bool, error)
+
+	// ClaimDueQueries leases up to limit unfinished payments and refunds
+	// whose NextQueryAt has come, so that one replica queries each.
+	ClaimDueQueries(ctx context.Context, c Claim, now time.Time, limit int) ([]Payment, []Refund, error)
+	// ScheduleQuery sets the next reverse query of a payment or refund
+	// (kind "payment" or "refund") and releases its lease; a zero next
+	// stops querying.
+	ScheduleQuery(ctx context.Context, kind, id string, next time.Time, attempts int, lastError string) error
+
+	// BeginIdempotency looks up or takes the key. lockFor bounds how long
+	// an in-progress key blocks twins if its owner dies.
+	BeginIdempotency(ctx context.Context, scope, key, requestHash string, now time.Time, lockFor time.Duration) (IdemRecord, error)
+	// FinishIdempotency stores the answer for the key and keeps it until
+	// expiresAt.
+	FinishIdempotency(ctx context.Context, scope, key string, statusCode int, body []byte, expiresAt time.Time) error
+	// ReleaseIdempotency forgets an in-progress key whose request had no
+	// effect, so that it may be retried.
+	ReleaseIdempotency(ctx context.Context, scope, key string) error
+	// PurgeIdempotency deletes records that expired before now.
+	PurgeIdempotency(ctx context.Context, now time.Time) (int, error)
+
+	// RecordNotification stores n unless a notification with the same ID
+	// exists, and reports whether it was new.
+	RecordNotification(ctx context.Context, n Notification) (bool, error)
+
+	// InsertEvent adds e to the outbox unless an event with e.ID exists,
+	// and reports whether it was new.
+	InsertEvent(ctx context.Context, e *Event) (bool, error)
+	GetEvent(ctx context.Context, id string) (Event, error)
+	// ClaimEvents leases up to limit pending events due at now. Of each
+	// OrderKey only the oldest undelivered event (lowest Seq, pending or
+	// dead) is eligible, so events of one payment go out in order; an event
+	// behind a dead one waits until the dead one is replayed or delivered.
+	ClaimEvents(ctx context.Context, c Claim, now time.Time, limit int) ([]Event, error)
+	// CompleteAttempt records the outcome of a delivery attempt by the
+	// lease owner and releases the lease; ErrLeaseLost if the owner no
+	// longer holds it.
+	CompleteAttempt(ctx context.Context, a Attempt) error
+	// ListEvents lists events in a state, oldest first, after the given
+	// Seq (for paging).
+	ListEvents(ctx context.Context, status EventStatus, afterSeq int64, limit int) ([]Event, error)
+	// ReplayEvent moves a dead or delivered event back to pending, due at
+	// now, with its attempt count reset.
+	ReplayEvent(ctx context.Context, id string, now time.Time) error
+	// CountEvents counts events by state, for metrics.
+	CountEvents(ctx context.Context) (map[EventStatus]int, error)
+}
