@@ -3,11 +3,14 @@ package nkp
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"reflect"
 	"sort"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -20,12 +23,17 @@ import (
 // written with its keys sorted, as Go's encoding/json would.
 //
 // Numbers keep their literal text when given as json.Number, which is how
-// CanonicalizeJSON decodes them, so "0.00" stays "0.00".
+// CanonicalizeJSON decodes them, so "0.00" stays "0.00". Keys must be valid
+// UTF-8; string values that are not are written with U+FFFD in place of
+// each bad byte.
 func Canonicalize(data map[string]any) ([]byte, error) {
 	keys := make([]string, 0, len(data))
 	for k, v := range data {
 		if isEmpty(v) {
 			continue
+		}
+		if !utf8.ValidString(k) {
+			return nil, fmt.Errorf("canonicalize: key %q is not valid UTF-8", k)
 		}
 		keys = append(keys, k)
 	}
@@ -69,10 +77,10 @@ func DecodeObject(raw []byte) (map[string]any, error) {
 	if m == nil {
 		return nil, fmt.Errorf("decode JSON object: not an object")
 	}
-	if dec.More() {
-		return nil, fmt.Errorf("decode JSON object: trailing data")
-	}
-	if _, err := dec.Token(); err == nil {
+	// Only white space may follow the object. Token reports io.EOF for
+	// that and an error or a token for anything else, including a stray
+	// "]" or "}".
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("decode JSON object: trailing data")
 	}
 	return m, nil
@@ -122,7 +130,7 @@ func writeValue(buf *bytes.Buffer, v any) error {
 	case bool:
 		buf.WriteString(strconv.FormatBool(t))
 	case json.Number:
-		if !json.Valid([]byte(t)) {
+		if !isNumberLiteral(string(t)) {
 			return fmt.Errorf("invalid number %q", string(t))
 		}
 		buf.WriteString(string(t))
@@ -146,6 +154,11 @@ func writeValue(buf *bytes.Buffer, v any) error {
 	case map[string]any:
 		keys := make([]string, 0, len(t))
 		for k := range t {
+			if !utf8.ValidString(k) {
+				// Two such keys could be written alike, and no receiver
+				// could rebuild the string that was signed.
+				return fmt.Errorf("key %q is not valid UTF-8", k)
+			}
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
@@ -195,6 +208,16 @@ func writeValue(buf *bytes.Buffer, v any) error {
 		return writeValue(buf, json.RawMessage(b))
 	}
 	return nil
+}
+
+// isNumberLiteral reports whether s is exactly one JSON number: valid JSON
+// that starts like a number and has no white space around it, so that a
+// json.Number holding a string, an object or padded text is refused.
+func isNumberLiteral(s string) bool {
+	if s == "" || (s[0] != '-' && (s[0] < '0' || s[0] > '9')) {
+		return false
+	}
+	return !strings.ContainsAny(s, " \t\r\n") && json.Valid([]byte(s))
 }
 
 const hexDigits = "0123456789abcdef"

@@ -119,7 +119,9 @@ func Verify(pub *rsa.PublicKey, msg []byte, sig string) error {
 	if sig == "" {
 		return fmt.Errorf("%w: missing", ErrBadSignature)
 	}
-	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(sig))
+	// Strict decoding refuses non-zero padding bits, so that no second
+	// spelling of a valid signature verifies.
+	raw, err := base64.StdEncoding.Strict().DecodeString(strings.TrimSpace(sig))
 	if err != nil {
 		return fmt.Errorf("%w: not base64", ErrBadSignature)
 	}

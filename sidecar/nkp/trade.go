@@ -294,6 +294,10 @@ type NotifyData struct {
 // notification carries its trade type (T_JSAPI, T_MINIAPP, A_NATIVE).
 const TransRefund = "TRANS_REFUND"
 
+// BankCodeOrderClosed is the bank_code of a payment that failed because it
+// was closed (by a close call or because it expired unpaid).
+const BankCodeOrderClosed = "ORDER_CLOSED"
+
 // NotifyTypeChannel is the notify_type of a notification about a channel
 // result, the only kind the sidecar acts on.
 const NotifyTypeChannel = "1"
