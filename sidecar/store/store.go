@@ -29,6 +29,10 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrLeaseLost means the caller no longer owns the claimed work.
 	ErrLeaseLost = errors.New("lease lost")
+	// ErrInvalid means the arguments of a call break a rule of this
+	// package (a missing key, an unknown state, a negative amount,
+	// malformed JSON); the call changed nothing.
+	ErrInvalid = errors.New("invalid argument")
 )
 
 // Status is the lifecycle state of a payment or a refund. It only moves
@@ -140,7 +144,8 @@ type Transition struct {
 	PartyOrderID   string
 	OutTransID     string
 	UpstreamFields json.RawMessage // set when non-nil
-	At             time.Time
+	// At is when the upstream's answer was seen; zero means now.
+	At time.Time
 	// Event, when non-nil, is inserted into the outbox in the same
 	// transaction if the transition is applied.
 	Event *Event
@@ -196,10 +201,11 @@ type Attempt struct {
 	// Dead moves the event to the dead-letter state (retries exhausted).
 	Dead bool
 	// NextAttemptAt schedules the next attempt when neither Delivered nor
-	// Dead.
+	// Dead; zero means at once. Delivered and Dead together are invalid.
 	NextAttemptAt time.Time
 	Error         string
-	At            time.Time
+	// At is when the attempt ended; zero means now.
+	At time.Time
 }
 
 // IdemState is the state of an idempotency key after Begin.
@@ -241,9 +247,17 @@ type Notification struct {
 	ReceivedAt time.Time
 }
 
-// Store is the durable state of the sidecar.
+// Store is the durable state of the sidecar. All its methods are safe for
+// concurrent use, by goroutines of one process and, for implementations that
+// several replicas share, by several processes.
+//
+// Times are stored in UTC with microsecond precision; values read back are
+// in UTC. A zero time.Time stands for "not set" and is stored as NULL.
+// Methods that take an explicit now use it instead of the clock, so that
+// leases and due times are decided by the caller.
 type Store interface {
-	// Migrate applies the versioned schema migrations that are missing.
+	// Migrate applies the versioned schema migrations that are missing. It
+	// is safe to call concurrently from several replicas.
 	Migrate(ctx context.Context) error
 	// Close releases the store's resources.
 	Close() error
@@ -251,48 +265,86 @@ type Store interface {
 	Ping(ctx context.Context) error
 
 	// CreatePayment inserts p. It returns ErrConflict when the merchant
-	// already has a payment with p.OutTradeNo or p.ReqSeqID on p.ReqDate.
+	// already has a payment with p.OutTradeNo or p.ReqSeqID on p.ReqDate,
+	// or a payment with p.ID exists. ID, MerchantID, OutTradeNo, ReqDate
+	// and ReqSeqID are required and AmountFen must be positive
+	// (ErrInvalid). An empty Status is stored as pending; zero CreatedAt
+	// and UpdatedAt are set to the current time and written back to p.
 	CreatePayment(ctx context.Context, p *Payment) error
+	// GetPayment returns the payment with the id, or ErrNotFound.
 	GetPayment(ctx context.Context, id string) (Payment, error)
+	// GetPaymentByOutTradeNo returns the merchant's payment with the
+	// application's order number, or ErrNotFound.
 	GetPaymentByOutTradeNo(ctx context.Context, merchantID, outTradeNo string) (Payment, error)
+	// GetPaymentByReqSeqID returns the merchant's payment with the
+	// upstream serial of the day, or ErrNotFound.
 	GetPaymentByReqSeqID(ctx context.Context, merchantID, reqDate, reqSeqID string) (Payment, error)
 	// UpdatePaymentAccepted records the upstream's acceptance of an order:
 	// the serials, the pay parameters and the move from pending to
-	// processing (or further, following t).
+	// processing (or further, following t). The serials are set when
+	// non-empty and payParams when non-nil, whatever the state (the
+	// notification may have finished the payment before the synchronous
+	// answer was handled); t is applied as by TransitionPayment, and an
+	// empty t.To records the serials only. The bool reports whether t was
+	// applied.
 	UpdatePaymentAccepted(ctx context.Context, id string, nkpSeqID, partyOrderID string, payParams json.RawMessage, t Transition) (Payment, bool, error)
 	// TransitionPayment applies t if it moves the payment forward, and
 	// inserts t.Event with it. It returns the payment after the call and
-	// whether t was applied.
+	// whether t was applied. A transition that is not applied changes
+	// nothing and inserts no event. A transition to a final state sets
+	// FinishedAt and stops reverse queries (NextQueryAt becomes zero).
+	// An event with an empty ObjectID or OrderKey gets the payment id.
 	TransitionPayment(ctx context.Context, id string, t Transition) (Payment, bool, error)
 	// RecordPaymentError stores the last error seen for a payment.
 	RecordPaymentError(ctx context.Context, id, msg string, at time.Time) error
 
+	// CreateRefund inserts r. It returns ErrConflict when the merchant
+	// already has a refund with r.OutRefundNo or r.ReqSeqID on r.ReqDate,
+	// or a refund with r.ID exists, and ErrNotFound when r.PaymentID does
+	// not exist. The defaults and required fields follow CreatePayment.
 	CreateRefund(ctx context.Context, r *Refund) error
+	// GetRefund returns the refund with the id, or ErrNotFound.
 	GetRefund(ctx context.Context, id string) (Refund, error)
+	// GetRefundByOutRefundNo returns the merchant's refund with the
+	// application's refund number, or ErrNotFound.
 	GetRefundByOutRefundNo(ctx context.Context, merchantID, outRefundNo string) (Refund, error)
+	// GetRefundByReqSeqID returns the merchant's refund with the upstream
+	// serial of the day, or ErrNotFound.
 	GetRefundByReqSeqID(ctx context.Context, merchantID, reqDate, reqSeqID string) (Refund, error)
+	// ListRefunds lists the refunds of a payment, oldest first; an
+	// unknown payment has none.
 	ListRefunds(ctx context.Context, paymentID string) ([]Refund, error)
 	// TransitionRefund is TransitionPayment for refunds; a refund moving
 	// to succeeded adds its amount to the payment's RefundedFen in the
-	// same transaction.
+	// same transaction. An event with an empty OrderKey gets the payment
+	// id, so that a payment's events and its refunds' go out in order.
 	TransitionRefund(ctx context.Context, id string, t Transition) (Refund, bool, error)
 
 	// ClaimDueQueries leases up to limit unfinished payments and refunds
-	// whose NextQueryAt has come, so that one replica queries each.
+	// whose NextQueryAt has come, so that one replica queries each. The
+	// limit counts both kinds together, the longest due first. A lease
+	// ends at c.LeaseUntil or when ScheduleQuery is called.
 	ClaimDueQueries(ctx context.Context, c Claim, now time.Time, limit int) ([]Payment, []Refund, error)
 	// ScheduleQuery sets the next reverse query of a payment or refund
-	// (kind "payment" or "refund") and releases its lease; a zero next
-	// stops querying.
+	// (kind "payment" or "refund"), its attempt count and last error, and
+	// releases its lease; a zero next stops querying, and so does a final
+	// state, whatever next says.
 	ScheduleQuery(ctx context.Context, kind, id string, next time.Time, attempts int, lastError string) error
 
 	// BeginIdempotency looks up or takes the key. lockFor bounds how long
-	// an in-progress key blocks twins if its owner dies.
+	// an in-progress key blocks twins if its owner dies. A record that
+	// expired before now (an answer kept long enough, or the lock of an
+	// owner that died) counts as absent and is taken over. Otherwise the
+	// result is IdemMismatch when requestHash differs from the stored
+	// one, else IdemInProgress or IdemDone with the stored answer.
 	BeginIdempotency(ctx context.Context, scope, key, requestHash string, now time.Time, lockFor time.Duration) (IdemRecord, error)
 	// FinishIdempotency stores the answer for the key and keeps it until
-	// expiresAt.
+	// expiresAt. It returns ErrNotFound when the key is not taken and
+	// ErrConflict when it already has an answer.
 	FinishIdempotency(ctx context.Context, scope, key string, statusCode int, body []byte, expiresAt time.Time) error
 	// ReleaseIdempotency forgets an in-progress key whose request had no
-	// effect, so that it may be retried.
+	// effect, so that it may be retried. A key that has an answer, or no
+	// record, is left as it is.
 	ReleaseIdempotency(ctx context.Context, scope, key string) error
 	// PurgeIdempotency deletes records that expired before now.
 	PurgeIdempotency(ctx context.Context, now time.Time) (int, error)
@@ -302,24 +354,36 @@ type Store interface {
 	RecordNotification(ctx context.Context, n Notification) (bool, error)
 
 	// InsertEvent adds e to the outbox unless an event with e.ID exists,
-	// and reports whether it was new.
+	// and reports whether it was new. ID, Type and a JSON Payload are
+	// required. The store sets Seq and Status (pending) and, when zero,
+	// CreatedAt (now) and NextAttemptAt (CreatedAt), and writes them back
+	// to e when the event is new. An empty OrderKey defaults to ObjectID,
+	// or to ID when ObjectID is empty too.
 	InsertEvent(ctx context.Context, e *Event) (bool, error)
+	// GetEvent returns the event with the id, or ErrNotFound.
 	GetEvent(ctx context.Context, id string) (Event, error)
-	// ClaimEvents leases up to limit pending events due at now. Of each
-	// OrderKey only the oldest undelivered event (lowest Seq, pending or
-	// dead) is eligible, so events of one payment go out in order; an event
-	// behind a dead one waits until the dead one is replayed or delivered.
+	// ClaimEvents leases up to limit pending events due at now, lowest Seq
+	// first. Of each OrderKey only the oldest undelivered event (lowest
+	// Seq, pending or dead) is eligible, so events of one payment go out
+	// in order; an event behind a dead one waits until the dead one is
+	// replayed or delivered. An event whose lease has not ended at now is
+	// not eligible.
 	ClaimEvents(ctx context.Context, c Claim, now time.Time, limit int) ([]Event, error)
 	// CompleteAttempt records the outcome of a delivery attempt by the
-	// lease owner and releases the lease; ErrLeaseLost if the owner no
-	// longer holds it.
+	// lease owner, counts the attempt and releases the lease; ErrLeaseLost
+	// if the owner no longer holds it (another worker claimed the event
+	// after the lease ended, or the attempt was already completed). An
+	// owner whose lease ended but whom nobody replaced still holds it, so
+	// that a slow delivery is not repeated needlessly.
 	CompleteAttempt(ctx context.Context, a Attempt) error
-	// ListEvents lists events in a state, oldest first, after the given
-	// Seq (for paging).
+	// ListEvents lists events in a state (any state when status is
+	// empty), oldest first, after the given Seq (for paging).
 	ListEvents(ctx context.Context, status EventStatus, afterSeq int64, limit int) ([]Event, error)
 	// ReplayEvent moves a dead or delivered event back to pending, due at
-	// now, with its attempt count reset.
+	// now, with its attempt count reset. A pending event is left as it is;
+	// an unknown one is ErrNotFound.
 	ReplayEvent(ctx context.Context, id string, now time.Time) error
-	// CountEvents counts events by state, for metrics.
+	// CountEvents counts events by state, for metrics; every state is
+	// present in the map, zero included.
 	CountEvents(ctx context.Context) (map[EventStatus]int, error)
 }

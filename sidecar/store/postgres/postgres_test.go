@@ -1,0 +1,292 @@
+package postgres
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/paysidecar/paysidecar/sidecar/store"
+	"github.com/paysidecar/paysidecar/sidecar/store/storetest"
+)
+
+const defaultDSN = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+
+var (
+	reachOnce sync.Once
+	reachErr  error
+)
+
+// testDSN returns the DSN of the test server. An unreachable server fails
+// the test when CI is set and skips it otherwise.
+func testDSN(t testing.TB) string {
+	t.Helper()
+	dsn := os.Getenv("PAYSIDECAR_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		dsn = defaultDSN
+	}
+	reachOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			reachErr = err
+			return
+		}
+		reachErr = conn.Ping(ctx)
+		_ = conn.Close(ctx)
+	})
+	if reachErr != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("PostgreSQL at PAYSIDECAR_TEST_POSTGRES_DSN (default %s) is unreachable: %v", defaultDSN, reachErr)
+		}
+		t.Skipf("PostgreSQL is unreachable, skipping (set PAYSIDECAR_TEST_POSTGRES_DSN; CI=1 makes this fail): %v", reachErr)
+	}
+	return dsn
+}
+
+// newSchema returns a fresh schema name and drops the schema when the test
+// ends.
+func newSchema(t testing.TB, dsn string) string {
+	t.Helper()
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	name := "paysidecar_test_" + hex.EncodeToString(b)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Errorf("drop schema %s: %v", name, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{name}.Sanitize()+` CASCADE`); err != nil {
+			t.Errorf("drop schema %s: %v", name, err)
+		}
+	})
+	return name
+}
+
+// openTest opens a store in a schema of its own, dropped when the test
+// ends.
+func openTest(t testing.TB, opts ...Option) *Store {
+	t.Helper()
+	dsn := testDSN(t)
+	return openIn(t, dsn, newSchema(t, dsn), opts...)
+}
+
+// openIn opens a store in the schema and closes it when the test ends.
+func openIn(t testing.TB, dsn, schema string, opts ...Option) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), dsn, append([]Option{WithSchema(schema), WithMaxConns(8)}, opts...)...)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store { return openTest(t) })
+}
+
+// TestConformanceReplicas runs the suite against three stores sharing one
+// schema, each call going to the next: the replicas together must behave
+// as one store, and the concurrent subtests spread their claimers over
+// separate connection pools.
+func TestConformanceReplicas(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		dsn := testDSN(t)
+		schema := newSchema(t, dsn)
+		return storetest.RoundRobin(openIn(t, dsn, schema), openIn(t, dsn, schema), openIn(t, dsn, schema))
+	})
+}
+
+// TestConcurrentMigrations starts several replicas at once on an empty
+// schema: every Open succeeds and each migration is applied once.
+func TestConcurrentMigrations(t *testing.T) {
+	dsn := testDSN(t)
+	schema := newSchema(t, dsn)
+	const replicas = 4
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		errs   []error
+		stores []*Store
+	)
+	for range replicas {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := Open(context.Background(), dsn, WithSchema(schema), WithMaxConns(2))
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return
+			}
+			stores = append(stores, s)
+		}()
+	}
+	wg.Wait()
+	for _, s := range stores {
+		t.Cleanup(func() { _ = s.Close() })
+	}
+	if len(errs) > 0 {
+		t.Fatalf("concurrent Open: %v", errs)
+	}
+	var applied int
+	err := stores[0].pool.QueryRow(context.Background(),
+		`SELECT count(*) FROM goose_db_version WHERE version_id = 1 AND is_applied`).Scan(&applied)
+	if err != nil {
+		t.Fatalf("read goose_db_version: %v", err)
+	}
+	if applied != 1 {
+		t.Fatalf("migration 1 recorded %d times, want 1", applied)
+	}
+	for _, s := range stores {
+		if _, err := s.CountEvents(context.Background()); err != nil {
+			t.Fatalf("CountEvents on a migrated replica: %v", err)
+		}
+	}
+}
+
+// TestSkipLocked checks that a claimer skips an event another transaction
+// holds instead of waiting for it.
+func TestSkipLocked(t *testing.T) {
+	ctx := context.Background()
+	dsn := testDSN(t)
+	schema := newSchema(t, dsn)
+	s := openIn(t, dsn, schema)
+	now := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
+	for _, id := range []string{"evt_held", "evt_free"} {
+		e := &store.Event{ID: id, Type: "payment.succeeded", OrderKey: id, Payload: []byte(`{}`), CreatedAt: now}
+		if _, err := s.InsertEvent(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.RuntimeParams["search_path"] = schema
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM events WHERE id = 'evt_held' FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	evs, err := s.ClaimEvents(cctx, store.Claim{Owner: "a", LeaseUntil: now.Add(time.Minute)}, now, 10)
+	if err != nil {
+		t.Fatalf("ClaimEvents while a row is locked: %v", err)
+	}
+	if len(evs) != 1 || evs[0].ID != "evt_free" {
+		t.Fatalf("claimed %+v, want only evt_free", evs)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	evs, err = s.ClaimEvents(ctx, store.Claim{Owner: "b", LeaseUntil: now.Add(time.Minute)}, now, 10)
+	if err != nil || len(evs) != 1 || evs[0].ID != "evt_held" {
+		t.Fatalf("after the lock is gone: %+v, %v", evs, err)
+	}
+}
+
+// TestDeadReplicaWorkIsTakenOver closes a replica that holds leases: the
+// other replica gets its event and its query once the leases end.
+func TestDeadReplicaWorkIsTakenOver(t *testing.T) {
+	ctx := context.Background()
+	dsn := testDSN(t)
+	schema := newSchema(t, dsn)
+	dying, survivor := openIn(t, dsn, schema), openIn(t, dsn, schema)
+	now := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
+	e := &store.Event{ID: "evt_1", Type: "payment.succeeded", OrderKey: "pay_1", Payload: []byte(`{}`), CreatedAt: now}
+	if _, err := dying.InsertEvent(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	p := &store.Payment{ID: "pay_1", MerchantID: "m", OutTradeNo: "o", AmountFen: 1, ReqDate: "20250301",
+		ReqSeqID: "s", NextQueryAt: now}
+	if err := dying.CreatePayment(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	lease := store.Claim{Owner: "dying", LeaseUntil: now.Add(30 * time.Second)}
+	if evs, err := dying.ClaimEvents(ctx, lease, now, 10); err != nil || len(evs) != 1 {
+		t.Fatalf("dying replica claimed %v, %v", evs, err)
+	}
+	if ps, _, err := dying.ClaimDueQueries(ctx, lease, now, 10); err != nil || len(ps) != 1 {
+		t.Fatalf("dying replica claimed queries %v, %v", ps, err)
+	}
+	_ = dying.Close()
+
+	claim := store.Claim{Owner: "survivor", LeaseUntil: now.Add(time.Hour)}
+	at := now.Add(29 * time.Second)
+	evs, err := survivor.ClaimEvents(ctx, claim, at, 10)
+	ps, _, qerr := survivor.ClaimDueQueries(ctx, claim, at, 10)
+	if err != nil || qerr != nil || len(evs) != 0 || len(ps) != 0 {
+		t.Fatalf("before the lease ends: %v %v %v %v", evs, err, ps, qerr)
+	}
+	at = now.Add(30 * time.Second)
+	evs, err = survivor.ClaimEvents(ctx, claim, at, 10)
+	ps, _, qerr = survivor.ClaimDueQueries(ctx, claim, at, 10)
+	if err != nil || qerr != nil || len(evs) != 1 || len(ps) != 1 {
+		t.Fatalf("after the lease ends: %v %v %v %v", evs, err, ps, qerr)
+	}
+	if err := survivor.CompleteAttempt(ctx, store.Attempt{EventID: "evt_1", Owner: "survivor", Delivered: true}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOpenRefusals(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cases := []struct {
+		name string
+		dsn  string
+		opts []Option
+		bad  bool // ErrInvalid expected
+	}{
+		{"schema with quotes", defaultDSN, []Option{WithSchema(`x"; DROP TABLE y; --`)}, true},
+		{"upper-case schema", defaultDSN, []Option{WithSchema("Payments")}, true},
+		{"garbage DSN with a password", "postgres://u:s3cret-pw@[::1:5432/db", nil, true},
+		{"unreachable server", "postgres://u:s3cret-pw@127.0.0.1:1/db?connect_timeout=2&sslmode=disable", nil, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := Open(ctx, tc.dsn, tc.opts...)
+			if err == nil {
+				_ = s.Close()
+				t.Fatal("Open succeeded")
+			}
+			if tc.bad && !errors.Is(err, store.ErrInvalid) {
+				t.Fatalf("error %v, want ErrInvalid", err)
+			}
+			if strings.Contains(err.Error(), "s3cret-pw") {
+				t.Fatalf("the error shows the password: %v", err)
+			}
+		})
+	}
+}
+
+func BenchmarkInsertEvent(b *testing.B) {
+	storetest.BenchInsertEvent(b, openTest(b))
+}
+
+func BenchmarkClaimEvents(b *testing.B) {
+	storetest.BenchClaimEvents(b, openTest(b))
+}
