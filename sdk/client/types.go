@@ -125,8 +125,23 @@ type EventData struct {
 	Payment  *Payment        `json:"payment,omitempty"`
 	Refund   *Refund         `json:"refund,omitempty"`
 	Upstream json.RawMessage `json:"upstream,omitempty"`
-	// Source is "notification" or "query".
+	// Source is "notification" or "query" (or "api" when the answer to
+	// the creating call was already final).
 	Source string `json:"source"`
+	// Notification is the upstream's notification form exactly as
+	// received and verified, present when Source is "notification". An
+	// application that holds the upstream's public key can check Sign over
+	// RespData itself.
+	Notification *UpstreamNotification `json:"notification,omitempty"`
+}
+
+// UpstreamNotification is the upstream's asynchronous notification form as
+// received: RespData is the raw JSON string that Sign covers.
+type UpstreamNotification struct {
+	RespCode string `json:"resp_code"`
+	RespDesc string `json:"resp_desc"`
+	RespData string `json:"resp_data"`
+	Sign     string `json:"sign"`
 }
 
 // ErrorBody is the shape of every error answer.

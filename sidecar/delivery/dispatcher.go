@@ -1,0 +1,524 @@
+// Package delivery delivers outbox events to the application's webhook.
+//
+// Deliveries follow Standard Webhooks: a JSON POST of the event with the
+// headers webhook-id (the event id, the same across retries and across the
+// upstream's duplicate notifications), webhook-timestamp and
+// webhook-signature (HMAC-SHA256 under the configured secret). A 2xx
+// answer within the timeout is success; anything else is retried on a
+// schedule with jitter (DefaultSchedule), after which the event goes to
+// dead letters, from where it can be replayed.
+//
+// A Dispatcher claims due events from the store with a lease, so several
+// replicas sharing a store never deliver the same event at the same time,
+// and a replica that dies mid-attempt only delays the event until its lease
+// runs out. The store hands out only the oldest undelivered event of each
+// payment, so a payment's events reach the application in order.
+package delivery
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/paysidecar/paysidecar/sidecar/nkp"
+	"github.com/paysidecar/paysidecar/sidecar/store"
+)
+
+// Config configures a Dispatcher. Zero values take the defaults named on
+// each field.
+type Config struct {
+	// URL is the application's webhook endpoint. Required.
+	URL string
+	// Secret signs every delivery: "whsec_<base64>" or a raw string of at
+	// least MinSecretBytes bytes (see ParseSecret). Required.
+	Secret string
+	// Format is FormatJSON (default) or FormatForm.
+	Format string
+	// Profile is the field dialect of form bodies built from a reverse
+	// query; nkp.ProfileNKP when empty.
+	Profile nkp.Profile
+	// Timeout bounds one attempt; an answer after it is a failure.
+	// Default 10 s.
+	Timeout time.Duration
+	// Schedule is the list of retry delays; DefaultSchedule when empty.
+	Schedule Schedule
+	// Concurrency bounds the attempts in flight. Default 8.
+	Concurrency int
+	// BatchSize is how many events one claim takes. Default
+	// 4 × Concurrency.
+	BatchSize int
+	// PollInterval is how often the store is checked for due events when
+	// nothing wakes the dispatcher. Default 1 s.
+	PollInterval time.Duration
+	// Lease is how long claimed events stay reserved for this replica; it
+	// must exceed Timeout. Default Timeout + 30 s.
+	Lease time.Duration
+	// Owner names this replica in leases. Default host name and process
+	// id.
+	Owner string
+}
+
+// Options carries the dispatcher's collaborators. Every field is optional.
+type Options struct {
+	// Now is the clock that stamps attempts and schedules retries;
+	// time.Now when nil. Tests drive a long outage with a fake clock and
+	// RunOnce.
+	Now func() time.Time
+	// Rand returns the jitter source, a number in [0, 1); math/rand/v2
+	// when nil.
+	Rand func() float64
+	// HTTPClient sends the deliveries; a client that follows no redirect
+	// when nil (per-attempt deadlines come from Timeout).
+	HTTPClient *http.Client
+	// Logger receives failures; slog.Default when nil.
+	Logger *slog.Logger
+	// Registerer receives the metrics; none are registered when nil.
+	Registerer prometheus.Registerer
+	// TracerProvider makes the attempt spans; the global one when nil.
+	TracerProvider trace.TracerProvider
+	// Propagator writes trace context into the request headers; the
+	// global one when nil.
+	Propagator propagation.TextMapPropagator
+}
+
+// Dispatcher delivers outbox events. Start runs it; Close stops it.
+type Dispatcher struct {
+	cfg     Config
+	key     []byte
+	st      store.Store
+	now     func() time.Time
+	rand    func() float64
+	hc      *http.Client
+	ownHTTP bool
+	log     *slog.Logger
+	tracer  trace.Tracer
+	prop    propagation.TextMapPropagator
+	metrics metrics
+
+	wake chan struct{}
+
+	linksMu sync.Mutex
+	links   map[string]trace.SpanContext
+	order   []string
+
+	mu     sync.Mutex
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// maxLinks bounds the remembered notification spans.
+const maxLinks = 4096
+
+// New checks cfg and returns a Dispatcher reading events from st.
+func New(cfg Config, st store.Store, opts Options) (*Dispatcher, error) {
+	if st == nil {
+		return nil, errors.New("delivery: nil store")
+	}
+	if cfg.URL == "" {
+		return nil, errors.New("delivery: webhook URL is required")
+	}
+	if u, err := url.Parse(cfg.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, errors.New("delivery: webhook URL must be an absolute http or https URL")
+	}
+	key, err := ParseSecret(cfg.Secret)
+	if err != nil {
+		return nil, fmt.Errorf("delivery: %w", err)
+	}
+	switch cfg.Format {
+	case "":
+		cfg.Format = FormatJSON
+	case FormatJSON, FormatForm:
+	default:
+		return nil, fmt.Errorf("delivery: format %q: want %q or %q", cfg.Format, FormatJSON, FormatForm)
+	}
+	if cfg.Profile == "" {
+		cfg.Profile = nkp.ProfileNKP
+	}
+	if err := cfg.Profile.Validate(); err != nil {
+		return nil, fmt.Errorf("delivery: %w", err)
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if len(cfg.Schedule) == 0 {
+		cfg.Schedule = DefaultSchedule
+	}
+	if err := cfg.Schedule.Validate(); err != nil {
+		return nil, fmt.Errorf("delivery: %w", err)
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 8
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 4 * cfg.Concurrency
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = time.Second
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = cfg.Timeout + 30*time.Second
+	}
+	if cfg.Lease <= cfg.Timeout {
+		return nil, fmt.Errorf("delivery: lease %s must exceed the timeout %s", cfg.Lease, cfg.Timeout)
+	}
+	if cfg.Owner == "" {
+		host, _ := os.Hostname()
+		cfg.Owner = host + "-" + strconv.Itoa(os.Getpid())
+	}
+	d := &Dispatcher{
+		cfg:   cfg,
+		key:   key,
+		st:    st,
+		now:   opts.Now,
+		rand:  opts.Rand,
+		hc:    opts.HTTPClient,
+		log:   opts.Logger,
+		prop:  opts.Propagator,
+		wake:  make(chan struct{}, 1),
+		links: make(map[string]trace.SpanContext),
+	}
+	if d.now == nil {
+		d.now = time.Now
+	}
+	if d.rand == nil {
+		d.rand = rand.Float64
+	}
+	if d.hc == nil {
+		d.ownHTTP = true
+		d.hc = &http.Client{
+			Transport:     http.DefaultTransport.(*http.Transport).Clone(),
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	}
+	if d.log == nil {
+		d.log = slog.Default()
+	}
+	tp := opts.TracerProvider
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	d.tracer = tp.Tracer("github.com/paysidecar/paysidecar/sidecar/delivery")
+	if d.prop == nil {
+		d.prop = otel.GetTextMapPropagator()
+	}
+	d.metrics = newMetrics()
+	if opts.Registerer != nil {
+		if err := d.metrics.register(opts.Registerer); err != nil {
+			return nil, fmt.Errorf("delivery: register metrics: %w", err)
+		}
+	}
+	return d, nil
+}
+
+// Start runs the dispatcher in a goroutine until ctx ends or Close is
+// called. It fails if the dispatcher is already running.
+func (d *Dispatcher) Start(ctx context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.done != nil {
+		return errors.New("delivery: dispatcher already started")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	d.cancel = cancel
+	d.done = make(chan struct{})
+	go d.loop(ctx, d.done)
+	return nil
+}
+
+// Close stops the dispatcher and waits for attempts in flight to finish or
+// be abandoned (an abandoned attempt is retried once its lease runs out).
+func (d *Dispatcher) Close() error {
+	d.mu.Lock()
+	cancel, done := d.cancel, d.done
+	d.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-done
+	}
+	if d.ownHTTP {
+		d.hc.CloseIdleConnections()
+	}
+	return nil
+}
+
+// Wake makes a running dispatcher look for due events now rather than at
+// its next poll. It never blocks.
+func (d *Dispatcher) Wake() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Published is the ledger's hook (ledger.Options.Published): it remembers
+// the span of the call that produced e, so that delivery attempts link to
+// it, and wakes the dispatcher.
+func (d *Dispatcher) Published(ctx context.Context, e store.Event) {
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		d.linksMu.Lock()
+		if _, ok := d.links[e.ID]; !ok {
+			d.order = append(d.order, e.ID)
+			if len(d.order) > maxLinks {
+				delete(d.links, d.order[0])
+				d.order = d.order[1:]
+			}
+		}
+		d.links[e.ID] = sc
+		d.linksMu.Unlock()
+	}
+	d.Wake()
+}
+
+func (d *Dispatcher) link(id string) (trace.SpanContext, bool) {
+	d.linksMu.Lock()
+	defer d.linksMu.Unlock()
+	sc, ok := d.links[id]
+	return sc, ok
+}
+
+func (d *Dispatcher) forget(id string) {
+	d.linksMu.Lock()
+	defer d.linksMu.Unlock()
+	if _, ok := d.links[id]; !ok {
+		return
+	}
+	delete(d.links, id)
+	for i, v := range d.order {
+		if v == id {
+			d.order = append(d.order[:i], d.order[i+1:]...)
+			break
+		}
+	}
+}
+
+func (d *Dispatcher) loop(ctx context.Context, done chan struct{}) {
+	defer close(done)
+	ticker := time.NewTicker(d.cfg.PollInterval)
+	defer ticker.Stop()
+	d.refreshGauge(ctx)
+	for {
+		n, err := d.RunOnce(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			d.log.Error("webhook delivery: claim failed", slog.Any("error", err))
+		}
+		if err == nil && n >= d.cfg.BatchSize {
+			// A full batch: more may be due right away.
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.wake:
+		case <-ticker.C:
+			d.refreshGauge(ctx)
+		}
+	}
+}
+
+func (d *Dispatcher) refreshGauge(ctx context.Context) {
+	counts, err := d.st.CountEvents(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			d.log.Warn("webhook delivery: count outbox events", slog.Any("error", err))
+		}
+		return
+	}
+	for _, s := range []store.EventStatus{store.EventPending, store.EventDelivered, store.EventDead} {
+		d.metrics.outbox.WithLabelValues(string(s)).Set(float64(counts[s]))
+	}
+}
+
+// RunOnce claims the events due now, delivers them and records each
+// outcome, and returns how many it claimed. Events of one order key in the
+// batch go out one after another in the order claimed; different keys go
+// out concurrently, at most Concurrency at a time. Start calls it in a loop;
+// tests call it directly.
+func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
+	now := d.now()
+	evs, err := d.st.ClaimEvents(ctx, store.Claim{Owner: d.cfg.Owner, LeaseUntil: now.Add(d.cfg.Lease)}, now, d.cfg.BatchSize)
+	if err != nil {
+		return 0, fmt.Errorf("delivery: claim events: %w", err)
+	}
+	if len(evs) == 0 {
+		return 0, nil
+	}
+	var keys []string
+	groups := make(map[string][]store.Event)
+	for _, e := range evs {
+		if _, ok := groups[e.OrderKey]; !ok {
+			keys = append(keys, e.OrderKey)
+		}
+		groups[e.OrderKey] = append(groups[e.OrderKey], e)
+	}
+	var g errgroup.Group
+	g.SetLimit(d.cfg.Concurrency)
+	for _, k := range keys {
+		group := groups[k]
+		g.Go(func() error {
+			for _, e := range group {
+				if !d.deliver(ctx, e) {
+					// Keep the key's order: what follows a failure
+					// waits for the next claim.
+					break
+				}
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	return len(evs), nil
+}
+
+// deliver makes one attempt and records it; it reports whether the event
+// was delivered.
+func (d *Dispatcher) deliver(ctx context.Context, e store.Event) bool {
+	attemptNo := e.Attempts + 1
+	opts := []trace.SpanStartOption{
+		trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(
+			attribute.String("paysidecar.event_id", e.ID),
+			attribute.String("paysidecar.event_type", e.Type),
+			attribute.String("paysidecar.object_id", e.ObjectID),
+			attribute.Int("paysidecar.attempt", attemptNo),
+		),
+	}
+	if sc, ok := d.link(e.ID); ok {
+		opts = append(opts, trace.WithLinks(trace.Link{SpanContext: sc}))
+	}
+	ctx, span := d.tracer.Start(ctx, "webhook.deliver", opts...)
+	defer span.End()
+
+	at := d.now()
+	started := time.Now()
+	status, err := d.post(ctx, e, at)
+	d.metrics.duration.Observe(time.Since(started).Seconds())
+	if ctx.Err() != nil {
+		// Shutting down: the attempt says nothing about the application.
+		// The lease runs out and the event is tried again.
+		span.SetStatus(codes.Error, "abandoned at shutdown")
+		return false
+	}
+	a := store.Attempt{EventID: e.ID, Owner: d.cfg.Owner, At: at}
+	result := "delivered"
+	switch {
+	case err == nil && status >= 200 && status <= 299:
+		a.Delivered = true
+		span.SetAttributes(attribute.Int("http.response.status_code", status))
+	default:
+		if err != nil {
+			a.Error = err.Error()
+			result = "error"
+			if errors.Is(err, context.DeadlineExceeded) {
+				a.Error = fmt.Sprintf("no answer within %s", d.cfg.Timeout)
+				result = "timeout"
+			}
+		} else {
+			a.Error = fmt.Sprintf("HTTP %d", status)
+			result = "http_error"
+			span.SetAttributes(attribute.Int("http.response.status_code", status))
+		}
+		span.SetStatus(codes.Error, a.Error)
+		if delay, ok := d.cfg.Schedule.Delay(attemptNo, d.rand()); ok {
+			a.NextAttemptAt = at.Add(delay)
+		} else {
+			a.Dead = true
+		}
+	}
+	d.metrics.attempts.WithLabelValues(result).Inc()
+	// Record the outcome even if shutdown begins now: a delivered event
+	// must not be delivered again because its success was lost.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := d.st.CompleteAttempt(cctx, a); err != nil {
+		if errors.Is(err, store.ErrLeaseLost) {
+			d.log.Warn("webhook delivery: lease lost before the outcome was recorded",
+				slog.String("event_id", e.ID), slog.Bool("delivered", a.Delivered))
+		} else {
+			d.log.Error("webhook delivery: record attempt", slog.String("event_id", e.ID), slog.Any("error", err))
+		}
+		span.RecordError(err)
+		return false
+	}
+	switch {
+	case a.Delivered:
+		d.metrics.latency.Observe(at.Sub(e.CreatedAt).Seconds())
+		d.forget(e.ID)
+		d.log.Debug("webhook delivered", slog.String("event_id", e.ID), slog.String("type", e.Type), slog.Int("attempt", attemptNo))
+	case a.Dead:
+		d.metrics.dead.Inc()
+		d.forget(e.ID)
+		d.log.Error("webhook delivery: retries exhausted, event moved to dead letters",
+			slog.String("event_id", e.ID), slog.String("type", e.Type), slog.Int("attempts", attemptNo), slog.String("last_error", a.Error))
+	default:
+		d.log.Warn("webhook delivery failed; will retry",
+			slog.String("event_id", e.ID), slog.Int("attempt", attemptNo), slog.String("error", a.Error),
+			slog.Time("next_attempt_at", a.NextAttemptAt))
+	}
+	return a.Delivered
+}
+
+// post sends one attempt and returns the HTTP status. Errors never carry
+// the webhook URL, which may hold credentials.
+func (d *Dispatcher) post(ctx context.Context, e store.Event, at time.Time) (int, error) {
+	body := []byte(e.Payload)
+	contentType := "application/json"
+	if d.cfg.Format == FormatForm {
+		b, err := FormBody(e.Payload, d.cfg.Profile)
+		if err != nil {
+			return 0, err
+		}
+		body, contentType = b, "application/x-www-form-urlencoded; charset=utf-8"
+	}
+	actx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(actx, http.MethodPost, d.cfg.URL, bytes.NewReader(body))
+	if err != nil {
+		return 0, errors.New("build webhook request")
+	}
+	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("User-Agent", "paysidecar")
+	req.Header.Set(HeaderID, e.ID)
+	req.Header.Set(HeaderTimestamp, strconv.FormatInt(at.Unix(), 10))
+	req.Header.Set(HeaderSignature, Sign(d.key, e.ID, at, body))
+	d.prop.Inject(actx, propagation.HeaderCarrier(req.Header))
+	resp, err := d.hc.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		if actx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
+			return 0, context.DeadlineExceeded
+		}
+		return 0, fmt.Errorf("post webhook: %w", err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	// Read a little of the answer so the connection can be reused; its
+	// content does not matter.
+	_, err = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if err != nil && actx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
+		return 0, context.DeadlineExceeded
+	}
+	return resp.StatusCode, nil
+}

@@ -1,0 +1,412 @@
+// Package notify receives the upstream's asynchronous notifications.
+//
+// The handler verifies the signature over the raw resp_data before it reads
+// any business field, finds the payment or refund the notification is
+// about, checks the amount, records the notification and applies it through
+// the ledger, all durably, and only then acknowledges with
+// RECV_ORD_ID_<req_seq_id>. Anything forged, malformed or refused gets a 4xx
+// and is counted by reason; nothing of it is stored or forwarded. A
+// notification for an order this sidecar does not know (yet) is answered
+// with 404 so that the upstream tries again: the order may have been created
+// a moment ago by another replica whose write is not yet visible, or the
+// notification may belong to another system sharing the address.
+package notify
+
+import (
+	"context"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/paysidecar/paysidecar/sdk/client"
+	"github.com/paysidecar/paysidecar/sidecar/ledger"
+	"github.com/paysidecar/paysidecar/sidecar/nkp"
+	"github.com/paysidecar/paysidecar/sidecar/store"
+)
+
+// DefaultMaxBodyBytes bounds a notification body when Config leaves it
+// unset. Real notifications are a few KiB.
+const DefaultMaxBodyBytes = 64 << 10
+
+// processTimeout bounds the store work for one notification, well within
+// the upstream's own five seconds in the normal case.
+const processTimeout = 10 * time.Second
+
+// Rejection reasons, the values of the reason label of
+// paysidecar_notify_rejected_total.
+const (
+	ReasonMethod         = "method"
+	ReasonContentType    = "content_type"
+	ReasonOversize       = "oversize"
+	ReasonMalformed      = "malformed"
+	ReasonUnsigned       = "unsigned"
+	ReasonBadSignature   = "bad_signature"
+	ReasonBadData        = "bad_data"
+	ReasonAmountMismatch = ledger.CodeAmountMismatch
+	ReasonUnknownOrder   = "unknown_order"
+	ReasonStore          = "store_error"
+)
+
+// Config configures the handler. Zero values take the defaults.
+type Config struct {
+	// MaxBodyBytes bounds the request body; larger bodies get 413.
+	// Default DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// Profile is the upstream's field dialect; nkp.ProfileNKP when empty.
+	Profile nkp.Profile
+	// Verifier is the upstream's RSA public key. Required.
+	Verifier *rsa.PublicKey
+}
+
+// Options carries the handler's collaborators. Every field is optional.
+type Options struct {
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// Logger receives refusals and failures, never a secret or a full
+	// body; slog.Default when nil.
+	Logger *slog.Logger
+	// Registerer receives the metrics; none are registered when nil.
+	Registerer prometheus.Registerer
+	// TracerProvider makes the notification spans; the global one when
+	// nil.
+	TracerProvider trace.TracerProvider
+}
+
+// Handler is the notification ingress, an http.Handler.
+type Handler struct {
+	cfg     Config
+	st      store.Store
+	led     *ledger.Ledger
+	now     func() time.Time
+	log     *slog.Logger
+	tracer  trace.Tracer
+	recv    *prometheus.CounterVec
+	reject  *prometheus.CounterVec
+	latency prometheus.Histogram
+}
+
+// NewHandler returns the ingress handler. Mount it on its own listener at
+// the path given upstream as notify_url.
+func NewHandler(cfg Config, st store.Store, led *ledger.Ledger, opts Options) (*Handler, error) {
+	if st == nil || led == nil {
+		return nil, errors.New("notify: store and ledger are required")
+	}
+	if cfg.Verifier == nil {
+		return nil, errors.New("notify: the upstream public key is required")
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.Profile == "" {
+		cfg.Profile = nkp.ProfileNKP
+	}
+	if err := cfg.Profile.Validate(); err != nil {
+		return nil, fmt.Errorf("notify: %w", err)
+	}
+	h := &Handler{
+		cfg: cfg,
+		st:  st,
+		led: led,
+		now: opts.Now,
+		log: opts.Logger,
+		recv: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "paysidecar_notify_received_total",
+			Help: "Notifications received, by kind (payment, refund, unknown) and result (applied, duplicate, unchanged, ignored, rejected, error).",
+		}, []string{"kind", "result"}),
+		reject: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "paysidecar_notify_rejected_total",
+			Help: "Notifications refused, by reason.",
+		}, []string{"reason"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "paysidecar_notify_duration_seconds",
+			Help:    "Time to handle one notification, from request to answer.",
+			Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5},
+		}),
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	tp := opts.TracerProvider
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	h.tracer = tp.Tracer("github.com/paysidecar/paysidecar/sidecar/notify")
+	if opts.Registerer != nil {
+		for _, c := range []prometheus.Collector{h.recv, h.reject, h.latency} {
+			if err := opts.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("notify: register metrics: %w", err)
+			}
+		}
+	}
+	return h, nil
+}
+
+// refusal is an answer other than the acknowledgement.
+type refusal struct {
+	status int
+	reason string
+	msg    string
+	err    error
+}
+
+// ServeHTTP handles one notification.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	started := time.Now()
+	defer func() { h.latency.Observe(time.Since(started).Seconds()) }()
+	ctx, span := h.tracer.Start(r.Context(), "notify.receive", trace.WithSpanKind(trace.SpanKindServer))
+	defer span.End()
+
+	kind := "unknown"
+	// Once started, the work finishes even if the upstream hangs up: what
+	// is half done is only repeated when it retries.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), processTimeout)
+	defer cancel()
+	ack, result, ref := h.handle(ctx, r, span, &kind)
+	if ref != nil {
+		span.SetStatus(codes.Error, ref.reason)
+		span.SetAttributes(attribute.String("paysidecar.notify.rejected", ref.reason))
+		result := "rejected"
+		level := slog.LevelWarn
+		if ref.status >= 500 {
+			result = "error"
+			level = slog.LevelError
+		}
+		h.recv.WithLabelValues(kind, result).Inc()
+		h.reject.WithLabelValues(ref.reason).Inc()
+		attrs := []slog.Attr{
+			slog.String("reason", ref.reason), slog.Int("status", ref.status), slog.String("kind", kind),
+			slog.String("remote", r.RemoteAddr),
+		}
+		if ref.err != nil {
+			attrs = append(attrs, slog.String("error", ref.err.Error()))
+		}
+		h.log.LogAttrs(ctx, level, "notification refused: "+ref.msg, attrs...)
+		if ref.status == http.StatusMethodNotAllowed {
+			w.Header().Set("Allow", http.MethodPost)
+		}
+		http.Error(w, ref.msg, ref.status)
+		return
+	}
+	h.recv.WithLabelValues(kind, result).Inc()
+	span.SetAttributes(attribute.String("paysidecar.notify.result", result))
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	_, _ = io.WriteString(w, ack)
+}
+
+// handle does the work; it returns the acknowledgement body and result, or
+// a refusal.
+func (h *Handler) handle(ctx context.Context, r *http.Request, span trace.Span, kind *string) (string, string, *refusal) {
+	if r.Method != http.MethodPost {
+		return "", "", &refusal{status: http.StatusMethodNotAllowed, reason: ReasonMethod, msg: "only POST is accepted"}
+	}
+	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
+		return "", "", &refusal{status: http.StatusUnsupportedMediaType, reason: ReasonContentType, msg: "want application/x-www-form-urlencoded in UTF-8", err: err}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, h.cfg.MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return "", "", &refusal{status: http.StatusRequestEntityTooLarge, reason: ReasonOversize, msg: fmt.Sprintf("body larger than %d bytes", h.cfg.MaxBodyBytes)}
+		}
+		return "", "", &refusal{status: http.StatusBadRequest, reason: ReasonMalformed, msg: "cannot read body", err: err}
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return "", "", &refusal{status: http.StatusBadRequest, reason: ReasonMalformed, msg: "body is not a valid form", err: err}
+	}
+	n, err := nkp.NotificationFromForm(form)
+	if err != nil {
+		if errors.Is(err, nkp.ErrBadSignature) {
+			return "", "", &refusal{status: http.StatusForbidden, reason: ReasonUnsigned, msg: "notification is not signed"}
+		}
+		return "", "", &refusal{status: http.StatusBadRequest, reason: ReasonMalformed, msg: "resp_data is missing", err: err}
+	}
+	// Nothing of the notification is read before this check.
+	if err := n.Verify(h.cfg.Verifier); err != nil {
+		return "", "", &refusal{status: http.StatusForbidden, reason: ReasonBadSignature, msg: "signature does not verify"}
+	}
+
+	obj, err := nkp.DecodeObject([]byte(n.RespData))
+	if err != nil {
+		return "", "", &refusal{status: http.StatusBadRequest, reason: ReasonBadData, msg: "resp_data is not a JSON object", err: err}
+	}
+	h.cfg.Profile.FromWire(obj)
+	var data nkp.NotifyData
+	if err := nkp.FromMap(obj, &data); err != nil {
+		return "", "", &refusal{status: http.StatusBadRequest, reason: ReasonBadData, msg: "resp_data has malformed fields", err: err}
+	}
+	if data.HuifuID == "" || data.ReqDate == "" || data.ReqSeqID == "" {
+		return "", "", &refusal{status: http.StatusBadRequest, reason: ReasonBadData, msg: "resp_data lacks huifu_id, req_date or req_seq_id"}
+	}
+	span.SetAttributes(
+		attribute.String("paysidecar.huifu_id", data.HuifuID),
+		attribute.String("paysidecar.req_seq_id", data.ReqSeqID),
+		attribute.String("paysidecar.trans_stat", data.TransStat),
+	)
+	ack := nkp.NotifyAck(data.ReqSeqID)
+
+	pay, ref, err := h.find(ctx, data)
+	if err != nil {
+		return "", "", &refusal{status: http.StatusServiceUnavailable, reason: ReasonStore, msg: "temporarily unable to look up the order", err: err}
+	}
+	switch {
+	case pay != nil:
+		*kind = ledger.KindPayment
+	case ref != nil:
+		*kind = ledger.KindRefund
+	default:
+		return "", "", &refusal{status: http.StatusNotFound, reason: ReasonUnknownOrder, msg: "no such order"}
+	}
+
+	res := ledger.Result{
+		TransStat:    data.TransStat,
+		BankCode:     data.BankCode,
+		BankMessage:  data.BankMessage,
+		NkpSeqID:     data.NkpSeqID,
+		PartyOrderID: data.PartyOrderID,
+		OutTransID:   data.OutTransID,
+		Upstream:     json.RawMessage(n.RespData),
+		Notification: &client.UpstreamNotification{RespCode: n.RespCode, RespDesc: n.RespDesc, RespData: n.RespData, Sign: n.Sign},
+		Source:       ledger.SourceNotification,
+		At:           h.now(),
+	}
+	var objectID string
+	if pay != nil {
+		objectID = pay.ID
+		res.Amount = data.TransAmt
+		if err := h.led.CheckPaymentAmount(*pay, res); err != nil {
+			return "", "", &refusal{status: http.StatusUnprocessableEntity, reason: ReasonAmountMismatch, msg: "amount does not match the order", err: err}
+		}
+	} else {
+		objectID = ref.ID
+		res.Amount = data.OrdAmt
+		if err := h.led.CheckRefundAmount(*ref, res); err != nil {
+			return "", "", &refusal{status: http.StatusUnprocessableEntity, reason: ReasonAmountMismatch, msg: "amount does not match the refund", err: err}
+		}
+	}
+	span.SetAttributes(attribute.String("paysidecar.object_id", objectID))
+
+	isNew, err := h.st.RecordNotification(ctx, store.Notification{
+		ID:         NotificationID(n.RespData),
+		ReqSeqID:   data.ReqSeqID,
+		Kind:       *kind,
+		ObjectID:   objectID,
+		RespData:   n.RespData,
+		ReceivedAt: res.At,
+	})
+	if err != nil {
+		return "", "", &refusal{status: http.StatusServiceUnavailable, reason: ReasonStore, msg: "temporarily unable to store the notification", err: err}
+	}
+	if data.NotifyType != "" && data.NotifyType != nkp.NotifyTypeChannel {
+		// Not a channel result: kept for audit, acknowledged, not acted on.
+		return ack, "ignored", nil
+	}
+
+	// Apply even when the notification was seen before: a crash between
+	// recording and applying must not lose the result, and the ledger
+	// makes a second application a no-op.
+	var status store.Status
+	var applied bool
+	if pay != nil {
+		var p store.Payment
+		p, applied, err = h.led.ApplyPayment(ctx, pay.ID, res)
+		status = p.Status
+	} else {
+		var rf store.Refund
+		rf, applied, err = h.led.ApplyRefund(ctx, ref.ID, res)
+		status = rf.Status
+	}
+	if err != nil {
+		if errors.Is(err, ledger.ErrAmountMismatch) {
+			return "", "", &refusal{status: http.StatusUnprocessableEntity, reason: ReasonAmountMismatch, msg: "amount does not match the order", err: err}
+		}
+		return "", "", &refusal{status: http.StatusServiceUnavailable, reason: ReasonStore, msg: "temporarily unable to apply the notification", err: err}
+	}
+	if status.Final() {
+		span.SetAttributes(attribute.String("paysidecar.event_id", ledger.EventID(objectID, status)))
+	}
+	span.SetAttributes(attribute.String("paysidecar.status", string(status)))
+	switch {
+	case applied:
+		return ack, "applied", nil
+	case !isNew:
+		return ack, "duplicate", nil
+	default:
+		return ack, "unchanged", nil
+	}
+}
+
+// find looks the notification's order up: a refund when trans_type says
+// so, otherwise a payment, and a refund when no payment matches (some
+// refund notifications carry no trans_type). Both are nil when the order is
+// unknown.
+func (h *Handler) find(ctx context.Context, d nkp.NotifyData) (*store.Payment, *store.Refund, error) {
+	findRefund := func() (*store.Refund, error) {
+		rf, err := h.st.GetRefundByReqSeqID(ctx, d.HuifuID, d.ReqDate, d.ReqSeqID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("look up refund %s/%s: %w", d.ReqDate, d.ReqSeqID, err)
+		}
+		return &rf, nil
+	}
+	if d.TransType == nkp.TransRefund {
+		rf, err := findRefund()
+		return nil, rf, err
+	}
+	p, err := h.st.GetPaymentByReqSeqID(ctx, d.HuifuID, d.ReqDate, d.ReqSeqID)
+	if err == nil {
+		return &p, nil, nil
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return nil, nil, fmt.Errorf("look up payment %s/%s: %w", d.ReqDate, d.ReqSeqID, err)
+	}
+	rf, err := findRefund()
+	return nil, rf, err
+}
+
+// NotificationID returns the id a notification is recorded under: the hex
+// SHA-256 of its raw resp_data, so that a repeated notification is
+// recognized whatever its outer fields.
+func NotificationID(respData string) string {
+	sum := sha256.Sum256([]byte(respData))
+	return hex.EncodeToString(sum[:])
+}
+
+func checkContentType(v string) error {
+	if v == "" {
+		return errors.New("no Content-Type")
+	}
+	mt, params, err := mime.ParseMediaType(v)
+	if err != nil {
+		return fmt.Errorf("parse Content-Type: %w", err)
+	}
+	if mt != "application/x-www-form-urlencoded" {
+		return fmt.Errorf("Content-Type %q", mt)
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") {
+		return fmt.Errorf("charset %q", cs)
+	}
+	return nil
+}

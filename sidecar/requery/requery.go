@@ -1,0 +1,523 @@
+// Package requery asks the upstream for the state of every unfinished
+// payment and refund until it is final, so that a result reaches the
+// application even when its notification never arrives.
+//
+// A payment is queried on a schedule (by default 15 s, 30 s, 1 m, 2 m, 5 m,
+// 10 m after the previous query, then every 10 m) until it is final or its
+// expiry plus a grace period has passed. An order still unpaid then is
+// closed upstream when CloseExpired is set and reported closed; otherwise
+// querying stops and the reason is kept as the payment's last error. A
+// refund is queried the same way until it is final or RefundMaxAge after
+// its creation. A final state found by a query goes through the ledger and
+// produces the same event, with the same id, as the notification would
+// have.
+//
+// The work is claimed from the store with a lease, so replicas sharing a
+// store query each order once, and an order whose replica died is picked up
+// when the lease runs out.
+package requery
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/paysidecar/paysidecar/sidecar/ledger"
+	"github.com/paysidecar/paysidecar/sidecar/nkp"
+	"github.com/paysidecar/paysidecar/sidecar/store"
+)
+
+// Querier is the part of the upstream client that reverse queries need;
+// *nkp.Client implements it.
+type Querier interface {
+	QueryPayment(ctx context.Context, req nkp.PaymentQueryRequest) (nkp.PaymentQueryResponse, error)
+	QueryRefund(ctx context.Context, req nkp.RefundQueryRequest) (nkp.RefundResponse, error)
+	Close(ctx context.Context, req nkp.CloseRequest) (nkp.CloseResponse, error)
+}
+
+// DefaultSchedule is the default list of delays between queries; the last
+// one repeats.
+var DefaultSchedule = []time.Duration{
+	15 * time.Second, 30 * time.Second, time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute,
+}
+
+// Defaults of Config.
+const (
+	DefaultGrace        = 10 * time.Minute
+	DefaultRefundMaxAge = 24 * time.Hour
+	DefaultOrderTTL     = 2 * time.Hour
+	DefaultErrorWindow  = 24 * time.Hour
+	DefaultBatchSize    = 32
+	DefaultConcurrency  = 4
+	DefaultPollInterval = time.Second
+	DefaultLease        = time.Minute
+	DefaultCallTimeout  = 10 * time.Second
+)
+
+// Config configures a Requerier. Zero values take the defaults.
+type Config struct {
+	// Schedule is the list of delays between queries, the last one
+	// repeating; DefaultSchedule when empty.
+	Schedule []time.Duration
+	// Grace is how long after a payment's expiry it is still queried.
+	// Default 10 m.
+	Grace time.Duration
+	// RefundMaxAge is how long after its creation a refund is queried.
+	// Default 24 h.
+	RefundMaxAge time.Duration
+	// OrderTTL is the expiry of a payment created without one, as the
+	// upstream applies it (about two hours). Default 2 h.
+	OrderTTL time.Duration
+	// ErrorWindow is how long past its deadline an order whose queries
+	// fail (the upstream unreachable, answers that do not verify) is still
+	// queried, so that an upstream outage at the deadline does not strand
+	// it. Default 24 h.
+	ErrorWindow time.Duration
+	// CloseExpired closes, upstream, payments still unpaid after expiry
+	// plus grace and reports them closed.
+	CloseExpired bool
+	// BatchSize is how many orders one claim takes. Default 32.
+	BatchSize int
+	// Concurrency bounds the upstream calls in flight. Default 4.
+	Concurrency int
+	// PollInterval is how often due queries are looked for. Default 1 s.
+	PollInterval time.Duration
+	// Lease is how long claimed orders stay reserved; it must exceed two
+	// CallTimeouts (a query and a close). Default 1 m.
+	Lease time.Duration
+	// CallTimeout bounds one upstream call. Default 10 s.
+	CallTimeout time.Duration
+	// Owner names this replica in leases. Default host name and process
+	// id.
+	Owner string
+}
+
+// Delay returns the wait after the attempts-th query (1 for the first
+// query; 0 gives the wait before the first query after creation).
+func (c Config) Delay(attempts int) time.Duration {
+	s := c.Schedule
+	if len(s) == 0 {
+		s = DefaultSchedule
+	}
+	if attempts < 0 {
+		attempts = 0
+	}
+	return s[min(attempts, len(s)-1)]
+}
+
+// Options carries the collaborators of a Requerier. Every field is
+// optional.
+type Options struct {
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// NewReqSeqID makes the req_seq_id of a close request;
+	// nkp.NewReqSeqID when nil.
+	NewReqSeqID func(now time.Time) string
+	// Logger receives failures; slog.Default when nil.
+	Logger *slog.Logger
+	// Registerer receives the metrics; none are registered when nil.
+	Registerer prometheus.Registerer
+	// TracerProvider makes the query spans; the global one when nil.
+	TracerProvider trace.TracerProvider
+}
+
+// Requerier runs reverse queries. Start runs it; Close stops it.
+type Requerier struct {
+	cfg    Config
+	st     store.Store
+	q      Querier
+	led    *ledger.Ledger
+	now    func() time.Time
+	newSeq func(time.Time) string
+	log    *slog.Logger
+	tracer trace.Tracer
+	total  *prometheus.CounterVec
+
+	wake   chan struct{}
+	mu     sync.Mutex
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// New checks cfg and returns a Requerier that reads due orders from st,
+// applies what it learns through led and asks q.
+func New(cfg Config, st store.Store, led *ledger.Ledger, q Querier, opts Options) (*Requerier, error) {
+	if st == nil || q == nil || led == nil {
+		return nil, errors.New("requery: store, querier and ledger are required")
+	}
+	if len(cfg.Schedule) == 0 {
+		cfg.Schedule = DefaultSchedule
+	}
+	for i, d := range cfg.Schedule {
+		if d <= 0 {
+			return nil, fmt.Errorf("requery: schedule step %d is %s, must be positive", i, d)
+		}
+	}
+	setDefault(&cfg.Grace, DefaultGrace)
+	setDefault(&cfg.RefundMaxAge, DefaultRefundMaxAge)
+	setDefault(&cfg.OrderTTL, DefaultOrderTTL)
+	setDefault(&cfg.ErrorWindow, DefaultErrorWindow)
+	setDefault(&cfg.PollInterval, DefaultPollInterval)
+	setDefault(&cfg.Lease, DefaultLease)
+	setDefault(&cfg.CallTimeout, DefaultCallTimeout)
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = DefaultBatchSize
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = DefaultConcurrency
+	}
+	if cfg.Lease <= 2*cfg.CallTimeout {
+		return nil, fmt.Errorf("requery: lease %s must exceed two call timeouts (%s)", cfg.Lease, 2*cfg.CallTimeout)
+	}
+	if cfg.Owner == "" {
+		host, _ := os.Hostname()
+		cfg.Owner = host + "-" + strconv.Itoa(os.Getpid())
+	}
+	r := &Requerier{
+		cfg:    cfg,
+		st:     st,
+		q:      q,
+		led:    led,
+		now:    opts.Now,
+		newSeq: opts.NewReqSeqID,
+		log:    opts.Logger,
+		wake:   make(chan struct{}, 1),
+		total: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "paysidecar_requery_total",
+			Help: "Reverse queries by kind (payment, refund) and result (final, processing, not_found, refused, amount_mismatch, error, closed, close_refused, close_error, expired).",
+		}, []string{"kind", "result"}),
+	}
+	if r.now == nil {
+		r.now = time.Now
+	}
+	if r.newSeq == nil {
+		r.newSeq = nkp.NewReqSeqID
+	}
+	if r.log == nil {
+		r.log = slog.Default()
+	}
+	tp := opts.TracerProvider
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	r.tracer = tp.Tracer("github.com/paysidecar/paysidecar/sidecar/requery")
+	if opts.Registerer != nil {
+		if err := opts.Registerer.Register(r.total); err != nil {
+			return nil, fmt.Errorf("requery: register metrics: %w", err)
+		}
+	}
+	return r, nil
+}
+
+func setDefault(d *time.Duration, def time.Duration) {
+	if *d <= 0 {
+		*d = def
+	}
+}
+
+// Start runs the requerier in a goroutine until ctx ends or Close is
+// called. It fails if it is already running.
+func (r *Requerier) Start(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.done != nil {
+		return errors.New("requery: already started")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	r.cancel = cancel
+	r.done = make(chan struct{})
+	go r.loop(ctx, r.done)
+	return nil
+}
+
+// Close stops the requerier and waits for queries in flight; an order
+// whose query was cut short is queried again once its lease runs out.
+func (r *Requerier) Close() error {
+	r.mu.Lock()
+	cancel, done := r.cancel, r.done
+	r.mu.Unlock()
+	if cancel == nil {
+		return nil
+	}
+	cancel()
+	<-done
+	return nil
+}
+
+// Wake makes a running requerier look for due queries now. It never
+// blocks.
+func (r *Requerier) Wake() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (r *Requerier) loop(ctx context.Context, done chan struct{}) {
+	defer close(done)
+	ticker := time.NewTicker(r.cfg.PollInterval)
+	defer ticker.Stop()
+	for {
+		n, err := r.RunOnce(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			r.log.Error("reverse query: claim failed", slog.Any("error", err))
+		}
+		if err == nil && n >= r.cfg.BatchSize {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.wake:
+		case <-ticker.C:
+		}
+	}
+}
+
+// RunOnce claims the orders whose query is due now, queries each and
+// records the outcome, and returns how many it claimed. Start calls it in a
+// loop; tests call it directly.
+func (r *Requerier) RunOnce(ctx context.Context) (int, error) {
+	now := r.now()
+	ps, rs, err := r.st.ClaimDueQueries(ctx, store.Claim{Owner: r.cfg.Owner, LeaseUntil: now.Add(r.cfg.Lease)}, now, r.cfg.BatchSize)
+	if err != nil {
+		return 0, fmt.Errorf("requery: claim: %w", err)
+	}
+	var g errgroup.Group
+	g.SetLimit(r.cfg.Concurrency)
+	for _, p := range ps {
+		g.Go(func() error { r.payment(ctx, p); return nil })
+	}
+	for _, rf := range rs {
+		g.Go(func() error { r.refund(ctx, rf); return nil })
+	}
+	_ = g.Wait()
+	return len(ps) + len(rs), nil
+}
+
+// outcome is what one query decided.
+type outcome struct {
+	result  string
+	next    time.Time // zero: stop querying
+	lastErr string
+}
+
+func (r *Requerier) span(ctx context.Context, kind, id string, attempt int) (context.Context, trace.Span) {
+	return r.tracer.Start(ctx, "requery."+kind, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
+		attribute.String("paysidecar.object_id", id),
+		attribute.Int("paysidecar.query_attempt", attempt),
+	))
+}
+
+func (r *Requerier) finish(ctx context.Context, span trace.Span, kind, id string, attempts int, o outcome) {
+	defer span.End()
+	span.SetAttributes(attribute.String("paysidecar.requery.result", o.result))
+	if o.lastErr != "" {
+		span.SetStatus(codes.Error, o.lastErr)
+	}
+	if ctx.Err() != nil {
+		// Shutting down: leave the order to its lease.
+		return
+	}
+	r.total.WithLabelValues(kind, o.result).Inc()
+	if err := r.st.ScheduleQuery(context.WithoutCancel(ctx), kind, id, o.next, attempts, o.lastErr); err != nil {
+		r.log.Error("reverse query: schedule", slog.String("kind", kind), slog.String("id", id), slog.Any("error", err))
+	}
+	if o.next.IsZero() && o.result != "final" && o.result != "closed" {
+		r.log.Warn("reverse query: stopped without a final state",
+			slog.String("kind", kind), slog.String("id", id), slog.String("result", o.result), slog.String("last_error", o.lastErr))
+	}
+}
+
+// next returns when to query again after attempts queries, never later than
+// the deadline while it is ahead.
+func (r *Requerier) next(now time.Time, attempts int, deadline time.Time) time.Time {
+	t := now.Add(r.cfg.Delay(attempts))
+	if now.Before(deadline) && t.After(deadline) {
+		t = deadline
+	}
+	return t
+}
+
+// onError decides what to do after a query that told nothing.
+func (r *Requerier) onError(now time.Time, attempts int, deadline time.Time, result, msg string) outcome {
+	if now.After(deadline.Add(r.cfg.ErrorWindow)) {
+		return outcome{result: result, lastErr: msg + "; gave up querying"}
+	}
+	return outcome{result: result, next: r.next(now, attempts, deadline), lastErr: msg}
+}
+
+func (r *Requerier) payment(ctx context.Context, p store.Payment) {
+	attempts := p.QueryAttempts + 1
+	ctx, span := r.span(ctx, ledger.KindPayment, p.ID, attempts)
+	o := r.queryPayment(ctx, span, p, attempts)
+	r.finish(ctx, span, ledger.KindPayment, p.ID, attempts, o)
+}
+
+func (r *Requerier) queryPayment(ctx context.Context, span trace.Span, p store.Payment, attempts int) outcome {
+	now := r.now()
+	expiry := p.ExpiresAt
+	if expiry.IsZero() {
+		expiry = p.CreatedAt.Add(r.cfg.OrderTTL)
+	}
+	deadline := expiry.Add(r.cfg.Grace)
+	if p.Status.Final() {
+		return outcome{result: "final"}
+	}
+	cctx, cancel := context.WithTimeout(ctx, r.cfg.CallTimeout)
+	resp, err := r.q.QueryPayment(cctx, nkp.PaymentQueryRequest{HuifuID: p.MerchantID, OrgReqDate: p.ReqDate, OrgReqSeqID: p.ReqSeqID})
+	cancel()
+	if err != nil {
+		span.RecordError(err)
+		return r.onError(now, attempts, deadline, "error", "query: "+err.Error())
+	}
+	upstream, _ := json.Marshal(resp)
+	if resp.RespCode == nkp.CodeNotFound {
+		if now.After(deadline) {
+			// The order never reached the upstream and can no longer be
+			// paid.
+			res := ledger.Result{TransStat: nkp.StatFailure, BankCode: nkp.BankCodeOrderClosed,
+				BankMessage: "order unknown upstream after its expiry", Upstream: upstream, Source: ledger.SourceQuery, At: now}
+			if _, _, err := r.led.ApplyPayment(ctx, p.ID, res); err != nil {
+				return r.onError(now, attempts, deadline, "error", err.Error())
+			}
+			r.log.Warn("reverse query: payment unknown upstream after its expiry; reported closed", slog.String("id", p.ID))
+			return outcome{result: "closed"}
+		}
+		return outcome{result: "not_found", next: r.next(now, attempts, deadline), lastErr: "upstream: " + resp.RespCode + " " + resp.RespDesc}
+	}
+	if !resp.Accepted() {
+		return r.onError(now, attempts, deadline, "refused", "upstream: "+resp.RespCode+" "+resp.RespDesc)
+	}
+	seq := resp.NkpSeqID
+	if seq == "" {
+		seq = resp.OrgNkpSeqID
+	}
+	res := ledger.Result{
+		TransStat: resp.TransStat, BankCode: resp.BankCode, BankMessage: resp.BankMessage,
+		NkpSeqID: seq, PartyOrderID: resp.PartyOrderID, OutTransID: resp.OutTransID,
+		Amount: resp.TransAmt, Upstream: upstream, Source: ledger.SourceQuery, At: now,
+	}
+	np, _, err := r.led.ApplyPayment(ctx, p.ID, res)
+	if err != nil {
+		if errors.Is(err, ledger.ErrAmountMismatch) {
+			r.log.Error("reverse query: amount mismatch; the payment is left unchanged", slog.String("id", p.ID), slog.Any("error", err))
+			return r.onError(now, attempts, deadline, "amount_mismatch", err.Error())
+		}
+		return r.onError(now, attempts, deadline, "error", err.Error())
+	}
+	if np.Status.Final() {
+		span.SetAttributes(attribute.String("paysidecar.event_id", ledger.EventID(p.ID, np.Status)))
+		return outcome{result: "final"}
+	}
+	if now.Before(deadline) {
+		return outcome{result: "processing", next: r.next(now, attempts, deadline)}
+	}
+	if !r.cfg.CloseExpired {
+		return outcome{result: "expired", lastErr: "unpaid after expiry and grace; not closed because close_expired is off"}
+	}
+	return r.closePayment(ctx, span, p, attempts, deadline, now)
+}
+
+// closePayment closes an expired unpaid payment upstream and reports it
+// closed.
+func (r *Requerier) closePayment(ctx context.Context, span trace.Span, p store.Payment, attempts int, deadline, now time.Time) outcome {
+	cctx, cancel := context.WithTimeout(ctx, r.cfg.CallTimeout)
+	resp, err := r.q.Close(cctx, nkp.CloseRequest{
+		ReqDate: nkp.ReqDate(now), ReqSeqID: r.newSeq(now), HuifuID: p.MerchantID,
+		OrgReqDate: p.ReqDate, OrgReqSeqID: p.ReqSeqID,
+	})
+	cancel()
+	if err != nil {
+		span.RecordError(err)
+		return r.onError(now, attempts, deadline, "close_error", "close: "+err.Error())
+	}
+	if !resp.Accepted() || resp.TransStat != nkp.StatSuccess {
+		// Refused (paid or failed in the meantime, or too young): the
+		// next query tells what happened.
+		msg := "close: " + resp.RespCode + " " + resp.RespDesc
+		if now.After(deadline.Add(r.cfg.ErrorWindow)) {
+			return outcome{result: "close_refused", lastErr: msg + "; gave up querying"}
+		}
+		return outcome{result: "close_refused", next: now.Add(r.cfg.Delay(0)), lastErr: msg}
+	}
+	upstream, _ := json.Marshal(resp)
+	res := ledger.Result{TransStat: nkp.StatFailure, BankCode: nkp.BankCodeOrderClosed, BankMessage: "closed after expiry",
+		Upstream: upstream, Source: ledger.SourceQuery, At: now}
+	np, _, err := r.led.ApplyPayment(ctx, p.ID, res)
+	if err != nil {
+		return r.onError(now, attempts, deadline, "error", err.Error())
+	}
+	if np.Status.Final() {
+		span.SetAttributes(attribute.String("paysidecar.event_id", ledger.EventID(p.ID, np.Status)))
+	}
+	return outcome{result: "closed"}
+}
+
+func (r *Requerier) refund(ctx context.Context, rf store.Refund) {
+	attempts := rf.QueryAttempts + 1
+	ctx, span := r.span(ctx, ledger.KindRefund, rf.ID, attempts)
+	o := r.queryRefund(ctx, span, rf, attempts)
+	r.finish(ctx, span, ledger.KindRefund, rf.ID, attempts, o)
+}
+
+func (r *Requerier) queryRefund(ctx context.Context, span trace.Span, rf store.Refund, attempts int) outcome {
+	now := r.now()
+	deadline := rf.CreatedAt.Add(r.cfg.RefundMaxAge)
+	if rf.Status.Final() {
+		return outcome{result: "final"}
+	}
+	cctx, cancel := context.WithTimeout(ctx, r.cfg.CallTimeout)
+	resp, err := r.q.QueryRefund(cctx, nkp.RefundQueryRequest{HuifuID: rf.MerchantID, OrgReqDate: rf.ReqDate, OrgReqSeqID: rf.ReqSeqID})
+	cancel()
+	if err != nil {
+		span.RecordError(err)
+		return r.onError(now, attempts, deadline, "error", "query: "+err.Error())
+	}
+	if resp.RespCode == nkp.CodeNotFound {
+		if now.After(deadline) {
+			return outcome{result: "expired", lastErr: "refund unknown upstream until the end of its query window"}
+		}
+		return outcome{result: "not_found", next: r.next(now, attempts, deadline), lastErr: "upstream: " + resp.RespCode + " " + resp.RespDesc}
+	}
+	if !resp.Accepted() {
+		return r.onError(now, attempts, deadline, "refused", "upstream: "+resp.RespCode+" "+resp.RespDesc)
+	}
+	upstream, _ := json.Marshal(resp)
+	res := ledger.Result{
+		TransStat: resp.TransStat, BankCode: resp.BankCode, BankMessage: resp.BankMessage, NkpSeqID: resp.NkpSeqID,
+		Amount: resp.OrdAmt, Upstream: upstream, Source: ledger.SourceQuery, At: now,
+	}
+	nr, _, err := r.led.ApplyRefund(ctx, rf.ID, res)
+	if err != nil {
+		if errors.Is(err, ledger.ErrAmountMismatch) {
+			r.log.Error("reverse query: amount mismatch; the refund is left unchanged", slog.String("id", rf.ID), slog.Any("error", err))
+			return r.onError(now, attempts, deadline, "amount_mismatch", err.Error())
+		}
+		return r.onError(now, attempts, deadline, "error", err.Error())
+	}
+	if nr.Status.Final() {
+		span.SetAttributes(attribute.String("paysidecar.event_id", ledger.EventID(rf.ID, nr.Status)))
+		return outcome{result: "final"}
+	}
+	if now.Before(deadline) {
+		return outcome{result: "processing", next: r.next(now, attempts, deadline)}
+	}
+	return outcome{result: "expired", lastErr: "refund still processing at the end of its query window"}
+}
