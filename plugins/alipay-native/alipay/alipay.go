@@ -1,0 +1,148 @@
+// Package alipay is the Alipay native flow: the upstream returns an Alipay
+// cashier URL (qr_code) that a page shows as a QR code or loads in a web
+// view, and that an app opens in Alipay through a deep link.
+package alipay
+
+import (
+	"context"
+	"log/slog"
+	"net/url"
+	"strings"
+
+	"github.com/paysidecar/paysidecar/plugins/internal/jsonstr"
+	"github.com/paysidecar/paysidecar/plugins/internal/riskcheck"
+	"github.com/paysidecar/paysidecar/sdk/plugin"
+	"github.com/paysidecar/paysidecar/sidecar/nkp"
+)
+
+// Name is the flow's name.
+const Name = "alipay-native"
+
+// Version is the flow's version.
+const Version = "1.0.0"
+
+// ChannelAlipay is the channel name of Alipay notifications.
+const ChannelAlipay = "alipay"
+
+// Field names of the order, its answer and its notification.
+const (
+	FieldAlipayData     = "alipay_data"
+	FieldQRCode         = "qr_code"
+	FieldAlipayResponse = "alipay_response"
+)
+
+// deepLinkPrefix opens a URL in Alipay's scanner (app id 10000007).
+const deepLinkPrefix = "alipays://platformapi/startapp?saId=10000007&qrcode="
+
+// Flow is the Alipay native flow. It has no settings and is safe for
+// concurrent use.
+type Flow struct {
+	logger *slog.Logger
+}
+
+var _ plugin.Flow = (*Flow)(nil)
+
+// New returns the flow; it logs to logger (nil discards).
+func New(logger *slog.Logger) *Flow {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Flow{logger: logger}
+}
+
+// Info implements plugin.Flow.
+func (f *Flow) Info(context.Context) (plugin.Info, error) {
+	return plugin.Info{Name: Name, Version: Version, TradeType: nkp.TradeAliNative}, nil
+}
+
+// Configure implements plugin.Flow. The flow has no settings; any given
+// are refused before they reach it.
+func (f *Flow) Configure(context.Context, plugin.Settings) error { return nil }
+
+// AuthorizeURL implements plugin.Flow; Alipay native needs no OAuth.
+func (f *Flow) AuthorizeURL(context.Context, plugin.AuthorizeInput) (string, error) {
+	return "", plugin.Unsupported(Name, "AuthorizeURL")
+}
+
+// ExchangeCode implements plugin.Flow; Alipay native needs no code.
+func (f *Flow) ExchangeCode(context.Context, plugin.ExchangeInput) (plugin.Identity, error) {
+	return plugin.Identity{}, plugin.Unsupported(Name, "ExchangeCode")
+}
+
+// ShapeOrder implements plugin.Flow. An A_NATIVE order needs no buyer;
+// when the buyer's Alipay user id is known (Buyer.OpenID) it is passed on
+// as alipay_data.buyer_id.
+func (f *Flow) ShapeOrder(_ context.Context, in plugin.OrderInput) (plugin.OrderShape, error) {
+	if strings.TrimSpace(in.Buyer.Code) != "" {
+		return plugin.OrderShape{}, plugin.Errorf(plugin.CodeInvalidBuyer, "buyer.code", "Alipay native takes no code; give the buyer's Alipay user id or nothing")
+	}
+	fields := map[string]string{}
+	if buyerID := strings.TrimSpace(in.Buyer.OpenID); buyerID != "" {
+		data, err := nkp.EncodeNested(map[string]any{"buyer_id": buyerID})
+		if err != nil {
+			return plugin.OrderShape{}, plugin.Errorf(plugin.CodeInternal, "", "encode alipay_data: %v", err)
+		}
+		fields[FieldAlipayData] = data
+	}
+	risk, err := riskcheck.Data(in.ClientIP)
+	if err != nil {
+		return plugin.OrderShape{}, err
+	}
+	if risk != "" {
+		fields[riskcheck.Field] = risk
+	}
+	var buyer plugin.Identity
+	if in.Buyer.OpenID != "" {
+		buyer = plugin.Identity{OpenID: strings.TrimSpace(in.Buyer.OpenID)}
+	}
+	return plugin.OrderShape{TradeType: nkp.TradeAliNative, Fields: fields, Buyer: buyer}, nil
+}
+
+type payParams struct {
+	QRCode   string `json:"qr_code"`
+	DeepLink string `json:"deep_link"`
+}
+
+// PayParams implements plugin.Flow: {"qr_code": url, "deep_link":
+// "alipays://platformapi/startapp?saId=10000007&qrcode=<url-encoded url>"}.
+func (f *Flow) PayParams(_ context.Context, in plugin.PayParamsInput) (plugin.PayParams, error) {
+	qr := strings.TrimSpace(in.Upstream[FieldQRCode])
+	if qr == "" {
+		return plugin.PayParams{}, plugin.Errorf(plugin.CodeInvalidRequest, FieldQRCode, "the upstream answer carries no qr_code")
+	}
+	u, err := url.Parse(qr)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return plugin.PayParams{}, plugin.Errorf(plugin.CodeInvalidRequest, FieldQRCode, "qr_code is not an http or https URL")
+	}
+	b, err := jsonstr.Marshal(payParams{QRCode: qr, DeepLink: deepLinkPrefix + url.QueryEscape(qr)})
+	if err != nil {
+		return plugin.PayParams{}, plugin.Errorf(plugin.CodeInternal, "", "encode pay params: %v", err)
+	}
+	return plugin.PayParams{Kind: plugin.KindAlipayNative, JSON: b}, nil
+}
+
+// DecodeNotification implements plugin.Flow: the buyer's Alipay user id
+// (buyer_id) and the scalar members of alipay_response, and the channel's
+// transaction number from out_trans_id.
+func (f *Flow) DecodeNotification(_ context.Context, in plugin.NotificationInput) (plugin.ChannelDetail, error) {
+	if in.TradeType != "" && in.TradeType != nkp.TradeAliNative {
+		return plugin.ChannelDetail{}, plugin.Errorf(plugin.CodeInvalidRequest, "trade_type", "notification of a %s trade sent to the %s flow", in.TradeType, Name)
+	}
+	d := plugin.ChannelDetail{Channel: ChannelAlipay, ChannelTradeNo: in.Fields["out_trans_id"], Extra: map[string]string{}}
+	if v := in.Fields["party_order_id"]; v != "" {
+		d.Extra["party_order_id"] = v
+	}
+	raw := strings.TrimSpace(in.Fields[FieldAlipayResponse])
+	if raw == "" {
+		return d, nil
+	}
+	extra, err := jsonstr.ScalarMembers(raw)
+	if err != nil {
+		return plugin.ChannelDetail{}, plugin.Errorf(plugin.CodeInvalidRequest, FieldAlipayResponse, "alipay_response is not a JSON object")
+	}
+	for k, v := range extra {
+		d.Extra[k] = v
+	}
+	d.BuyerID = extra["buyer_id"]
+	return d, nil
+}

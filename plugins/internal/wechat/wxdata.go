@@ -1,0 +1,33 @@
+package wechat
+
+import (
+	"strings"
+
+	"github.com/paysidecar/paysidecar/sdk/plugin"
+	"github.com/paysidecar/paysidecar/sidecar/nkp"
+)
+
+// FieldWxData is the name of the order field.
+const FieldWxData = "wx_data"
+
+// WxData returns the wx_data JSON string of an order: {"openid": …} when
+// useOpenID is set (the openid belongs to the upstream's own app), or
+// {"sub_appid": …, "sub_openid": …} otherwise.
+func WxData(appID, openID string, useOpenID bool) (string, error) {
+	appID, openID = strings.TrimSpace(appID), strings.TrimSpace(openID)
+	if openID == "" {
+		return "", plugin.Errorf(plugin.CodeInvalidBuyer, "buyer.openid", "the buyer's openid is required")
+	}
+	d := nkp.WxData{OpenID: openID}
+	if !useOpenID {
+		if appID == "" {
+			return "", plugin.Errorf(plugin.CodeInvalidBuyer, "buyer.app_id", "the app id of the buyer's openid is required")
+		}
+		d = nkp.WxData{SubAppID: appID, SubOpenID: openID}
+	}
+	s, err := nkp.EncodeNested(d)
+	if err != nil {
+		return "", plugin.Errorf(plugin.CodeInternal, "", "encode wx_data: %v", err)
+	}
+	return s, nil
+}

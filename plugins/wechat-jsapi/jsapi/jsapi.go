@@ -1,0 +1,272 @@
+// Package jsapi is the WeChat JSAPI flow: payment inside WeChat's own
+// browser. It builds the OAuth authorize URL that sends the buyer's browser
+// to WeChat for a code, exchanges the code for the buyer's openid, shapes a
+// T_JSAPI order (wx_data) and turns the upstream's pay_info into the
+// parameters of WeixinJSBridge.invoke('getBrandWCPayRequest', …).
+package jsapi
+
+import (
+	"context"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync/atomic"
+
+	"github.com/paysidecar/paysidecar/plugins/internal/jsonstr"
+	"github.com/paysidecar/paysidecar/plugins/internal/riskcheck"
+	"github.com/paysidecar/paysidecar/plugins/internal/wechat"
+	"github.com/paysidecar/paysidecar/sdk/plugin"
+	"github.com/paysidecar/paysidecar/sidecar/nkp"
+)
+
+// Name is the flow's name.
+const Name = "wechat-jsapi"
+
+// Version is the flow's version.
+const Version = "1.0.0"
+
+// OAuth scopes WeChat offers to web pages.
+const (
+	ScopeBase     = "snsapi_base"
+	ScopeUserinfo = "snsapi_userinfo"
+)
+
+// Setting keys.
+const (
+	SettingAppID       = "app_id"
+	SettingAppSecret   = "app_secret"
+	SettingOAuthBase   = "oauth_base"
+	SettingAPIBase     = "api_base"
+	SettingUseOpenID   = "use_openid"
+	SettingHTTPTimeout = "http_timeout"
+)
+
+// maxState is the longest state WeChat echoes back.
+const maxState = 128
+
+type config struct {
+	appID     string
+	oauthBase string
+	useOpenID bool
+	exchanger *wechat.Exchanger
+}
+
+// Flow is the WeChat JSAPI flow. It is safe for concurrent use; Configure
+// replaces its settings atomically.
+type Flow struct {
+	logger *slog.Logger
+	cfg    atomic.Pointer[config]
+}
+
+var _ plugin.Flow = (*Flow)(nil)
+
+// New returns an unconfigured flow that logs to logger (nil discards).
+func New(logger *slog.Logger) *Flow {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Flow{logger: logger}
+}
+
+// Info implements plugin.Flow.
+func (f *Flow) Info(context.Context) (plugin.Info, error) {
+	return plugin.Info{
+		Name:         Name,
+		Version:      Version,
+		TradeType:    nkp.TradeWxJSAPI,
+		Capabilities: []plugin.Capability{plugin.CapAuthorizeURL, plugin.CapExchangeCode},
+		Settings: []plugin.SettingSpec{
+			{Key: SettingAppID, Required: true, Description: "WeChat official account app id (wx…) whose OAuth identifies buyers."},
+			{Key: SettingAppSecret, Required: true, Secret: true, Description: "App secret of app_id, used only for code exchanges."},
+			{Key: SettingOAuthBase, Default: wechat.DefaultOAuthBase, Description: "Base URL of WeChat's OAuth pages."},
+			{Key: SettingAPIBase, Default: wechat.DefaultAPIBase, Description: "Base URL of WeChat's API."},
+			{Key: SettingUseOpenID, Default: "false", Description: "Send the openid as wx_data.openid (app_id is the upstream's own app) instead of sub_appid and sub_openid."},
+			{Key: SettingHTTPTimeout, Default: wechat.DefaultTimeout.String(), Description: "Bound of one call to WeChat."},
+		},
+	}, nil
+}
+
+// Configure implements plugin.Flow.
+func (f *Flow) Configure(_ context.Context, s plugin.Settings) error {
+	appID, err := s.Required(SettingAppID)
+	if err != nil {
+		return err
+	}
+	secret, err := s.Required(SettingAppSecret)
+	if err != nil {
+		return err
+	}
+	oauthBase, err := s.BaseURL(SettingOAuthBase, wechat.DefaultOAuthBase)
+	if err != nil {
+		return err
+	}
+	apiBase, err := s.BaseURL(SettingAPIBase, wechat.DefaultAPIBase)
+	if err != nil {
+		return err
+	}
+	useOpenID, err := s.Bool(SettingUseOpenID, false)
+	if err != nil {
+		return err
+	}
+	timeout, err := s.Duration(SettingHTTPTimeout, wechat.DefaultTimeout)
+	if err != nil {
+		return err
+	}
+	f.cfg.Store(&config{
+		appID:     appID,
+		oauthBase: oauthBase,
+		useOpenID: useOpenID,
+		exchanger: &wechat.Exchanger{HTTP: wechat.NewHTTPClient(timeout), APIBase: apiBase, AppID: appID, Secret: secret},
+	})
+	f.logger.Info("configured", "app_id", appID, "oauth_base", oauthBase, "api_base", apiBase, "use_openid", useOpenID)
+	return nil
+}
+
+func (f *Flow) config() (*config, error) {
+	c := f.cfg.Load()
+	if c == nil {
+		return nil, plugin.Errorf(plugin.CodeInternal, "", "flow %s is not configured", Name)
+	}
+	return c, nil
+}
+
+// AuthorizeURL implements plugin.Flow. It returns
+// {oauth_base}/connect/oauth2/authorize?appid=…&redirect_uri=…&response_type=code&scope=…&state=…#wechat_redirect
+// with the parameters in the order WeChat requires. The scope defaults to
+// snsapi_base; the state may hold up to 128 letters and digits.
+func (f *Flow) AuthorizeURL(_ context.Context, in plugin.AuthorizeInput) (string, error) {
+	c, err := f.config()
+	if err != nil {
+		return "", err
+	}
+	u, err := url.Parse(in.RedirectURI)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", plugin.Errorf(plugin.CodeInvalidRequest, "redirect_uri", "redirect_uri must be an absolute http or https URL")
+	}
+	scope := in.Scope
+	if scope == "" {
+		scope = ScopeBase
+	}
+	if scope != ScopeBase && scope != ScopeUserinfo {
+		return "", plugin.Errorf(plugin.CodeInvalidRequest, "scope", "scope must be %s or %s", ScopeBase, ScopeUserinfo)
+	}
+	if !validState(in.State) {
+		return "", plugin.Errorf(plugin.CodeInvalidRequest, "state", "state must be at most %d letters and digits", maxState)
+	}
+	var b strings.Builder
+	b.WriteString(c.oauthBase)
+	b.WriteString("/connect/oauth2/authorize?appid=")
+	b.WriteString(url.QueryEscape(c.appID))
+	b.WriteString("&redirect_uri=")
+	b.WriteString(url.QueryEscape(in.RedirectURI))
+	b.WriteString("&response_type=code&scope=")
+	b.WriteString(scope)
+	b.WriteString("&state=")
+	b.WriteString(in.State)
+	b.WriteString("#wechat_redirect")
+	return b.String(), nil
+}
+
+func validState(s string) bool {
+	if len(s) > maxState {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// ExchangeCode implements plugin.Flow with
+// GET {api_base}/sns/oauth2/access_token. The access token stays here.
+func (f *Flow) ExchangeCode(ctx context.Context, in plugin.ExchangeInput) (plugin.Identity, error) {
+	c, err := f.config()
+	if err != nil {
+		return plugin.Identity{}, err
+	}
+	if in.AppID != "" && in.AppID != c.appID {
+		return plugin.Identity{}, plugin.Errorf(plugin.CodeInvalidRequest, "app_id", "codes can only be exchanged for the configured app")
+	}
+	return c.exchanger.OAuth(ctx, in.Code)
+}
+
+// ShapeOrder implements plugin.Flow. The buyer is given by openid (with
+// the app id it belongs to, when that is not the configured one) or by an
+// OAuth code, which is exchanged here. wx_data carries sub_appid and
+// sub_openid, or only openid when use_openid is set.
+func (f *Flow) ShapeOrder(ctx context.Context, in plugin.OrderInput) (plugin.OrderShape, error) {
+	c, err := f.config()
+	if err != nil {
+		return plugin.OrderShape{}, err
+	}
+	buyer, err := f.resolveBuyer(ctx, c, in.Buyer)
+	if err != nil {
+		return plugin.OrderShape{}, err
+	}
+	if c.useOpenID && buyer.AppID != c.appID {
+		return plugin.OrderShape{}, plugin.Errorf(plugin.CodeInvalidBuyer, "buyer.app_id", "with use_openid the openid must belong to the configured app")
+	}
+	wxData, err := wechat.WxData(buyer.AppID, buyer.OpenID, c.useOpenID)
+	if err != nil {
+		return plugin.OrderShape{}, err
+	}
+	fields := map[string]string{wechat.FieldWxData: wxData}
+	risk, err := riskcheck.Data(in.ClientIP)
+	if err != nil {
+		return plugin.OrderShape{}, err
+	}
+	if risk != "" {
+		fields[riskcheck.Field] = risk
+	}
+	return plugin.OrderShape{TradeType: nkp.TradeWxJSAPI, Fields: fields, Buyer: buyer}, nil
+}
+
+func (f *Flow) resolveBuyer(ctx context.Context, c *config, b plugin.Buyer) (plugin.Identity, error) {
+	openID, appID := strings.TrimSpace(b.OpenID), strings.TrimSpace(b.AppID)
+	if openID != "" {
+		if appID == "" {
+			appID = c.appID
+		}
+		return plugin.Identity{OpenID: openID, AppID: appID}, nil
+	}
+	if strings.TrimSpace(b.Code) == "" {
+		return plugin.Identity{}, plugin.Errorf(plugin.CodeInvalidBuyer, "buyer.openid", "WeChat JSAPI needs the buyer's openid or an OAuth code")
+	}
+	if appID != "" && appID != c.appID {
+		return plugin.Identity{}, plugin.Errorf(plugin.CodeInvalidBuyer, "buyer.app_id", "codes can only be exchanged for the configured app")
+	}
+	return c.exchanger.OAuth(ctx, b.Code)
+}
+
+// payParams is the object getBrandWCPayRequest takes, members in WeChat's
+// order.
+type payParams struct {
+	AppID     string `json:"appId"`
+	TimeStamp string `json:"timeStamp"`
+	NonceStr  string `json:"nonceStr"`
+	Package   string `json:"package"`
+	SignType  string `json:"signType"`
+	PaySign   string `json:"paySign"`
+}
+
+// PayParams implements plugin.Flow: the getBrandWCPayRequest parameters
+// parsed from pay_info, all six of which must be present.
+func (f *Flow) PayParams(_ context.Context, in plugin.PayParamsInput) (plugin.PayParams, error) {
+	pi, err := wechat.ParsePayInfo(in.Upstream[wechat.FieldPayInfo], true)
+	if err != nil {
+		return plugin.PayParams{}, err
+	}
+	b, err := jsonstr.Marshal(payParams(pi))
+	if err != nil {
+		return plugin.PayParams{}, plugin.Errorf(plugin.CodeInternal, "", "encode pay params: %v", err)
+	}
+	return plugin.PayParams{Kind: plugin.KindWeChatJSAPI, JSON: b}, nil
+}
+
+// DecodeNotification implements plugin.Flow.
+func (f *Flow) DecodeNotification(_ context.Context, in plugin.NotificationInput) (plugin.ChannelDetail, error) {
+	return wechat.DecodeNotification(in, nkp.TradeWxJSAPI)
+}

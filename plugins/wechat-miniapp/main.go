@@ -1,0 +1,17 @@
+// Command wechat-miniapp is the WeChat mini-program flow plugin of
+// paysidecar. The sidecar launches it; started by hand it explains that and
+// exits.
+package main
+
+import (
+	"log/slog"
+	"os"
+
+	"github.com/paysidecar/paysidecar/plugins/wechat-miniapp/miniapp"
+	"github.com/paysidecar/paysidecar/sdk/plugin"
+)
+
+func main() {
+	logger := plugin.NewLogger(os.Stderr, slog.LevelInfo)
+	plugin.Serve(miniapp.New(logger), plugin.WithLogger(logger))
+}

@@ -1,0 +1,206 @@
+package miniapp_test
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/paysidecar/paysidecar/plugins/internal/wechat/wechattest"
+	"github.com/paysidecar/paysidecar/plugins/wechat-miniapp/miniapp"
+	"github.com/paysidecar/paysidecar/sdk/plugin"
+	"github.com/paysidecar/paysidecar/sdk/plugin/plugintest"
+)
+
+const (
+	appID  = "wx8888888888888888"
+	secret = "mini-program-secret-fedcba9876543210"
+)
+
+func serve(t *testing.T, settings plugin.Settings) plugin.Flow {
+	t.Helper()
+	f := plugintest.Serve(t, miniapp.New(nil))
+	s := plugin.Settings{"app_id": appID, "app_secret": secret}
+	for k, v := range settings {
+		s[k] = v
+	}
+	if err := f.Configure(t.Context(), s); err != nil {
+		t.Fatalf("Configure: %v", err)
+	}
+	return f
+}
+
+func wantError(t *testing.T, err error, code, field string) {
+	t.Helper()
+	var pe *plugin.Error
+	if !errors.As(err, &pe) {
+		t.Fatalf("error = %v (%T), want *plugin.Error %s", err, err, code)
+	}
+	if pe.Code != code || pe.Field != field {
+		t.Errorf("error = %+v, want code %s field %q", pe, code, field)
+	}
+	if strings.Contains(err.Error(), secret) {
+		t.Errorf("error reveals the app secret: %v", err)
+	}
+}
+
+func TestInfo(t *testing.T) {
+	info, err := plugintest.Serve(t, miniapp.New(nil)).Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Name != "wechat-miniapp" || info.TradeType != "T_MINIAPP" ||
+		info.Supports(plugin.CapAuthorizeURL) || !info.Supports(plugin.CapExchangeCode) {
+		t.Errorf("Info = %+v", info)
+	}
+}
+
+func TestConfigureValidates(t *testing.T) {
+	cases := []struct {
+		name     string
+		settings plugin.Settings
+		field    string
+	}{
+		{"missing app_id", plugin.Settings{"app_secret": secret}, "app_id"},
+		{"missing app_secret", plugin.Settings{"app_id": appID}, "app_secret"},
+		{"original_id not gh_", plugin.Settings{"app_id": appID, "app_secret": secret, "original_id": "wx123"}, "original_id"},
+		{"page_path with query", plugin.Settings{"app_id": appID, "app_secret": secret, "page_path": "pages/pay/index?x=1"}, "page_path"},
+		{"bad api_base", plugin.Settings{"app_id": appID, "app_secret": secret, "api_base": "ftp://x"}, "api_base"},
+		{"oauth_base is not a mini-program setting", plugin.Settings{"app_id": appID, "app_secret": secret, "oauth_base": "https://x"}, "oauth_base"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := plugintest.Serve(t, miniapp.New(nil)).Configure(t.Context(), c.settings)
+			wantError(t, err, plugin.CodeInvalidRequest, c.field)
+		})
+	}
+}
+
+func TestAuthorizeURLUnsupported(t *testing.T) {
+	_, err := serve(t, nil).AuthorizeURL(t.Context(), plugin.AuthorizeInput{RedirectURI: "https://a.example/"})
+	wantError(t, err, plugin.CodeUnsupported, "")
+}
+
+func TestExchangeCode(t *testing.T) {
+	wx := wechattest.New(t)
+	wx.AddApp(appID, secret)
+	f := serve(t, plugin.Settings{"api_base": wx.URL})
+
+	code := wx.MintCode(appID, "o-mini-1", "")
+	id, err := f.ExchangeCode(t.Context(), plugin.ExchangeInput{Code: code})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id != (plugin.Identity{OpenID: "o-mini-1", AppID: appID}) {
+		t.Errorf("identity = %+v", id)
+	}
+	reqs := wx.Requests()
+	want := map[string][]string{"appid": {appID}, "secret": {secret}, "js_code": {code}, "grant_type": {"authorization_code"}}
+	if len(reqs) != 1 || reqs[0].Path != "/sns/jscode2session" || !reflect.DeepEqual(map[string][]string(reqs[0].Query), want) {
+		t.Errorf("requests = %+v", reqs)
+	}
+
+	_, err = f.ExchangeCode(t.Context(), plugin.ExchangeInput{Code: code})
+	wantError(t, err, plugin.CodeCodeInvalid, "code")
+
+	wx.FailWith(40226) // high-risk user
+	_, err = f.ExchangeCode(t.Context(), plugin.ExchangeInput{Code: wx.MintCode(appID, "o", "")})
+	wantError(t, err, plugin.CodeCodeExchangeFailed, "")
+}
+
+func TestShapeOrder(t *testing.T) {
+	wx := wechattest.New(t)
+	wx.AddApp(appID, secret)
+	f := serve(t, plugin.Settings{"api_base": wx.URL})
+
+	got, err := f.ShapeOrder(t.Context(), plugin.OrderInput{Buyer: plugin.Buyer{OpenID: "o-7"}, ClientIP: "198.51.100.4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := plugin.OrderShape{
+		TradeType: "T_MINIAPP",
+		Fields: map[string]string{
+			"wx_data":         `{"sub_appid":"wx8888888888888888","sub_openid":"o-7"}`,
+			"risk_check_data": `{"ip_addr":"198.51.100.4"}`,
+		},
+		Buyer: plugin.Identity{OpenID: "o-7", AppID: appID},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("ShapeOrder = %+v\nwant %+v", got, want)
+	}
+
+	code := wx.MintCode(appID, "o-from-login", "u-1")
+	got, err = f.ShapeOrder(t.Context(), plugin.OrderInput{Buyer: plugin.Buyer{Code: code}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Fields["wx_data"] != `{"sub_appid":"wx8888888888888888","sub_openid":"o-from-login"}` ||
+		got.Buyer != (plugin.Identity{OpenID: "o-from-login", UnionID: "u-1", AppID: appID}) {
+		t.Errorf("ShapeOrder with code = %+v", got)
+	}
+
+	_, err = f.ShapeOrder(t.Context(), plugin.OrderInput{})
+	wantError(t, err, plugin.CodeInvalidBuyer, "buyer.openid")
+	_, err = f.ShapeOrder(t.Context(), plugin.OrderInput{Buyer: plugin.Buyer{Code: "c", AppID: "wxother"}})
+	wantError(t, err, plugin.CodeInvalidBuyer, "buyer.app_id")
+}
+
+func TestPayParams(t *testing.T) {
+	const payInfo = `{"appId":"wx8888888888888888","timeStamp":"1700000000","nonceStr":"n0nce","package":"prepay_id=wx201410272009395522657a690389285100","signType":"RSA","paySign":"c2lnbg=="}`
+	cases := []struct {
+		name     string
+		settings plugin.Settings
+		in       plugin.PayParamsInput
+		want     string
+	}{
+		{
+			name:     "with launch, query encoded",
+			settings: plugin.Settings{"original_id": "gh_abcdef123456"},
+			in:       plugin.PayParamsInput{PaymentID: "pay_01H", OutTradeNo: "A&B 1/2", Upstream: map[string]string{"pay_info": payInfo}},
+			want: `{"request_payment":{"timeStamp":"1700000000","nonceStr":"n0nce","package":"prepay_id=wx201410272009395522657a690389285100","signType":"RSA","paySign":"c2lnbg=="},` +
+				`"launch":{"username":"gh_abcdef123456","path":"pages/pay/index?payment_id=pay_01H&out_trade_no=A%26B+1%2F2"}}`,
+		},
+		{
+			name:     "configured page path",
+			settings: plugin.Settings{"original_id": "gh_abcdef123456", "page_path": "/sub/checkout"},
+			in:       plugin.PayParamsInput{PaymentID: "p", OutTradeNo: "o", Upstream: map[string]string{"pay_info": payInfo}},
+			want: `{"request_payment":{"timeStamp":"1700000000","nonceStr":"n0nce","package":"prepay_id=wx201410272009395522657a690389285100","signType":"RSA","paySign":"c2lnbg=="},` +
+				`"launch":{"username":"gh_abcdef123456","path":"sub/checkout?payment_id=p&out_trade_no=o"}}`,
+		},
+		{
+			name: "without original_id there is no launch; appId may be absent",
+			in: plugin.PayParamsInput{PaymentID: "p", OutTradeNo: "o", Upstream: map[string]string{
+				"pay_info": `{"timeStamp":"1","nonceStr":"n","package":"prepay_id=p","signType":"RSA","paySign":"s"}`}},
+			want: `{"request_payment":{"timeStamp":"1","nonceStr":"n","package":"prepay_id=p","signType":"RSA","paySign":"s"}}`,
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := serve(t, c.settings).PayParams(t.Context(), c.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Kind != plugin.KindWeChatMiniApp || string(got.JSON) != c.want {
+				t.Errorf("PayParams = %s %s\nwant %s", got.Kind, got.JSON, c.want)
+			}
+		})
+	}
+
+	_, err := serve(t, nil).PayParams(t.Context(), plugin.PayParamsInput{Upstream: map[string]string{
+		"pay_info": `{"appId":"wx1","timeStamp":"1","nonceStr":"n","package":"prepay_id=p","signType":"RSA"}`}})
+	wantError(t, err, plugin.CodeInvalidRequest, "pay_info")
+}
+
+func TestDecodeNotification(t *testing.T) {
+	f := serve(t, nil)
+	got, err := f.DecodeNotification(t.Context(), plugin.NotificationInput{TradeType: "T_MINIAPP", Fields: map[string]string{
+		"out_trans_id": "4200000001", "wx_response": `{"sub_appid":"wx8888888888888888","sub_openid":"o-mini","bank_type":"OTHERS"}`}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Channel != "wechat" || got.BuyerID != "o-mini" || got.ChannelTradeNo != "4200000001" || got.Extra["bank_type"] != "OTHERS" {
+		t.Errorf("DecodeNotification = %+v", got)
+	}
+	_, err = f.DecodeNotification(t.Context(), plugin.NotificationInput{TradeType: "T_JSAPI"})
+	wantError(t, err, plugin.CodeInvalidRequest, "trade_type")
+}

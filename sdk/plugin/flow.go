@@ -1,0 +1,224 @@
+package plugin
+
+import (
+	"context"
+	"slices"
+)
+
+// Flow is implemented by every channel flow plugin. The host calls Info
+// and Configure after starting the plugin process; the other methods may be
+// called concurrently afterwards. A method a flow does not support returns
+// an *Error with CodeUnsupported.
+type Flow interface {
+	// Info describes the flow: its name, version, trade type,
+	// capabilities, supported contract versions and settings.
+	Info(ctx context.Context) (Info, error)
+
+	// Configure hands the flow its own settings (app id, app secret, API
+	// base URLs, ...). It validates them and either applies all of them
+	// or none, returning an *Error that names the offending key.
+	Configure(ctx context.Context, s Settings) error
+
+	// ShapeOrder returns the trade type and the extra upstream data fields
+	// (wx_data, alipay_data, risk_check_data, ...) of an order.
+	ShapeOrder(ctx context.Context, in OrderInput) (OrderShape, error)
+
+	// PayParams turns the verified upstream answer to the order (pay_info,
+	// qr_code, ...) into the object the front end needs.
+	PayParams(ctx context.Context, in PayParamsInput) (PayParams, error)
+
+	// DecodeNotification reads the flow-specific part of a verified
+	// notification (wx_response, alipay_response, ...).
+	DecodeNotification(ctx context.Context, in NotificationInput) (ChannelDetail, error)
+
+	// AuthorizeURL builds the OAuth authorize URL the buyer's browser is
+	// sent to (WeChat JSAPI).
+	AuthorizeURL(ctx context.Context, in AuthorizeInput) (string, error)
+
+	// ExchangeCode exchanges an OAuth code (WeChat JSAPI) or a
+	// mini-program login code for the buyer's identity. Channel tokens and
+	// session keys never leave the plugin.
+	ExchangeCode(ctx context.Context, in ExchangeInput) (Identity, error)
+}
+
+// Capability names an optional part of the Flow interface a flow supports.
+type Capability string
+
+// The optional capabilities. Every flow supports ShapeOrder, PayParams and
+// DecodeNotification.
+const (
+	// CapAuthorizeURL means AuthorizeURL is supported.
+	CapAuthorizeURL Capability = "authorize_url"
+	// CapExchangeCode means ExchangeCode is supported.
+	CapExchangeCode Capability = "exchange_code"
+)
+
+// Info describes a flow plugin.
+type Info struct {
+	// Name is the flow's name, e.g. "wechat-jsapi"; the host routes by it
+	// and refuses a plugin whose name differs from its configuration.
+	Name string
+	// Version is the plugin's own version.
+	Version string
+	// TradeType is the upstream trade type the flow orders, e.g. "T_JSAPI".
+	TradeType string
+	// Capabilities lists the optional methods the flow supports.
+	Capabilities []Capability
+	// APIVersions lists the contract versions the plugin speaks. The
+	// server fills it in from the SDK when a flow leaves it empty.
+	APIVersions []int
+	// Settings describes the settings the flow accepts; Configure
+	// refuses keys that are not listed.
+	Settings []SettingSpec
+}
+
+// Supports reports whether the flow has capability c.
+func (i Info) Supports(c Capability) bool { return slices.Contains(i.Capabilities, c) }
+
+// SettingSpec describes one setting a flow accepts.
+type SettingSpec struct {
+	// Key is the setting's name, e.g. "app_id".
+	Key string
+	// Required means Configure fails without it.
+	Required bool
+	// Secret means the value must never be logged or displayed.
+	Secret bool
+	// Default is the value used when the setting is absent.
+	Default string
+	// Description says what the setting is for, in one sentence.
+	Description string
+}
+
+// Buyer identifies who pays. For the WeChat flows it carries the buyer's
+// openid (with the app id it belongs to when that is not the configured
+// one) or an OAuth or login code to exchange for it.
+type Buyer struct {
+	// OpenID is the buyer's openid (WeChat) or buyer id (Alipay).
+	OpenID string
+	// AppID is the app the openid belongs to, when it is not the
+	// configured one.
+	AppID string
+	// Code is an OAuth or mini-program login code to exchange.
+	Code string
+}
+
+// OrderInput is what the host knows about an order before placing it.
+type OrderInput struct {
+	// MerchantID is the huifu_id of the merchant doing the trade.
+	MerchantID string
+	// PaymentID is the host's id of the payment.
+	PaymentID string
+	// OutTradeNo is the application's own order number.
+	OutTradeNo string
+	// AmountFen is the amount in fen.
+	AmountFen int64
+	// Description is the goods description.
+	Description string
+	// Buyer identifies who pays.
+	Buyer Buyer
+	// ClientIP is the buyer's IP address as the application saw it.
+	ClientIP string
+	// Metadata is the application's metadata of the payment.
+	Metadata map[string]string
+}
+
+// OrderShape is the flow's part of an order request.
+type OrderShape struct {
+	// TradeType is the upstream trade type, e.g. "T_JSAPI".
+	TradeType string
+	// Fields are extra string fields placed into the order's data, e.g.
+	// "wx_data" with a JSON string built by nkp.EncodeNested.
+	Fields map[string]string
+	// Buyer is the buyer's identity the flow resolved, for example from a
+	// code in OrderInput.Buyer; it is zero when the flow resolved none.
+	Buyer Identity
+}
+
+// PayParamsInput is the verified upstream answer to an order.
+type PayParamsInput struct {
+	// PaymentID is the host's id of the payment.
+	PaymentID string
+	// OutTradeNo is the application's own order number.
+	OutTradeNo string
+	// TradeType is the trade type of the order.
+	TradeType string
+	// Upstream holds the string fields of the verified answer: pay_info,
+	// qr_code, nkp_seq_id, req_seq_id, ...
+	Upstream map[string]string
+}
+
+// Kinds of pay parameters, one per flow.
+const (
+	// KindWeChatJSAPI is the getBrandWCPayRequest object for WeChat's
+	// browser.
+	KindWeChatJSAPI = "wechat_jsapi"
+	// KindWeChatMiniApp is the wx.requestPayment object plus what is
+	// needed to launch the mini-program from elsewhere.
+	KindWeChatMiniApp = "wechat_miniapp"
+	// KindAlipayNative is the Alipay cashier URL and its deep link.
+	KindAlipayNative = "alipay_native"
+)
+
+// PayParams is what the front end needs to start the payment.
+type PayParams struct {
+	// Kind says which front end API the object is for, one of the Kind
+	// constants.
+	Kind string
+	// JSON is the object the host returns verbatim to the application.
+	JSON []byte
+}
+
+// NotificationInput is a verified notification's business data.
+type NotificationInput struct {
+	// TradeType is the trade type (trans_type) of the notified payment.
+	TradeType string
+	// Fields holds the resp_data fields as strings; nested objects such
+	// as wx_response are JSON strings.
+	Fields map[string]string
+}
+
+// ChannelDetail is the flow-specific part of a notification.
+type ChannelDetail struct {
+	// Channel is "wechat" or "alipay".
+	Channel string
+	// BuyerID is the buyer's id at the channel (openid, Alipay buyer id).
+	BuyerID string
+	// ChannelTradeNo is the channel's transaction number.
+	ChannelTradeNo string
+	// Extra holds further non-secret channel fields worth keeping.
+	Extra map[string]string
+}
+
+// AuthorizeInput asks for an OAuth authorize URL.
+type AuthorizeInput struct {
+	// RedirectURI is where the channel sends the buyer back with a code.
+	RedirectURI string
+	// Scope is the OAuth scope, e.g. "snsapi_base".
+	Scope string
+	// State is echoed back with the code.
+	State string
+}
+
+// ExchangeInput asks for the identity behind a code.
+type ExchangeInput struct {
+	// Code is the OAuth or mini-program login code.
+	Code string
+	// AppID is the app the code was issued to, when it is not the
+	// configured one.
+	AppID string
+}
+
+// Identity is a buyer's identity as a channel knows it. It never carries
+// access tokens or session keys.
+type Identity struct {
+	// OpenID is the buyer's id under AppID.
+	OpenID string
+	// UnionID is the buyer's id across the apps of one developer account,
+	// when the channel reveals it.
+	UnionID string
+	// AppID is the app OpenID belongs to.
+	AppID string
+}
+
+// IsZero reports whether id identifies nobody.
+func (id Identity) IsZero() bool { return id == Identity{} }

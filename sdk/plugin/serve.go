@@ -1,0 +1,77 @@
+package plugin
+
+import (
+	"log/slog"
+	"os"
+
+	"github.com/hashicorp/go-hclog"
+	goplugin "github.com/hashicorp/go-plugin"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc"
+)
+
+// ServeOption changes how Serve serves a flow.
+type ServeOption func(*serveConfig)
+
+type serveConfig struct {
+	tracerProvider trace.TracerProvider
+	logger         *slog.Logger
+	goPluginLogger hclog.Logger
+	logLevel       slog.Level
+}
+
+// WithTracerProvider sets the provider of the plugin's spans. Without it
+// the global provider is used, which records nothing unless the plugin set
+// one up; the host's trace context is propagated either way.
+func WithTracerProvider(tp trace.TracerProvider) ServeOption {
+	return func(c *serveConfig) { c.tracerProvider = tp }
+}
+
+// WithLogger sets the logger of the SDK's own messages (a recovered panic,
+// for example). Without it Serve logs with NewLogger on stderr.
+func WithLogger(l *slog.Logger) ServeOption {
+	return func(c *serveConfig) { c.logger = l }
+}
+
+// WithGoPluginLogger sets the logger go-plugin uses for its own messages.
+// Without it Serve writes hclog JSON lines to stderr, which the host
+// bridges into its log.
+func WithGoPluginLogger(l hclog.Logger) ServeOption {
+	return func(c *serveConfig) { c.goPluginLogger = l }
+}
+
+// WithLogLevel sets the least level of the default loggers; it is Info
+// unless set.
+func WithLogLevel(l slog.Level) ServeOption {
+	return func(c *serveConfig) { c.logLevel = l }
+}
+
+// Serve serves flow to the host that started this process and returns when
+// the host ends the connection. It speaks gRPC only, with the handshake of
+// Handshake and the contract versions of VersionedPlugins; a binary started
+// by hand, without the host's magic cookie, prints an explanation and exits
+// with status 1. A plugin's main calls it and nothing else.
+func Serve(flow Flow, opts ...ServeOption) {
+	cfg := serveConfig{logLevel: slog.LevelInfo}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	// go-plugin redirects os.Stderr once serving; the loggers keep the
+	// real stderr, which the host reads line by line.
+	stderr := os.Stderr
+	if cfg.logger == nil {
+		cfg.logger = NewLogger(stderr, cfg.logLevel)
+	}
+	if cfg.goPluginLogger == nil {
+		cfg.goPluginLogger = newGoPluginLogger(stderr, cfg.logLevel)
+	}
+	serverOpts := GRPCServerOptions(cfg.tracerProvider, cfg.logger)
+	goplugin.Serve(&goplugin.ServeConfig{
+		HandshakeConfig:  Handshake(),
+		VersionedPlugins: VersionedPlugins(flow),
+		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
+			return grpc.NewServer(append(opts, serverOpts...)...)
+		},
+		Logger: cfg.goPluginLogger,
+	})
+}

@@ -1,0 +1,181 @@
+package plugin_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	goplugin "github.com/hashicorp/go-plugin"
+	"go.uber.org/goleak"
+
+	"github.com/paysidecar/paysidecar/sdk/plugin"
+)
+
+// mockBinary is the mock flow built as a real plugin binary by TestMain.
+var mockBinary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "sdkplugin-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	mockBinary = filepath.Join(dir, "mockflow")
+	build := exec.Command("go", "build", "-o", mockBinary, "github.com/paysidecar/paysidecar/sdk/plugin/mockflow/cmd/mockflow")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build mockflow:", err)
+		_ = os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goroutines left running:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of loggers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func newClient(t *testing.T, versions map[int]goplugin.PluginSet, logOut *syncBuffer) *goplugin.Client {
+	t.Helper()
+	c := goplugin.NewClient(&goplugin.ClientConfig{
+		HandshakeConfig:  plugin.Handshake(),
+		VersionedPlugins: versions,
+		Cmd:              exec.Command(mockBinary),
+		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
+		AutoMTLS:         true,
+		GRPCDialOptions:  plugin.GRPCDialOptions(nil),
+		Logger:           hclog.New(&hclog.LoggerOptions{Output: logOut, JSONFormat: true, Level: hclog.Debug}),
+		StartTimeout:     20 * time.Second,
+	})
+	t.Cleanup(c.Kill)
+	return c
+}
+
+// TestServeOverGoPlugin launches the mock flow binary the way the host
+// does (handshake, AutoMTLS, gRPC only) and calls it.
+func TestServeOverGoPlugin(t *testing.T) {
+	logs := &syncBuffer{}
+	c := newClient(t, plugin.VersionedPlugins(nil), logs)
+	rpc, err := c.Client()
+	if err != nil {
+		t.Fatalf("start plugin: %v", err)
+	}
+	if c.NegotiatedVersion() != plugin.ProtocolVersion {
+		t.Errorf("negotiated version %d", c.NegotiatedVersion())
+	}
+	raw, err := rpc.Dispense(plugin.PluginName)
+	if err != nil {
+		t.Fatalf("dispense: %v", err)
+	}
+	f, ok := raw.(plugin.Flow)
+	if !ok {
+		t.Fatalf("dispensed %T, not a plugin.Flow", raw)
+	}
+	info, err := f.Info(t.Context())
+	if err != nil || info.Name != "mock" {
+		t.Fatalf("Info = %+v, %v", info, err)
+	}
+	if err := f.Configure(t.Context(), plugin.Settings{"label": "from-host"}); err != nil {
+		t.Fatalf("Configure: %v", err)
+	}
+	shape, err := f.ShapeOrder(t.Context(), plugin.OrderInput{PaymentID: "p1"})
+	if err != nil {
+		t.Fatalf("ShapeOrder: %v", err)
+	}
+	if shape.Fields["label"] != "from-host" || shape.Fields["pid"] == fmt.Sprint(os.Getpid()) {
+		t.Errorf("ShapeOrder fields = %v; want the configured label from another process", shape.Fields)
+	}
+	if _, err := f.ExchangeCode(t.Context(), plugin.ExchangeInput{Code: "invalid"}); plugin.ErrorCode(err) != plugin.CodeCodeInvalid {
+		t.Errorf("ExchangeCode(invalid) error = %v, want code_invalid", err)
+	}
+
+	// A plugin log line arrives in the host's logger as a structured
+	// entry with its level, message and attributes.
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	if _, err := f.ShapeOrder(ctx, plugin.OrderInput{PaymentID: "p-blocked", Metadata: map[string]string{"mock.block": "true"}}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("blocked call error = %v", err)
+	}
+	waitFor(t, 5*time.Second, func() bool { return strings.Contains(logs.String(), "mock call blocked") })
+	var entry map[string]any
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, "mock call blocked") {
+			if err := json.Unmarshal([]byte(line), &entry); err != nil {
+				t.Fatalf("host log line %q: %v", line, err)
+			}
+		}
+	}
+	if entry["@level"] != "info" || entry["payment_id"] != "p-blocked" {
+		t.Errorf("bridged entry = %v", entry)
+	}
+}
+
+// TestServeRefusesOtherVersions checks that a host speaking only another
+// contract version is refused at start with a clear error.
+func TestServeRefusesOtherVersions(t *testing.T) {
+	c := newClient(t, map[int]goplugin.PluginSet{plugin.ProtocolVersion + 1: {plugin.PluginName: &plugin.GRPCPlugin{}}}, &syncBuffer{})
+	_, err := c.Client()
+	if err == nil || !strings.Contains(err.Error(), "incompatible API version") {
+		t.Fatalf("start error = %v, want an incompatible version error", err)
+	}
+}
+
+// TestServeWithoutHost checks that the binary started by hand explains
+// itself and exits with status 1.
+func TestServeWithoutHost(t *testing.T) {
+	cmd := exec.CommandContext(t.Context(), mockBinary)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("run without host: %v", err)
+	}
+	if !strings.Contains(stderr.String(), "This binary is a plugin") {
+		t.Errorf("stderr = %q", stderr.String())
+	}
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, limit time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %v", limit)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

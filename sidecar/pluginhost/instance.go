@@ -1,0 +1,205 @@
+package pluginhost
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	goplugin "github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/paysidecar/paysidecar/sdk/plugin"
+)
+
+// instance is one configured plugin and its current process, if any.
+type instance struct {
+	cfg    PluginConfig
+	logger *slog.Logger
+	// kick asks the supervisor to check the plugin now.
+	kick chan struct{}
+
+	// path and checksum are fixed by prepare, before the first launch.
+	path     string
+	checksum []byte
+
+	mu        sync.RWMutex
+	client    *goplugin.Client
+	rpc       *goplugin.GRPCClient
+	flow      plugin.Flow
+	info      plugin.Info
+	pid       int
+	startedAt time.Time
+}
+
+// prepare resolves the binary's path and, when no checksum is configured,
+// computes it from the file and logs it.
+func (m *Manager) prepare(inst *instance) error {
+	path, err := exec.LookPath(inst.cfg.Path)
+	if err != nil {
+		return fmt.Errorf("find binary %s: %w", inst.cfg.Path, err)
+	}
+	inst.path = path
+	if inst.checksum != nil {
+		return nil
+	}
+	sum, err := fileSHA256(path)
+	if err != nil {
+		return err
+	}
+	inst.checksum = sum
+	inst.logger.Info("plugin checksum computed from the binary; pin it in the configuration",
+		"path", path, "sha256", hex.EncodeToString(sum))
+	return nil
+}
+
+func fileSHA256(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("checksum binary: %w", err)
+	}
+	defer func() { _ = f.Close() }()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return nil, fmt.Errorf("checksum binary %s: %w", path, err)
+	}
+	return h.Sum(nil), nil
+}
+
+// launch starts a process for inst, checks its Info, configures it and
+// makes it the current one.
+func (m *Manager) launch(ctx context.Context, inst *instance) error {
+	cmd := exec.Command(inst.path)
+	cmd.Env = pluginEnv(m.opts.env)
+	logger := newHCLogger(m.logger, inst.cfg.Name)
+	client := goplugin.NewClient(&goplugin.ClientConfig{
+		HandshakeConfig:  plugin.Handshake(),
+		VersionedPlugins: plugin.VersionedPlugins(nil),
+		Cmd:              cmd,
+		SkipHostEnv:      true,
+		SecureConfig:     &goplugin.SecureConfig{Checksum: inst.checksum, Hash: sha256.New()},
+		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
+		AutoMTLS:         true,
+		GRPCDialOptions:  plugin.GRPCDialOptions(m.opts.tracerProvider),
+		Logger:           logger,
+		// What the plugin prints with fmt rather than its logger still
+		// reaches the host's log.
+		SyncStdout:   logger.Named("stdout").StandardWriter(&hclog.StandardLoggerOptions{ForceLevel: hclog.Info}),
+		SyncStderr:   logger.Named("stderr").StandardWriter(&hclog.StandardLoggerOptions{ForceLevel: hclog.Warn}),
+		StartTimeout: m.opts.startTimeout,
+	})
+	proto, err := client.Client()
+	if err != nil {
+		client.Kill()
+		return fmt.Errorf("launch %s: %w", inst.path, err)
+	}
+	rpc, ok := proto.(*goplugin.GRPCClient)
+	if !ok {
+		client.Kill()
+		return fmt.Errorf("launch %s: plugin does not speak gRPC", inst.path)
+	}
+	raw, err := rpc.Dispense(plugin.PluginName)
+	if err != nil {
+		client.Kill()
+		return fmt.Errorf("launch %s: %w", inst.path, err)
+	}
+	flow, ok := raw.(plugin.Flow)
+	if !ok {
+		client.Kill()
+		return fmt.Errorf("launch %s: dispensed %T, not a flow", inst.path, raw)
+	}
+
+	callCtx, cancel := context.WithTimeout(ctx, m.opts.startTimeout)
+	defer cancel()
+	info, err := flow.Info(callCtx)
+	if err != nil {
+		client.Kill()
+		return fmt.Errorf("plugin info: %w", err)
+	}
+	if info.Name != inst.cfg.Name {
+		client.Kill()
+		return fmt.Errorf("binary %s is the plugin %q, not %q", inst.path, info.Name, inst.cfg.Name)
+	}
+	// Only the plugin's own settings cross; nothing else of the host does.
+	if err := flow.Configure(callCtx, plugin.Settings(inst.cfg.Settings)); err != nil {
+		client.Kill()
+		return fmt.Errorf("configure: %w", err)
+	}
+
+	pid := 0
+	if rc := client.ReattachConfig(); rc != nil {
+		pid = rc.Pid
+	}
+	inst.mu.Lock()
+	inst.client, inst.rpc, inst.flow, inst.info = client, rpc, flow, info
+	inst.pid, inst.startedAt = pid, time.Now()
+	inst.mu.Unlock()
+	m.metrics.up.WithLabelValues(inst.cfg.Name).Set(1)
+	inst.logger.Info("plugin ready", "version", info.Version, "trade_type", info.TradeType,
+		"pid", pid, "api_version", client.NegotiatedVersion())
+	return nil
+}
+
+// current returns the running flow, or an error wrapping ErrUnavailable.
+func (inst *instance) current() (plugin.Flow, error) {
+	inst.mu.RLock()
+	defer inst.mu.RUnlock()
+	if inst.flow == nil {
+		return nil, fmt.Errorf("%w: plugin %s is not running", ErrUnavailable, inst.cfg.Name)
+	}
+	return inst.flow, nil
+}
+
+// requestCheck asks the supervisor to check the plugin soon.
+func (inst *instance) requestCheck() {
+	select {
+	case inst.kick <- struct{}{}:
+	default:
+	}
+}
+
+// exited reports whether the current process has exited.
+func (inst *instance) exited() bool {
+	inst.mu.RLock()
+	c := inst.client
+	inst.mu.RUnlock()
+	return c != nil && c.Exited()
+}
+
+// healthy reports whether the current process is alive and answers
+// go-plugin's health check within timeout.
+func (inst *instance) healthy(ctx context.Context, timeout time.Duration) bool {
+	inst.mu.RLock()
+	c, rpc := inst.client, inst.rpc
+	inst.mu.RUnlock()
+	if c == nil || c.Exited() {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	_, err := grpc_health_v1.NewHealthClient(rpc.Conn).Check(ctx,
+		&grpc_health_v1.HealthCheckRequest{Service: goplugin.GRPCServiceName})
+	return err == nil || errors.Is(ctx.Err(), context.Canceled)
+}
+
+// markDown forgets the current process and kills it. It reports whether
+// there was one.
+func (inst *instance) markDown() bool {
+	inst.mu.Lock()
+	c := inst.client
+	inst.client, inst.rpc, inst.flow, inst.pid = nil, nil, nil, 0
+	inst.mu.Unlock()
+	if c == nil {
+		return false
+	}
+	c.Kill()
+	return true
+}

@@ -1,0 +1,316 @@
+// Package pluginhost launches, configures and supervises the sidecar's flow
+// plugins.
+//
+// Each configured plugin is a binary that serves the contract of package
+// sdk/plugin. The Manager starts it through hashicorp/go-plugin: the
+// binary's SHA-256 checksum is verified before every launch, the connection
+// is gRPC only and authenticated both ways with AutoMTLS, the plugin gets a
+// minimal environment (never the host's, which may hold the merchant's
+// key) and, through Configure, only its own settings. The plugin's stderr
+// is parsed and logged through the host's slog logger with plugin=<name>.
+//
+// A goroutine per plugin, owned by the Manager, notices when the process
+// exits or its connection breaks, marks the plugin unavailable, restarts it
+// with exponential backoff and configures it again. While a plugin is
+// down, Flow returns an error wrapping ErrUnavailable, and so does a call
+// that was in flight when the plugin died, so the API can answer 503
+// plugin_unavailable with nothing half done.
+//
+// Metrics: paysidecar_plugin_up{plugin}, paysidecar_plugin_restarts_total{plugin}
+// and paysidecar_plugin_call_duration_seconds{plugin,method,outcome}.
+package pluginhost
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/paysidecar/paysidecar/sdk/plugin"
+)
+
+// ErrUnavailable is wrapped by every error that means a plugin cannot
+// answer right now: it is starting, restarting, its process died during
+// the call, or the Manager is closed. Such a call changed nothing the host
+// relies on and may be retried later.
+var ErrUnavailable = errors.New("plugin unavailable")
+
+// ErrUnknownFlow is wrapped by the error Flow returns for a name that no
+// configured plugin has.
+var ErrUnknownFlow = errors.New("unknown flow")
+
+// PluginConfig configures one plugin.
+type PluginConfig struct {
+	// Name is the flow's name, e.g. "wechat-jsapi"; the plugin must report
+	// the same name in its Info.
+	Name string
+	// Path is the plugin binary.
+	Path string
+	// SHA256 is the hex SHA-256 checksum the binary must have. When it is
+	// empty, Start computes it from the file, logs it, and holds every
+	// restart to it.
+	SHA256 string
+	// Settings are the plugin's own settings, handed to it by Configure.
+	// They may hold secrets and are never logged.
+	Settings map[string]string
+}
+
+// Option changes a Manager's behavior.
+type Option func(*options)
+
+type options struct {
+	backoffInitial time.Duration
+	backoffMax     time.Duration
+	checkInterval  time.Duration
+	startTimeout   time.Duration
+	tracerProvider trace.TracerProvider
+	env            []string
+}
+
+// WithRestartBackoff sets the delay before the first restart attempt of a
+// plugin that died and the most the delay grows to, doubling each failed
+// attempt (defaults 500ms and 30s). A plugin that ran longer than max
+// before dying starts again from initial.
+func WithRestartBackoff(initial, maxDelay time.Duration) Option {
+	return func(o *options) { o.backoffInitial, o.backoffMax = initial, maxDelay }
+}
+
+// WithCheckInterval sets how often each supervisor checks whether its
+// plugin's process has exited (default 250ms). A failed call triggers a
+// check at once.
+func WithCheckInterval(d time.Duration) Option {
+	return func(o *options) { o.checkInterval = d }
+}
+
+// WithStartTimeout bounds the launch of a plugin, from starting the
+// process to a successful Configure (default 30s).
+func WithStartTimeout(d time.Duration) Option {
+	return func(o *options) { o.startTimeout = d }
+}
+
+// WithTracerProvider sets the provider of the host's spans around plugin
+// calls; without it the global provider is used. Trace context reaches the
+// plugin either way.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(o *options) { o.tracerProvider = tp }
+}
+
+// WithEnv passes the named variables of the host's environment on to the
+// plugins, in addition to the few every process needs (PATH, HOME, TMPDIR,
+// TZ, LANG, proxy and CA settings). Never name a variable that holds a
+// secret of the host.
+func WithEnv(names ...string) Option {
+	return func(o *options) { o.env = append(o.env, names...) }
+}
+
+// Manager runs the configured plugins. Its methods are safe for concurrent
+// use.
+type Manager struct {
+	logger  *slog.Logger
+	opts    options
+	metrics *metrics
+	order   []*instance
+	byName  map[string]*instance
+
+	mu      sync.Mutex
+	started bool
+	closed  bool
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// New checks the configuration and returns a Manager that has started
+// nothing yet. Metrics are registered with reg (nil registers nothing).
+func New(cfgs []PluginConfig, logger *slog.Logger, reg prometheus.Registerer, opts ...Option) (*Manager, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	o := options{
+		backoffInitial: 500 * time.Millisecond,
+		backoffMax:     30 * time.Second,
+		checkInterval:  250 * time.Millisecond,
+		startTimeout:   30 * time.Second,
+	}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.backoffInitial <= 0 || o.backoffMax < o.backoffInitial || o.checkInterval <= 0 || o.startTimeout <= 0 {
+		return nil, errors.New("pluginhost: backoff, check interval and start timeout must be positive, and the backoff's maximum at least its initial delay")
+	}
+	m := &Manager{logger: logger, opts: o, byName: map[string]*instance{}}
+	for i, c := range cfgs {
+		c.Name = strings.TrimSpace(c.Name)
+		if c.Name == "" {
+			return nil, fmt.Errorf("pluginhost: plugin %d: name is required", i)
+		}
+		if _, dup := m.byName[c.Name]; dup {
+			return nil, fmt.Errorf("pluginhost: plugin %s: configured twice", c.Name)
+		}
+		if strings.TrimSpace(c.Path) == "" {
+			return nil, fmt.Errorf("pluginhost: plugin %s: path is required", c.Name)
+		}
+		var sum []byte
+		if c.SHA256 != "" {
+			b, err := hex.DecodeString(strings.TrimSpace(c.SHA256))
+			if err != nil || len(b) != 32 {
+				return nil, fmt.Errorf("pluginhost: plugin %s: sha256 must be 64 hex digits", c.Name)
+			}
+			sum = b
+		}
+		c.Settings = maps.Clone(c.Settings)
+		inst := &instance{
+			cfg:      c,
+			checksum: sum,
+			logger:   logger.With("plugin", c.Name),
+			kick:     make(chan struct{}, 1),
+		}
+		m.order = append(m.order, inst)
+		m.byName[c.Name] = inst
+	}
+	met, err := newMetrics(reg, m.names())
+	if err != nil {
+		return nil, err
+	}
+	m.metrics = met
+	return m, nil
+}
+
+func (m *Manager) names() []string {
+	out := make([]string, 0, len(m.order))
+	for _, inst := range m.order {
+		out = append(out, inst.cfg.Name)
+	}
+	return out
+}
+
+// Start launches every plugin and configures it, then starts supervising
+// them. If one cannot start, Start stops those already started and returns
+// an error naming it. ctx bounds the start only; supervision runs until
+// Close.
+func (m *Manager) Start(ctx context.Context) error {
+	m.mu.Lock()
+	switch {
+	case m.closed:
+		m.mu.Unlock()
+		return errors.New("pluginhost: start after close")
+	case m.started:
+		m.mu.Unlock()
+		return errors.New("pluginhost: started twice")
+	}
+	m.started = true
+	m.mu.Unlock()
+
+	for i, inst := range m.order {
+		err := m.prepare(inst)
+		if err == nil {
+			err = m.launch(ctx, inst)
+		}
+		if err != nil {
+			m.stopAll(m.order[:i])
+			return fmt.Errorf("pluginhost: start plugin %s: %w", inst.cfg.Name, err)
+		}
+	}
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		// Close ran while starting; it found nothing to stop yet.
+		m.stopAll(m.order)
+		return errors.New("pluginhost: closed while starting")
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	m.cancel = cancel
+	for _, inst := range m.order {
+		m.wg.Go(func() { m.supervise(runCtx, inst) })
+	}
+	return nil
+}
+
+// Flow returns the flow named name. The error wraps ErrUnknownFlow when no
+// plugin has that name, and ErrUnavailable while the plugin is not running.
+// The Flow stays usable across restarts: each call goes to the plugin's
+// current process, and a call made while the plugin is down fails with an
+// error wrapping ErrUnavailable.
+func (m *Manager) Flow(name string) (plugin.Flow, error) {
+	inst, ok := m.byName[name]
+	if !ok {
+		return nil, fmt.Errorf("pluginhost: %w: %q", ErrUnknownFlow, name)
+	}
+	if _, err := inst.current(); err != nil {
+		return nil, err
+	}
+	return &hostedFlow{m: m, inst: inst}, nil
+}
+
+// Infos returns what each plugin reported about itself when it last
+// started, in configuration order; plugins that never started are left
+// out.
+func (m *Manager) Infos() []plugin.Info {
+	var out []plugin.Info
+	for _, inst := range m.order {
+		inst.mu.RLock()
+		info, ok := inst.info, inst.info.Name != ""
+		inst.mu.RUnlock()
+		if ok {
+			out = append(out, info)
+		}
+	}
+	return out
+}
+
+// Ready reports whether the Manager has started, is not closed, and every
+// plugin is running and configured.
+func (m *Manager) Ready() bool {
+	m.mu.Lock()
+	ok := m.started && !m.closed
+	m.mu.Unlock()
+	if !ok {
+		return false
+	}
+	for _, inst := range m.order {
+		if _, err := inst.current(); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// Close stops the supervisors and then the plugins. It is safe to call
+// more than once.
+func (m *Manager) Close() error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil
+	}
+	m.closed = true
+	cancel := m.cancel
+	m.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	m.wg.Wait()
+	m.stopAll(m.order)
+	return nil
+}
+
+// stopAll kills the plugins of insts concurrently and waits for them.
+func (m *Manager) stopAll(insts []*instance) {
+	var wg sync.WaitGroup
+	for _, inst := range insts {
+		wg.Go(func() {
+			if inst.markDown() {
+				m.metrics.up.WithLabelValues(inst.cfg.Name).Set(0)
+			}
+		})
+	}
+	wg.Wait()
+}
