@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,6 +29,7 @@ import (
 	"github.com/knadh/koanf/providers/structs"
 	"github.com/knadh/koanf/v2"
 
+	"github.com/paysidecar/paysidecar/sidecar/delivery"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 )
 
@@ -202,9 +204,9 @@ func Defaults() Config {
 		Profile: string(nkp.ProfileNKP),
 		Upstream: UpstreamConfig{
 			BaseURL:    "http://127.0.0.1:8900",
-			SysID:      "6666000000000001",
+			SysID:      "6666000100000001",
 			ProductID:  "PAYSIDECAR_SANDBOX",
-			MerchantID: "6666000000000001",
+			MerchantID: "6666000100000001",
 			Timeout:    15 * time.Second,
 			Passthrough: []string{
 				nkp.PathFileQuery, nkp.PathMerchantStatus, nkp.PathMerchantQuery, nkp.PathRealnameQuery,
@@ -223,10 +225,10 @@ func Defaults() Config {
 		},
 		Webhook: WebhookConfig{
 			Timeout: 10 * time.Second,
-			Schedule: []time.Duration{
-				5 * time.Second, 30 * time.Second, 2 * time.Minute, 5 * time.Minute, 15 * time.Minute,
-				30 * time.Minute, time.Hour, 2 * time.Hour, 4 * time.Hour, 8 * time.Hour, 8 * time.Hour,
-			},
+			// Retries are jittered inside the gaps of this schedule, so
+			// delivery is tried for at least the sum of all but its last
+			// step: over 31 hours, outlasting the upstream's own retries.
+			Schedule:    slices.Clone(delivery.DefaultSchedule),
 			Format:      "json",
 			Concurrency: 8,
 		},
@@ -246,12 +248,12 @@ func Defaults() Config {
 		Plugins: PluginsConfig{
 			Dir: "bin/plugins",
 			WeChatJSAPI: FlowConfig{Enabled: true, Settings: map[string]string{
-				"app_id":     "wx0sandbox0jsapi01",
+				"app_id":     "wxsandbox00000001",
 				"oauth_base": "http://127.0.0.1:8900",
 				"api_base":   "http://127.0.0.1:8900",
 			}},
 			WeChatMiniApp: FlowConfig{Enabled: true, Settings: map[string]string{
-				"app_id":      "wx0sandbox0mini001",
+				"app_id":      "wxsandbox00000002",
 				"api_base":    "http://127.0.0.1:8900",
 				"original_id": "gh_0sandbox0001",
 			}},

@@ -1,0 +1,170 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// Client calls the paysidecar app API.
+type Client struct {
+	base  string
+	http  *http.Client
+	token string
+}
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithHTTPClient sends requests with hc instead of http.DefaultClient.
+func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.http = hc } }
+
+// WithToken sends "Authorization: Bearer token" with every request.
+func WithToken(token string) Option { return func(c *Client) { c.token = token } }
+
+// New returns a client for the sidecar at baseURL, e.g.
+// "http://127.0.0.1:8080".
+func New(baseURL string, opts ...Option) *Client {
+	c := &Client{base: strings.TrimRight(baseURL, "/"), http: http.DefaultClient}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
+
+// APIError is an error answer of the API.
+type APIError struct {
+	// StatusCode is the HTTP status.
+	StatusCode int
+	ErrorDetail
+}
+
+// Error implements error.
+func (e *APIError) Error() string {
+	if e.Field != "" {
+		return fmt.Sprintf("paysidecar: HTTP %d %s (%s): %s", e.StatusCode, e.Code, e.Field, e.Message)
+	}
+	return fmt.Sprintf("paysidecar: HTTP %d %s: %s", e.StatusCode, e.Code, e.Message)
+}
+
+// RequestOption adds to one request.
+type RequestOption func(*http.Request)
+
+// IdempotencyKey makes a POST safe to retry: the first answer is replayed
+// for at least 24 hours.
+func IdempotencyKey(key string) RequestOption {
+	return func(r *http.Request) { r.Header.Set("Idempotency-Key", key) }
+}
+
+// Do sends a request and decodes a 2xx answer into out (when not nil).
+// Any other answer is returned as *APIError.
+func (c *Client) Do(ctx context.Context, method, path string, in, out any, opts ...RequestOption) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("paysidecar: encode request: %w", err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return fmt.Errorf("paysidecar: build request: %w", err)
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	for _, o := range opts {
+		o(req)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("paysidecar: %s %s: %w", method, path, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return fmt.Errorf("paysidecar: read answer: %w", err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		var eb ErrorBody
+		if json.Unmarshal(raw, &eb) != nil || eb.Error.Code == "" {
+			eb.Error = ErrorDetail{Code: "http_" + strconv.Itoa(resp.StatusCode), Message: strings.TrimSpace(string(raw))}
+		}
+		return &APIError{StatusCode: resp.StatusCode, ErrorDetail: eb.Error}
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return fmt.Errorf("paysidecar: decode answer: %w", err)
+	}
+	return nil
+}
+
+// CreatePayment places a payment and returns it with the front end's pay
+// parameters.
+func (c *Client) CreatePayment(ctx context.Context, req CreatePaymentRequest, opts ...RequestOption) (Payment, error) {
+	var p Payment
+	err := c.Do(ctx, http.MethodPost, "/v1/payments", req, &p, opts...)
+	return p, err
+}
+
+// GetPayment returns a payment, refreshed from the upstream when it is not
+// final.
+func (c *Client) GetPayment(ctx context.Context, id string) (Payment, error) {
+	var p Payment
+	err := c.Do(ctx, http.MethodGet, "/v1/payments/"+url.PathEscape(id), nil, &p)
+	return p, err
+}
+
+// ClosePayment closes an unpaid payment.
+func (c *Client) ClosePayment(ctx context.Context, id string, opts ...RequestOption) (Payment, error) {
+	var p Payment
+	err := c.Do(ctx, http.MethodPost, "/v1/payments/"+url.PathEscape(id)+"/close", struct{}{}, &p, opts...)
+	return p, err
+}
+
+// CreateRefund refunds all or part of a succeeded payment.
+func (c *Client) CreateRefund(ctx context.Context, paymentID string, req CreateRefundRequest, opts ...RequestOption) (Refund, error) {
+	var r Refund
+	err := c.Do(ctx, http.MethodPost, "/v1/payments/"+url.PathEscape(paymentID)+"/refunds", req, &r, opts...)
+	return r, err
+}
+
+// GetRefund returns a refund.
+func (c *Client) GetRefund(ctx context.Context, id string) (Refund, error) {
+	var r Refund
+	err := c.Do(ctx, http.MethodGet, "/v1/refunds/"+url.PathEscape(id), nil, &r)
+	return r, err
+}
+
+// EventList is a page of events.
+type EventList struct {
+	Events []EventSummary `json:"events"`
+	// Next is the cursor for the following page; empty on the last.
+	Next string `json:"next,omitempty"`
+}
+
+// EventSummary describes an outbox event and its delivery state.
+type EventSummary struct {
+	ID          string          `json:"id"`
+	Type        string          `json:"type"`
+	ObjectID    string          `json:"object_id"`
+	Status      string          `json:"status"`
+	Attempts    int             `json:"attempts"`
+	LastError   string          `json:"last_error,omitempty"`
+	CreatedAt   string          `json:"created_at"`
+	NextAttempt string          `json:"next_attempt_at,omitempty"`
+	DeliveredAt string          `json:"delivered_at,omitempty"`
+	Payload     json.RawMessage `json:"payload,omitempty"`
+}

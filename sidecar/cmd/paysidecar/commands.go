@@ -1,0 +1,210 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/paysidecar/paysidecar/sdk/client"
+	"github.com/paysidecar/paysidecar/sidecar/app"
+	"github.com/paysidecar/paysidecar/sidecar/config"
+	"github.com/paysidecar/paysidecar/sidecar/keygen"
+)
+
+func loadConfig(cmd *cobra.Command) (config.Config, error) {
+	path, _ := cmd.Flags().GetString("config")
+	cfg, err := config.Load(path, nil)
+	if err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+func newRunCommand() *cobra.Command {
+	var withSandbox bool
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the sidecar: app API, notification ingress, delivery, reverse query and flow plugins",
+		Long: `Run the sidecar. With no configuration it runs on embedded defaults: the
+sandbox upstream on 127.0.0.1:8900 (start it with --sandbox, or separately
+with "paysidecar sandbox"), SQLite in .paysidecar/, and the three flow plugins
+from bin/plugins.`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			return app.Run(cmd.Context(), cfg, app.Options{
+				WithSandbox: withSandbox, Version: version, Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr(),
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&withSandbox, "sandbox", false, "also run the sandbox upstream in this process (sandbox.listen)")
+	return cmd
+}
+
+func newSandboxCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "sandbox",
+		Short: "Run the sandbox upstream alone (sandbox.listen)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			return app.RunSandbox(cmd.Context(), cfg, app.Options{Version: version, Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr()})
+		},
+	}
+}
+
+func newKeygenCommand() *cobra.Command {
+	var dir string
+	var bits int
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "keygen",
+		Short: "Write a new merchant RSA key pair as the console hands them out (base64 DER) and as PEM",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var opts []keygen.Option
+			if force {
+				opts = append(opts, keygen.Force())
+			}
+			files, err := keygen.Write(dir, bits, opts...)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "wrote the merchant key pair:\n  %s\n  %s\n  %s\n  %s\n", files.PrivateKey, files.PublicKey, files.PrivatePEM, files.PublicPEM)
+			fmt.Fprintf(out, "Upload this public key in the console; keep the private key files (mode 0600) secret:\n%s\n", files.PublicBase64)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", ".", "directory to write the key files into")
+	cmd.Flags().IntVar(&bits, "bits", 2048, "RSA key size in bits")
+	cmd.Flags().BoolVar(&force, "force", false, "overwrite existing key files")
+	return cmd
+}
+
+func newConfigCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "config", Short: "Inspect the configuration"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "check",
+		Short: "Load and validate the configuration; report every problem with its key",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := loadConfig(cmd)
+			var cerr *config.Error
+			if errors.As(err, &cerr) {
+				fmt.Fprintln(cmd.ErrOrStderr(), cerr.Error())
+				return exitError{code: 2}
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "configuration is valid")
+			return nil
+		},
+	})
+	return cmd
+}
+
+func newEventsCommand() *cobra.Command {
+	var apiURL, token string
+	cmd := &cobra.Command{
+		Use:   "events",
+		Short: "List and replay events through a running sidecar's app API",
+	}
+	cmd.PersistentFlags().StringVar(&apiURL, "api", "", "app API base URL (default: http:// + api.listen)")
+	cmd.PersistentFlags().StringVar(&token, "token", os.Getenv("PAYSIDECAR_API__TOKEN"), "API token, when api.token is set")
+	clientFor := func(cmd *cobra.Command) (*client.Client, error) {
+		base := apiURL
+		if base == "" {
+			cfg, err := loadConfig(cmd)
+			if err != nil {
+				return nil, err
+			}
+			base = "http://" + cfg.API.Listen
+		}
+		return client.New(base, client.WithToken(token), client.WithHTTPClient(&http.Client{Timeout: 30 * time.Second})), nil
+	}
+	var status string
+	var limit int
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List events by delivery state (dead letters by default)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := clientFor(cmd)
+			if err != nil {
+				return err
+			}
+			q := url.Values{"status": {status}, "limit": {strconv.Itoa(limit)}}
+			var page json.RawMessage
+			if err := c.Do(cmd.Context(), http.MethodGet, "/v1/events?"+q.Encode(), nil, &page); err != nil {
+				return err
+			}
+			return printJSON(cmd, page)
+		},
+	}
+	list.Flags().StringVar(&status, "status", "dead", "dead, pending or delivered")
+	list.Flags().IntVar(&limit, "limit", 100, "events per page")
+	var all bool
+	replay := &cobra.Command{
+		Use:   "replay [event-id ...]",
+		Short: "Send events again: the named ones, or with --all every dead letter",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if all == (len(args) > 0) {
+				return errors.New("name event ids or give --all, not both")
+			}
+			c, err := clientFor(cmd)
+			if err != nil {
+				return err
+			}
+			return replayEvents(cmd.Context(), cmd, c, args, all)
+		},
+	}
+	replay.Flags().BoolVar(&all, "all", false, "replay every dead letter")
+	cmd.AddCommand(list, replay)
+	return cmd
+}
+
+func replayEvents(ctx context.Context, cmd *cobra.Command, c *client.Client, ids []string, all bool) error {
+	if all {
+		var out json.RawMessage
+		if err := c.Do(ctx, http.MethodPost, "/v1/events/replay", map[string]string{"status": "dead"}, &out); err != nil {
+			return err
+		}
+		return printJSON(cmd, out)
+	}
+	var failed []string
+	for _, id := range ids {
+		var out json.RawMessage
+		if err := c.Do(ctx, http.MethodPost, "/v1/events/"+url.PathEscape(id)+"/replay", struct{}{}, &out); err != nil {
+			fmt.Fprintf(cmd.ErrOrStderr(), "%s: %v\n", id, err)
+			failed = append(failed, id)
+			continue
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "%s: queued for delivery\n", id)
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("could not replay %s", strings.Join(failed, ", "))
+	}
+	return nil
+}
+
+func printJSON(cmd *cobra.Command, raw json.RawMessage) error {
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return fmt.Errorf("decode answer: %w", err)
+	}
+	enc := json.NewEncoder(cmd.OutOrStdout())
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

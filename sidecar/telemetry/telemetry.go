@@ -1,0 +1,143 @@
+// Package telemetry sets up the sidecar's logs, traces and the Prometheus
+// registry, and serves /metrics, /healthz and /readyz.
+package telemetry
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	"go.opentelemetry.io/otel/exporters/stdout/stdouttrace"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+)
+
+// ServiceName names the sidecar in traces.
+const ServiceName = "paysidecar"
+
+// NewLogger returns a slog logger writing to w at level ("debug", "info",
+// "warn", "error") in format ("text" or "json").
+func NewLogger(w io.Writer, level, format string) *slog.Logger {
+	var lv slog.Level
+	switch strings.ToLower(level) {
+	case "debug":
+		lv = slog.LevelDebug
+	case "warn":
+		lv = slog.LevelWarn
+	case "error":
+		lv = slog.LevelError
+	default:
+		lv = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// TracingOptions configures NewTracerProvider.
+type TracingOptions struct {
+	// Exporter is "none", "stdout" or "otlp".
+	Exporter     string
+	OTLPEndpoint string
+	SampleRatio  float64
+	Version      string
+	// Writer receives stdout-exported spans; os.Stdout when nil.
+	Writer io.Writer
+}
+
+// NewTracerProvider builds the tracer provider for the process and
+// installs it, with the W3C trace-context and baggage propagators, as the
+// OpenTelemetry globals that instrumentation libraries read. The returned
+// function flushes and stops it.
+func NewTracerProvider(ctx context.Context, o TracingOptions) (trace.TracerProvider, func(context.Context) error, error) {
+	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
+	if o.Exporter == "" || o.Exporter == "none" {
+		tp := noop.NewTracerProvider()
+		otel.SetTracerProvider(tp)
+		return tp, func(context.Context) error { return nil }, nil
+	}
+	var exp sdktrace.SpanExporter
+	var err error
+	switch o.Exporter {
+	case "stdout":
+		opts := []stdouttrace.Option{}
+		if o.Writer != nil {
+			opts = append(opts, stdouttrace.WithWriter(o.Writer))
+		}
+		exp, err = stdouttrace.New(opts...)
+	case "otlp":
+		exp, err = otlptracegrpc.New(ctx, otlptracegrpc.WithEndpoint(o.OTLPEndpoint), otlptracegrpc.WithInsecure())
+	default:
+		return nil, nil, fmt.Errorf("unknown trace exporter %q", o.Exporter)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("create %s trace exporter: %w", o.Exporter, err)
+	}
+	res := resource.NewSchemaless(semconv.ServiceName(ServiceName), semconv.ServiceVersion(o.Version))
+	tp := sdktrace.NewTracerProvider(
+		sdktrace.WithBatcher(exp),
+		sdktrace.WithResource(res),
+		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(o.SampleRatio))),
+	)
+	otel.SetTracerProvider(tp)
+	return tp, tp.Shutdown, nil
+}
+
+// NewRegistry returns a Prometheus registry with the Go runtime and
+// process collectors registered.
+func NewRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// Check is one readiness check; it returns nil when the part is ready.
+type Check struct {
+	Name string
+	Func func(ctx context.Context) error
+}
+
+// AdminHandler serves /metrics from reg, /healthz (the process answers)
+// and /readyz (every check passes within two seconds; the failing checks
+// are named in the body, never with secrets).
+func AdminHandler(reg *prometheus.Registry, checks []Check) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		var failed []string
+		for _, c := range checks {
+			if err := c.Func(ctx); err != nil {
+				failed = append(failed, c.Name+": "+err.Error())
+			}
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if len(failed) > 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, strings.Join(failed, "\n")+"\n")
+			return
+		}
+		_, _ = io.WriteString(w, "ready\n")
+	})
+	return mux
+}
