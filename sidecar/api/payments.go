@@ -114,6 +114,13 @@ func (s *Server) createPayment(ctx context.Context, _ *http.Request, body []byte
 	return s.placeOrder(ctx, p, data, http.StatusCreated)
 }
 
+// reservedOrderFields are the order fields only the host sets, even when
+// it leaves them empty.
+var reservedOrderFields = map[string]bool{
+	"req_date": true, "req_seq_id": true, "huifu_id": true, "goods_desc": true, "trade_type": true,
+	"trans_amt": true, "time_expire": true, "notify_url": true, "remark": true,
+}
+
 // orderData builds the jspay data for p with the flow's fields.
 func (s *Server) orderData(p store.Payment, shape plugin.OrderShape, withExpiry bool) (map[string]any, error) {
 	req := nkp.JSPayRequest{
@@ -128,7 +135,7 @@ func (s *Server) orderData(p store.Payment, shape plugin.OrderShape, withExpiry 
 		return nil, fmt.Errorf("encode order: %w", err)
 	}
 	for k, v := range shape.Fields {
-		if _, core := data[k]; core {
+		if _, core := data[k]; core || reservedOrderFields[k] {
 			return nil, &Error{Status: http.StatusBadGateway, Code: CodePluginError, Message: "the flow plugin tried to override " + k}
 		}
 		data[k] = v

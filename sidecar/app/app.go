@@ -187,7 +187,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		Profile: nkp.Profile(cfg.Profile), Key: k.merchant, UpstreamKey: k.upstream, HTTP: upstreamHTTP,
 	}
 
-	plugins, err := pluginhost.New(pluginConfigs(cfg, k.sandbox), log, reg)
+	plugins, err := pluginhost.New(pluginConfigs(cfg, k.sandbox), log, reg, pluginhost.WithTracerProvider(tp))
 	if err != nil {
 		return err
 	}
