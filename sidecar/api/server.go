@@ -12,8 +12,8 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"strconv"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 

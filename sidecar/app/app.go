@@ -435,4 +435,3 @@ func (s *serverSet) shutdownOnce(log *slog.Logger) {
 	}
 	s.wg.Wait()
 }
-

@@ -291,4 +291,3 @@ func postgresSchema(t *testing.T) string {
 	}
 	return base + sep + "search_path=" + schema
 }
-
