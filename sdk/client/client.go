@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Client calls the paysidecar app API.
@@ -148,23 +149,62 @@ func (c *Client) GetRefund(ctx context.Context, id string) (Refund, error) {
 	return r, err
 }
 
-// EventList is a page of events.
-type EventList struct {
-	Events []EventSummary `json:"events"`
-	// Next is the cursor for the following page; empty on the last.
-	Next string `json:"next,omitempty"`
+// EventRecord is an outbox event and its delivery state, as the events
+// API reports it.
+type EventRecord struct {
+	ID            string          `json:"id"`
+	Type          string          `json:"type"`
+	ObjectID      string          `json:"object_id"`
+	OrderKey      string          `json:"order_key"`
+	Seq           int64           `json:"seq"`
+	Status        string          `json:"status"`
+	Attempts      int             `json:"attempts"`
+	NextAttemptAt *time.Time      `json:"next_attempt_at,omitempty"`
+	LastError     string          `json:"last_error,omitempty"`
+	CreatedAt     time.Time       `json:"created_at"`
+	DeliveredAt   *time.Time      `json:"delivered_at,omitempty"`
+	Payload       json.RawMessage `json:"payload"`
 }
 
-// EventSummary describes an outbox event and its delivery state.
-type EventSummary struct {
-	ID          string          `json:"id"`
-	Type        string          `json:"type"`
-	ObjectID    string          `json:"object_id"`
-	Status      string          `json:"status"`
-	Attempts    int             `json:"attempts"`
-	LastError   string          `json:"last_error,omitempty"`
-	CreatedAt   string          `json:"created_at"`
-	NextAttempt string          `json:"next_attempt_at,omitempty"`
-	DeliveredAt string          `json:"delivered_at,omitempty"`
-	Payload     json.RawMessage `json:"payload,omitempty"`
+// EventPage is one page of events. When HasMore is set, NextAfter is the
+// "after" value of the next page.
+type EventPage struct {
+	Data      []EventRecord `json:"data"`
+	HasMore   bool          `json:"has_more"`
+	NextAfter int64         `json:"next_after,omitempty"`
+}
+
+// ReplayResult is the answer to a bulk replay.
+type ReplayResult struct {
+	Replayed int `json:"replayed"`
+}
+
+// ListEvents returns a page of events in a delivery state ("dead",
+// "pending" or "delivered"), oldest first, after the given cursor.
+func (c *Client) ListEvents(ctx context.Context, status string, after int64, limit int) (EventPage, error) {
+	q := url.Values{"status": {status}}
+	if after > 0 {
+		q.Set("after", strconv.FormatInt(after, 10))
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	var p EventPage
+	err := c.Do(ctx, http.MethodGet, "/v1/events?"+q.Encode(), nil, &p)
+	return p, err
+}
+
+// ReplayEvent queues one delivered or dead event for delivery again.
+func (c *Client) ReplayEvent(ctx context.Context, id string) (EventRecord, error) {
+	var r EventRecord
+	err := c.Do(ctx, http.MethodPost, "/v1/events/"+url.PathEscape(id)+"/replay", struct{}{}, &r)
+	return r, err
+}
+
+// ReplayDead queues every dead letter for delivery again and returns how
+// many there were.
+func (c *Client) ReplayDead(ctx context.Context) (int, error) {
+	var r ReplayResult
+	err := c.Do(ctx, http.MethodPost, "/v1/events/replay", map[string]string{"status": "dead"}, &r)
+	return r.Replayed, err
 }

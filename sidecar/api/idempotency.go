@@ -54,9 +54,11 @@ func requestHash(body []byte) string {
 // idempotent wraps h with Idempotency-Key semantics: the first answer is
 // replayed for the key's lifetime, the same key with another body is
 // refused with 422, and a twin that arrives while the first is running is
-// refused with 409.
-func (s *Server) idempotent(scope string, h handlerFunc) http.HandlerFunc {
+// refused with 409. A key is scoped to the method and path, so the same key
+// on another payment is another request.
+func (s *Server) idempotent(h handlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		scope := r.Method + " " + r.URL.Path
 		body, err := readBody(r, s.cfg.MaxBodyBytes)
 		if err != nil {
 			s.fail(w, r, err)

@@ -145,17 +145,17 @@ func New(cfg Config, d Deps) (*Server, error) {
 
 func (s *Server) routes() {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/payments", s.idempotent("POST /v1/payments", s.createPayment))
+	mux.HandleFunc("POST /v1/payments", s.idempotent(s.createPayment))
 	mux.HandleFunc("GET /v1/payments", s.handle(s.findPayment))
 	mux.HandleFunc("GET /v1/payments/{id}", s.handle(s.getPayment))
-	mux.HandleFunc("POST /v1/payments/{id}/close", s.idempotent("POST /v1/payments/close", s.closePayment))
-	mux.HandleFunc("POST /v1/payments/{id}/refunds", s.idempotent("POST /v1/payments/refunds", s.createRefund))
+	mux.HandleFunc("POST /v1/payments/{id}/close", s.idempotent(s.closePayment))
+	mux.HandleFunc("POST /v1/payments/{id}/refunds", s.idempotent(s.createRefund))
 	mux.HandleFunc("GET /v1/payments/{id}/refunds", s.handle(s.listRefunds))
 	mux.HandleFunc("GET /v1/refunds/{id}", s.handle(s.getRefund))
 	mux.HandleFunc("POST /v1/oauth/authorize-url", s.post(s.authorizeURL))
 	mux.HandleFunc("POST /v1/oauth/exchange", s.post(s.exchangeCode))
 	mux.HandleFunc("GET /v1/statements", s.handle(s.statements))
-	mux.HandleFunc("POST /v1/upstream/{path...}", s.idempotent("POST /v1/upstream", s.passthrough))
+	mux.HandleFunc("POST /v1/upstream/{path...}", s.idempotent(s.passthrough))
 	mux.HandleFunc("GET /v1/flows", s.handle(s.listFlows))
 	if s.events != nil {
 		mux.Handle("/v1/events", s.events)

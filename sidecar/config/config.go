@@ -321,6 +321,10 @@ func Load(path string, environ func() []string) (Config, error) {
 		EnvironFunc: environ,
 		TransformFunc: func(key, value string) (string, any) {
 			name := strings.ToLower(strings.TrimPrefix(key, EnvPrefix))
+			if name == "config" {
+				// PAYSIDECAR_CONFIG names the file; it is not a setting.
+				return "", nil
+			}
 			name = strings.ReplaceAll(name, "__", ".")
 			if strings.Contains(value, ",") && listKeys[name] {
 				return name, strings.Split(value, ",")

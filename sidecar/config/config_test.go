@@ -42,6 +42,7 @@ func TestEnvironmentOverrides(t *testing.T) {
 			"PAYSIDECAR_PLUGINS__WECHAT_JSAPI__SETTINGS__APP_ID=wx123",
 			"PAYSIDECAR_API__MAX_AMOUNT_FEN=500",
 			"OTHER_VAR=ignored",
+			"PAYSIDECAR_CONFIG=/etc/paysidecar/config.yaml", // names the file, not a setting
 		}
 	})
 	if err != nil {

@@ -170,6 +170,31 @@ func TestIdempotency(t *testing.T) {
 	})
 }
 
+func TestIdempotencyKeyIsScopedToItsPayment(t *testing.T) {
+	e := newEnv(t)
+	var ids []string
+	for _, out := range []string{"scope-a", "scope-b"} {
+		p, err := e.sc.Client.CreatePayment(ctxTimeout(t, 20*time.Second), client.CreatePaymentRequest{
+			Flow: client.FlowAlipayNative, OutTradeNo: out, AmountFen: 100, Description: "scope",
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.sb.SettlePayment(t, p.ReqDate, p.ReqSeqID, sandbox.ResultPaid)
+		e.waitStatus(t, p.ID, client.StatusSucceeded)
+		ids = append(ids, p.ID)
+	}
+	// One key on two payments: two refunds, neither a replay of the other
+	// nor refused as the same key with another body.
+	for i, id := range ids {
+		a := post(t, e.sc.API+"/v1/payments/"+id+"/refunds", "same-key", fmt.Sprintf(`{"out_refund_no":"r-scope-%d","amount_fen":10}`, i))
+		var r client.Refund
+		if err := json.Unmarshal(a.body, &r); err != nil || a.status != http.StatusCreated || a.replayed || r.PaymentID != id {
+			t.Fatalf("refund of %s: %d replayed=%v %s", id, a.status, a.replayed, a.body)
+		}
+	}
+}
+
 func TestBadInputChangesNothing(t *testing.T) {
 	e := newEnv(t, "PAYSIDECAR_API__MAX_AMOUNT_FEN=100000", "PAYSIDECAR_API__MAX_BODY_BYTES=4096")
 	paid, err := e.sc.Client.CreatePayment(ctxTimeout(t, 20*time.Second), client.CreatePaymentRequest{

@@ -73,16 +73,15 @@ func freePort(t testing.TB) string {
 
 // sidecar is a paysidecar process under test.
 type sidecar struct {
-	t       testing.TB
-	cmd     *exec.Cmd
-	API     string // base URL
-	Notify  string // notify URL
-	Admin   string // base URL
-	env     []string
-	logs    *lockedBuffer
-	exited  chan struct{}
-	Client  *client.Client
-	dataDir string
+	t      testing.TB
+	cmd    *exec.Cmd
+	API    string // base URL
+	Notify string // notify URL
+	Admin  string // base URL
+	env    []string
+	logs   *lockedBuffer
+	exited chan struct{}
+	Client *client.Client
 }
 
 type lockedBuffer struct {

@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/paysidecar/paysidecar/sdk/client"
 	"log/slog"
 	"net/http"
 	"time"
@@ -67,33 +68,13 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Err }
 
 // Record is an outbox event as the events API reports it.
-type Record struct {
-	ID            string          `json:"id"`
-	Type          string          `json:"type"`
-	ObjectID      string          `json:"object_id"`
-	OrderKey      string          `json:"order_key"`
-	Seq           int64           `json:"seq"`
-	Status        string          `json:"status"`
-	Attempts      int             `json:"attempts"`
-	NextAttemptAt *time.Time      `json:"next_attempt_at,omitempty"`
-	LastError     string          `json:"last_error,omitempty"`
-	CreatedAt     time.Time       `json:"created_at"`
-	DeliveredAt   *time.Time      `json:"delivered_at,omitempty"`
-	Payload       json.RawMessage `json:"payload"`
-}
+type Record = client.EventRecord
 
-// Page is one page of List. When HasMore is set, NextAfter is the after
-// value of the next page.
-type Page struct {
-	Data      []Record `json:"data"`
-	HasMore   bool     `json:"has_more"`
-	NextAfter int64    `json:"next_after,omitempty"`
-}
+// Page is one page of List.
+type Page = client.EventPage
 
 // ReplayResult is the answer to a bulk replay.
-type ReplayResult struct {
-	Replayed int `json:"replayed"`
-}
+type ReplayResult = client.ReplayResult
 
 // Options configures a Service. Every field is optional.
 type Options struct {

@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -137,6 +135,7 @@ func newEventsCommand() *cobra.Command {
 	}
 	var status string
 	var limit int
+	var after int64
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List events by delivery state (dead letters by default)",
@@ -145,9 +144,8 @@ func newEventsCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			q := url.Values{"status": {status}, "limit": {strconv.Itoa(limit)}}
-			var page json.RawMessage
-			if err := c.Do(cmd.Context(), http.MethodGet, "/v1/events?"+q.Encode(), nil, &page); err != nil {
+			page, err := c.ListEvents(cmd.Context(), status, after, limit)
+			if err != nil {
 				return err
 			}
 			return printJSON(cmd, page)
@@ -155,6 +153,7 @@ func newEventsCommand() *cobra.Command {
 	}
 	list.Flags().StringVar(&status, "status", "dead", "dead, pending or delivered")
 	list.Flags().IntVar(&limit, "limit", 100, "events per page")
+	list.Flags().Int64Var(&after, "after", 0, "list events after this cursor (next_after of the previous page)")
 	var all bool
 	replay := &cobra.Command{
 		Use:   "replay [event-id ...]",
@@ -177,16 +176,16 @@ func newEventsCommand() *cobra.Command {
 
 func replayEvents(ctx context.Context, cmd *cobra.Command, c *client.Client, ids []string, all bool) error {
 	if all {
-		var out json.RawMessage
-		if err := c.Do(ctx, http.MethodPost, "/v1/events/replay", map[string]string{"status": "dead"}, &out); err != nil {
+		n, err := c.ReplayDead(ctx)
+		if err != nil {
 			return err
 		}
-		return printJSON(cmd, out)
+		fmt.Fprintf(cmd.OutOrStdout(), "%d dead letters queued for delivery\n", n)
+		return nil
 	}
 	var failed []string
 	for _, id := range ids {
-		var out json.RawMessage
-		if err := c.Do(ctx, http.MethodPost, "/v1/events/"+url.PathEscape(id)+"/replay", struct{}{}, &out); err != nil {
+		if _, err := c.ReplayEvent(ctx, id); err != nil {
 			fmt.Fprintf(cmd.ErrOrStderr(), "%s: %v\n", id, err)
 			failed = append(failed, id)
 			continue
@@ -199,12 +198,9 @@ func replayEvents(ctx context.Context, cmd *cobra.Command, c *client.Client, ids
 	return nil
 }
 
-func printJSON(cmd *cobra.Command, raw json.RawMessage) error {
-	var v any
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return fmt.Errorf("decode answer: %w", err)
-	}
+func printJSON(cmd *cobra.Command, v any) error {
 	enc := json.NewEncoder(cmd.OutOrStdout())
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
 }
