@@ -18,6 +18,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/paysidecar/paysidecar/sdk/plugin"
@@ -187,11 +191,19 @@ func (s *Server) Handler() http.Handler {
 			return
 		}
 		r.Body = http.MaxBytesReader(rw, r.Body, s.cfg.MaxBodyBytes+1)
-		ctx := r.Context()
+		// Continue the application's trace when it sent one.
+		ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
 		if s.tracer != nil {
 			var span trace.Span
-			ctx, span = s.tracer.Start(ctx, r.Method+" "+routeOf(r), trace.WithSpanKind(trace.SpanKindServer))
-			defer span.End()
+			ctx, span = s.tracer.Start(ctx, r.Method+" "+routeOf(r), trace.WithSpanKind(trace.SpanKindServer),
+				trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("http.route", routeOf(r))))
+			defer func() {
+				span.SetAttributes(attribute.Int("http.response.status_code", rw.status))
+				if rw.status >= 500 {
+					span.SetStatus(codes.Error, http.StatusText(rw.status))
+				}
+				span.End()
+			}()
 		}
 		s.mux.ServeHTTP(rw, r.WithContext(ctx))
 	})

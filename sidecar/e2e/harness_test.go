@@ -80,6 +80,7 @@ type sidecar struct {
 	Admin  string // base URL
 	env    []string
 	logs   *lockedBuffer
+	stdout *lockedBuffer
 	exited chan struct{}
 	Client *client.Client
 }
@@ -148,7 +149,7 @@ func sidecarEnv(t testing.TB, upstream, dir string, extra ...string) (env []stri
 // answers 200. The process is killed when the test ends.
 func startSidecar(t testing.TB, env []string, api, notify, admin string) *sidecar {
 	t.Helper()
-	s := &sidecar{t: t, API: api, Notify: notify, Admin: admin, env: env, logs: &lockedBuffer{}}
+	s := &sidecar{t: t, API: api, Notify: notify, Admin: admin, env: env, logs: &lockedBuffer{}, stdout: &lockedBuffer{}}
 	s.start()
 	t.Cleanup(func() {
 		s.stop(syscall.SIGTERM)
@@ -163,7 +164,7 @@ func (s *sidecar) start() {
 	s.t.Helper()
 	s.cmd = exec.Command(filepath.Join(binDir, "paysidecar"), "run")
 	s.cmd.Env = s.env
-	s.cmd.Stdout = s.logs
+	s.cmd.Stdout = s.stdout
 	s.cmd.Stderr = s.logs
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := s.cmd.Start(); err != nil {
