@@ -39,6 +39,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
+	"github.com/paysidecar/paysidecar/sidecar/poller"
 	"github.com/paysidecar/paysidecar/sidecar/store"
 )
 
@@ -113,15 +114,11 @@ type Dispatcher struct {
 	prop    propagation.TextMapPropagator
 	metrics metrics
 
-	wake chan struct{}
+	poll *poller.Poller
 
 	linksMu sync.Mutex
 	links   map[string]trace.SpanContext
 	order   []string
-
-	mu     sync.Mutex
-	cancel context.CancelFunc
-	done   chan struct{}
 }
 
 // maxLinks bounds the remembered notification spans.
@@ -192,7 +189,6 @@ func New(cfg Config, st store.Store, opts Options) (*Dispatcher, error) {
 		hc:    opts.HTTPClient,
 		log:   opts.Logger,
 		prop:  opts.Propagator,
-		wake:  make(chan struct{}, 1),
 		links: make(map[string]trace.SpanContext),
 	}
 	if d.now == nil {
@@ -225,34 +221,29 @@ func New(cfg Config, st store.Store, opts Options) (*Dispatcher, error) {
 			return nil, fmt.Errorf("delivery: register metrics: %w", err)
 		}
 	}
+	d.poll = poller.New(poller.Config{
+		Interval: d.cfg.PollInterval,
+		Batch:    d.cfg.BatchSize,
+		Run:      d.RunOnce,
+		OnError:  func(err error) { d.log.Error("webhook delivery: claim failed", slog.Any("error", err)) },
+		OnTick:   d.refreshGauge,
+	})
 	return d, nil
 }
 
 // Start runs the dispatcher in a goroutine until ctx ends or Close is
 // called. It fails if the dispatcher is already running.
 func (d *Dispatcher) Start(ctx context.Context) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.done != nil {
-		return errors.New("delivery: dispatcher already started")
+	if err := d.poll.Start(ctx); err != nil {
+		return fmt.Errorf("delivery: %w", err)
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	d.cancel = cancel
-	d.done = make(chan struct{})
-	go d.loop(ctx, d.done)
 	return nil
 }
 
 // Close stops the dispatcher and waits for attempts in flight to finish or
 // be abandoned (an abandoned attempt is retried once its lease runs out).
 func (d *Dispatcher) Close() error {
-	d.mu.Lock()
-	cancel, done := d.cancel, d.done
-	d.mu.Unlock()
-	if cancel != nil {
-		cancel()
-		<-done
-	}
+	d.poll.Close()
 	if d.ownHTTP {
 		d.hc.CloseIdleConnections()
 	}
@@ -261,12 +252,7 @@ func (d *Dispatcher) Close() error {
 
 // Wake makes a running dispatcher look for due events now rather than at
 // its next poll. It never blocks.
-func (d *Dispatcher) Wake() {
-	select {
-	case d.wake <- struct{}{}:
-	default:
-	}
-}
+func (d *Dispatcher) Wake() { d.poll.Wake() }
 
 // Published is the ledger's hook (ledger.Options.Published): it remembers
 // the span of the call that produced e, so that delivery attempts link to
@@ -305,33 +291,6 @@ func (d *Dispatcher) forget(id string) {
 		if v == id {
 			d.order = append(d.order[:i], d.order[i+1:]...)
 			break
-		}
-	}
-}
-
-func (d *Dispatcher) loop(ctx context.Context, done chan struct{}) {
-	defer close(done)
-	ticker := time.NewTicker(d.cfg.PollInterval)
-	defer ticker.Stop()
-	d.refreshGauge(ctx)
-	for {
-		n, err := d.RunOnce(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil {
-			d.log.Error("webhook delivery: claim failed", slog.Any("error", err))
-		}
-		if err == nil && n >= d.cfg.BatchSize {
-			// A full batch: more may be due right away.
-			continue
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-d.wake:
-		case <-ticker.C:
-			d.refreshGauge(ctx)
 		}
 	}
 }

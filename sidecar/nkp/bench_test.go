@@ -1,6 +1,10 @@
 package nkp
 
-import "testing"
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+)
 
 // benchData is a realistic jspay request with every field a WeChat JSAPI
 // order carries.
@@ -86,6 +90,22 @@ func BenchmarkVerifyResponse(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := VerifyResponse(pub, body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkBaselineJSONMarshal is the baseline for BenchmarkCanonicalize:
+// encoding/json writing the same object (sorted keys, no HTML escaping),
+// without dropping empties or checking keys.
+func BenchmarkBaselineJSONMarshal(b *testing.B) {
+	data := benchData()
+	b.ReportAllocs()
+	for b.Loop() {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(data); err != nil {
 			b.Fatal(err)
 		}
 	}

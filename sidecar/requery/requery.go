@@ -25,7 +25,6 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,6 +36,7 @@ import (
 
 	"github.com/paysidecar/paysidecar/sidecar/ledger"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
+	"github.com/paysidecar/paysidecar/sidecar/poller"
 	"github.com/paysidecar/paysidecar/sidecar/store"
 )
 
@@ -146,10 +146,7 @@ type Requerier struct {
 	tracer trace.Tracer
 	total  *prometheus.CounterVec
 
-	wake   chan struct{}
-	mu     sync.Mutex
-	cancel context.CancelFunc
-	done   chan struct{}
+	poll *poller.Poller
 }
 
 // New checks cfg and returns a Requerier that reads due orders from st,
@@ -194,7 +191,6 @@ func New(cfg Config, st store.Store, led *ledger.Ledger, q Querier, opts Options
 		now:    opts.Now,
 		newSeq: opts.NewReqSeqID,
 		log:    opts.Logger,
-		wake:   make(chan struct{}, 1),
 		total: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "paysidecar_requery_total",
 			Help: "Reverse queries by kind (payment, refund) and result (final, processing, not_found, refused, amount_mismatch, error, closed, close_refused, close_error, expired).",
@@ -219,6 +215,12 @@ func New(cfg Config, st store.Store, led *ledger.Ledger, q Querier, opts Options
 			return nil, fmt.Errorf("requery: register metrics: %w", err)
 		}
 	}
+	r.poll = poller.New(poller.Config{
+		Interval: r.cfg.PollInterval,
+		Batch:    r.cfg.BatchSize,
+		Run:      r.RunOnce,
+		OnError:  func(err error) { r.log.Error("reverse query: claim failed", slog.Any("error", err)) },
+	})
 	return r, nil
 }
 
@@ -231,64 +233,22 @@ func setDefault(d *time.Duration, def time.Duration) {
 // Start runs the requerier in a goroutine until ctx ends or Close is
 // called. It fails if it is already running.
 func (r *Requerier) Start(ctx context.Context) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.done != nil {
-		return errors.New("requery: already started")
+	if err := r.poll.Start(ctx); err != nil {
+		return fmt.Errorf("requery: %w", err)
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	r.cancel = cancel
-	r.done = make(chan struct{})
-	go r.loop(ctx, r.done)
 	return nil
 }
 
 // Close stops the requerier and waits for queries in flight; an order
 // whose query was cut short is queried again once its lease runs out.
 func (r *Requerier) Close() error {
-	r.mu.Lock()
-	cancel, done := r.cancel, r.done
-	r.mu.Unlock()
-	if cancel == nil {
-		return nil
-	}
-	cancel()
-	<-done
+	r.poll.Close()
 	return nil
 }
 
 // Wake makes a running requerier look for due queries now. It never
 // blocks.
-func (r *Requerier) Wake() {
-	select {
-	case r.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (r *Requerier) loop(ctx context.Context, done chan struct{}) {
-	defer close(done)
-	ticker := time.NewTicker(r.cfg.PollInterval)
-	defer ticker.Stop()
-	for {
-		n, err := r.RunOnce(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil {
-			r.log.Error("reverse query: claim failed", slog.Any("error", err))
-		}
-		if err == nil && n >= r.cfg.BatchSize {
-			continue
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-r.wake:
-		case <-ticker.C:
-		}
-	}
-}
+func (r *Requerier) Wake() { r.poll.Wake() }
 
 // RunOnce claims the orders whose query is due now, queries each and
 // records the outcome, and returns how many it claimed. Start calls it in a

@@ -13,7 +13,6 @@ import (
 	"sync/atomic"
 
 	"github.com/paysidecar/paysidecar/plugins/internal/jsonstr"
-	"github.com/paysidecar/paysidecar/plugins/internal/riskcheck"
 	"github.com/paysidecar/paysidecar/plugins/internal/wechat"
 	"github.com/paysidecar/paysidecar/sdk/plugin"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
@@ -209,36 +208,11 @@ func (f *Flow) ShapeOrder(ctx context.Context, in plugin.OrderInput) (plugin.Ord
 	if c.useOpenID && buyer.AppID != c.appID {
 		return plugin.OrderShape{}, plugin.Errorf(plugin.CodeInvalidBuyer, "buyer.app_id", "with use_openid the openid must belong to the configured app")
 	}
-	wxData, err := wechat.WxData(buyer.AppID, buyer.OpenID, c.useOpenID)
-	if err != nil {
-		return plugin.OrderShape{}, err
-	}
-	fields := map[string]string{wechat.FieldWxData: wxData}
-	risk, err := riskcheck.Data(in.ClientIP)
-	if err != nil {
-		return plugin.OrderShape{}, err
-	}
-	if risk != "" {
-		fields[riskcheck.Field] = risk
-	}
-	return plugin.OrderShape{TradeType: nkp.TradeWxJSAPI, Fields: fields, Buyer: buyer}, nil
+	return wechat.OrderShape(nkp.TradeWxJSAPI, buyer, c.useOpenID, in.ClientIP)
 }
 
 func (f *Flow) resolveBuyer(ctx context.Context, c *config, b plugin.Buyer) (plugin.Identity, error) {
-	openID, appID := strings.TrimSpace(b.OpenID), strings.TrimSpace(b.AppID)
-	if openID != "" {
-		if appID == "" {
-			appID = c.appID
-		}
-		return plugin.Identity{OpenID: openID, AppID: appID}, nil
-	}
-	if strings.TrimSpace(b.Code) == "" {
-		return plugin.Identity{}, plugin.Errorf(plugin.CodeInvalidBuyer, "buyer.openid", "WeChat JSAPI needs the buyer's openid or an OAuth code")
-	}
-	if appID != "" && appID != c.appID {
-		return plugin.Identity{}, plugin.Errorf(plugin.CodeInvalidBuyer, "buyer.app_id", "codes can only be exchanged for the configured app")
-	}
-	return c.exchanger.OAuth(ctx, b.Code)
+	return wechat.ResolveBuyer(ctx, b, c.appID, "WeChat JSAPI needs the buyer's openid or an OAuth code", "app", c.exchanger.OAuth)
 }
 
 // payParams is the object getBrandWCPayRequest takes, members in WeChat's

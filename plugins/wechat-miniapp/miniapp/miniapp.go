@@ -14,7 +14,6 @@ import (
 	"sync/atomic"
 
 	"github.com/paysidecar/paysidecar/plugins/internal/jsonstr"
-	"github.com/paysidecar/paysidecar/plugins/internal/riskcheck"
 	"github.com/paysidecar/paysidecar/plugins/internal/wechat"
 	"github.com/paysidecar/paysidecar/sdk/plugin"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
@@ -160,36 +159,11 @@ func (f *Flow) ShapeOrder(ctx context.Context, in plugin.OrderInput) (plugin.Ord
 	if err != nil {
 		return plugin.OrderShape{}, err
 	}
-	wxData, err := wechat.WxData(buyer.AppID, buyer.OpenID, false)
-	if err != nil {
-		return plugin.OrderShape{}, err
-	}
-	fields := map[string]string{wechat.FieldWxData: wxData}
-	risk, err := riskcheck.Data(in.ClientIP)
-	if err != nil {
-		return plugin.OrderShape{}, err
-	}
-	if risk != "" {
-		fields[riskcheck.Field] = risk
-	}
-	return plugin.OrderShape{TradeType: nkp.TradeWxMiniApp, Fields: fields, Buyer: buyer}, nil
+	return wechat.OrderShape(nkp.TradeWxMiniApp, buyer, false, in.ClientIP)
 }
 
 func (f *Flow) resolveBuyer(ctx context.Context, c *config, b plugin.Buyer) (plugin.Identity, error) {
-	openID, appID := strings.TrimSpace(b.OpenID), strings.TrimSpace(b.AppID)
-	if openID != "" {
-		if appID == "" {
-			appID = c.appID
-		}
-		return plugin.Identity{OpenID: openID, AppID: appID}, nil
-	}
-	if strings.TrimSpace(b.Code) == "" {
-		return plugin.Identity{}, plugin.Errorf(plugin.CodeInvalidBuyer, "buyer.openid", "WeChat mini-program payments need the buyer's openid or a wx.login code")
-	}
-	if appID != "" && appID != c.appID {
-		return plugin.Identity{}, plugin.Errorf(plugin.CodeInvalidBuyer, "buyer.app_id", "codes can only be exchanged for the configured mini-program")
-	}
-	return c.exchanger.Login(ctx, b.Code)
+	return wechat.ResolveBuyer(ctx, b, c.appID, "WeChat mini-program payments need the buyer's openid or a wx.login code", "mini-program", c.exchanger.Login)
 }
 
 // requestPayment is the object wx.requestPayment takes (without its
