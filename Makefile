@@ -29,7 +29,7 @@ plugins:
 run: build
 	./$(BIN)/paysidecar run --sandbox
 
-test: lint test-go fuzz
+test: lint fuzz test-go
 
 test-go:
 	$(GO) test -race -count=1 -timeout 12m ./...
