@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/paysidecar/paysidecar/sdk/client"
 	"github.com/paysidecar/paysidecar/sdk/plugin"
@@ -145,5 +146,25 @@ func TestRouteOfBoundsLabels(t *testing.T) {
 		if got := routeOf(httptest.NewRequest(http.MethodGet, path, nil)); got != want {
 			t.Errorf("routeOf(%s) = %s, want %s", path, got, want)
 		}
+	}
+}
+
+func TestRefreshGate(t *testing.T) {
+	g := refreshGate{interval: 2 * time.Second}
+	t0 := time.Unix(1_800_000_000, 0)
+	if !g.allow("pay_1", t0) || g.allow("pay_1", t0.Add(time.Second)) || !g.allow("pay_2", t0.Add(time.Second)) {
+		t.Fatal("a payment may be refreshed once per interval, each payment on its own")
+	}
+	if !g.allow("pay_1", t0.Add(2*time.Second)) {
+		t.Fatal("refresh refused after the interval")
+	}
+	for i := range maxGateEntries {
+		g.allow(fmt.Sprint("storm-", i), t0.Add(3*time.Second))
+	}
+	if len(g.last) > maxGateEntries {
+		t.Fatalf("the gate grew to %d entries", len(g.last))
+	}
+	if !g.allow("late", t0.Add(10*time.Second)) || len(g.last) > maxGateEntries {
+		t.Fatalf("expired entries were not dropped to make room (%d entries)", len(g.last))
 	}
 }

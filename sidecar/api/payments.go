@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -377,7 +378,7 @@ func (s *Server) findPayment(ctx context.Context, r *http.Request) (int, any, er
 // and applies the answer. Any trouble leaves the stored state as it is;
 // the reverse query keeps trying.
 func (s *Server) refreshPayment(ctx context.Context, p store.Payment) store.Payment {
-	if p.Status != store.StatusProcessing {
+	if p.Status != store.StatusProcessing || !s.refreshes.allow(p.ID, s.now()) {
 		return p
 	}
 	qctx, cancel := context.WithTimeout(ctx, s.cfg.RefreshTimeout)
@@ -456,6 +457,41 @@ func notFound(err error, what string) error {
 		return errorf(http.StatusNotFound, CodeNotFound, "", "no such %s", what)
 	}
 	return fmt.Errorf("load %s: %w", what, err)
+}
+
+// refreshGate lets a payment be refreshed from the upstream at most once
+// per interval, however often a front end polls GET /v1/payments/{id}.
+type refreshGate struct {
+	interval time.Duration
+	mu       sync.Mutex
+	last     map[string]time.Time
+}
+
+// maxGateEntries bounds the gate's memory; older entries are dropped
+// first when it is full.
+const maxGateEntries = 4096
+
+func (g *refreshGate) allow(id string, now time.Time) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.last == nil {
+		g.last = map[string]time.Time{}
+	}
+	if t, ok := g.last[id]; ok && now.Sub(t) < g.interval {
+		return false
+	}
+	if len(g.last) >= maxGateEntries {
+		for k, t := range g.last {
+			if now.Sub(t) >= g.interval {
+				delete(g.last, k)
+			}
+		}
+		if len(g.last) >= maxGateEntries {
+			return false // a polling storm: the reverse query still runs
+		}
+	}
+	g.last[id] = now
+	return true
 }
 
 // noTime stops a reverse query schedule.

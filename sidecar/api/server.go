@@ -71,6 +71,9 @@ type Config struct {
 	// request inside it is told to retry; after it, the order is re-sent
 	// under the same req_seq_id.
 	InFlight time.Duration
+	// RefreshInterval is the least time between two upstream queries a
+	// GET makes for the same unfinished payment.
+	RefreshInterval time.Duration
 	// RefreshTimeout bounds the upstream query a GET makes for an
 	// unfinished payment; the stored state is answered when it runs out.
 	RefreshTimeout time.Duration
@@ -92,6 +95,7 @@ type Server struct {
 	mux      *http.ServeMux
 
 	refundLocks paymentLocks
+	refreshes   refreshGate
 }
 
 // Deps are the parts the API is built on.
@@ -127,6 +131,9 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if cfg.InFlight <= 0 {
 		cfg.InFlight = 20 * time.Second
 	}
+	if cfg.RefreshInterval <= 0 {
+		cfg.RefreshInterval = 2 * time.Second
+	}
 	if cfg.RefreshTimeout <= 0 {
 		cfg.RefreshTimeout = 3 * time.Second
 	}
@@ -139,7 +146,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, store: d.Store, ledger: d.Ledger, upstream: d.Upstream, flows: d.Flows,
-		events: d.Events, log: log, metrics: m}
+		events: d.Events, log: log, metrics: m, refreshes: refreshGate{interval: cfg.RefreshInterval}}
 	if d.TracerProvider != nil {
 		s.tracer = d.TracerProvider.Tracer("github.com/paysidecar/paysidecar/sidecar/api")
 	}
