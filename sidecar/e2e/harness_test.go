@@ -45,7 +45,13 @@ func TestMain(m *testing.M) {
 			{"plugins/alipay-native", "./plugins/alipay-native"},
 		}
 		for _, b := range builds {
-			cmd := exec.Command("go", "build", "-o", filepath.Join(dir, b[0]), b[1])
+			args := []string{"build", "-o", filepath.Join(dir, b[0])}
+			if raceEnabled {
+				// A data race in the sidecar under this load fails the
+				// test: the race detector makes the process exit 66.
+				args = append(args, "-race")
+			}
+			cmd := exec.Command("go", append(args, b[1])...)
 			cmd.Dir = filepath.Join("..", "..")
 			if out, err := cmd.CombinedOutput(); err != nil {
 				fmt.Fprintf(os.Stderr, "build %s: %v\n%s", b[1], err, out)
@@ -153,6 +159,9 @@ func startSidecar(t testing.TB, env []string, api, notify, admin string) *sideca
 	s.start()
 	t.Cleanup(func() {
 		s.stop(syscall.SIGTERM)
+		if logs := s.logs.String(); strings.Contains(logs, "WARNING: DATA RACE") {
+			t.Errorf("the race detector found a data race in the sidecar:\n%s", logs[strings.Index(logs, "WARNING: DATA RACE"):])
+		}
 		if t.Failed() {
 			t.Logf("sidecar logs:\n%s", tail(s.logs.String(), 30))
 		}
