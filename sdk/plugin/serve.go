@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"context"
 	"log/slog"
 	"os"
 
@@ -64,6 +65,19 @@ func Serve(flow Flow, opts ...ServeOption) {
 	}
 	if cfg.goPluginLogger == nil {
 		cfg.goPluginLogger = newGoPluginLogger(stderr, cfg.logLevel)
+	}
+	if cfg.tracerProvider == nil {
+		service := "paysidecar-plugin"
+		if info, err := flow.Info(context.Background()); err == nil && info.Name != "" {
+			service += "-" + info.Name
+		}
+		tp, stop, err := tracingFromEnv(context.Background(), service)
+		if err != nil {
+			cfg.logger.Warn("plugin spans are not exported", "error", err)
+		} else if tp != nil {
+			cfg.tracerProvider = tp
+			defer stop()
+		}
 	}
 	serverOpts := GRPCServerOptions(cfg.tracerProvider, cfg.logger)
 	goplugin.Serve(&goplugin.ServeConfig{

@@ -21,6 +21,7 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
 	"github.com/paysidecar/paysidecar/sandbox"
+	"github.com/paysidecar/paysidecar/sdk/plugin"
 	"github.com/paysidecar/paysidecar/sidecar/api"
 	"github.com/paysidecar/paysidecar/sidecar/config"
 	"github.com/paysidecar/paysidecar/sidecar/delivery"
@@ -187,7 +188,12 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		Profile: nkp.Profile(cfg.Profile), Key: k.merchant, UpstreamKey: k.upstream, HTTP: upstreamHTTP,
 	}
 
-	plugins, err := pluginhost.New(pluginConfigs(cfg, k.sandbox), log, reg, pluginhost.WithTracerProvider(tp))
+	pluginOpts := []pluginhost.Option{pluginhost.WithTracerProvider(tp)}
+	if cfg.Tracing.Exporter == "otlp" {
+		// The plugins export their own spans to the same collector.
+		pluginOpts = append(pluginOpts, pluginhost.WithSetEnv(plugin.EnvOTLPEndpoint+"=http://"+cfg.Tracing.OTLPEndpoint))
+	}
+	plugins, err := pluginhost.New(pluginConfigs(cfg, k.sandbox), log, reg, pluginOpts...)
 	if err != nil {
 		return err
 	}

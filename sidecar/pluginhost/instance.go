@@ -78,7 +78,7 @@ func fileSHA256(path string) ([]byte, error) {
 // makes it the current one.
 func (m *Manager) launch(ctx context.Context, inst *instance) error {
 	cmd := exec.Command(inst.path)
-	cmd.Env = pluginEnv(m.opts.env)
+	cmd.Env = append(pluginEnv(m.opts.env), m.opts.setEnv...)
 	logger := newHCLogger(m.logger, inst.cfg.Name)
 	client := goplugin.NewClient(&goplugin.ClientConfig{
 		HandshakeConfig:  plugin.Handshake(),

@@ -73,6 +73,7 @@ type options struct {
 	startTimeout   time.Duration
 	tracerProvider trace.TracerProvider
 	env            []string
+	setEnv         []string
 }
 
 // WithRestartBackoff sets the delay before the first restart attempt of a
@@ -109,6 +110,13 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 // secret of the host.
 func WithEnv(names ...string) Option {
 	return func(o *options) { o.env = append(o.env, names...) }
+}
+
+// WithSetEnv sets variables ("NAME=value") in the plugins' environment,
+// such as OTEL_EXPORTER_OTLP_ENDPOINT so that they export their own spans.
+// Never pass a secret this way.
+func WithSetEnv(vars ...string) Option {
+	return func(o *options) { o.setEnv = append(o.setEnv, vars...) }
 }
 
 // Manager runs the configured plugins. Its methods are safe for concurrent
