@@ -260,6 +260,20 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"unknown endpoint", "/v1/nothing", `{}`, 404, "not_found", ""},
 	}
 	before := e.sb.Stats(t, "")
+	for _, path := range []string{"/v1/payments/" + paid.ID + "/close", "/v1/refunds/re_x"} {
+		t.Run("DELETE "+path, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodDelete, e.sc.API+path, nil)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != http.StatusMethodNotAllowed || errCode(b) != "method_not_allowed" {
+				t.Fatalf("DELETE %s: %d %s", path, resp.StatusCode, b)
+			}
+		})
+	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			u := c.url
