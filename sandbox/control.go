@@ -117,10 +117,10 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+ControlSettleRefund, s.serveSettleRefund)
 	mux.HandleFunc("GET "+ControlOrders, s.serveOrders)
 	mux.HandleFunc("GET "+ControlRefunds, s.serveRefunds)
-	mux.HandleFunc("GET "+ControlAutoSettle, s.serveGetAutoSettle)
-	mux.HandleFunc("PUT "+ControlAutoSettle, s.servePutAutoSettle)
-	mux.HandleFunc("GET "+ControlFaults, s.serveGetFaults)
-	mux.HandleFunc("PUT "+ControlFaults, s.servePutFaults)
+	mux.HandleFunc("GET "+ControlAutoSettle, getSetting(s, &s.auto))
+	mux.HandleFunc("PUT "+ControlAutoSettle, putSetting(s, &s.auto))
+	mux.HandleFunc("GET "+ControlFaults, getSetting(s, &s.faults))
+	mux.HandleFunc("PUT "+ControlFaults, putSetting(s, &s.faults))
 	mux.HandleFunc("GET "+ControlNotifications, s.serveNotifications)
 	mux.HandleFunc("POST "+ControlWeChatCodes, s.serveMintCode)
 	mux.HandleFunc("GET "+ControlStats, s.serveStats)
@@ -218,48 +218,36 @@ func (s *Server) serveRefunds(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (s *Server) serveGetAutoSettle(w http.ResponseWriter, _ *http.Request) {
-	s.mu.Lock()
-	a := s.auto
-	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, a)
+// getSetting answers a GET with the run-time setting *v.
+func getSetting[T any](s *Server, v *T) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		s.mu.Lock()
+		cur := *v
+		s.mu.Unlock()
+		writeJSON(w, http.StatusOK, cur)
+	}
 }
 
-func (s *Server) servePutAutoSettle(w http.ResponseWriter, r *http.Request) {
-	var a AutoSettle
-	if !decodeControl(w, r, &a) {
-		return
+// putSetting answers a PUT by validating the body and replacing *v with
+// it; an invalid body changes nothing.
+func putSetting[T any, P interface {
+	*T
+	Validate() error
+}](s *Server, v *T) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var next T
+		if !decodeControl(w, r, &next) {
+			return
+		}
+		if err := P(&next).Validate(); err != nil {
+			controlFail(w, http.StatusBadRequest, "bad_request", err.Error())
+			return
+		}
+		s.mu.Lock()
+		*v = next
+		s.mu.Unlock()
+		writeJSON(w, http.StatusOK, next)
 	}
-	if err := a.Validate(); err != nil {
-		controlFail(w, http.StatusBadRequest, "bad_request", err.Error())
-		return
-	}
-	s.mu.Lock()
-	s.auto = a
-	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, a)
-}
-
-func (s *Server) serveGetFaults(w http.ResponseWriter, _ *http.Request) {
-	s.mu.Lock()
-	f := s.faults
-	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, f)
-}
-
-func (s *Server) servePutFaults(w http.ResponseWriter, r *http.Request) {
-	var f Faults
-	if !decodeControl(w, r, &f) {
-		return
-	}
-	if err := f.Validate(); err != nil {
-		controlFail(w, http.StatusBadRequest, "bad_request", err.Error())
-		return
-	}
-	s.mu.Lock()
-	s.faults = f
-	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, f)
 }
 
 func (s *Server) serveNotifications(w http.ResponseWriter, r *http.Request) {

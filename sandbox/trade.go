@@ -399,15 +399,8 @@ func (s *Server) scheduleAutoPayLocked(o *order) {
 		return
 	}
 	fail := s.hit(a.PayFailRate, "autosettle", "pay", o.nkpSeqID)
-	s.spawnLocked(func(ctx context.Context) {
-		if !sleep(ctx, time.Duration(a.PayAfterMS)*time.Millisecond) {
-			return
-		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if err := s.settlePaymentLocked(o, !fail, "", "", s.now()); err != nil {
-			s.log.Debug("sandbox auto-settlement skipped an order", "req_seq_id", o.seq, "reason", err)
-		}
+	s.settleLaterLocked(a.PayAfterMS, "an order", o.seq, func() error {
+		return s.settlePaymentLocked(o, !fail, "", "", s.now())
 	})
 }
 
@@ -419,14 +412,22 @@ func (s *Server) scheduleAutoRefundLocked(r *refund) {
 		return
 	}
 	fail := s.hit(a.RefundFailRate, "autosettle", "refund", r.nkpSeqID)
+	s.settleLaterLocked(a.RefundAfterMS, "a refund", r.seq, func() error {
+		return s.settleRefundLocked(r, !fail, "", "", s.now())
+	})
+}
+
+// settleLaterLocked runs settle under the lock after afterMS milliseconds,
+// unless the server closes first; what names the object in the log.
+func (s *Server) settleLaterLocked(afterMS int64, what, seq string, settle func() error) {
 	s.spawnLocked(func(ctx context.Context) {
-		if !sleep(ctx, time.Duration(a.RefundAfterMS)*time.Millisecond) {
+		if !sleep(ctx, time.Duration(afterMS)*time.Millisecond) {
 			return
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		if err := s.settleRefundLocked(r, !fail, "", "", s.now()); err != nil {
-			s.log.Debug("sandbox auto-settlement skipped a refund", "req_seq_id", r.seq, "reason", err)
+		if err := settle(); err != nil {
+			s.log.Debug("sandbox auto-settlement skipped "+what, "req_seq_id", seq, "reason", err)
 		}
 	})
 }
