@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/paysidecar/paysidecar/sdk/client"
+	"github.com/paysidecar/paysidecar/sidecar/api"
 	"log/slog"
 	"net/http"
 	"time"
@@ -36,36 +37,10 @@ const (
 // replayPage is how many events ReplayAll reads at a time.
 const replayPage = 100
 
-// Error codes of the events API, stable like every app API code.
-const (
-	CodeInvalidField     = "invalid_field"
-	CodeInvalidJSON      = "invalid_json"
-	CodeNotFound         = "not_found"
-	CodeEventPending     = "event_pending"
-	CodeMethodNotAllowed = "method_not_allowed"
-	CodeInternal         = "internal"
-)
-
-// Error is a refusal with a stable code, and the request field at fault
-// when there is one.
-type Error struct {
-	Code    string
-	Message string
-	Field   string
-	// Err is the cause; it is logged, never shown to the caller.
-	Err error
-}
-
-// Error implements error.
-func (e *Error) Error() string {
-	if e.Err != nil {
-		return fmt.Sprintf("%s: %s: %v", e.Code, e.Message, e.Err)
-	}
-	return e.Code + ": " + e.Message
-}
-
-// Unwrap returns the cause.
-func (e *Error) Unwrap() error { return e.Err }
+// CodeEventPending is the events API's own error code (409): the event is
+// already waiting for delivery. Every other refusal uses the app API's
+// codes and error type (api.Error).
+const CodeEventPending = "event_pending"
 
 // Record is an outbox event as the events API reports it.
 type Record = client.EventRecord
@@ -124,7 +99,7 @@ func ParseStatus(s string) (store.EventStatus, error) {
 	case "", store.EventPending, store.EventDelivered, store.EventDead:
 		return st, nil
 	}
-	return "", &Error{Code: CodeInvalidField, Field: "status", Message: fmt.Sprintf("status %q: want pending, delivered or dead", s)}
+	return "", &api.Error{Status: http.StatusBadRequest, Code: api.CodeInvalidField, Field: "status", Message: fmt.Sprintf("status %q: want pending, delivered or dead", s)}
 }
 
 // List returns events in status (all when empty), oldest first, after the
@@ -135,17 +110,17 @@ func (s *Service) List(ctx context.Context, status store.EventStatus, after int6
 		return Page{}, err
 	}
 	if after < 0 {
-		return Page{}, &Error{Code: CodeInvalidField, Field: "after", Message: "after must not be negative"}
+		return Page{}, &api.Error{Status: http.StatusBadRequest, Code: api.CodeInvalidField, Field: "after", Message: "after must not be negative"}
 	}
 	if limit == 0 {
 		limit = DefaultLimit
 	}
 	if limit < 0 || limit > MaxLimit {
-		return Page{}, &Error{Code: CodeInvalidField, Field: "limit", Message: fmt.Sprintf("limit must be between 1 and %d", MaxLimit)}
+		return Page{}, &api.Error{Status: http.StatusBadRequest, Code: api.CodeInvalidField, Field: "limit", Message: fmt.Sprintf("limit must be between 1 and %d", MaxLimit)}
 	}
 	evs, err := s.st.ListEvents(ctx, status, after, limit+1)
 	if err != nil {
-		return Page{}, &Error{Code: CodeInternal, Message: "cannot list events", Err: err}
+		return Page{}, &api.Error{Status: http.StatusInternalServerError, Code: api.CodeInternal, Message: "cannot list events", Err: err}
 	}
 	p := Page{Data: make([]Record, 0, min(len(evs), limit))}
 	if len(evs) > limit {
@@ -165,10 +140,10 @@ func (s *Service) List(ctx context.Context, status store.EventStatus, after int6
 func (s *Service) Get(ctx context.Context, id string) (Record, error) {
 	e, err := s.st.GetEvent(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return Record{}, &Error{Code: CodeNotFound, Field: "id", Message: fmt.Sprintf("no event %q", id)}
+		return Record{}, &api.Error{Status: http.StatusNotFound, Code: api.CodeNotFound, Field: "id", Message: fmt.Sprintf("no event %q", id)}
 	}
 	if err != nil {
-		return Record{}, &Error{Code: CodeInternal, Message: "cannot read the event", Err: err}
+		return Record{}, &api.Error{Status: http.StatusInternalServerError, Code: api.CodeInternal, Message: "cannot read the event", Err: err}
 	}
 	return ToRecord(e), nil
 }
@@ -182,10 +157,10 @@ func (s *Service) Replay(ctx context.Context, id string) (Record, error) {
 		return Record{}, err
 	}
 	if rec.Status == string(store.EventPending) {
-		return rec, &Error{Code: CodeEventPending, Field: "id", Message: fmt.Sprintf("event %q is already waiting for delivery", id)}
+		return rec, &api.Error{Status: http.StatusConflict, Code: CodeEventPending, Field: "id", Message: fmt.Sprintf("event %q is already waiting for delivery", id)}
 	}
 	if err := s.st.ReplayEvent(ctx, id, s.now()); err != nil {
-		return Record{}, &Error{Code: CodeInternal, Message: "cannot replay the event", Err: err}
+		return Record{}, &api.Error{Status: http.StatusInternalServerError, Code: api.CodeInternal, Message: "cannot replay the event", Err: err}
 	}
 	s.log.Info("event replayed", slog.String("event_id", id), slog.String("was", rec.Status))
 	if s.wake != nil {
@@ -198,19 +173,19 @@ func (s *Service) Replay(ctx context.Context, id string) (Record, error) {
 // delivered, and returns how many it replayed.
 func (s *Service) ReplayAll(ctx context.Context, status store.EventStatus) (int, error) {
 	if status != store.EventDead && status != store.EventDelivered {
-		return 0, &Error{Code: CodeInvalidField, Field: "status", Message: fmt.Sprintf("status %q: only dead or delivered events can be replayed", status)}
+		return 0, &api.Error{Status: http.StatusBadRequest, Code: api.CodeInvalidField, Field: "status", Message: fmt.Sprintf("status %q: only dead or delivered events can be replayed", status)}
 	}
 	var n int
 	var after int64
 	for {
 		evs, err := s.st.ListEvents(ctx, status, after, replayPage)
 		if err != nil {
-			return n, &Error{Code: CodeInternal, Message: "cannot list events", Err: err}
+			return n, &api.Error{Status: http.StatusInternalServerError, Code: api.CodeInternal, Message: "cannot list events", Err: err}
 		}
 		now := s.now()
 		for _, e := range evs {
 			if err := s.st.ReplayEvent(ctx, e.ID, now); err != nil {
-				return n, &Error{Code: CodeInternal, Message: "cannot replay events", Err: err}
+				return n, &api.Error{Status: http.StatusInternalServerError, Code: api.CodeInternal, Message: "cannot replay events", Err: err}
 			}
 			n++
 			after = e.Seq

@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/paysidecar/paysidecar/sdk/client"
+	"github.com/paysidecar/paysidecar/sidecar/api"
 	"github.com/paysidecar/paysidecar/sidecar/store"
 )
 
@@ -32,7 +33,7 @@ func (s *Service) method(m string, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != m {
 			w.Header().Set("Allow", m)
-			s.writeError(w, r, http.StatusMethodNotAllowed, &Error{Code: CodeMethodNotAllowed, Message: r.Method + " is not allowed here; use " + m})
+			s.writeError(w, r, &api.Error{Status: http.StatusMethodNotAllowed, Code: api.CodeMethodNotAllowed, Message: r.Method + " is not allowed here; use " + m})
 			return
 		}
 		h(w, r)
@@ -50,7 +51,7 @@ func (s *Service) handleList(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("after"); v != "" {
 		after, err = strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			s.fail(w, r, &Error{Code: CodeInvalidField, Field: "after", Message: "after must be an event sequence number"})
+			s.fail(w, r, &api.Error{Status: http.StatusBadRequest, Code: api.CodeInvalidField, Field: "after", Message: "after must be an event sequence number"})
 			return
 		}
 	}
@@ -58,7 +59,7 @@ func (s *Service) handleList(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("limit"); v != "" {
 		limit, err = strconv.Atoi(v)
 		if err != nil || limit < 1 {
-			s.fail(w, r, &Error{Code: CodeInvalidField, Field: "limit", Message: "limit must be a positive integer"})
+			s.fail(w, r, &api.Error{Status: http.StatusBadRequest, Code: api.CodeInvalidField, Field: "limit", Message: "limit must be a positive integer"})
 			return
 		}
 	}
@@ -96,7 +97,7 @@ type replayAllRequest struct {
 func (s *Service) handleReplayAll(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
-		s.fail(w, r, &Error{Code: CodeInvalidJSON, Message: "body too large or unreadable"})
+		s.fail(w, r, &api.Error{Status: http.StatusBadRequest, Code: api.CodeInvalidJSON, Message: "body too large or unreadable"})
 		return
 	}
 	req := replayAllRequest{Status: string(store.EventDead)}
@@ -104,7 +105,7 @@ func (s *Service) handleReplayAll(w http.ResponseWriter, r *http.Request) {
 		dec := json.NewDecoder(bytes.NewReader(body))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&req); err != nil {
-			s.fail(w, r, &Error{Code: CodeInvalidJSON, Message: "body must be {\"status\":\"dead\"} or {\"status\":\"delivered\"}"})
+			s.fail(w, r, &api.Error{Status: http.StatusBadRequest, Code: api.CodeInvalidJSON, Message: "body must be {\"status\":\"dead\"} or {\"status\":\"delivered\"}"})
 			return
 		}
 	}
@@ -117,27 +118,18 @@ func (s *Service) handleReplayAll(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) fail(w http.ResponseWriter, r *http.Request, err error) {
-	var e *Error
+	var e *api.Error
 	if !errors.As(err, &e) {
-		e = &Error{Code: CodeInternal, Message: "internal error", Err: err}
+		e = &api.Error{Status: http.StatusInternalServerError, Code: api.CodeInternal, Message: "internal error", Err: err}
 	}
-	status := http.StatusBadRequest
-	switch e.Code {
-	case CodeNotFound:
-		status = http.StatusNotFound
-	case CodeEventPending:
-		status = http.StatusConflict
-	case CodeInternal:
-		status = http.StatusInternalServerError
-	}
-	s.writeError(w, r, status, e)
+	s.writeError(w, r, e)
 }
 
-func (s *Service) writeError(w http.ResponseWriter, r *http.Request, status int, e *Error) {
+func (s *Service) writeError(w http.ResponseWriter, r *http.Request, e *api.Error) {
 	if e.Err != nil {
 		s.log.ErrorContext(r.Context(), "events API", slog.String("code", e.Code), slog.String("path", r.URL.Path), slog.Any("error", e.Err))
 	}
-	writeJSON(w, status, client.ErrorBody{Error: client.ErrorDetail{Code: e.Code, Message: e.Message, Field: e.Field}})
+	writeJSON(w, e.Status, client.ErrorBody{Error: client.ErrorDetail{Code: e.Code, Message: e.Message, Field: e.Field}})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -215,17 +215,6 @@ func (f *Flow) resolveBuyer(ctx context.Context, c *config, b plugin.Buyer) (plu
 	return wechat.ResolveBuyer(ctx, b, c.appID, "WeChat JSAPI needs the buyer's openid or an OAuth code", "app", c.exchanger.OAuth)
 }
 
-// payParams is the object getBrandWCPayRequest takes, members in WeChat's
-// order.
-type payParams struct {
-	AppID     string `json:"appId"`
-	TimeStamp string `json:"timeStamp"`
-	NonceStr  string `json:"nonceStr"`
-	Package   string `json:"package"`
-	SignType  string `json:"signType"`
-	PaySign   string `json:"paySign"`
-}
-
 // PayParams implements plugin.Flow: the getBrandWCPayRequest parameters
 // parsed from pay_info, all six of which must be present.
 func (f *Flow) PayParams(_ context.Context, in plugin.PayParamsInput) (plugin.PayParams, error) {
@@ -233,7 +222,9 @@ func (f *Flow) PayParams(_ context.Context, in plugin.PayParamsInput) (plugin.Pa
 	if err != nil {
 		return plugin.PayParams{}, err
 	}
-	b, err := jsonstr.Marshal(payParams(pi))
+	// nkp.PayInfo is the object getBrandWCPayRequest takes, members in
+	// WeChat's order.
+	b, err := jsonstr.Marshal(pi)
 	if err != nil {
 		return plugin.PayParams{}, plugin.Errorf(plugin.CodeInternal, "", "encode pay params: %v", err)
 	}
