@@ -105,11 +105,7 @@ func openStore(ctx context.Context, cfg config.StoreConfig) (store.Store, error)
 	case "postgres":
 		return postgres.Open(ctx, cfg.PostgresDSN)
 	default:
-		if dir := filepath.Dir(cfg.SQLitePath); dir != "" {
-			if err := os.MkdirAll(dir, 0o700); err != nil {
-				return nil, fmt.Errorf("create store directory: %w", err)
-			}
-		}
+		// sqlite.Open creates the file's directory.
 		return sqlite.Open(ctx, cfg.SQLitePath)
 	}
 }

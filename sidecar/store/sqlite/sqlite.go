@@ -111,7 +111,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		cfg.readConns = 1
 	}
 	if dir := filepath.Dir(path); dir != "" {
-		if err := os.MkdirAll(dir, 0o750); err != nil {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("sqlite: create directory for %q: %w", path, err)
 		}
 	}
