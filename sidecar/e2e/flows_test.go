@@ -23,8 +23,13 @@ type env struct {
 }
 
 func newEnv(t *testing.T, extra ...string) *env {
+	return newEnvWith(t, nil, extra...)
+}
+
+// newEnvWith is newEnv with sandbox options.
+func newEnvWith(t *testing.T, opts []sandboxtest.Option, extra ...string) *env {
 	t.Helper()
-	sb := sandboxtest.Start(t)
+	sb := sandboxtest.Start(t, opts...)
 	hook := newWebhookSink(t)
 	e, api, notify, admin := sidecarEnv(t, sb.URL, t.TempDir(), append(hook.env(), extra...)...)
 	return &env{sb: sb, hook: hook, sc: startSidecar(t, e, api, notify, admin)}
@@ -71,7 +76,9 @@ func typesOf(rs []received) []string {
 }
 
 func TestFlowsEndToEnd(t *testing.T) {
-	e := newEnv(t)
+	// The sandbox drops every notification, so each result below reaches
+	// the sidecar through the query path alone.
+	e := newEnvWith(t, []sandboxtest.Option{sandboxtest.WithFaults(sandbox.Faults{Notify: sandbox.NotifyFaults{DropRate: 1}})})
 	dev := e.sb.Keys
 
 	t.Run("wechat-jsapi", func(t *testing.T) {
@@ -102,7 +109,7 @@ func TestFlowsEndToEnd(t *testing.T) {
 			t.Errorf("succeeded payment has no finished_at")
 		}
 		ev := e.waitEvent(t, client.EventPaymentSucceeded, p.ID)
-		if ev.Event.Data.Payment.AmountFen != 1 {
+		if ev.Event.Data.Payment.AmountFen != 1 || ev.Event.Data.Source != "query" {
 			t.Errorf("event payment = %+v", ev.Event.Data.Payment)
 		}
 	})
@@ -157,9 +164,21 @@ func TestFlowsEndToEnd(t *testing.T) {
 		if want := "alipays://platformapi/startapp?saId=10000007&qrcode=" + url.QueryEscape(pp.QRCode); pp.DeepLink != want {
 			t.Errorf("deep_link = %q, want %q", pp.DeepLink, want)
 		}
-		e.sb.SettlePayment(t, p.ReqDate, p.ReqSeqID, sandbox.ResultFailed)
-		e.waitStatus(t, p.ID, client.StatusFailed)
-		e.waitEvent(t, client.EventPaymentFailed, p.ID)
+		e.sb.SettlePayment(t, p.ReqDate, p.ReqSeqID, sandbox.ResultPaid)
+		e.waitStatus(t, p.ID, client.StatusSucceeded)
+		if ev := e.waitEvent(t, client.EventPaymentSucceeded, p.ID); ev.Event.Data.Source != "query" {
+			t.Errorf("event source = %q, want query", ev.Event.Data.Source)
+		}
+
+		failed, err := e.sc.Client.CreatePayment(ctxTimeout(t, 20*time.Second), client.CreatePaymentRequest{
+			Flow: client.FlowAlipayNative, OutTradeNo: "ali-2", AmountFen: 98, Description: "alipay declined",
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.sb.SettlePayment(t, failed.ReqDate, failed.ReqSeqID, sandbox.ResultFailed)
+		e.waitStatus(t, failed.ID, client.StatusFailed)
+		e.waitEvent(t, client.EventPaymentFailed, failed.ID)
 	})
 
 	t.Run("refund", func(t *testing.T) {
