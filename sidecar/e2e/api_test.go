@@ -120,6 +120,44 @@ func TestIdempotency(t *testing.T) {
 		}
 	})
 
+	t.Run("concurrent requests with one key and two bodies", func(t *testing.T) {
+		before := orders(t, e)
+		const n = 8
+		answers := make([]answer, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				answers[i] = post(t, payURL, "key-two-bodies", body("idem-4", 30+i%2))
+			}()
+		}
+		wg.Wait()
+		created := 0
+		for _, a := range answers {
+			switch {
+			case a.status == http.StatusCreated && !a.replayed:
+				created++
+			case a.status == http.StatusCreated && a.replayed,
+				a.status == http.StatusConflict && errCode(a.body) == "idempotency_key_in_use",
+				a.status == http.StatusUnprocessableEntity && errCode(a.body) == "idempotency_key_mismatch":
+			default:
+				t.Errorf("unexpected answer %d %s", a.status, a.body)
+			}
+		}
+		if created != 1 {
+			t.Fatalf("%d requests created a payment, want 1", created)
+		}
+		if got := orders(t, e) - before; got != 1 {
+			t.Fatalf("the upstream got %d orders, want 1", got)
+		}
+		// Afterwards the other body is refused as a mismatch, whichever won.
+		a, b := post(t, payURL, "key-two-bodies", body("idem-4", 30)), post(t, payURL, "key-two-bodies", body("idem-4", 31))
+		if (a.status == http.StatusUnprocessableEntity) == (b.status == http.StatusUnprocessableEntity) {
+			t.Fatalf("after the race exactly one body must be refused: %d %s / %d %s", a.status, a.body, b.status, b.body)
+		}
+	})
+
 	t.Run("a repeated out_trade_no never orders twice", func(t *testing.T) {
 		before := orders(t, e)
 		const n = 6
