@@ -18,9 +18,15 @@ import (
 // values (null, "", {}, []) at the first level are dropped, the remaining
 // first-level keys are sorted in byte order, and the object is serialized as
 // compact JSON with non-ASCII characters written as-is and "/", "<", ">",
-// "&" left unescaped. Nested objects are expected to travel as JSON strings
-// and are therefore not re-sorted; a nested map that is passed anyway is
-// written with its keys sorted, as Go's encoding/json would.
+// "&" left unescaped. This is what the official DouGong SDKs sign: they
+// sort the first level only.
+//
+// Nested objects usually travel as JSON strings (wx_data, alipay_data,
+// acct_split_bunch, risk_check_data, ...), which are written byte for byte
+// as the caller built them. A nested object given as json.RawMessage keeps
+// its members in the order written, duplicates included; only white space
+// and escaping are normalized. A nested Go map has no order of its own, so
+// its keys are sorted.
 //
 // Numbers keep their literal text when given as json.Number, which is how
 // CanonicalizeJSON decodes them, so "0.00" stays "0.00". Keys must be valid
@@ -55,14 +61,74 @@ func Canonicalize(data map[string]any) ([]byte, error) {
 }
 
 // CanonicalizeJSON parses raw as a JSON object, keeping numbers as their
-// literal text, and returns its canonical string. A server uses it to
-// re-canonicalize what a client transmitted before verifying the signature.
+// literal text and nested objects in the order written, and returns its
+// canonical string. A server uses it to re-canonicalize what a client
+// transmitted before verifying the signature: an official SDK signs nested
+// objects in the order its caller built them, so re-sorting them would
+// refuse a valid request.
 func CanonicalizeJSON(raw []byte) ([]byte, error) {
-	m, err := DecodeObject(raw)
+	m, err := DecodeData(raw)
 	if err != nil {
 		return nil, err
 	}
 	return Canonicalize(m)
+}
+
+// DecodeData parses raw as a JSON object the way a signer reads data: the
+// first-level values are decoded (numbers as json.Number), while nested
+// objects and arrays stay json.RawMessage, so that Canonicalize writes them
+// with their members in the order written. A duplicate first-level key
+// keeps its last value.
+func DecodeData(raw []byte) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	var members map[string]json.RawMessage
+	if err := dec.Decode(&members); err != nil {
+		return nil, fmt.Errorf("decode JSON object: %w", err)
+	}
+	if members == nil {
+		return nil, fmt.Errorf("decode JSON object: not an object")
+	}
+	if err := noTrailingData(dec); err != nil {
+		return nil, err
+	}
+	m := make(map[string]any, len(members))
+	for k, v := range members {
+		if c := firstByte(v); c == '{' || c == '[' {
+			m[k] = v
+			continue
+		}
+		scalar := json.NewDecoder(bytes.NewReader(v))
+		scalar.UseNumber()
+		var x any
+		if err := scalar.Decode(&x); err != nil {
+			return nil, fmt.Errorf("decode JSON object: member %q: %w", k, err)
+		}
+		m[k] = x
+	}
+	return m, nil
+}
+
+// firstByte returns the first byte of raw that is not JSON white space, or
+// 0.
+func firstByte(raw []byte) byte {
+	for _, c := range raw {
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		}
+		return c
+	}
+	return 0
+}
+
+// noTrailingData reports an error unless only white space follows the value
+// dec has decoded. Token reports io.EOF for that and an error or a token for
+// anything else, including a stray "]" or "}".
+func noTrailingData(dec *json.Decoder) error {
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return fmt.Errorf("decode JSON object: trailing data")
+	}
+	return nil
 }
 
 // DecodeObject parses raw as a JSON object, keeping numbers as json.Number
@@ -77,11 +143,8 @@ func DecodeObject(raw []byte) (map[string]any, error) {
 	if m == nil {
 		return nil, fmt.Errorf("decode JSON object: not an object")
 	}
-	// Only white space may follow the object. Token reports io.EOF for
-	// that and an error or a token for anything else, including a stray
-	// "]" or "}".
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("decode JSON object: trailing data")
+	if err := noTrailingData(dec); err != nil {
+		return nil, err
 	}
 	return m, nil
 }
@@ -108,8 +171,15 @@ func isEmpty(v any) bool {
 	case []any:
 		return len(t) == 0
 	case json.RawMessage:
-		s := string(bytes.TrimSpace(t))
-		return s == "" || s == "null" || s == `""` || s == "{}" || s == "[]"
+		var c bytes.Buffer
+		if len(bytes.TrimSpace(t)) == 0 {
+			return true
+		}
+		if json.Compact(&c, t) != nil {
+			return false // invalid: writeValue reports it
+		}
+		s := c.String()
+		return s == "null" || s == `""` || s == "{}" || s == "[]"
 	}
 	rv := reflect.ValueOf(v)
 	switch rv.Kind() {
@@ -186,26 +256,87 @@ func writeValue(buf *bytes.Buffer, v any) error {
 		}
 		buf.WriteByte(']')
 	case json.RawMessage:
-		var c bytes.Buffer
-		if err := json.Compact(&c, t); err != nil {
-			return fmt.Errorf("invalid raw JSON: %w", err)
-		}
-		// Re-encode so that escaping follows the canonical rules.
-		dec := json.NewDecoder(&c)
-		dec.UseNumber()
-		var x any
-		if err := dec.Decode(&x); err != nil {
-			return fmt.Errorf("invalid raw JSON: %w", err)
-		}
-		return writeValue(buf, x)
+		return writeRaw(buf, t)
 	default:
 		// Structs and other types go through encoding/json once and are
-		// then written with the canonical escaping.
+		// then written with the canonical escaping, keys sorted.
 		b, err := json.Marshal(t)
 		if err != nil {
 			return fmt.Errorf("marshal %T: %w", v, err)
 		}
-		return writeValue(buf, json.RawMessage(b))
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.UseNumber()
+		var x any
+		if err := dec.Decode(&x); err != nil {
+			return fmt.Errorf("marshal %T: %w", v, err)
+		}
+		return writeValue(buf, x)
+	}
+	return nil
+}
+
+// writeRaw writes one JSON value given as text with the canonical escaping
+// and no white space, keeping the members of every object in the order
+// written (duplicates included) and numbers as their literal text.
+func writeRaw(buf *bytes.Buffer, raw []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	// open holds, for every object or array not yet closed, whether it is
+	// an object and how many tokens it has had: in an object, keys are the
+	// even ones.
+	type container struct {
+		object bool
+		n      int
+	}
+	var open []container
+	done := false
+	for {
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("invalid raw JSON: %w", err)
+		}
+		if done {
+			return fmt.Errorf("invalid raw JSON: trailing data")
+		}
+		if d, ok := tok.(json.Delim); ok && (d == '}' || d == ']') {
+			buf.WriteByte(byte(d))
+			open = open[:len(open)-1]
+			done = len(open) == 0
+			continue
+		}
+		if len(open) > 0 {
+			c := &open[len(open)-1]
+			if c.n > 0 && (!c.object || c.n%2 == 0) {
+				buf.WriteByte(',')
+			}
+			c.n++
+			if c.object && c.n%2 == 1 {
+				writeString(buf, tok.(string))
+				buf.WriteByte(':')
+				continue
+			}
+		}
+		switch t := tok.(type) {
+		case json.Delim:
+			buf.WriteByte(byte(t))
+			open = append(open, container{object: t == '{'})
+			continue
+		case string:
+			writeString(buf, t)
+		case json.Number:
+			buf.WriteString(string(t))
+		case bool:
+			buf.WriteString(strconv.FormatBool(t))
+		case nil:
+			buf.WriteString("null")
+		}
+		done = len(open) == 0
+	}
+	if !done {
+		return fmt.Errorf("invalid raw JSON: no value")
 	}
 	return nil
 }

@@ -37,7 +37,7 @@ func TestCanonicalizeJSON(t *testing.T) {
 		{
 			name: "empty values kept below the first level",
 			in:   `{"a":{"z":[],"y":"","x":null,"w":{}},"b":[null,"",{},[]]}`,
-			want: `{"a":{"w":{},"x":null,"y":"","z":[]},"b":[null,"",{},[]]}`,
+			want: `{"a":{"z":[],"y":"","x":null,"w":{}},"b":[null,"",{},[]]}`,
 		},
 		{
 			name: "all empty",
@@ -112,7 +112,27 @@ func TestCanonicalizeJSON(t *testing.T) {
 		{
 			name: "white space and pretty printing removed",
 			in:   "{\n  \"b\" : [ 1 , 2 ] ,\n\t\"a\" : { \"y\" : \"  \" , \"x\" : 1 }\r\n}\n",
-			want: `{"a":{"x":1,"y":"  "},"b":[1,2]}`,
+			want: `{"a":{"y":"  ","x":1},"b":[1,2]}`,
+		},
+		{
+			name: "nested objects keep their key order, as official SDKs sign them",
+			in:   `{"acct_split_bunch":{"percentage_flag":"N","acct_infos":[{"huifu_id":"6666000123456780","div_amt":"0.06"},{"div_amt":"0.04","huifu_id":"6666000123456781"}]},"risk_check_data":{"ip_addr":"203.0.113.7","base_station":"460,0,1,2"}}`,
+			want: `{"acct_split_bunch":{"percentage_flag":"N","acct_infos":[{"huifu_id":"6666000123456780","div_amt":"0.06"},{"div_amt":"0.04","huifu_id":"6666000123456781"}]},"risk_check_data":{"ip_addr":"203.0.113.7","base_station":"460,0,1,2"}}`,
+		},
+		{
+			name: "nested objects keep duplicate keys as written",
+			in:   `{"a":{"z":1,"y":2,"z":3}}`,
+			want: `{"a":{"z":1,"y":2,"z":3}}`,
+		},
+		{
+			name: "nested escaping normalized, order kept",
+			in:   "{\"wx_data\" : {\n \"sub_openid\" : \"o\\u003c1\\u003e\",\n \"sub_appid\":\"wx\\/1\", \"\\u6d4b\":[ 1.10 , true, null ]\n}}",
+			want: `{"wx_data":{"sub_openid":"o<1>","sub_appid":"wx/1","测":[1.10,true,null]}}`,
+		},
+		{
+			name: "empty nested object or array with white space dropped at the first level",
+			in:   `{"a":{ },"b":[ ],"c":1}`,
+			want: `{"c":1}`,
 		},
 		{
 			name: "duplicate key: the last one wins",
@@ -220,9 +240,9 @@ func TestCanonicalize(t *testing.T) {
 			want: `{"x":1}`,
 		},
 		{
-			name: "empty raw JSON dropped, non-empty raw JSON re-encoded canonically",
-			in:   map[string]any{"a": json.RawMessage(`{}`), "b": json.RawMessage(`[]`), "c": json.RawMessage(`""`), "d": json.RawMessage(`{ "y":"<&>" , "x":1.50 }`)},
-			want: `{"d":{"x":1.50,"y":"<&>"}}`,
+			name: "empty raw JSON dropped, non-empty raw JSON re-encoded canonically in the order written",
+			in:   map[string]any{"a": json.RawMessage(`{}`), "b": json.RawMessage(`[]`), "c": json.RawMessage(`""`), "e": json.RawMessage(` { } `), "d": json.RawMessage(`{ "y":"\u003c&>" , "x":1.50 }`)},
+			want: `{"d":{"y":"<&>","x":1.50}}`,
 		},
 		{
 			name: "struct goes through encoding/json and is written with canonical escaping, keys sorted",
@@ -275,6 +295,8 @@ func TestCanonicalizeRefuses(t *testing.T) {
 		{"json.Number with white space", map[string]any{"a": json.Number(" 1")}},
 		{"json.Number with a leading plus", map[string]any{"a": json.Number("+1")}},
 		{"invalid raw JSON", map[string]any{"a": json.RawMessage(`{"x":`)}},
+		{"raw JSON with trailing data", map[string]any{"a": json.RawMessage(`{"x":1} 2`)}},
+		{"raw JSON of two values", map[string]any{"a": json.RawMessage(`[1][2]`)}},
 		{"unmarshalable value", map[string]any{"a": make(chan int)}},
 	}
 	for _, tt := range tests {
@@ -348,6 +370,32 @@ func TestDecodeObject(t *testing.T) {
 	}
 	if got, ok := inner["c"].(json.Number); !ok || got != "1.0" {
 		t.Errorf("b.c = %#v, want json.Number(\"1.0\")", inner["c"])
+	}
+}
+
+func TestDecodeData(t *testing.T) {
+	m, err := DecodeData([]byte(` {"a":0.10,"b":{"y":1.0, "x":[2]},"c":[ 1 ],"d":"s","e":null,"b":{"z":1,"y":2}} `))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := m["a"].(json.Number); !ok || got != "0.10" {
+		t.Errorf("a = %#v, want json.Number(\"0.10\")", m["a"])
+	}
+	// Nested values stay as written; the last duplicate first-level key
+	// wins.
+	if got, ok := m["b"].(json.RawMessage); !ok || string(got) != `{"z":1,"y":2}` {
+		t.Errorf("b = %#v, want the raw text of the last b", m["b"])
+	}
+	if got, ok := m["c"].(json.RawMessage); !ok || string(got) != `[ 1 ]` {
+		t.Errorf("c = %#v, want the raw text [ 1 ]", m["c"])
+	}
+	if m["d"] != "s" || m["e"] != nil || len(m) != 5 {
+		t.Errorf("DecodeData = %#v", m)
+	}
+	for _, bad := range []string{``, `null`, `[]`, `{"a":1}x`, `{"a":`} {
+		if _, err := DecodeData([]byte(bad)); err == nil {
+			t.Errorf("DecodeData(%q) succeeded, want an error", bad)
+		}
 	}
 }
 

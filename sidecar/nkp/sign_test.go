@@ -49,6 +49,35 @@ var goldenInputs = []struct {
 	{"refund with amounts as numbers", `{"req_date":"20250102","req_seq_id":"r1","huifu_id":"6666000123456789","ord_amt":0.00,"fee_amt":1.10,"org_req_date":"20250101","org_req_seq_id":"20250101123456789012345","big":12345678901234567890}`},
 	{"notification resp_data", `{"resp_code":"00000000","resp_desc":"交易成功","huifu_id":"6666000123456789","req_seq_id":"20250101123456789012345","req_date":"20250101","nkp_seq_id":"002900TOP1A250101120000P123ac1364e00000","trans_type":"T_JSAPI","trans_amt":"0.10","trans_stat":"S","out_trans_id":"4200001234202501011234567890","party_order_id":"03232501015555555555555","end_time":"20250101120105","notify_type":"1","wx_response":"{\"sub_appid\":\"wx1234567890abcdef\",\"openid\":\"o_0\",\"bank_type\":\"OTHERS\"}"}`},
 	{"escapes and unicode", `{"z":"q\"b\\s/<>&","y":"🍵 测试 \u2028\u2029","x":"\u0001\t\n","w":true,"v":false,"A":"upper","_":"underscore","1":"digit"}`},
+	// Nested objects as the JSON strings a caller of an official SDK
+	// builds, members in no sorted order: they are signed byte for byte.
+	{"nested strings in the caller's order", `{
+		"trans_amt": "0.10",
+		"huifu_id": "6666000123456789",
+		"req_seq_id": "20250101123456789012346",
+		"req_date": "20250101",
+		"trade_type": "T_MINIAPP",
+		"goods_desc": "分账商品",
+		"wx_data": "{\"sub_openid\":\"oUpF8uMuAJO_M2pxb1Q9zNjWeS6o\",\"sub_appid\":\"wx1234567890abcdef\"}",
+		"alipay_data": "{\"sys_service_provider_id\":\"2088000000000001\",\"buyer_id\":\"2088000000000002\"}",
+		"acct_split_bunch": "{\"percentage_flag\":\"N\",\"acct_infos\":[{\"huifu_id\":\"6666000123456780\",\"div_amt\":\"0.06\"},{\"div_amt\":\"0.04\",\"huifu_id\":\"6666000123456781\"}]}",
+		"risk_check_data": "{\"longitude\":\"121.47\",\"latitude\":\"31.23\",\"ip_addr\":\"203.0.113.7\"}"
+	}`},
+	// The same nested objects sent as JSON objects, as an SDK does with a
+	// nested associative array or map: each keeps the order it was
+	// written in, and only the first level is sorted.
+	{"nested objects in the caller's order", `{
+		"trans_amt": "0.10",
+		"huifu_id": "6666000123456789",
+		"req_seq_id": "20250101123456789012347",
+		"req_date": "20250101",
+		"trade_type": "A_NATIVE",
+		"goods_desc": "分账商品",
+		"wx_data": {"sub_openid": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o", "sub_appid": "wx1234567890abcdef"},
+		"alipay_data": {"sys_service_provider_id": "2088000000000001", "buyer_id": "2088000000000002"},
+		"acct_split_bunch": {"percentage_flag": "N", "acct_infos": [{"huifu_id": "6666000123456780", "div_amt": "0.06"}, {"div_amt": "0.04", "huifu_id": "6666000123456781"}]},
+		"risk_check_data": {"longitude": "121.47", "latitude": "31.23", "ip_addr": "203.0.113.7", "extra": {}}
+	}`},
 }
 
 func goldenPath() string { return filepath.Join("testdata", "golden.json") }
@@ -500,5 +529,58 @@ func TestGenerateKeyPair(t *testing.T) {
 	}
 	if _, _, err := GenerateKeyPair(512); err == nil {
 		t.Error("GenerateKeyPair(512) succeeded, want an error for an insecure size")
+	}
+}
+
+// TestCanonicalMatchesSDKAlgorithm checks the canonical strings against
+// testdata/sdk_canonical.py, the official SDKs' algorithm written apart from
+// this package in Python: first level sorted, nested objects in the order
+// the caller wrote them. It runs where python3 is installed and must run
+// when CI is set.
+func TestCanonicalMatchesSDKAlgorithm(t *testing.T) {
+	bin, err := exec.LookPath("python3")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("python3 is required when CI is set: %v", err)
+		}
+		t.Skipf("python3 not found: %v", err)
+	}
+	var names []string
+	var inputs []json.RawMessage
+	for _, in := range goldenInputs {
+		// Python has no exact form for 0.00 or 1.10; amounts on this wire
+		// are strings anyway.
+		if in.name == "refund with amounts as numbers" {
+			continue
+		}
+		names = append(names, in.name)
+		inputs = append(inputs, json.RawMessage(in.data))
+	}
+	stdin, err := json.Marshal(inputs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, filepath.Join("testdata", "sdk_canonical.py"))
+	cmd.Stdin = bytes.NewReader(stdin)
+	out, err := cmd.Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			t.Fatalf("sdk_canonical.py: %v\n%s", err, ee.Stderr)
+		}
+		t.Fatalf("sdk_canonical.py: %v", err)
+	}
+	var theirs []string
+	if err := json.Unmarshal(out, &theirs); err != nil || len(theirs) != len(inputs) {
+		t.Fatalf("sdk_canonical.py printed %q (%v), want %d strings", out, err, len(inputs))
+	}
+	for i, name := range names {
+		ours, err := CanonicalizeJSON(inputs[i])
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if string(ours) != theirs[i] {
+			t.Errorf("%s:\n ours %s\n SDK  %s", name, ours, theirs[i])
+		}
 	}
 }
