@@ -25,8 +25,8 @@ import (
 // acct_split_bunch, risk_check_data, ...), which are written byte for byte
 // as the caller built them. A nested object given as json.RawMessage keeps
 // its members in the order written, duplicates included; only white space
-// and escaping are normalized. A nested Go map has no order of its own, so
-// its keys are sorted.
+// and escaping are normalized. A struct keeps its field order. A nested Go
+// map has no order of its own, so its keys are sorted.
 //
 // Numbers keep their literal text when given as json.Number, which is how
 // CanonicalizeJSON decodes them, so "0.00" stays "0.00". Keys must be valid
@@ -259,18 +259,13 @@ func writeValue(buf *bytes.Buffer, v any) error {
 		return writeRaw(buf, t)
 	default:
 		// Structs and other types go through encoding/json once and are
-		// then written with the canonical escaping, keys sorted.
+		// then written with the canonical escaping, members in the order
+		// encoding/json gives them (a struct's field order).
 		b, err := json.Marshal(t)
 		if err != nil {
 			return fmt.Errorf("marshal %T: %w", v, err)
 		}
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.UseNumber()
-		var x any
-		if err := dec.Decode(&x); err != nil {
-			return fmt.Errorf("marshal %T: %w", v, err)
-		}
-		return writeValue(buf, x)
+		return writeRaw(buf, b)
 	}
 	return nil
 }

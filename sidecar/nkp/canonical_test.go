@@ -245,9 +245,9 @@ func TestCanonicalize(t *testing.T) {
 			want: `{"d":{"y":"<&>","x":1.50}}`,
 		},
 		{
-			name: "struct goes through encoding/json and is written with canonical escaping, keys sorted",
+			name: "struct goes through encoding/json and is written with canonical escaping, in field order",
 			in:   map[string]any{"n": nested{B: "<b>", A: "&"}},
-			want: `{"n":{"a":"&","b":"<b>"}}`,
+			want: `{"n":{"b":"<b>","a":"&"}}`,
 		},
 		{
 			name: "nested map sorted, nested slice in order",
@@ -407,6 +407,7 @@ func TestEncodeNested(t *testing.T) {
 	}{
 		{"wx_data with sub ids", WxData{SubAppID: "wx1", SubOpenID: "o<&>"}, `{"sub_appid":"wx1","sub_openid":"o<&>"}`},
 		{"wx_data with openid only", WxData{OpenID: "o1"}, `{"openid":"o1"}`},
+		{"wx_data in field order", WxData{SubAppID: "wx1", OpenID: "o0", SubOpenID: "o1"}, `{"sub_appid":"wx1","openid":"o0","sub_openid":"o1"}`},
 		{"map sorted", map[string]any{"z": "中", "a": Fen(1)}, `{"a":"0.01","z":"中"}`},
 		{"empties kept below the first level", map[string]any{"a": "", "b": nil}, `{"a":"","b":null}`},
 		{"string", "a/b", `"a/b"`},
