@@ -28,6 +28,7 @@ type apiError struct {
 	status int // HTTP status; 200 for business refusals
 	code   string
 	desc   string
+	extra  map[string]any // more fields of the answer, such as bank_code
 }
 
 func (e *apiError) Error() string { return e.code + " " + e.desc }
@@ -186,6 +187,9 @@ func (s *Server) countRequest(path, huifu string) {
 // the request carried them, its identifying fields.
 func errorData(e *apiError, req map[string]any) map[string]any {
 	out := map[string]any{"resp_code": e.code, "resp_desc": e.desc}
+	for k, v := range e.extra {
+		out[k] = v
+	}
 	for _, k := range []string{"huifu_id", "req_date", "req_seq_id"} {
 		if v, ok := req[k].(string); ok && v != "" {
 			out[k] = v

@@ -172,3 +172,23 @@ func (c *ControlClient) SettleApplication(ctx context.Context, applyNo, result s
 	err := c.do(ctx, http.MethodPost, ControlSettleApplication, nil, SettleApplicationRequest{ApplyNo: applyNo, Result: result}, &a)
 	return a, err
 }
+
+// Merchants lists the merchants the sandbox knows and their standing, or
+// only huifuID's when it is not empty.
+func (c *ControlClient) Merchants(ctx context.Context, huifuID string) ([]MerchantState, error) {
+	var out []MerchantState
+	q := url.Values{}
+	if huifuID != "" {
+		q.Set("huifu_id", huifuID)
+	}
+	err := c.do(ctx, http.MethodGet, ControlMerchants, q, nil, &out)
+	return out, err
+}
+
+// SetMerchant registers a merchant or changes its standing (real-name
+// authorization, onboarding, bound sub_appids, the sys_id it is under).
+func (c *ControlClient) SetMerchant(ctx context.Context, req MerchantRequest) (MerchantState, error) {
+	var out MerchantState
+	err := c.do(ctx, http.MethodPost, ControlMerchants, nil, req, &out)
+	return out, err
+}

@@ -102,6 +102,8 @@ type Config struct {
 	// Faults is the initial fault injection; it can be changed at run time
 	// through /_sandbox/faults.
 	Faults Faults
+	// Rules tunes the refusals the sandbox shares with the real service.
+	Rules Rules
 }
 
 // AutoSettle settles payments and refunds by themselves after a delay, for

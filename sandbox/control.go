@@ -125,6 +125,7 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+ControlWeChatCodes, s.serveMintCode)
 	mux.HandleFunc("GET "+ControlStats, s.serveStats)
 	mux.HandleFunc("POST "+ControlSettleApplication, s.serveSettleApplication)
+	s.ruleControlRoutes(mux)
 	mux.HandleFunc("/_sandbox/", func(w http.ResponseWriter, r *http.Request) {
 		controlFail(w, http.StatusNotFound, "not_found", "no control "+r.Method+" "+r.URL.Path+"; see GET /_sandbox/")
 	})
@@ -138,6 +139,7 @@ func (s *Server) serveControlIndex(w http.ResponseWriter, _ *http.Request) {
 			"GET|PUT " + ControlAutoSettle, "GET|PUT " + ControlFaults,
 			"GET " + ControlNotifications, "POST " + ControlWeChatCodes,
 			"GET " + ControlStats, "POST " + ControlSettleApplication,
+			"GET|POST " + ControlMerchants,
 		},
 	})
 }

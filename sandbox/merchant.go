@@ -28,6 +28,7 @@ const (
 // merchant is a merchant onboarded through the API (or the dev merchant).
 type merchant struct {
 	huifuID  string
+	sysID    string // the sys_id it was registered under
 	upper    string
 	kind     string // ENT or INDV
 	name     string
@@ -35,6 +36,9 @@ type merchant struct {
 	onboard  *application
 	busiOpen *application
 	realname map[string]*application // pay_way -> latest application
+	// subAppIDs are the WeChat app ids bound to the merchant; AnySubAppID
+	// accepts every one.
+	subAppIDs []string
 }
 
 // application is an onboarding, business-opening or real-name application.
@@ -46,6 +50,7 @@ type application struct {
 	kind    string
 	stat    string
 	created time.Time
+	held    bool // processing until a control decides it, whatever ReviewDelay says
 }
 
 // Application is a merchant application as the controls show it.
@@ -64,7 +69,7 @@ func (a *application) view() Application {
 // reviewLocked lets a processing application succeed once ReviewDelay has
 // passed.
 func (s *Server) reviewLocked(a *application, now time.Time) {
-	if a != nil && a.stat == nkp.StatProcessing && now.Sub(a.created) >= s.cfg.ReviewDelay {
+	if a != nil && !a.held && a.stat == nkp.StatProcessing && now.Sub(a.created) >= s.cfg.ReviewDelay {
 		a.stat = nkp.StatSuccess
 	}
 }
@@ -72,7 +77,8 @@ func (s *Server) reviewLocked(a *application, now time.Time) {
 // seedDevMerchant registers DevHuifuID as a fully onboarded merchant.
 func (s *Server) seedDevMerchant() {
 	now := s.now()
-	m := &merchant{huifuID: DevHuifuID, upper: DevHuifuID, kind: merchantTypeEnt, name: "Sandbox Dev Merchant", created: now, realname: map[string]*application{}}
+	m := &merchant{huifuID: DevHuifuID, sysID: DevSysID, upper: DevHuifuID, kind: merchantTypeEnt, name: "Sandbox Dev Merchant",
+		created: now, realname: map[string]*application{}, subAppIDs: []string{AnySubAppID}}
 	for _, k := range []string{ApplyOnboard, ApplyBusiOpen, ApplyRealnameWeChat, ApplyRealnameAlipay} {
 		a := s.newApplicationLocked(m.huifuID, k, now)
 		a.stat = nkp.StatSuccess
@@ -112,8 +118,8 @@ func (s *Server) onboard(c *apiCall, kind, reqDate, reqSeq, upper, name string) 
 	}
 	n := s.l.next()
 	m := &merchant{
-		huifuID: fmt.Sprintf("66660002%08d", n), upper: upper, kind: kind, name: name,
-		created: c.now, realname: map[string]*application{},
+		huifuID: fmt.Sprintf("66660002%08d", n), sysID: c.sysID, upper: upper, kind: kind, name: name,
+		created: c.now, realname: map[string]*application{}, subAppIDs: []string{AnySubAppID},
 	}
 	m.onboard = s.newApplicationLocked(m.huifuID, ApplyOnboard, c.now)
 	s.l.serials[key] = true
@@ -293,6 +299,9 @@ func (s *Server) apply(c *apiCall, huifu, kind, payWay string) (map[string]any, 
 	m := s.l.merchants[huifu]
 	if m == nil {
 		return nil, errNotFound("merchant")
+	}
+	if err := s.onboardedLocked(m, c.now); err != nil {
+		return nil, err
 	}
 	a := s.newApplicationLocked(huifu, kind, c.now)
 	if payWay != "" {

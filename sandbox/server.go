@@ -71,7 +71,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		l:       newLedger(),
 	}
 	s.seedDevMerchant()
-	s.routes = s.apiRoutes()
+	s.routes = s.withRules(s.apiRoutes())
 	s.mux = s.buildMux()
 	return s, nil
 }

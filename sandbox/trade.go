@@ -60,6 +60,9 @@ func (s *Server) jspay(c *apiCall) (map[string]any, error) {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.tradeAllowedLocked(c.sysID, huifu, tradeType, wx.SubAppID, c.now); err != nil {
+		return nil, err
+	}
 	key := serial{huifu, reqDate, reqSeq}
 	if s.l.serials[key] {
 		return nil, errDuplicate(reqSeq)

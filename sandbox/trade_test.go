@@ -155,12 +155,14 @@ func TestStrictNotifyURL(t *testing.T) {
 }
 
 func TestDuplicateSerial(t *testing.T) {
-	inst, _ := start(t)
+	inst, clock := start(t)
 	placeOrder(t, inst, order("DUP1"))
 	wantCode(t, call(t, inst, nkp.PathJSPay, order("DUP1")), nkp.CodeDuplicate, "DUP1")
 	wantCode(t, call(t, inst, nkp.PathJSPay, with(order("DUP1"), "trans_amt", "2.00")), nkp.CodeDuplicate, "")
 	// Another day or another merchant may reuse it.
-	placeOrder(t, inst, with(order("DUP1"), "req_date", "20250614"))
+	clock.Advance(24 * time.Hour)
+	placeOrder(t, inst, with(order("DUP1"), "req_date", "20250616"))
+	clock.Advance(-24 * time.Hour)
 	placeOrder(t, inst, with(order("DUP1"), "huifu_id", "6666000100000099"))
 	if st := inst.Stats(t, ""); st.Orders != 3 {
 		t.Fatalf("orders = %d, want 3", st.Orders)
