@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -190,5 +191,51 @@ func (c *ControlClient) Merchants(ctx context.Context, huifuID string) ([]Mercha
 func (c *ControlClient) SetMerchant(ctx context.Context, req MerchantRequest) (MerchantState, error) {
 	var out MerchantState
 	err := c.do(ctx, http.MethodPost, ControlMerchants, nil, req, &out)
+	return out, err
+}
+
+// ExpireWeChatTokens ends access tokens of an app early, so that the next
+// call with one answers 42001 (or 40001 with Revoke). It answers how many
+// tokens ended.
+func (c *ControlClient) ExpireWeChatTokens(ctx context.Context, req ExpireTokensRequest) (int, error) {
+	var out struct {
+		Ended int `json:"ended"`
+	}
+	err := c.do(ctx, http.MethodPost, ControlWeChatTokens, nil, req, &out)
+	return out.Ended, err
+}
+
+// SetWeChatApp changes an app's published pages, daily quotas or the back
+// end of its stand-in mini-program.
+func (c *ControlClient) SetWeChatApp(ctx context.Context, req WeChatAppRequest) (WeChatAppState, error) {
+	var out WeChatAppState
+	err := c.do(ctx, http.MethodPost, ControlWeChatApps, nil, req, &out)
+	return out, err
+}
+
+// WeChatAuthorizations lists the visits of the OAuth authorize page, oldest
+// first.
+func (c *ControlClient) WeChatAuthorizations(ctx context.Context) ([]AuthorizeRecord, error) {
+	var out []AuthorizeRecord
+	err := c.do(ctx, http.MethodGet, ControlWeChatAuthorizations, nil, nil, &out)
+	return out, err
+}
+
+// OpenWeChatLink tells where a URL Scheme, URL Link or plain scheme leads,
+// as WeChat's app would open it; Launch.MiniProgramURL is the stand-in
+// mini-program page to load next.
+func (c *ControlClient) OpenWeChatLink(ctx context.Context, link string) (Launch, error) {
+	var out Launch
+	err := c.do(ctx, http.MethodGet, PathWeChatOpen, url.Values{"link": {link}, "format": {"json"}}, nil, &out)
+	return out, err
+}
+
+// LaunchWeChatApp tells where a native app's launch of the mini-program
+// with original id username at path (query included) leads;
+// miniProgramType is 0 (release), 1 (develop) or 2 (trial).
+func (c *ControlClient) LaunchWeChatApp(ctx context.Context, username, path string, miniProgramType int) (Launch, error) {
+	var out Launch
+	q := url.Values{"username": {username}, "path": {path}, "miniprogram_type": {strconv.Itoa(miniProgramType)}, "format": {"json"}}
+	err := c.do(ctx, http.MethodGet, PathWeChatOpen, q, nil, &out)
 	return out, err
 }

@@ -62,6 +62,10 @@ type Config struct {
 	// DefaultWeChatAppID is the appId of pay_info when wx_data carries no
 	// sub_appid; "" means DevWeChatAppID.
 	DefaultWeChatAppID string
+	// WeChatOriginalIDs maps a mini-program's original id (gh_…), which a
+	// native app launches it by, to its app id; empty means
+	// DevMiniAppOriginalID for DevMiniAppID.
+	WeChatOriginalIDs map[string]string
 	// PublicURL is the base URL the sandbox is reachable at, used in
 	// qr_code and download_url. "" means the scheme and Host of each
 	// request.
@@ -260,6 +264,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if len(cfg.WeChatApps) == 0 {
 		cfg.WeChatApps = map[string]string{DevWeChatAppID: DevWeChatSecret, DevMiniAppID: DevMiniAppSecret}
+	}
+	if len(cfg.WeChatOriginalIDs) == 0 {
+		cfg.WeChatOriginalIDs = map[string]string{DevMiniAppOriginalID: DevMiniAppID}
 	}
 	if cfg.DefaultWeChatAppID == "" {
 		cfg.DefaultWeChatAppID = DevWeChatAppID

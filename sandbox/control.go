@@ -126,6 +126,7 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+ControlStats, s.serveStats)
 	mux.HandleFunc("POST "+ControlSettleApplication, s.serveSettleApplication)
 	s.ruleControlRoutes(mux)
+	s.wechatControlRoutes(mux)
 	mux.HandleFunc("/_sandbox/", func(w http.ResponseWriter, r *http.Request) {
 		controlFail(w, http.StatusNotFound, "not_found", "no control "+r.Method+" "+r.URL.Path+"; see GET /_sandbox/")
 	})
@@ -140,6 +141,7 @@ func (s *Server) serveControlIndex(w http.ResponseWriter, _ *http.Request) {
 			"GET " + ControlNotifications, "POST " + ControlWeChatCodes,
 			"GET " + ControlStats, "POST " + ControlSettleApplication,
 			"GET|POST " + ControlMerchants,
+			"POST " + ControlWeChatTokens, "POST " + ControlWeChatApps, "GET " + ControlWeChatAuthorizations,
 		},
 	})
 }

@@ -43,6 +43,7 @@ type order struct {
 	nkpSeqID     string
 	partyOrderID string
 	qrToken      string
+	prepay       string // package of pay_info, prepay_id=…
 	tradeType    string
 	amount       nkp.Fen
 	goodsDesc    string
@@ -95,22 +96,33 @@ type ledger struct {
 	apps          map[string]*application
 	codes         map[string]*wxCode
 	requests      map[string]map[string]int // huifu_id -> path -> count
+	// The WeChat emulation: access tokens, URL Schemes and Links by their
+	// id, apps, visits of the OAuth page, and orders by prepay id.
+	wxTokens         map[string]*wxToken
+	wxLinks          map[string]*wxLink
+	wxApps           map[string]*wxApp
+	wxAuthorizations []AuthorizeRecord
+	ordersByPrepay   map[string]*order
 }
 
 func newLedger() ledger {
 	return ledger{
-		serials:       map[serial]bool{},
-		orders:        map[serial]*order{},
-		ordersBySeq:   map[string]*order{},
-		ordersByParty: map[string]*order{},
-		ordersByQR:    map[string]*order{},
-		refunds:       map[serial]*refund{},
-		refundsBySeq:  map[string]*refund{},
-		closes:        map[serial]*order{},
-		merchants:     map[string]*merchant{},
-		apps:          map[string]*application{},
-		codes:         map[string]*wxCode{},
-		requests:      map[string]map[string]int{},
+		serials:        map[serial]bool{},
+		orders:         map[serial]*order{},
+		ordersBySeq:    map[string]*order{},
+		ordersByParty:  map[string]*order{},
+		ordersByQR:     map[string]*order{},
+		refunds:        map[serial]*refund{},
+		refundsBySeq:   map[string]*refund{},
+		closes:         map[serial]*order{},
+		merchants:      map[string]*merchant{},
+		apps:           map[string]*application{},
+		codes:          map[string]*wxCode{},
+		requests:       map[string]map[string]int{},
+		wxTokens:       map[string]*wxToken{},
+		wxLinks:        map[string]*wxLink{},
+		wxApps:         map[string]*wxApp{},
+		ordersByPrepay: map[string]*order{},
 	}
 }
 

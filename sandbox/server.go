@@ -146,6 +146,7 @@ func (s *Server) buildMux() *http.ServeMux {
 	mux.HandleFunc("GET /connect/oauth2/authorize", s.serveAuthorize)
 	mux.HandleFunc("GET /sns/oauth2/access_token", s.serveAccessToken)
 	mux.HandleFunc("GET /sns/jscode2session", s.serveJSCode2Session)
+	s.wechatRoutes(mux)
 	mux.HandleFunc("GET /qr/{token}", s.serveCashier)
 	mux.HandleFunc("POST /qr/{token}", s.serveCashierAction)
 	mux.HandleFunc("GET /bills/{huifu}/{bill}/{date}/{file}", s.serveBill)

@@ -103,11 +103,12 @@ func (s *Server) jspay(c *apiCall) (map[string]any, error) {
 		if o.appID == "" {
 			o.appID = s.cfg.DefaultWeChatAppID
 		}
-		payInfo, err := s.payInfo(o.appID, c.now, ns)
+		payInfo, prepay, err := s.payInfo(o.appID, c.now, ns)
 		if err != nil {
 			return nil, err
 		}
 		out["pay_info"] = payInfo
+		o.prepay = prepay
 	}
 	s.l.serials[key] = true
 	s.l.orders[key] = o
@@ -116,15 +117,19 @@ func (s *Server) jspay(c *apiCall) (map[string]any, error) {
 	if o.qrToken != "" {
 		s.l.ordersByQR[o.qrToken] = o
 	}
+	if o.prepay != "" {
+		s.l.ordersByPrepay[o.prepay] = o
+	}
 	s.l.orderList = append(s.l.orderList, o)
 	s.scheduleAutoPayLocked(o)
 	return out, nil
 }
 
 // payInfo builds the JSON string the front end hands to
-// WeixinJSBridge.invoke('getBrandWCPayRequest') or wx.requestPayment:
-// paySign is SHA256withRSA over "appId\ntimeStamp\nnonceStr\npackage\n".
-func (s *Server) payInfo(appID string, now time.Time, n string) (string, error) {
+// WeixinJSBridge.invoke('getBrandWCPayRequest') or wx.requestPayment, and
+// returns its package too: paySign is SHA256withRSA over
+// "appId\ntimeStamp\nnonceStr\npackage\n".
+func (s *Server) payInfo(appID string, now time.Time, n string) (string, string, error) {
 	pi := nkp.PayInfo{
 		AppID:     appID,
 		TimeStamp: strconv.FormatInt(now.Unix(), 10),
@@ -134,14 +139,14 @@ func (s *Server) payInfo(appID string, now time.Time, n string) (string, error) 
 	}
 	sig, err := nkp.Sign(s.cfg.WeChatKey, []byte(PaySignMessage(pi)))
 	if err != nil {
-		return "", fmt.Errorf("sign pay_info: %w", err)
+		return "", "", fmt.Errorf("sign pay_info: %w", err)
 	}
 	pi.PaySign = sig
 	b, err := json.Marshal(pi)
 	if err != nil {
-		return "", fmt.Errorf("encode pay_info: %w", err)
+		return "", "", fmt.Errorf("encode pay_info: %w", err)
 	}
-	return string(b), nil
+	return string(b), pi.Package, nil
 }
 
 // PaySignMessage returns the message WeChat's paySign covers:

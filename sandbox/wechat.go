@@ -32,6 +32,7 @@ const DefaultWeChatUser = "sandbox-user"
 
 const (
 	sandboxUserParam    = "sandbox_user"
+	sandboxDenyParam    = "sandbox_deny"
 	defaultWeChatScope  = "snsapi_base"
 	weChatUserinfoScope = "snsapi_userinfo"
 )
@@ -39,6 +40,7 @@ const (
 // wxCode is a one-time code of WeChat's OAuth or wx.login.
 type wxCode struct {
 	appID  string
+	user   string
 	openID string
 	scope  string
 	issued time.Time
@@ -67,7 +69,7 @@ func (s *Server) mintCodeLocked(appID, user, scope string) WeChatCode {
 	}
 	n := s.l.next()
 	code := s.token(32, "wxcode", strconv.FormatUint(n, 10))
-	c := &wxCode{appID: appID, openID: OpenID(appID, user), scope: scope, issued: s.now()}
+	c := &wxCode{appID: appID, user: user, openID: OpenID(appID, user), scope: scope, issued: s.now()}
 	s.l.codes[code] = c
 	return WeChatCode{AppID: appID, Code: code, OpenID: c.openID, User: user}
 }
@@ -119,10 +121,16 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
+	s.l.wxAuthorizations = append(s.l.wxAuthorizations, AuthorizeRecord{
+		AppID: appID, RedirectURI: q.Get("redirect_uri"), Scope: scope, State: q.Get("state"),
+		ConnectRedirect: q.Get("connect_redirect"), At: s.now(),
+	})
 	c := s.mintCodeLocked(appID, q.Get(sandboxUserParam), scope)
 	s.mu.Unlock()
 	rq := redirect.Query()
-	rq.Set("code", c.Code)
+	if q.Get(sandboxDenyParam) == "" {
+		rq.Set("code", c.Code)
+	}
 	rq.Set("state", q.Get("state"))
 	redirect.RawQuery = rq.Encode()
 	redirect.Fragment = ""
@@ -183,9 +191,13 @@ func (s *Server) serveAccessToken(w http.ResponseWriter, r *http.Request) {
 	if scope == "" {
 		scope = defaultWeChatScope
 	}
+	s.mu.Lock()
+	tok, t := s.issueTokenLocked(c.appID, tokenOAuth, s.now())
+	t.openID, t.user, t.scope = c.openID, c.user, scope
+	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, map[string]any{
-		"access_token":  s.token(48, "access_token", c.openID, c.issued.String()),
-		"expires_in":    7200,
+		"access_token":  tok,
+		"expires_in":    int(WeChatTokenTTL.Seconds()),
 		"refresh_token": s.token(48, "refresh_token", c.openID, c.issued.String()),
 		"openid":        c.openID,
 		"scope":         scope,
