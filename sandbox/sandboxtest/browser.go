@@ -68,5 +68,11 @@ func Browser(t testing.TB, timeout time.Duration, opts ...BrowserOption) context
 		cancelAlloc()
 		cancelTimeout()
 	})
+	// Start the browser and its tab now, on the tab's own context: an
+	// action run first on a shorter-lived child context would tie the tab
+	// to that child and close it with it.
+	if err := chromedp.Do(tab); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
 	return tab
 }

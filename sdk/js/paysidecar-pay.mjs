@@ -254,6 +254,20 @@ function hiddenWithin(env, ms) {
   });
 }
 
+/**
+ * Returns the deep link that opens the Alipay app at the cashier of
+ * pay_params: its deep_link when the sidecar gave one, else
+ * alipays://platformapi/startapp?saId=10000007&qrcode=<url-encoded qr_code>.
+ * @param {object|string} payParams
+ * @returns {string} the link, or '' when pay_params has no qr_code
+ */
+export function alipayDeepLink(payParams) {
+  const p = parseParams(payParams);
+  if (!p) return '';
+  if (typeof p.deep_link === 'string' && p.deep_link) return p.deep_link;
+  return typeof p.qr_code === 'string' && p.qr_code ? ALIPAY_DEEP_LINK + encodeURIComponent(p.qr_code) : '';
+}
+
 function isMobile(userAgent) {
   return /Android|iPhone|iPad|iPod|Mobile|HarmonyOS/i.test(String(userAgent || ''));
 }
@@ -262,7 +276,7 @@ async function payAlipay(params, env, opts) {
   const kind = KIND_ALIPAY_NATIVE;
   const qr = typeof params.qr_code === 'string' ? params.qr_code : '';
   if (!/^https?:\/\//i.test(qr)) return result(kind, STATUS_FAIL, { reason: 'invalid_params', message: 'pay_params.qr_code is not an http(s) URL' });
-  const deepLink = typeof params.deep_link === 'string' && params.deep_link ? params.deep_link : ALIPAY_DEEP_LINK + encodeURIComponent(qr);
+  const deepLink = alipayDeepLink(params);
   const go = (url) => { env.location.href = url; };
   const openDeepLink = opts.openDeepLink || go;
   const openWebView = opts.openWebView || go;

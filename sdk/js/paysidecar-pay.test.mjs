@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import {
-  pay, kindOf, NOT_FINAL,
+  pay, kindOf, alipayDeepLink, NOT_FINAL,
   KIND_WECHAT_JSAPI, KIND_WECHAT_MINIAPP, KIND_ALIPAY_NATIVE,
   STATUS_OK, STATUS_CANCEL, STATUS_FAIL, STATUS_UNAVAILABLE, STATUS_REDIRECTED,
 } from './paysidecar-pay.mjs';
@@ -201,6 +201,13 @@ test('mini-program web-view goes to the mini-program page; elsewhere it gives th
 });
 
 const DEEP_LINK = 'alipays://platformapi/startapp?saId=10000007&qrcode=' + encodeURIComponent(QR);
+
+test('alipayDeepLink uses the deep link given, else builds it from qr_code', () => {
+  assert.equal(alipayDeepLink({ qr_code: QR }), DEEP_LINK);
+  assert.equal(alipayDeepLink(JSON.stringify({ qr_code: QR, deep_link: 'alipays://given' })), 'alipays://given');
+  assert.equal(alipayDeepLink({}), '');
+  assert.equal(alipayDeepLink('not json'), '');
+});
 
 test('Alipay on a phone: the deep link, and nothing else once the Alipay app takes over', async () => {
   const page = fakeEnv({ ua: ANDROID_UA });
