@@ -5,7 +5,7 @@
 // passes to WeixinJSBridge, wx.requestPayment or the Alipay deep link. The
 // sidecar's webhook arrives at /webhook, is verified (Standard Webhooks,
 // constant-time) and marks the order paid; the page polls the order and
-// shows it.
+// shows it. The page starts payments with sdk/js's paysidecar-pay.mjs.
 //
 // Usage:
 //
@@ -21,6 +21,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"html/template"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -35,6 +36,7 @@ import (
 	"time"
 
 	"github.com/paysidecar/paysidecar/sdk/client"
+	"github.com/paysidecar/paysidecar/sdk/js"
 	"github.com/paysidecar/paysidecar/sidecar/delivery"
 )
 
@@ -74,6 +76,9 @@ type app struct {
 	secret  string
 	log     *slog.Logger
 	now     func() time.Time
+	// wechatBridge is the URL of a stand-in WeixinJSBridge script that the
+	// page loads, for the sandbox and tests only; empty in production.
+	wechatBridge string
 
 	mu     sync.Mutex
 	orders map[string]*order // by out_trade_no
@@ -92,9 +97,16 @@ func (a *app) handler() http.Handler {
 	if err != nil {
 		panic(err) // the embedded directory is fixed at build time
 	}
+	index := template.Must(template.ParseFS(static, "index.html"))
 	mux := http.NewServeMux()
-	mux.Handle("GET /{$}", http.FileServerFS(static))
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		if err := index.Execute(w, struct{ WeChatBridge string }{a.wechatBridge}); err != nil {
+			a.log.Error("render the page", "err", err)
+		}
+	})
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	mux.Handle("GET /js/", http.StripPrefix("/js/", js.Handler()))
 	mux.HandleFunc("POST /api/orders", a.createOrder)
 	mux.HandleFunc("GET /api/orders/{out_trade_no}", a.getOrder)
 	mux.HandleFunc("POST /api/wechat-login", a.wechatLogin)
@@ -325,6 +337,7 @@ func run() error {
 	listen := flag.String("listen", envOr("DEMO_LISTEN", "127.0.0.1:3000"), "address to serve the page and /webhook on (env DEMO_LISTEN)")
 	secret := flag.String("webhook-secret", os.Getenv("DEMO_WEBHOOK_SECRET"), "the sidecar's webhook.secret, whsec_ + base64; prefer env DEMO_WEBHOOK_SECRET")
 	token := flag.String("sidecar-token", os.Getenv("DEMO_SIDECAR_TOKEN"), "bearer token when the sidecar's api.token is set (env DEMO_SIDECAR_TOKEN)")
+	bridge := flag.String("sandbox-wechat-bridge", os.Getenv("DEMO_SANDBOX_WECHAT_BRIDGE"), "sandbox only: URL of the sandbox's stand-in WeixinJSBridge script (/wechat/jsbridge.js) for the page to load (env DEMO_SANDBOX_WECHAT_BRIDGE)")
 	flag.Parse()
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -333,6 +346,12 @@ func run() error {
 	}
 	c := client.New(*sidecarURL, client.WithToken(*token), client.WithHTTPClient(&http.Client{Timeout: sidecarTimeout}))
 	a := newApp(c, *secret, log)
+	if *bridge != "" {
+		if u, err := url.Parse(*bridge); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("-sandbox-wechat-bridge must be an http(s) URL")
+		}
+		a.wechatBridge = *bridge
+	}
 
 	srv := &http.Server{
 		Addr:              *listen,

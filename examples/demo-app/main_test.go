@@ -10,8 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"os/exec"
 	"reflect"
 	"strconv"
 	"strings"
@@ -21,6 +19,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/paysidecar/paysidecar/sandbox/sandboxtest"
 	"github.com/paysidecar/paysidecar/sdk/client"
 	"github.com/paysidecar/paysidecar/sidecar/delivery"
 )
@@ -374,12 +373,32 @@ func TestPageIsServed(t *testing.T) {
 		wantStatus     int
 		contains       []string
 	}{
-		{"/", "text/html", http.StatusOK, []string{`id="pay"`, `id="flow"`, `src="/static/app.js"`}},
-		{"/static/app.js", "text/javascript", http.StatusOK, []string{
-			"getBrandWCPayRequest", "wx.requestPayment", "alipays://platformapi/startapp?saId=10000007&qrcode=", "encodeURIComponent(qr)",
+		{"/", "text/html", http.StatusOK, []string{`id="pay"`, `id="flow"`, `<script type="module" src="/static/app.js">`}},
+		{"/static/app.js", "text/javascript", http.StatusOK, []string{`from '/js/paysidecar-pay.mjs'`, "pay(payment"}},
+		{"/js/paysidecar-pay.mjs", "text/javascript", http.StatusOK, []string{
+			"getBrandWCPayRequest", "WeixinJSBridgeReady", "wx.requestPayment", "alipays://platformapi/startapp?saId=10000007&qrcode=",
 		}},
 		{"/static/nope.js", "", http.StatusNotFound, nil},
 		{"/api/orders/NO-SUCH-ORDER", "application/json", http.StatusNotFound, []string{`"not_found"`}},
+	}
+	get := func(t *testing.T, url string) []byte {
+		t.Helper()
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = resp.Body.Close() }()
+		body, _ := io.ReadAll(resp.Body)
+		return body
+	}
+	// The stand-in WeChat bridge is loaded only when it is configured.
+	if body := get(t, shop.URL+"/"); bytes.Contains(body, []byte("jsbridge")) {
+		t.Errorf("the page loads a bridge script without being told to:\n%s", body)
+	}
+	bridged, bshop := newTestShop(t, alipayStub())
+	bridged.wechatBridge = "http://127.0.0.1:8090/wechat/jsbridge.js?delay_ms=5&x=<y>"
+	if body := get(t, bshop.URL+"/"); !bytes.Contains(body, []byte(`<script src="http://127.0.0.1:8090/wechat/jsbridge.js?delay_ms=5&amp;x=%3cy%3e"></script>`)) {
+		t.Errorf("the page does not load the configured bridge:\n%s", body)
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
@@ -402,52 +421,6 @@ func TestPageIsServed(t *testing.T) {
 			}
 		})
 	}
-}
-
-// chromium returns the path of a Chromium to drive, skipping the test when
-// there is none (failing instead when CI is set).
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "/usr/bin/chromium"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("chromium is not installed; CI must run the browser test")
-	}
-	t.Skip("chromium is not installed")
-	return ""
-}
-
-// newBrowser starts headless Chromium for one test and returns a tab.
-func newBrowser(t *testing.T) context.Context {
-	t.Helper()
-	exe := chromium(t)
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(exe),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-proxy-server", true),
-	}
-	ctx, cancelTimeout := context.WithTimeout(context.Background(), 20*time.Second)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	tab, cancelTab := chromedp.NewContext(allocCtx)
-	// Cancelling the allocator waits for the browser process to exit.
-	t.Cleanup(func() {
-		cancelTab()
-		cancelAlloc()
-		cancelTimeout()
-	})
-	return tab
 }
 
 // pageText returns the text of the element sel selects.
@@ -521,7 +494,7 @@ func sameJSON(t *testing.T, a, b string) bool {
 // WeChat's JavaScript, with stand-ins for WeixinJSBridge and
 // wx.requestPayment, and what it shows without them.
 func TestPageInChromium(t *testing.T) {
-	tab := newBrowser(t)
+	tab := sandboxtest.Browser(t, 20*time.Second)
 	_, shop := newTestShop(t, alipayStub())
 
 	t.Run("alipay-native deep link, then paid by webhook", func(t *testing.T) {
@@ -564,6 +537,20 @@ func TestPageInChromium(t *testing.T) {
 		}
 		if text := pageText(t, tab, "#action"); !strings.Contains(text, "waiting for confirmation") {
 			t.Errorf("after WeChat's ok the page says %q", text)
+		}
+		if note := pageText(t, tab, "#pay-note"); !strings.Contains(note, "never final") {
+			t.Errorf("the page does not say the front-end result is not final: %q", note)
+		}
+		if status := pageText(t, tab, "#status"); status != "waiting for payment" {
+			t.Errorf("WeChat's ok alone made the order %q", status)
+		}
+	})
+
+	t.Run("wechat-jsapi, the buyer closes WeChat Pay", func(t *testing.T) {
+		bridge := `window.WeixinJSBridge = {invoke: function (name, params, cb) { cb({err_msg: 'get_brand_wcpay_request:cancel'}); }};`
+		payWith(t, tab, shop.URL, bridge, client.FlowWeChatJSAPI, "o_buyer_openid", "#pay-note")
+		if text := pageText(t, tab, "#action"); !strings.Contains(text, "still open (get_brand_wcpay_request:cancel)") {
+			t.Errorf("after a cancel the page says %q", text)
 		}
 	})
 

@@ -43,6 +43,7 @@ func TestMain(m *testing.M) {
 			{"plugins/wechat-jsapi", "./plugins/wechat-jsapi"},
 			{"plugins/wechat-miniapp", "./plugins/wechat-miniapp"},
 			{"plugins/alipay-native", "./plugins/alipay-native"},
+			{"demo-app", "./examples/demo-app"},
 		}
 		for _, b := range builds {
 			args := []string{"build", "-o", filepath.Join(dir, b[0])}
