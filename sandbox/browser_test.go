@@ -24,15 +24,20 @@ import (
 func miniBackend(t *testing.T, inst *sandboxtest.Instance) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var in struct {
-			Code  string            `json:"code"`
-			Query map[string]string `json:"query"`
-			Scene int               `json:"scene"`
+			Code     string            `json:"code"`
+			Checkout string            `json:"checkout"`
+			Query    map[string]string `json:"query"`
+			Scene    int               `json:"scene"`
 		}
 		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
 		checkout := in.Query["checkout"]
+		if in.Checkout != checkout || in.Scene == 0 {
+			http.Error(w, fmt.Sprintf("the launch query is not at the top level: %+v", in), http.StatusBadRequest)
+			return
+		}
 		if checkout == "expired" {
 			w.WriteHeader(http.StatusGone)
 			_, _ = fmt.Fprint(w, `{"error":{"code":"checkout_expired","message":"the checkout expired"}}`)
