@@ -37,8 +37,8 @@ func TestNode(t *testing.T) {
 	if err != nil {
 		t.Fatalf("node --test: %v\n%s", err, out)
 	}
-	if !strings.Contains(string(out), "# fail 0") {
-		t.Fatalf("node --test reported failures:\n%s", out)
+	if !strings.Contains(string(out), "# fail 0") || strings.Contains(string(out), "# pass 0") {
+		t.Fatalf("node --test did not pass every test:\n%s", out)
 	}
 }
 
