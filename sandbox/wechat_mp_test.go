@@ -33,28 +33,35 @@ func wxPost(t *testing.T, inst *sandboxtest.Instance, path string, q url.Values,
 	if q != nil {
 		u += "?" + q.Encode()
 	}
-	resp, err := inst.HTTP.Post(u, "application/json", strings.NewReader(body))
+	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = resp.Body.Close() }()
-	var a wxMP
-	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("%s: HTTP %d, %v", path, resp.StatusCode, err)
-	}
-	return a
+	req.Header.Set("Content-Type", "application/json")
+	return wxDo(t, inst, req)
 }
 
 func wxGetMP(t *testing.T, inst *sandboxtest.Instance, path string, q url.Values) wxMP {
 	t.Helper()
-	resp, err := inst.HTTP.Get(inst.URL + path + "?" + q.Encode())
+	req, err := http.NewRequest(http.MethodGet, inst.URL+path+"?"+q.Encode(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wxDo(t, inst, req)
+}
+
+// wxDo sends req and decodes WeChat's answer, which always comes with HTTP
+// 200.
+func wxDo(t *testing.T, inst *sandboxtest.Instance, req *http.Request) wxMP {
+	t.Helper()
+	resp, err := inst.HTTP.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = resp.Body.Close() }()
 	var a wxMP
 	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("%s: HTTP %d, %v", path, resp.StatusCode, err)
+		t.Fatalf("%s: HTTP %d, %v", req.URL.Path, resp.StatusCode, err)
 	}
 	return a
 }
