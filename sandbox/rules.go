@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
@@ -187,7 +188,8 @@ func (s *Server) onboardedLocked(m *merchant, now time.Time) error {
 
 // tradeAllowedLocked applies the merchant's standing to an order of
 // tradeType: onboarding approved, real-name authorization complete for the
-// channel, and a sub_appid bound to the merchant. An unknown merchant is
+// channel (WeChat for T_*, Alipay for A_*), and a sub_appid bound to the
+// merchant. An unknown merchant is
 // adopted (checkCall has already refused it under StrictMerchants).
 func (s *Server) tradeAllowedLocked(sysID, huifu, tradeType, subAppID string, now time.Time) error {
 	m := s.l.merchants[huifu]
@@ -197,9 +199,15 @@ func (s *Server) tradeAllowedLocked(sysID, huifu, tradeType, subAppID string, no
 	if err := s.onboardedLocked(m, now); err != nil {
 		return err
 	}
-	payWay, desc := payWayWeChat, DescWeChatRealname
-	if tradeType == nkp.TradeAliNative {
+	var payWay, desc string
+	switch {
+	case strings.HasPrefix(tradeType, "T_"): // WeChat: T_JSAPI, T_MINIAPP
+		payWay, desc = payWayWeChat, DescWeChatRealname
+	case strings.HasPrefix(tradeType, "A_"): // Alipay: A_NATIVE
 		payWay, desc = payWayAlipay, DescAlipayRealname
+	default:
+		// Other channels have no real-name authorization of their own.
+		return nil
 	}
 	rn := m.realname[payWay]
 	s.reviewLocked(rn, now)
