@@ -301,8 +301,8 @@ var (
 	queryPattern = regexp.MustCompile(`^[A-Za-z0-9!#$&'()*+,/:;=?@\-._~%]*$`)
 )
 
-// checkJump checks a page, a query and an env_version as WeChat does for
-// every kind of link.
+// checkJumpLocked checks a page, a query and an env_version as WeChat
+// does for every kind of link.
 func (s *Server) checkJumpLocked(appID string, j jumpWxa) *wxError {
 	a := s.wxAppLocked(appID)
 	if j.Path != "" && (!pagePattern.MatchString(j.Path) || (len(a.pages) > 0 && !slices.Contains(a.pages, j.Path))) {
