@@ -11,6 +11,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -28,6 +29,7 @@ import (
 	"github.com/paysidecar/paysidecar/sidecar/ledger"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 	"github.com/paysidecar/paysidecar/sidecar/store"
+	"github.com/paysidecar/paysidecar/sidecar/telemetry"
 )
 
 // Upstream is the part of nkp.Client the API uses.
@@ -77,8 +79,6 @@ type Config struct {
 	// RefreshTimeout bounds the upstream query a GET makes for an
 	// unfinished payment; the stored state is answered when it runs out.
 	RefreshTimeout time.Duration
-	// Now is the clock; time.Now when nil.
-	Now func() time.Time
 }
 
 // Server is the app API. Create it with New and serve Handler.
@@ -90,6 +90,7 @@ type Server struct {
 	flows    Flows
 	events   http.Handler
 	log      *slog.Logger
+	now      func() time.Time
 	tracer   trace.Tracer
 	metrics  *metrics
 	mux      *http.ServeMux
@@ -105,19 +106,16 @@ type Deps struct {
 	Upstream Upstream
 	Flows    Flows
 	// Events serves /v1/events; optional.
-	Events         http.Handler
-	Logger         *slog.Logger
-	TracerProvider trace.TracerProvider
-	Registerer     prometheus.Registerer
+	Events http.Handler
+	// Telemetry is the API's logger, registerer, tracer provider and
+	// clock.
+	Telemetry telemetry.Bundle
 }
 
 // New returns the API server.
 func New(cfg Config, d Deps) (*Server, error) {
 	if d.Store == nil || d.Ledger == nil || d.Upstream == nil || d.Flows == nil {
 		return nil, errors.New("api: store, ledger, upstream and flows are required")
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 64 << 10
@@ -137,19 +135,14 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if cfg.RefreshTimeout <= 0 {
 		cfg.RefreshTimeout = 3 * time.Second
 	}
-	log := d.Logger
-	if log == nil {
-		log = slog.Default()
-	}
-	m, err := newMetrics(d.Registerer)
+	tel := d.Telemetry.WithDefaults()
+	m, err := newMetrics(tel)
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, store: d.Store, ledger: d.Ledger, upstream: d.Upstream, flows: d.Flows,
-		events: d.Events, log: log, metrics: m, refreshes: refreshGate{interval: cfg.RefreshInterval}}
-	if d.TracerProvider != nil {
-		s.tracer = d.TracerProvider.Tracer("github.com/paysidecar/paysidecar/sidecar/api")
-	}
+		events: d.Events, log: tel.Logger, now: tel.Now, metrics: m, refreshes: refreshGate{interval: cfg.RefreshInterval},
+		tracer: tel.Tracer("github.com/paysidecar/paysidecar/sidecar/api")}
 	s.routes()
 	return s, nil
 }
@@ -216,18 +209,15 @@ func (s *Server) Handler() http.Handler {
 		r.Body = http.MaxBytesReader(rw, r.Body, s.cfg.MaxBodyBytes+1)
 		// Continue the application's trace when it sent one.
 		ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-		if s.tracer != nil {
-			var span trace.Span
-			ctx, span = s.tracer.Start(ctx, r.Method+" "+routeOf(r), trace.WithSpanKind(trace.SpanKindServer),
-				trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("http.route", routeOf(r))))
-			defer func() {
-				span.SetAttributes(attribute.Int("http.response.status_code", rw.status))
-				if rw.status >= 500 {
-					span.SetStatus(codes.Error, http.StatusText(rw.status))
-				}
-				span.End()
-			}()
-		}
+		ctx, span := s.tracer.Start(ctx, r.Method+" "+routeOf(r), trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("http.route", routeOf(r))))
+		defer func() {
+			span.SetAttributes(attribute.Int("http.response.status_code", rw.status))
+			if rw.status >= 500 {
+				span.SetStatus(codes.Error, http.StatusText(rw.status))
+			}
+			span.End()
+		}()
 		s.mux.ServeHTTP(rw, r.WithContext(ctx))
 	})
 }
@@ -236,8 +226,6 @@ func (s *Server) authorized(r *http.Request) bool {
 	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.Token)) == 1
 }
-
-func (s *Server) now() time.Time { return s.cfg.Now() }
 
 // handle adapts a GET handler.
 func (s *Server) handle(h func(ctx context.Context, r *http.Request) (int, any, error)) http.HandlerFunc {
@@ -347,7 +335,7 @@ type metrics struct {
 	upstreamCalls     *prometheus.CounterVec
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+func newMetrics(tel telemetry.Bundle) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "paysidecar_api_requests_total",
@@ -367,12 +355,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Calls the app API made to the upstream, by path and result.",
 		}, []string{"path", "result"}),
 	}
-	if reg != nil {
-		for _, c := range []prometheus.Collector{m.requests, m.duration, m.idempotentReplays, m.upstreamCalls} {
-			if err := reg.Register(c); err != nil {
-				return nil, err
-			}
-		}
+	if err := tel.Register(m.requests, m.duration, m.idempotentReplays, m.upstreamCalls); err != nil {
+		return nil, fmt.Errorf("api: %w", err)
 	}
 	return m, nil
 }

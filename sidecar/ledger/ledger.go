@@ -21,6 +21,7 @@ import (
 	"github.com/paysidecar/paysidecar/sdk/client"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 	"github.com/paysidecar/paysidecar/sidecar/store"
+	"github.com/paysidecar/paysidecar/sidecar/telemetry"
 )
 
 // Sources of a result, reported in the event's data.source.
@@ -70,8 +71,20 @@ func (e *AmountMismatchError) Code() string { return CodeAmountMismatch }
 func (e *AmountMismatchError) Is(target error) bool { return target == ErrAmountMismatch }
 
 // Result is what the upstream reported about a payment or a refund, already
-// verified by the caller.
+// verified by the caller. The functions FromOrder, FromPaymentQuery,
+// FromClose, FromRefund, FromRefundQuery and FromNotification build it,
+// one per kind of answer.
 type Result struct {
+	// RespCode and RespDesc are the answer's own result code: whether
+	// the call was accepted, refused, a duplicate or about an unknown
+	// order. Empty when the answer carried none.
+	RespCode string
+	RespDesc string
+	// ReqDate and ReqSeqID name the order or refund the result is about,
+	// when the answer says; a result about another order than the one a
+	// payment now stands for is stale and changes nothing.
+	ReqDate  string
+	ReqSeqID string
 	// TransStat is the upstream's trans_stat: S, F, P, I or empty.
 	TransStat string
 	// BankCode and BankMessage explain a failure; bank code
@@ -100,10 +113,17 @@ type Result struct {
 	At time.Time
 }
 
+// Accepted reports whether the call was accepted (00000000) or is being
+// processed (00000100).
+func (r Result) Accepted() bool {
+	return nkp.Result{RespCode: r.RespCode}.Accepted()
+}
+
 // Options configures a Ledger. Every field is optional.
 type Options struct {
-	// Now is the clock; time.Now when nil.
-	Now func() time.Time
+	// Telemetry is the logger (conflicts and refusals), registerer and
+	// clock of the ledger.
+	Telemetry telemetry.Bundle
 	// Published is called after an event has been committed together with
 	// its transition, with the context of the call that produced it (and
 	// so its trace span). The delivery dispatcher uses it to wake up at
@@ -131,26 +151,19 @@ func New(st store.Store, opts Options) (*Ledger, error) {
 	if st == nil {
 		return nil, errors.New("ledger: nil store")
 	}
+	tel := opts.Telemetry.WithDefaults()
 	l := &Ledger{
 		st:        st,
-		now:       opts.Now,
+		now:       tel.Now,
 		published: opts.Published,
-		log:       opts.Logger,
+		log:       tel.Logger,
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "paysidecar_ledger_results_total",
 			Help: "Upstream results applied to payments and refunds, by kind, source and result (applied, unchanged, conflict, amount_mismatch).",
 		}, []string{"kind", "source", "result"}),
 	}
-	if l.now == nil {
-		l.now = time.Now
-	}
-	if l.log == nil {
-		l.log = slog.Default()
-	}
-	if opts.Registerer != nil {
-		if err := opts.Registerer.Register(l.results); err != nil {
-			return nil, fmt.Errorf("ledger: register metrics: %w", err)
-		}
+	if err := tel.Register(l.results); err != nil {
+		return nil, fmt.Errorf("ledger: %w", err)
 	}
 	return l, nil
 }

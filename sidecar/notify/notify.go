@@ -29,7 +29,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
@@ -38,6 +37,7 @@ import (
 	"github.com/paysidecar/paysidecar/sidecar/ledger"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 	"github.com/paysidecar/paysidecar/sidecar/store"
+	"github.com/paysidecar/paysidecar/sidecar/telemetry"
 )
 
 // DefaultMaxBodyBytes bounds a notification body when Config leaves it
@@ -76,16 +76,9 @@ type Config struct {
 
 // Options carries the handler's collaborators. Every field is optional.
 type Options struct {
-	// Now is the clock; time.Now when nil.
-	Now func() time.Time
-	// Logger receives refusals and failures, never a secret or a full
-	// body; slog.Default when nil.
-	Logger *slog.Logger
-	// Registerer receives the metrics; none are registered when nil.
-	Registerer prometheus.Registerer
-	// TracerProvider makes the notification spans; the global one when
-	// nil.
-	TracerProvider trace.TracerProvider
+	// Telemetry is the handler's logger (refusals and failures, never a
+	// secret or a full body), registerer, tracer provider and clock.
+	Telemetry telemetry.Bundle
 }
 
 // Handler is the notification ingress, an http.Handler.
@@ -119,12 +112,14 @@ func NewHandler(cfg Config, st store.Store, led *ledger.Ledger, opts Options) (*
 	if err := cfg.Profile.Validate(); err != nil {
 		return nil, fmt.Errorf("notify: %w", err)
 	}
+	tel := opts.Telemetry.WithDefaults()
 	h := &Handler{
-		cfg: cfg,
-		st:  st,
-		led: led,
-		now: opts.Now,
-		log: opts.Logger,
+		cfg:    cfg,
+		st:     st,
+		led:    led,
+		now:    tel.Now,
+		log:    tel.Logger,
+		tracer: tel.Tracer("github.com/paysidecar/paysidecar/sidecar/notify"),
 		recv: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "paysidecar_notify_received_total",
 			Help: "Notifications received, by kind (payment, refund, unknown) and result (applied, duplicate, unchanged, ignored, rejected, error).",
@@ -139,23 +134,8 @@ func NewHandler(cfg Config, st store.Store, led *ledger.Ledger, opts Options) (*
 			Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5},
 		}),
 	}
-	if h.now == nil {
-		h.now = time.Now
-	}
-	if h.log == nil {
-		h.log = slog.Default()
-	}
-	tp := opts.TracerProvider
-	if tp == nil {
-		tp = otel.GetTracerProvider()
-	}
-	h.tracer = tp.Tracer("github.com/paysidecar/paysidecar/sidecar/notify")
-	if opts.Registerer != nil {
-		for _, c := range []prometheus.Collector{h.recv, h.reject, h.latency} {
-			if err := opts.Registerer.Register(c); err != nil {
-				return nil, fmt.Errorf("notify: register metrics: %w", err)
-			}
-		}
+	if err := tel.Register(h.recv, h.reject, h.latency); err != nil {
+		return nil, fmt.Errorf("notify: %w", err)
 	}
 	return h, nil
 }

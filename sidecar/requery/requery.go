@@ -28,7 +28,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
@@ -38,6 +37,7 @@ import (
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 	"github.com/paysidecar/paysidecar/sidecar/poller"
 	"github.com/paysidecar/paysidecar/sidecar/store"
+	"github.com/paysidecar/paysidecar/sidecar/telemetry"
 )
 
 // Querier is the part of the upstream client that reverse queries need;
@@ -121,17 +121,12 @@ func (c Config) Delay(attempts int) time.Duration {
 // Options carries the collaborators of a Requerier. Every field is
 // optional.
 type Options struct {
-	// Now is the clock; time.Now when nil.
-	Now func() time.Time
+	// Telemetry is the requerier's logger, registerer, tracer provider
+	// and clock.
+	Telemetry telemetry.Bundle
 	// NewReqSeqID makes the req_seq_id of a close request;
 	// nkp.NewReqSeqID when nil.
 	NewReqSeqID func(now time.Time) string
-	// Logger receives failures; slog.Default when nil.
-	Logger *slog.Logger
-	// Registerer receives the metrics; none are registered when nil.
-	Registerer prometheus.Registerer
-	// TracerProvider makes the query spans; the global one when nil.
-	TracerProvider trace.TracerProvider
 }
 
 // Requerier runs reverse queries. Start runs it; Close stops it.
@@ -183,37 +178,26 @@ func New(cfg Config, st store.Store, led *ledger.Ledger, q Querier, opts Options
 		host, _ := os.Hostname()
 		cfg.Owner = host + "-" + strconv.Itoa(os.Getpid())
 	}
+	tel := opts.Telemetry.WithDefaults()
 	r := &Requerier{
 		cfg:    cfg,
 		st:     st,
 		q:      q,
 		led:    led,
-		now:    opts.Now,
+		now:    tel.Now,
 		newSeq: opts.NewReqSeqID,
-		log:    opts.Logger,
+		log:    tel.Logger,
+		tracer: tel.Tracer("github.com/paysidecar/paysidecar/sidecar/requery"),
 		total: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "paysidecar_requery_total",
 			Help: "Reverse queries by kind (payment, refund) and result (final, processing, not_found, refused, amount_mismatch, error, closed, close_refused, close_error, expired).",
 		}, []string{"kind", "result"}),
 	}
-	if r.now == nil {
-		r.now = time.Now
-	}
 	if r.newSeq == nil {
 		r.newSeq = nkp.NewReqSeqID
 	}
-	if r.log == nil {
-		r.log = slog.Default()
-	}
-	tp := opts.TracerProvider
-	if tp == nil {
-		tp = otel.GetTracerProvider()
-	}
-	r.tracer = tp.Tracer("github.com/paysidecar/paysidecar/sidecar/requery")
-	if opts.Registerer != nil {
-		if err := opts.Registerer.Register(r.total); err != nil {
-			return nil, fmt.Errorf("requery: register metrics: %w", err)
-		}
+	if err := tel.Register(r.total); err != nil {
+		return nil, fmt.Errorf("requery: %w", err)
 	}
 	r.poll = poller.New(poller.Config{
 		Interval: r.cfg.PollInterval,
