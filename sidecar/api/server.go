@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -26,19 +27,16 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/paysidecar/paysidecar/sdk/plugin"
-	"github.com/paysidecar/paysidecar/sidecar/ledger"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
+	"github.com/paysidecar/paysidecar/sidecar/payments"
 	"github.com/paysidecar/paysidecar/sidecar/store"
 	"github.com/paysidecar/paysidecar/sidecar/telemetry"
 )
 
-// Upstream is the part of nkp.Client the API uses.
+// Upstream is the part of nkp.Client the API calls itself, for statements
+// and the signed passthrough; payments and refunds go through package
+// payments.
 type Upstream interface {
-	JSPay(ctx context.Context, req nkp.JSPayRequest) (nkp.JSPayResponse, error)
-	QueryPayment(ctx context.Context, req nkp.PaymentQueryRequest) (nkp.PaymentQueryResponse, error)
-	Close(ctx context.Context, req nkp.CloseRequest) (nkp.CloseResponse, error)
-	Refund(ctx context.Context, req nkp.RefundRequest) (nkp.RefundResponse, error)
-	QueryRefund(ctx context.Context, req nkp.RefundQueryRequest) (nkp.RefundResponse, error)
 	FileQuery(ctx context.Context, req nkp.FileQueryRequest) (nkp.FileQueryResponse, error)
 	Call(ctx context.Context, path string, data map[string]any) (map[string]any, error)
 }
@@ -54,38 +52,23 @@ type Flows interface {
 
 // Config configures the API.
 type Config struct {
-	// MerchantID is the default huifu_id.
-	MerchantID string
-	// NotifyURL is sent upstream as notify_url.
-	NotifyURL      string
+	// MerchantID is the default huifu_id of statements and passthrough
+	// calls.
+	MerchantID     string
 	MaxBodyBytes   int64
-	MaxAmountFen   int64
 	IdempotencyTTL time.Duration
 	// Token, when set, is required as a bearer token.
 	Token string
 	// Passthrough lists the upstream paths callable through
 	// /v1/upstream/.
 	Passthrough []string
-	// FirstQueryAfter is when an unfinished payment is first queried.
-	FirstQueryAfter time.Duration
-	// InFlight is how long a pending payment may still have its first
-	// order call running: at least the upstream call timeout. A twin
-	// request inside it is told to retry; after it, the order is re-sent
-	// under the same req_seq_id.
-	InFlight time.Duration
-	// RefreshInterval is the least time between two upstream queries a
-	// GET makes for the same unfinished payment.
-	RefreshInterval time.Duration
-	// RefreshTimeout bounds the upstream query a GET makes for an
-	// unfinished payment; the stored state is answered when it runs out.
-	RefreshTimeout time.Duration
 }
 
 // Server is the app API. Create it with New and serve Handler.
 type Server struct {
 	cfg      Config
 	store    store.Store
-	ledger   *ledger.Ledger
+	payments *payments.Service
 	upstream Upstream
 	flows    Flows
 	events   http.Handler
@@ -94,15 +77,14 @@ type Server struct {
 	tracer   trace.Tracer
 	metrics  *metrics
 	mux      *http.ServeMux
-
-	refundLocks paymentLocks
-	refreshes   refreshGate
 }
 
 // Deps are the parts the API is built on.
 type Deps struct {
-	Store    store.Store
-	Ledger   *ledger.Ledger
+	// Store keeps the answers of idempotent requests.
+	Store store.Store
+	// Payments runs payments and refunds.
+	Payments *payments.Service
 	Upstream Upstream
 	Flows    Flows
 	// Events serves /v1/events; optional.
@@ -114,8 +96,8 @@ type Deps struct {
 
 // New returns the API server.
 func New(cfg Config, d Deps) (*Server, error) {
-	if d.Store == nil || d.Ledger == nil || d.Upstream == nil || d.Flows == nil {
-		return nil, errors.New("api: store, ledger, upstream and flows are required")
+	if d.Store == nil || d.Payments == nil || d.Upstream == nil || d.Flows == nil {
+		return nil, errors.New("api: store, payments, upstream and flows are required")
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 64 << 10
@@ -123,25 +105,13 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if cfg.IdempotencyTTL <= 0 {
 		cfg.IdempotencyTTL = 24 * time.Hour
 	}
-	if cfg.FirstQueryAfter <= 0 {
-		cfg.FirstQueryAfter = 15 * time.Second
-	}
-	if cfg.InFlight <= 0 {
-		cfg.InFlight = 20 * time.Second
-	}
-	if cfg.RefreshInterval <= 0 {
-		cfg.RefreshInterval = 2 * time.Second
-	}
-	if cfg.RefreshTimeout <= 0 {
-		cfg.RefreshTimeout = 3 * time.Second
-	}
 	tel := d.Telemetry.WithDefaults()
 	m, err := newMetrics(tel)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, store: d.Store, ledger: d.Ledger, upstream: d.Upstream, flows: d.Flows,
-		events: d.Events, log: tel.Logger, now: tel.Now, metrics: m, refreshes: refreshGate{interval: cfg.RefreshInterval},
+	s := &Server{cfg: cfg, store: d.Store, payments: d.Payments, upstream: d.Upstream, flows: d.Flows,
+		events: d.Events, log: tel.Logger, now: tel.Now, metrics: m,
 		tracer: tel.Tracer("github.com/paysidecar/paysidecar/sidecar/api")}
 	s.routes()
 	return s, nil
@@ -254,7 +224,28 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, status int, v an
 		s.fail(w, r, err)
 		return
 	}
-	writeRaw(w, status, mustJSON(v))
+	writeRaw(w, status, mustJSON(unwrap(w, v)))
+}
+
+// provisional is an answer that tells how things stand for now: the same
+// request, repeated (after retryAfter, sent as Retry-After), gets a later
+// answer. It is never kept for an idempotency key.
+type provisional struct {
+	value      any
+	retryAfter time.Duration
+}
+
+// unwrap returns the value to encode, setting Retry-After for a
+// provisional answer.
+func unwrap(w http.ResponseWriter, v any) any {
+	p, ok := v.(provisional)
+	if !ok {
+		return v
+	}
+	if p.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(p.retryAfter.Seconds()))))
+	}
+	return p.value
 }
 
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {

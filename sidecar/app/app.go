@@ -29,6 +29,7 @@ import (
 	"github.com/paysidecar/paysidecar/sidecar/lifecycle"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 	"github.com/paysidecar/paysidecar/sidecar/notify"
+	"github.com/paysidecar/paysidecar/sidecar/payments"
 	"github.com/paysidecar/paysidecar/sidecar/pluginhost"
 	"github.com/paysidecar/paysidecar/sidecar/requery"
 	"github.com/paysidecar/paysidecar/sidecar/store"
@@ -256,12 +257,17 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 	if err != nil {
 		return err
 	}
+	pay, err := payments.New(payments.Config{
+		MerchantID: cfg.Upstream.MerchantID, NotifyURL: cfg.Notify.PublicURL, MaxAmountFen: cfg.API.MaxAmountFen,
+		FirstQueryAfter: cfg.Requery.Schedule[0], InFlight: cfg.Upstream.Timeout + 5*time.Second,
+	}, payments.Deps{Store: st, Ledger: led, Upstream: up, Flows: plugins, Telemetry: tel})
+	if err != nil {
+		return err
+	}
 	apiServer, err := api.New(api.Config{
-		MerchantID: cfg.Upstream.MerchantID, NotifyURL: cfg.Notify.PublicURL, MaxBodyBytes: cfg.API.MaxBodyBytes,
-		MaxAmountFen: cfg.API.MaxAmountFen, IdempotencyTTL: cfg.API.IdempotencyTTL, Token: cfg.API.Token,
-		Passthrough: cfg.Upstream.Passthrough, FirstQueryAfter: cfg.Requery.Schedule[0],
-		InFlight: cfg.Upstream.Timeout + 5*time.Second,
-	}, api.Deps{Store: st, Ledger: led, Upstream: up, Flows: plugins, Events: ev, Telemetry: tel})
+		MerchantID: cfg.Upstream.MerchantID, MaxBodyBytes: cfg.API.MaxBodyBytes,
+		IdempotencyTTL: cfg.API.IdempotencyTTL, Token: cfg.API.Token, Passthrough: cfg.Upstream.Passthrough,
+	}, api.Deps{Store: st, Payments: pay, Upstream: up, Flows: plugins, Events: ev, Telemetry: tel})
 	if err != nil {
 		return err
 	}

@@ -10,7 +10,8 @@ import (
 
 // PaymentToClient converts a stored payment into the shape the app API and
 // the webhook report. Metadata that is not a JSON object of strings is
-// left out rather than reported half-read.
+// left out rather than reported half-read, and so is an order record kept
+// where the pay parameters go (see OrderRecord).
 func PaymentToClient(p store.Payment) client.Payment {
 	out := client.Payment{
 		Object:      "payment",
@@ -32,7 +33,7 @@ func PaymentToClient(p store.Payment) client.Payment {
 		ExpiresAt:   timePtr(p.ExpiresAt),
 		FinishedAt:  timePtr(p.FinishedAt),
 	}
-	if len(p.PayParams) > 0 && json.Valid(p.PayParams) {
+	if HasPayParams(p) && json.Valid(p.PayParams) {
 		out.PayParams = append(json.RawMessage(nil), p.PayParams...)
 	}
 	if len(p.Metadata) > 0 {

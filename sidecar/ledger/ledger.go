@@ -159,7 +159,7 @@ func New(st store.Store, opts Options) (*Ledger, error) {
 		log:       tel.Logger,
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "paysidecar_ledger_results_total",
-			Help: "Upstream results applied to payments and refunds, by kind, source and result (applied, unchanged, conflict, amount_mismatch).",
+			Help: "Upstream results applied to payments and refunds, by kind, source and result (applied, unchanged, conflict, amount_mismatch, refused, stale).",
 		}, []string{"kind", "source", "result"}),
 	}
 	if err := tel.Register(l.results); err != nil {
@@ -286,6 +286,13 @@ func (l *Ledger) ApplyPayment(ctx context.Context, paymentID string, r Result) (
 	if err != nil {
 		return store.Payment{}, false, fmt.Errorf("ledger: get payment %s: %w", paymentID, err)
 	}
+	if stale(p, r) {
+		l.results.WithLabelValues(KindPayment, r.Source, "stale").Inc()
+		l.log.Info("result about an earlier order of the payment; ignored",
+			slog.String("id", p.ID), slog.String("req_seq_id", p.ReqSeqID), slog.String("result_req_seq_id", r.ReqSeqID),
+			slog.String("source", r.Source))
+		return p, false, nil
+	}
 	t, err := l.PaymentTransition(p, r)
 	if err != nil {
 		return p, false, fmt.Errorf("ledger: payment %s: %w", paymentID, err)
@@ -371,6 +378,12 @@ func (l *Ledger) at(r Result) time.Time {
 		return r.At.UTC().Truncate(time.Microsecond)
 	}
 	return l.now().UTC().Truncate(time.Microsecond)
+}
+
+// stale reports whether r is about another order than the one payment p
+// stands for now (an order it replaced).
+func stale(p store.Payment, r Result) bool {
+	return (r.ReqSeqID != "" && r.ReqSeqID != p.ReqSeqID) || (r.ReqDate != "" && r.ReqDate != p.ReqDate)
 }
 
 func validUpstream(raw json.RawMessage) error {

@@ -17,7 +17,6 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -33,7 +32,6 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/paysidecar/paysidecar/sdk/client"
 	"github.com/paysidecar/paysidecar/sidecar/ledger"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 	"github.com/paysidecar/paysidecar/sidecar/store"
@@ -226,96 +224,63 @@ func (h *Handler) handle(ctx context.Context, r *http.Request, span trace.Span, 
 		return "", "", &refusal{status: http.StatusForbidden, reason: ReasonBadSignature, msg: "signature does not verify"}
 	}
 
-	obj, err := nkp.DecodeObject([]byte(n.RespData))
+	notice, err := ledger.FromNotification(n)
 	if err != nil {
-		return "", "", &refusal{status: http.StatusBadRequest, reason: ReasonBadData, msg: "resp_data is not a JSON object", err: err}
+		return "", "", &refusal{status: http.StatusBadRequest, reason: ReasonBadData, msg: "resp_data is not a JSON object with well-formed fields", err: err}
 	}
-	h.cfg.Profile.FromWire(obj)
-	var data nkp.NotifyData
-	if err := nkp.FromMap(obj, &data); err != nil {
-		return "", "", &refusal{status: http.StatusBadRequest, reason: ReasonBadData, msg: "resp_data has malformed fields", err: err}
-	}
-	if data.HuifuID == "" || data.ReqDate == "" || data.ReqSeqID == "" {
+	if notice.HuifuID == "" || notice.ReqDate == "" || notice.ReqSeqID == "" {
 		return "", "", &refusal{status: http.StatusBadRequest, reason: ReasonBadData, msg: "resp_data lacks huifu_id, req_date or req_seq_id"}
 	}
+	res := notice.PaymentResult()
 	span.SetAttributes(
-		attribute.String("paysidecar.huifu_id", data.HuifuID),
-		attribute.String("paysidecar.req_seq_id", data.ReqSeqID),
-		attribute.String("paysidecar.trans_stat", data.TransStat),
+		attribute.String("paysidecar.huifu_id", notice.HuifuID),
+		attribute.String("paysidecar.req_seq_id", notice.ReqSeqID),
+		attribute.String("paysidecar.trans_stat", res.TransStat),
 	)
-	ack := nkp.NotifyAck(data.ReqSeqID)
+	ack := nkp.NotifyAck(notice.ReqSeqID)
 
-	pay, ref, err := h.find(ctx, data)
+	pay, ref, err := h.find(ctx, notice)
 	if err != nil {
 		return "", "", &refusal{status: http.StatusServiceUnavailable, reason: ReasonStore, msg: "temporarily unable to look up the order", err: err}
 	}
+	var objectID string
 	switch {
 	case pay != nil:
 		*kind = ledger.KindPayment
-	case ref != nil:
-		*kind = ledger.KindRefund
-	default:
-		return "", "", &refusal{status: http.StatusNotFound, reason: ReasonUnknownOrder, msg: "no such order"}
-	}
-
-	res := ledger.Result{
-		TransStat:    data.TransStat,
-		BankCode:     data.BankCode,
-		BankMessage:  data.BankMessage,
-		NkpSeqID:     data.NkpSeqID,
-		PartyOrderID: data.PartyOrderID,
-		OutTransID:   data.OutTransID,
-		Upstream:     json.RawMessage(n.RespData),
-		Notification: &client.UpstreamNotification{RespCode: n.RespCode, RespDesc: n.RespDesc, RespData: n.RespData, Sign: n.Sign},
-		Source:       ledger.SourceNotification,
-		At:           h.now(),
-	}
-	var objectID string
-	if pay != nil {
 		objectID = pay.ID
-		res.Amount = data.TransAmt
+		res.At = h.now()
 		if err := h.led.CheckPaymentAmount(*pay, res); err != nil {
 			return "", "", &refusal{status: http.StatusUnprocessableEntity, reason: ReasonAmountMismatch, msg: "amount does not match the order", err: err}
 		}
-	} else {
+	case ref != nil:
+		*kind = ledger.KindRefund
 		objectID = ref.ID
-		res.Amount = data.OrdAmt
+		res = notice.RefundResult()
+		res.At = h.now()
 		if err := h.led.CheckRefundAmount(*ref, res); err != nil {
 			return "", "", &refusal{status: http.StatusUnprocessableEntity, reason: ReasonAmountMismatch, msg: "amount does not match the refund", err: err}
 		}
+	default:
+		return "", "", &refusal{status: http.StatusNotFound, reason: ReasonUnknownOrder, msg: "no such order"}
 	}
 	span.SetAttributes(attribute.String("paysidecar.object_id", objectID))
 
-	isNew, err := h.st.RecordNotification(ctx, store.Notification{
+	rec := store.Notification{
 		ID:         NotificationID(n.RespData),
-		ReqSeqID:   data.ReqSeqID,
+		ReqSeqID:   notice.ReqSeqID,
 		Kind:       *kind,
 		ObjectID:   objectID,
 		RespData:   n.RespData,
 		ReceivedAt: res.At,
-	})
-	if err != nil {
-		return "", "", &refusal{status: http.StatusServiceUnavailable, reason: ReasonStore, msg: "temporarily unable to store the notification", err: err}
 	}
-	if data.NotifyType != "" && data.NotifyType != nkp.NotifyTypeChannel {
+	if notice.NotifyType != "" && notice.NotifyType != nkp.NotifyTypeChannel {
 		// Not a channel result: kept for audit, acknowledged, not acted on.
+		if _, err := h.led.RecordNotification(ctx, rec); err != nil {
+			return "", "", &refusal{status: http.StatusServiceUnavailable, reason: ReasonStore, msg: "temporarily unable to store the notification", err: err}
+		}
 		return ack, "ignored", nil
 	}
-
-	// Apply even when the notification was seen before: a crash between
-	// recording and applying must not lose the result, and the ledger
-	// makes a second application a no-op.
-	var status store.Status
-	var applied bool
-	if pay != nil {
-		var p store.Payment
-		p, applied, err = h.led.ApplyPayment(ctx, pay.ID, res)
-		status = p.Status
-	} else {
-		var rf store.Refund
-		rf, applied, err = h.led.ApplyRefund(ctx, ref.ID, res)
-		status = rf.Status
-	}
+	status, applied, isNew, err := h.led.ApplyNotification(ctx, rec, *kind, objectID, res)
 	if err != nil {
 		if errors.Is(err, ledger.ErrAmountMismatch) {
 			return "", "", &refusal{status: http.StatusUnprocessableEntity, reason: ReasonAmountMismatch, msg: "amount does not match the order", err: err}
@@ -340,7 +305,7 @@ func (h *Handler) handle(ctx context.Context, r *http.Request, span trace.Span, 
 // so, otherwise a payment, and a refund when no payment matches (some
 // refund notifications carry no trans_type). Both are nil when the order is
 // unknown.
-func (h *Handler) find(ctx context.Context, d nkp.NotifyData) (*store.Payment, *store.Refund, error) {
+func (h *Handler) find(ctx context.Context, d ledger.Notice) (*store.Payment, *store.Refund, error) {
 	findRefund := func() (*store.Refund, error) {
 		rf, err := h.st.GetRefundByReqSeqID(ctx, d.HuifuID, d.ReqDate, d.ReqSeqID)
 		if errors.Is(err, store.ErrNotFound) {
@@ -351,7 +316,7 @@ func (h *Handler) find(ctx context.Context, d nkp.NotifyData) (*store.Payment, *
 		}
 		return &rf, nil
 	}
-	if d.TransType == nkp.TransRefund {
+	if d.Refund() {
 		rf, err := findRefund()
 		return nil, rf, err
 	}

@@ -32,19 +32,16 @@ type countingQuerier struct {
 	payments, refunds, cls atomic.Int32
 }
 
-func (c *countingQuerier) QueryPayment(ctx context.Context, r nkp.PaymentQueryRequest) (nkp.PaymentQueryResponse, error) {
-	c.payments.Add(1)
-	return c.q.QueryPayment(ctx, r)
-}
-
-func (c *countingQuerier) QueryRefund(ctx context.Context, r nkp.RefundQueryRequest) (nkp.RefundResponse, error) {
-	c.refunds.Add(1)
-	return c.q.QueryRefund(ctx, r)
-}
-
-func (c *countingQuerier) Close(ctx context.Context, r nkp.CloseRequest) (nkp.CloseResponse, error) {
-	c.cls.Add(1)
-	return c.q.Close(ctx, r)
+func (c *countingQuerier) Call(ctx context.Context, path string, data map[string]any) (map[string]any, error) {
+	switch path {
+	case nkp.PathPaymentQuery:
+		c.payments.Add(1)
+	case nkp.PathRefundQuery:
+		c.refunds.Add(1)
+	case nkp.PathClose:
+		c.cls.Add(1)
+	}
+	return c.q.Call(ctx, path, data)
 }
 
 type fixture struct {
