@@ -63,7 +63,10 @@ func placeWithLostAnswer(t *testing.T, e *env, out, key string) client.Payment {
 func TestRetryAfterLostAnswerOfAFailedOrder(t *testing.T) {
 	e := newEnv(t)
 	p := placeWithLostAnswer(t, e, "lost-failed", "key-lost-failed")
-	e.sb.SettlePayment(t, p.ReqDate, p.ReqSeqID, sandbox.ResultFailed)
+	if _, err := e.sb.Control.SettlePayment(ctxTimeout(t, 5*time.Second), sandbox.SettleRequest{HuifuID: e.sb.HuifuID,
+		ReqDate: p.ReqDate, ReqSeqID: p.ReqSeqID, Result: sandbox.ResultFailed, BankCode: "NOTENOUGH", BankMessage: "balance too low"}); err != nil {
+		t.Fatal(err)
+	}
 	e.waitStatus(t, p.ID, client.StatusFailed)
 
 	a := post(t, e.sc.API+"/v1/payments", "key-lost-failed", lostAnswerBody("lost-failed"))
@@ -71,6 +74,13 @@ func TestRetryAfterLostAnswerOfAFailedOrder(t *testing.T) {
 	if err := json.Unmarshal(a.body, &got); err != nil || a.status != http.StatusOK || a.replayed ||
 		got.ID != p.ID || got.Status != client.StatusFailed {
 		t.Fatalf("retry after the order failed upstream: %d replayed=%v %s; want 200 with the failed payment", a.status, a.replayed, a.body)
+	}
+	// The payment says why it failed, and so does its event.
+	if got.FailureCode != "NOTENOUGH" || got.FailureMessage != "balance too low" {
+		t.Fatalf("failure on the payment = %q %q", got.FailureCode, got.FailureMessage)
+	}
+	if ev := e.waitEvent(t, client.EventPaymentFailed, p.ID); ev.Event.Data.Payment.FailureCode != "NOTENOUGH" {
+		t.Fatalf("event payment = %+v", ev.Event.Data.Payment)
 	}
 	// The answer kept for the key is that one.
 	b := post(t, e.sc.API+"/v1/payments", "key-lost-failed", lostAnswerBody("lost-failed"))

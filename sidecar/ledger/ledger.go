@@ -217,6 +217,9 @@ func (l *Ledger) PaymentTransition(p store.Payment, r Result) (store.Transition,
 	after := p
 	after.Status = to
 	after.TransStat = r.TransStat
+	if r.Upstream != nil {
+		after.UpstreamFields = r.Upstream
+	}
 	if r.NkpSeqID != "" {
 		after.NkpSeqID = r.NkpSeqID
 	}

@@ -153,3 +153,47 @@ func TestReplaceOrderMakesOldResultsStale(t *testing.T) {
 		t.Fatalf("replacing from an order the payment left: %v", err)
 	}
 }
+
+func TestFailureIsOnThePaymentAndItsEvent(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.payment(t, "pay_1", 100)
+	res, err := ledger.FromPaymentQuery(map[string]any{"resp_code": "00000000", "org_req_date": "20260301",
+		"org_req_seq_id": "seq-pay_1", "trans_stat": "F", "bank_code": "NOTENOUGH", "bank_message": "balance too low"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, applied, err := f.led.ApplyPayment(ctx, "pay_1", res)
+	if err != nil || !applied {
+		t.Fatal(applied, err)
+	}
+	if c := ledger.PaymentToClient(p); c.FailureCode != "NOTENOUGH" || c.FailureMessage != "balance too low" {
+		t.Fatalf("failed payment = %+v", c)
+	}
+	evs := f.events(t)
+	if len(evs) != 1 {
+		t.Fatalf("events = %d", len(evs))
+	}
+	if ce := decodeEvent(t, evs[0]); ce.Data.Payment.FailureCode != "NOTENOUGH" || ce.Data.Payment.FailureMessage != "balance too low" {
+		t.Fatalf("event payment = %+v", ce.Data.Payment)
+	}
+
+	tests := []struct {
+		name      string
+		status    store.Status
+		upstream  string
+		code, msg string
+	}{
+		{"refused", store.StatusFailed, `{"resp_code":"10000000","resp_desc":"goods_desc is required"}`, "10000000", "goods_desc is required"},
+		{"failed without a reason", store.StatusFailed, `{"resp_code":"00000000","trans_stat":"F"}`, "", ""},
+		{"processing", store.StatusProcessing, `{"resp_code":"00000000","bank_code":"X"}`, "", ""},
+		{"succeeded", store.StatusSucceeded, `{"resp_code":"00000000","trans_stat":"S"}`, "", ""},
+		{"not JSON", store.StatusFailed, `{`, "", ""},
+	}
+	for _, tt := range tests {
+		c := ledger.PaymentToClient(store.Payment{ID: "p", Status: tt.status, UpstreamFields: json.RawMessage(tt.upstream)})
+		if c.FailureCode != tt.code || c.FailureMessage != tt.msg {
+			t.Errorf("%s: failure = %q %q, want %q %q", tt.name, c.FailureCode, c.FailureMessage, tt.code, tt.msg)
+		}
+	}
+}

@@ -240,8 +240,9 @@ func TestRefusedOrderIsRefusedAgainWithoutSending(t *testing.T) {
 	if first.Message != second.Message || !strings.Contains(first.Message, nkp.CodeBadParams) {
 		t.Fatalf("refusals %q and %q differ or do not carry the upstream's code", first.Message, second.Message)
 	}
-	if p := f.stored("refused"); p.Status != store.StatusFailed {
-		t.Fatalf("status = %s", p.Status)
+	p := f.stored("refused")
+	if c := ledger.PaymentToClient(p); c.Status != client.StatusFailed || c.FailureCode != nkp.CodeBadParams || c.FailureMessage == "" {
+		t.Fatalf("refused payment = %+v", c)
 	}
 	if n := f.requests(nkp.PathJSPay); n != 1 {
 		t.Fatalf("the upstream got %d orders, want the one refused", n)
@@ -264,13 +265,17 @@ func TestLostAnswerThenFailedUpstream(t *testing.T) {
 	if p.Status != store.StatusPending {
 		t.Fatalf("status after a lost answer = %s", p.Status)
 	}
-	f.sb.SettlePayment(t, p.ReqDate, p.ReqSeqID, sandbox.ResultFailed)
+	if _, err := f.sb.Control.SettlePayment(f.ctx, sandbox.SettleRequest{HuifuID: f.sb.HuifuID, ReqDate: p.ReqDate, ReqSeqID: p.ReqSeqID,
+		Result: sandbox.ResultFailed, BankCode: "NOTENOUGH", BankMessage: "balance too low"}); err != nil {
+		t.Fatal(err)
+	}
 	out, err := f.create(order("lost-failed"))
 	if err != nil {
 		t.Fatalf("repeat after the failure: %v", err)
 	}
-	if out.Pending || out.Created || out.Payment.Status != client.StatusFailed || out.Payment.ID != p.ID {
-		t.Fatalf("repeat = %+v, want the failed payment", out)
+	if out.Pending || out.Created || out.Payment.Status != client.StatusFailed || out.Payment.ID != p.ID ||
+		out.Payment.FailureCode != "NOTENOUGH" || out.Payment.FailureMessage != "balance too low" {
+		t.Fatalf("repeat = %+v, want the failed payment and why", out)
 	}
 	again, err := f.create(order("lost-failed"))
 	if err != nil || again.Payment.Status != client.StatusFailed {
