@@ -64,6 +64,13 @@ type Config struct {
 	Passthrough []string
 }
 
+// Routes is a set of routes served by the app API behind its
+// authentication and instrumentation (the events API).
+type Routes interface {
+	// Register adds the routes to mux.
+	Register(mux *http.ServeMux)
+}
+
 // Server is the app API. Create it with New and serve Handler.
 type Server struct {
 	cfg      Config
@@ -71,7 +78,7 @@ type Server struct {
 	payments *payments.Service
 	upstream Upstream
 	flows    Flows
-	events   http.Handler
+	events   Routes
 	log      *slog.Logger
 	now      func() time.Time
 	tracer   trace.Tracer
@@ -87,8 +94,8 @@ type Deps struct {
 	Payments *payments.Service
 	Upstream Upstream
 	Flows    Flows
-	// Events serves /v1/events; optional.
-	Events http.Handler
+	// Events registers the routes under /v1/events; optional.
+	Events Routes
 	// Telemetry is the API's logger, registerer, tracer provider and
 	// clock.
 	Telemetry telemetry.Bundle
@@ -132,8 +139,7 @@ func (s *Server) routes() {
 	mux.HandleFunc("POST /v1/upstream/{path...}", s.idempotent(s.passthrough))
 	mux.HandleFunc("GET /v1/flows", s.handle(s.listFlows))
 	if s.events != nil {
-		mux.Handle("/v1/events", s.events)
-		mux.Handle("/v1/events/", s.events)
+		s.events.Register(mux)
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		// The catch-all takes every request no route matches: a path that
@@ -158,36 +164,50 @@ func (s *Server) routes() {
 }
 
 // Handler returns the API's HTTP handler, with authentication, panic
-// recovery and request metrics around the routes.
+// recovery, request metrics and a server span around the routes. Metrics
+// and spans follow OpenTelemetry's HTTP conventions and take no label from
+// request data: the route is the pattern that matched (none for a path no
+// route serves) and an unknown method is _OTHER.
 func (s *Server) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		_, pattern := s.mux.Handler(r)
+		route := routeOf(pattern)
+		method, known := telemetry.HTTPMethod(r.Method)
+		// Continue the application's trace when it sent one.
+		ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		name := method
+		if route != "" {
+			name += " " + route
+		}
+		attrs := []attribute.KeyValue{attribute.String("http.request.method", method), attribute.String("url.path", r.URL.Path)}
+		if !known {
+			attrs = append(attrs, attribute.String("http.request.method_original", r.Method))
+		}
+		if route != "" {
+			attrs = append(attrs, attribute.String("http.route", route))
+		}
+		ctx, span := s.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...))
 		rw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		defer func() {
 			if v := recover(); v != nil {
-				s.log.ErrorContext(r.Context(), "panic in API handler", "method", r.Method, "path", r.URL.Path, "panic", v)
+				s.log.ErrorContext(ctx, "panic in API handler", "method", r.Method, "route", route, "panic", v)
 				if !rw.wrote {
 					s.fail(rw, r, &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "internal error"})
 				}
 			}
-			s.metrics.observe(r, rw.status, time.Since(start))
+			span.SetAttributes(attribute.Int("http.response.status_code", rw.status))
+			if rw.status >= 500 {
+				span.SetStatus(codes.Error, http.StatusText(rw.status))
+			}
+			span.End()
+			s.metrics.observe(ctx, method, route, rw.status, time.Since(start))
 		}()
 		if s.cfg.Token != "" && !s.authorized(r) {
 			s.fail(rw, r, errorf(http.StatusUnauthorized, CodeUnauthorized, "", "send Authorization: Bearer <token>"))
 			return
 		}
 		r.Body = http.MaxBytesReader(rw, r.Body, s.cfg.MaxBodyBytes+1)
-		// Continue the application's trace when it sent one.
-		ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-		ctx, span := s.tracer.Start(ctx, r.Method+" "+routeOf(r), trace.WithSpanKind(trace.SpanKindServer),
-			trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("http.route", routeOf(r))))
-		defer func() {
-			span.SetAttributes(attribute.Int("http.response.status_code", rw.status))
-			if rw.status >= 500 {
-				span.SetStatus(codes.Error, http.StatusText(rw.status))
-			}
-			span.End()
-		}()
 		s.mux.ServeHTTP(rw, r.WithContext(ctx))
 	})
 }
@@ -294,66 +314,44 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
-// routeOf names the route of r for metrics and spans without ids, so that
-// label cardinality stays bounded.
-func routeOf(r *http.Request) string {
-	p := r.URL.Path
-	switch {
-	case p == "/v1/payments" || p == "/v1/flows" || p == "/v1/statements" || p == "/v1/events":
-		return p
-	case strings.HasPrefix(p, "/v1/payments/") && strings.HasSuffix(p, "/refunds"):
-		return "/v1/payments/{id}/refunds"
-	case strings.HasPrefix(p, "/v1/payments/") && strings.HasSuffix(p, "/close"):
-		return "/v1/payments/{id}/close"
-	case strings.HasPrefix(p, "/v1/payments/"):
-		return "/v1/payments/{id}"
-	case strings.HasPrefix(p, "/v1/refunds/"):
-		return "/v1/refunds/{id}"
-	case strings.HasPrefix(p, "/v1/oauth/"):
-		return p
-	case strings.HasPrefix(p, "/v1/upstream/"):
-		return "/v1/upstream/{path}"
-	case strings.HasPrefix(p, "/v1/events/"):
-		return "/v1/events/{id}"
+// routeOf returns the route of a ServeMux pattern ("POST /v1/payments/{id}"
+// gives "/v1/payments/{id}"), or "" for the catch-all that answers paths
+// no route serves.
+func routeOf(pattern string) string {
+	if _, path, ok := strings.Cut(pattern, " "); ok {
+		pattern = path
 	}
-	return "other"
+	if pattern == "/" {
+		return ""
+	}
+	return pattern
 }
 
 type metrics struct {
-	requests          *prometheus.CounterVec
 	duration          *prometheus.HistogramVec
 	idempotentReplays prometheus.Counter
-	upstreamCalls     *prometheus.CounterVec
 }
 
 func newMetrics(tel telemetry.Bundle) (*metrics, error) {
 	m := &metrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "paysidecar_api_requests_total",
-			Help: "App API requests by route, method and HTTP status.",
-		}, []string{"route", "method", "status"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "paysidecar_api_request_duration_seconds",
-			Help:    "App API request latency by route.",
-			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12),
-		}, []string{"route"}),
+			// OpenTelemetry's http.server.request.duration as its
+			// Prometheus exporter names it under the namespace paysidecar.
+			Name:    "paysidecar_http_server_request_duration_seconds",
+			Help:    "Duration of app API requests (OpenTelemetry's http.server.request.duration), by method, status and route; the route is empty for a path no route serves.",
+			Buckets: telemetry.DurationBuckets,
+		}, []string{"http_request_method", "http_response_status_code", "http_route"}),
 		idempotentReplays: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "paysidecar_api_idempotent_replays_total",
 			Help: "Answers replayed for a repeated Idempotency-Key.",
 		}),
-		upstreamCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "paysidecar_upstream_calls_total",
-			Help: "Calls the app API made to the upstream, by path and result.",
-		}, []string{"path", "result"}),
 	}
-	if err := tel.Register(m.requests, m.duration, m.idempotentReplays, m.upstreamCalls); err != nil {
+	if err := tel.Register(m.duration, m.idempotentReplays); err != nil {
 		return nil, fmt.Errorf("api: %w", err)
 	}
 	return m, nil
 }
 
-func (m *metrics) observe(r *http.Request, status int, d time.Duration) {
-	route := routeOf(r)
-	m.requests.WithLabelValues(route, r.Method, strconv.Itoa(status)).Inc()
-	m.duration.WithLabelValues(route).Observe(d.Seconds())
+func (m *metrics) observe(ctx context.Context, method, route string, status int, d time.Duration) {
+	telemetry.ObserveWithExemplar(ctx, m.duration.WithLabelValues(method, strconv.Itoa(status), route), d.Seconds())
 }

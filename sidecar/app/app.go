@@ -193,9 +193,15 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 		Timeout:   cfg.Upstream.Timeout,
 		Transport: otelhttp.NewTransport(http.DefaultTransport, otelhttp.WithTracerProvider(tp)),
 	}
+	upstreamCalls, err := telemetry.NewUpstreamCalls(tel, append([]string{nkp.PathJSPay, nkp.PathPaymentQuery, nkp.PathClose,
+		nkp.PathRefund, nkp.PathRefundQuery, nkp.PathFileQuery}, cfg.Upstream.Passthrough...))
+	if err != nil {
+		return err
+	}
 	up := &nkp.Client{
 		BaseURL: cfg.Upstream.BaseURL, SysID: cfg.Upstream.SysID, ProductID: cfg.Upstream.ProductID,
 		Profile: nkp.Profile(cfg.Profile), Key: k.merchant, UpstreamKey: k.upstream, HTTP: upstreamHTTP,
+		Observe: upstreamCalls.Observe,
 	}
 
 	pluginOpts := []pluginhost.Option{pluginhost.WithTracerProvider(tp)}
@@ -253,10 +259,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 	if err != nil {
 		return err
 	}
-	ev, err := events.NewHandler(st, events.Options{Telemetry: tel, Wake: wake})
-	if err != nil {
-		return err
-	}
+	ev := events.New(st, events.Options{Telemetry: tel, Wake: wake})
 	pay, err := payments.New(payments.Config{
 		MerchantID: cfg.Upstream.MerchantID, NotifyURL: cfg.Notify.PublicURL, MaxAmountFen: cfg.API.MaxAmountFen,
 		FirstQueryAfter: cfg.Requery.Schedule[0], InFlight: cfg.Upstream.Timeout + 5*time.Second,

@@ -162,6 +162,14 @@ func New(st store.Store, opts Options) (*Ledger, error) {
 			Help: "Upstream results applied to payments and refunds, by kind, source and result (applied, unchanged, conflict, amount_mismatch, refused, stale).",
 		}, []string{"kind", "source", "result"}),
 	}
+	// Every series an alert or a panel reads exists from the start.
+	for _, kind := range []string{KindPayment, KindRefund} {
+		for _, source := range []string{SourceNotification, SourceQuery, SourceAPI} {
+			for _, result := range []string{"applied", "unchanged", "conflict", CodeAmountMismatch, "refused", "stale"} {
+				l.results.WithLabelValues(kind, source, result)
+			}
+		}
+	}
 	if err := tel.Register(l.results); err != nil {
 		return nil, fmt.Errorf("ledger: %w", err)
 	}

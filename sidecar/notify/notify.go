@@ -129,8 +129,18 @@ func NewHandler(cfg Config, st store.Store, led *ledger.Ledger, opts Options) (*
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "paysidecar_notify_duration_seconds",
 			Help:    "Time to handle one notification, from request to answer.",
-			Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5},
+			Buckets: telemetry.DurationBuckets,
 		}),
+	}
+	// Every series an alert or a panel reads exists from the start.
+	for _, kind := range []string{ledger.KindPayment, ledger.KindRefund, "unknown"} {
+		for _, result := range []string{"applied", "duplicate", "unchanged", "ignored", "rejected", "error"} {
+			h.recv.WithLabelValues(kind, result)
+		}
+	}
+	for _, reason := range []string{ReasonMethod, ReasonContentType, ReasonOversize, ReasonMalformed, ReasonUnsigned,
+		ReasonBadSignature, ReasonBadData, ReasonAmountMismatch, ReasonUnknownOrder, ReasonStore} {
+		h.reject.WithLabelValues(reason)
 	}
 	if err := tel.Register(h.recv, h.reject, h.latency); err != nil {
 		return nil, fmt.Errorf("notify: %w", err)
@@ -149,9 +159,11 @@ type refusal struct {
 // ServeHTTP handles one notification.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	started := time.Now()
-	defer func() { h.latency.Observe(time.Since(started).Seconds()) }()
-	ctx, span := h.tracer.Start(r.Context(), "notify.receive", trace.WithSpanKind(trace.SpanKindServer))
+	method, _ := telemetry.HTTPMethod(r.Method)
+	ctx, span := h.tracer.Start(r.Context(), "notify.receive", trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(attribute.String("http.request.method", method)))
 	defer span.End()
+	defer func() { telemetry.ObserveWithExemplar(ctx, h.latency, time.Since(started).Seconds()) }()
 
 	kind := "unknown"
 	// Once started, the work finishes even if the upstream hangs up: what
@@ -181,11 +193,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if ref.status == http.StatusMethodNotAllowed {
 			w.Header().Set("Allow", http.MethodPost)
 		}
+		span.SetAttributes(attribute.Int("http.response.status_code", ref.status))
 		http.Error(w, ref.msg, ref.status)
 		return
 	}
 	h.recv.WithLabelValues(kind, result).Inc()
-	span.SetAttributes(attribute.String("paysidecar.notify.result", result))
+	span.SetAttributes(attribute.String("paysidecar.notify.result", result), attribute.Int("http.response.status_code", http.StatusOK))
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	_, _ = io.WriteString(w, ack)

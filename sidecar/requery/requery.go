@@ -194,6 +194,13 @@ func New(cfg Config, st store.Store, led *ledger.Ledger, q Querier, opts Options
 	if r.newSeq == nil {
 		r.newSeq = nkp.NewReqSeqID
 	}
+	// Every series an alert or a panel reads exists from the start.
+	for _, kind := range []string{ledger.KindPayment, ledger.KindRefund} {
+		for _, result := range []string{"final", "processing", "not_found", "refused", "amount_mismatch", "error",
+			"closed", "close_refused", "close_error", "expired"} {
+			r.total.WithLabelValues(kind, result)
+		}
+	}
 	if err := tel.Register(r.total); err != nil {
 		return nil, fmt.Errorf("requery: %w", err)
 	}
