@@ -4,8 +4,20 @@
 // refuses amounts that disagree with the stored order, and moves the payment
 // or refund forward together with the event that announces a final state,
 // in one store transaction. A result that would not move the object forward
-// (a duplicate, a stale "processing" after success) changes nothing and is
-// not an error.
+// (a duplicate, a stale "processing" after success, a result about an order
+// the payment no longer stands for) changes nothing and is not an error.
+//
+// Invariants:
+//
+//   - The ledger is the only writer of payment and refund state: the app
+//     API (through package payments), the notification ingress and the
+//     reverse query hand it results and never write those rows themselves.
+//   - Every upstream answer becomes a Result through one function per kind
+//     of answer (FromOrder, FromPaymentQuery, FromClose, FromRefund,
+//     FromRefundQuery, FromNotification), which alone know which field of
+//     which answer names which serial, in either field dialect.
+//   - A payment's order record (OrderRecord) is kept where its pay
+//     parameters go until they are built, and is never shown.
 package ledger
 
 import (
@@ -196,12 +208,11 @@ func (l *Ledger) CheckRefundAmount(rf store.Refund, r Result) error {
 	return nil
 }
 
-// PaymentTransition builds the transition that r asks of payment p, with
+// paymentTransition builds the transition that r asks of payment p, with
 // the event when the new state is final. It checks the amount and does not
-// touch the store; callers that must apply it another way (the creating
-// call's UpdatePaymentAccepted) use it to produce the same event as
-// ApplyPayment would.
-func (l *Ledger) PaymentTransition(p store.Payment, r Result) (store.Transition, error) {
+// touch the store, so that ApplyPayment and OrderAccepted, which apply it
+// with different store calls, produce the same event.
+func (l *Ledger) paymentTransition(p store.Payment, r Result) (store.Transition, error) {
 	if err := l.CheckPaymentAmount(p, r); err != nil {
 		return store.Transition{}, err
 	}
@@ -248,10 +259,10 @@ func (l *Ledger) PaymentTransition(p store.Payment, r Result) (store.Transition,
 	return t, nil
 }
 
-// RefundTransition builds the transition that r asks of refund rf, with
-// the event when the new state is final. Like PaymentTransition it checks
+// refundTransition builds the transition that r asks of refund rf, with
+// the event when the new state is final. Like paymentTransition it checks
 // the amount and does not touch the store.
-func (l *Ledger) RefundTransition(rf store.Refund, r Result) (store.Transition, error) {
+func (l *Ledger) refundTransition(rf store.Refund, r Result) (store.Transition, error) {
 	if err := l.CheckRefundAmount(rf, r); err != nil {
 		return store.Transition{}, err
 	}
@@ -304,7 +315,7 @@ func (l *Ledger) ApplyPayment(ctx context.Context, paymentID string, r Result) (
 			slog.String("source", r.Source))
 		return p, false, nil
 	}
-	t, err := l.PaymentTransition(p, r)
+	t, err := l.paymentTransition(p, r)
 	if err != nil {
 		return p, false, fmt.Errorf("ledger: payment %s: %w", paymentID, err)
 	}
@@ -316,14 +327,9 @@ func (l *Ledger) ApplyPayment(ctx context.Context, paymentID string, r Result) (
 	if err != nil {
 		return p, false, fmt.Errorf("ledger: transition payment %s to %s: %w", paymentID, t.To, err)
 	}
-	if !applied {
-		// Another writer got there first; report what it left.
-		l.unchanged(KindPayment, np.ID, np.Status, t.To, r)
-		return np, false, nil
-	}
-	l.results.WithLabelValues(KindPayment, r.Source, "applied").Inc()
-	l.announce(ctx, t.Event)
-	return np, true, nil
+	// When not applied, another writer got there first: np is what it left.
+	l.tally(ctx, KindPayment, np.ID, applied, np.Status, t, r)
+	return np, applied, nil
 }
 
 // ApplyRefund applies r to the refund refundID, like ApplyPayment. A refund
@@ -334,7 +340,7 @@ func (l *Ledger) ApplyRefund(ctx context.Context, refundID string, r Result) (st
 	if err != nil {
 		return store.Refund{}, false, fmt.Errorf("ledger: get refund %s: %w", refundID, err)
 	}
-	t, err := l.RefundTransition(rf, r)
+	t, err := l.refundTransition(rf, r)
 	if err != nil {
 		return rf, false, fmt.Errorf("ledger: refund %s: %w", refundID, err)
 	}
@@ -346,19 +352,21 @@ func (l *Ledger) ApplyRefund(ctx context.Context, refundID string, r Result) (st
 	if err != nil {
 		return rf, false, fmt.Errorf("ledger: transition refund %s to %s: %w", refundID, t.To, err)
 	}
-	if !applied {
-		l.unchanged(KindRefund, nr.ID, nr.Status, t.To, r)
-		return nr, false, nil
-	}
-	l.results.WithLabelValues(KindRefund, r.Source, "applied").Inc()
-	l.announce(ctx, t.Event)
-	return nr, true, nil
+	l.tally(ctx, KindRefund, nr.ID, applied, nr.Status, t, r)
+	return nr, applied, nil
 }
 
-// Announced tells the ledger's listener about an event that the caller
-// committed itself, through a transition built by PaymentTransition or
-// RefundTransition and applied with another store call.
-func (l *Ledger) Announced(ctx context.Context, e *store.Event) { l.announce(ctx, e) }
+// tally counts the outcome of transition t, built from r, of the payment
+// or refund id (kind), and announces its event when it was applied; have
+// is the object's state after the store call.
+func (l *Ledger) tally(ctx context.Context, kind, id string, applied bool, have store.Status, t store.Transition, r Result) {
+	if !applied {
+		l.unchanged(kind, id, have, t.To, r)
+		return
+	}
+	l.results.WithLabelValues(kind, r.Source, "applied").Inc()
+	l.announce(ctx, t.Event)
+}
 
 func (l *Ledger) announce(ctx context.Context, e *store.Event) {
 	if e == nil || l.published == nil {

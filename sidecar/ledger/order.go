@@ -163,7 +163,7 @@ func (l *Ledger) OrderAccepted(ctx context.Context, p store.Payment, r Result, p
 	if r.Source == "" {
 		r.Source = SourceAPI
 	}
-	t, err := l.PaymentTransition(p, r)
+	t, err := l.paymentTransition(p, r)
 	if err != nil {
 		return p, fmt.Errorf("ledger: payment %s: %w", p.ID, err)
 	}
@@ -174,12 +174,7 @@ func (l *Ledger) OrderAccepted(ctx context.Context, p store.Payment, r Result, p
 	if err != nil {
 		return p, fmt.Errorf("ledger: record accepted order of payment %s: %w", p.ID, err)
 	}
-	if applied {
-		l.results.WithLabelValues(KindPayment, r.Source, "applied").Inc()
-		l.announce(ctx, t.Event)
-	} else {
-		l.unchanged(KindPayment, np.ID, np.Status, t.To, r)
-	}
+	l.tally(ctx, KindPayment, np.ID, applied, np.Status, t, r)
 	return np, nil
 }
 
@@ -265,7 +260,7 @@ func (l *Ledger) RefundAccepted(ctx context.Context, rf store.Refund, r Result) 
 	if r.Source == "" {
 		r.Source = SourceAPI
 	}
-	t, err := l.RefundTransition(rf, r)
+	t, err := l.refundTransition(rf, r)
 	if err != nil {
 		return rf, fmt.Errorf("ledger: refund %s: %w", rf.ID, err)
 	}
@@ -276,12 +271,7 @@ func (l *Ledger) RefundAccepted(ctx context.Context, rf store.Refund, r Result) 
 	if err != nil {
 		return rf, fmt.Errorf("ledger: record accepted refund %s: %w", rf.ID, err)
 	}
-	if applied {
-		l.results.WithLabelValues(KindRefund, r.Source, "applied").Inc()
-		l.announce(ctx, t.Event)
-	} else {
-		l.unchanged(KindRefund, nr.ID, nr.Status, t.To, r)
-	}
+	l.tally(ctx, KindRefund, nr.ID, applied, nr.Status, t, r)
 	return nr, nil
 }
 
