@@ -66,7 +66,10 @@ type Config struct {
 	// MaxBodyBytes bounds the request body; larger bodies get 413.
 	// Default DefaultMaxBodyBytes.
 	MaxBodyBytes int64
-	// Profile is the upstream's field dialect; nkp.ProfileNKP when empty.
+	// Profile is the upstream's configured field dialect; nkp.ProfileNKP
+	// when empty. It is checked, but a notification is read in either
+	// dialect (see ledger.FromNotification), so a switch of dialect
+	// upstream loses nothing.
 	Profile nkp.Profile
 	// Verifier is the upstream's RSA public key. Required.
 	Verifier *rsa.PublicKey
