@@ -95,3 +95,30 @@ func grep(text, substr string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+func TestBundle(t *testing.T) {
+	b := telemetry.Bundle{}.WithDefaults()
+	if b.Logger == nil || b.TracerProvider == nil || b.Now == nil || b.Registerer != nil {
+		t.Fatalf("defaults = %+v", b)
+	}
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "paysidecar_test_total", Help: "t"})
+	if err := b.Register(c); err != nil {
+		t.Fatalf("a bundle without a registerer registers nothing: %v", err)
+	}
+	reg := prometheus.NewRegistry()
+	b.Registerer = reg
+	if err := b.Register(c); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Register(c); err == nil {
+		t.Fatal("two components registered the same metric")
+	}
+	for _, m := range []struct {
+		in, out string
+		known   bool
+	}{{"GET", "GET", true}, {"PATCH", "PATCH", true}, {"get", "_OTHER", false}, {"PURGE", "_OTHER", false}} {
+		if out, known := telemetry.HTTPMethod(m.in); out != m.out || known != m.known {
+			t.Errorf("HTTPMethod(%q) = %q %v", m.in, out, known)
+		}
+	}
+}
