@@ -73,6 +73,13 @@ type Payment struct {
 	ExpiresAt   *time.Time        `json:"expires_at,omitempty"`
 	CreatedAt   time.Time         `json:"created_at"`
 	FinishedAt  *time.Time        `json:"finished_at,omitempty"`
+
+	// FailureCode and FailureMessage say why a failed payment failed:
+	// the code and message the bank or channel gave (the upstream's
+	// bank_code and bank_message), or, for an order the upstream refused,
+	// its resp_code and resp_desc. Absent otherwise.
+	FailureCode    string `json:"failure_code,omitempty"`
+	FailureMessage string `json:"failure_message,omitempty"`
 }
 
 // CreateRefundRequest is the body of POST /v1/payments/{id}/refunds.

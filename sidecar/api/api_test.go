@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"testing"
-	"time"
 
 	"github.com/paysidecar/paysidecar/sdk/client"
 	"github.com/paysidecar/paysidecar/sdk/plugin"
@@ -114,57 +112,23 @@ func TestPluginErrorMapping(t *testing.T) {
 func TestKeepAnswer(t *testing.T) {
 	cases := []struct {
 		status int
+		v      any
 		err    error
 		keep   bool
 	}{
-		{http.StatusCreated, nil, true},
-		{http.StatusOK, nil, true},
-		{0, &Error{Status: 422, Code: CodeUpstreamRejected}, true},
-		{0, &Error{Status: 400, Code: CodeInvalidJSON}, false},
-		{0, &Error{Status: 503, Code: CodePluginUnavailable}, false},
-		{0, &Error{Status: 504, Code: CodeUpstreamTimeout}, false},
-		{0, errors.New("store down"), false},
+		{http.StatusCreated, client.Payment{}, nil, true},
+		{http.StatusOK, client.Payment{}, nil, true},
+		{http.StatusAccepted, client.Payment{}, nil, true},
+		{http.StatusAccepted, provisional{value: client.Payment{}}, nil, false},
+		{0, nil, &Error{Status: 422, Code: CodeUpstreamRejected}, true},
+		{0, nil, &Error{Status: 400, Code: CodeInvalidJSON}, false},
+		{0, nil, &Error{Status: 503, Code: CodePluginUnavailable}, false},
+		{0, nil, &Error{Status: 504, Code: CodeUpstreamTimeout}, false},
+		{0, nil, errors.New("store down"), false},
 	}
 	for _, c := range cases {
-		if got := keepAnswer(c.status, c.err); got != c.keep {
-			t.Errorf("keepAnswer(%d, %v) = %v", c.status, c.err, got)
+		if got := keepAnswer(c.status, c.v, c.err); got != c.keep {
+			t.Errorf("keepAnswer(%d, %T, %v) = %v", c.status, c.v, c.err, got)
 		}
-	}
-}
-
-func TestRouteOfBoundsLabels(t *testing.T) {
-	for path, want := range map[string]string{
-		"/v1/payments":                  "/v1/payments",
-		"/v1/payments/pay_1":            "/v1/payments/{id}",
-		"/v1/payments/pay_1/refunds":    "/v1/payments/{id}/refunds",
-		"/v1/payments/pay_1/close":      "/v1/payments/{id}/close",
-		"/v1/refunds/re_1":              "/v1/refunds/{id}",
-		"/v1/upstream/v2/trade/x":       "/v1/upstream/{path}",
-		"/v1/events/evt_1/replay":       "/v1/events/{id}",
-		"/anything/else/entirely/12345": "other",
-	} {
-		if got := routeOf(httptest.NewRequest(http.MethodGet, path, nil)); got != want {
-			t.Errorf("routeOf(%s) = %s, want %s", path, got, want)
-		}
-	}
-}
-
-func TestRefreshGate(t *testing.T) {
-	g := refreshGate{interval: 2 * time.Second}
-	t0 := time.Unix(1_800_000_000, 0)
-	if !g.allow("pay_1", t0) || g.allow("pay_1", t0.Add(time.Second)) || !g.allow("pay_2", t0.Add(time.Second)) {
-		t.Fatal("a payment may be refreshed once per interval, each payment on its own")
-	}
-	if !g.allow("pay_1", t0.Add(2*time.Second)) {
-		t.Fatal("refresh refused after the interval")
-	}
-	for i := range maxGateEntries {
-		g.allow(fmt.Sprint("storm-", i), t0.Add(3*time.Second))
-	}
-	if len(g.last) > maxGateEntries {
-		t.Fatalf("the gate grew to %d entries", len(g.last))
-	}
-	if !g.allow("late", t0.Add(10*time.Second)) || len(g.last) > maxGateEntries {
-		t.Fatalf("expired entries were not dropped to make room (%d entries)", len(g.last))
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/paysidecar/paysidecar/sdk/client"
+	"github.com/paysidecar/paysidecar/sidecar/payments"
 )
 
 // Error codes the app API answers with. They are stable: applications
@@ -93,4 +94,62 @@ func errorBody(err error) (int, []byte) {
 	}
 	b, _ := json.Marshal(client.ErrorBody{Error: client.ErrorDetail{Code: e.Code, Message: e.Message, Field: e.Field}})
 	return e.Status, b
+}
+
+// fromService maps an error of package payments to the API's answer; any
+// other error is returned as it is and answered as an internal error.
+func fromService(err error) error {
+	var e *payments.Error
+	if !errors.As(err, &e) {
+		return err
+	}
+	switch e.Code {
+	case payments.CodeInvalidField:
+		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidField, Field: e.Field, Message: e.Message, Err: e.Err}
+	case payments.CodeMissingField:
+		return &Error{Status: http.StatusBadRequest, Code: CodeMissingField, Field: e.Field, Message: e.Message, Err: e.Err}
+	case payments.CodeAmountInvalid:
+		return &Error{Status: http.StatusBadRequest, Code: CodeAmountInvalid, Field: e.Field, Message: e.Message, Err: e.Err}
+	case payments.CodeAmountTooLarge:
+		return &Error{Status: http.StatusBadRequest, Code: CodeAmountTooLarge, Field: e.Field, Message: e.Message, Err: e.Err}
+	case payments.CodeUnknownFlow:
+		return &Error{Status: http.StatusBadRequest, Code: CodeUnknownFlow, Field: e.Field, Message: e.Message, Err: e.Err}
+	case payments.CodeMissingBuyer:
+		return &Error{Status: http.StatusBadRequest, Code: CodeMissingBuyer, Field: e.Field, Message: e.Message, Err: e.Err}
+	case payments.CodeUnsupported:
+		return &Error{Status: http.StatusBadRequest, Code: CodeUnsupported, Field: e.Field, Message: e.Message, Err: e.Err}
+	case payments.CodeCodeInvalid:
+		return &Error{Status: http.StatusBadRequest, Code: CodeCodeInvalid, Field: e.Field, Message: e.Message, Err: e.Err}
+	case payments.CodeNotFound:
+		return &Error{Status: http.StatusNotFound, Code: CodeNotFound, Field: e.Field, Message: e.Message, Err: e.Err}
+	case payments.CodeOutTradeNoConflict:
+		return &Error{Status: http.StatusConflict, Code: CodeOutTradeNoConflict, Field: e.Field, Message: e.Message, Err: e.Err}
+	case payments.CodeOutRefundNoConflict:
+		return &Error{Status: http.StatusConflict, Code: CodeOutRefundNoConflict, Field: e.Field, Message: e.Message, Err: e.Err}
+	case payments.CodePaymentNotRefundable:
+		return &Error{Status: http.StatusConflict, Code: CodePaymentNotRefundable, Field: e.Field, Message: e.Message, Err: e.Err}
+	case payments.CodeRefundExceedsPayment:
+		return &Error{Status: http.StatusUnprocessableEntity, Code: CodeRefundExceedsPayment, Field: e.Field, Message: e.Message, Err: e.Err}
+	case payments.CodePaymentFinal:
+		return &Error{Status: http.StatusConflict, Code: CodePaymentFinal, Field: e.Field, Message: e.Message, Err: e.Err}
+	case payments.CodePaymentPending:
+		return &Error{Status: http.StatusConflict, Code: CodePaymentPending, Field: e.Field, Message: e.Message, Err: e.Err}
+	case payments.CodeUpstreamRejected:
+		return &Error{Status: http.StatusUnprocessableEntity, Code: CodeUpstreamRejected, Field: e.Field, Message: e.Message, Err: e.Err}
+	case payments.CodeCloseRejected:
+		return &Error{Status: http.StatusConflict, Code: CodeUpstreamRejected, Field: e.Field, Message: e.Message, Err: e.Err}
+	case payments.CodeUpstreamBadSignature:
+		return &Error{Status: http.StatusBadGateway, Code: CodeUpstreamBadSignature, Field: e.Field, Message: e.Message, Err: e.Err}
+	case payments.CodeUpstreamUnavailable:
+		return &Error{Status: http.StatusBadGateway, Code: CodeUpstreamUnavailable, Field: e.Field, Message: e.Message, Err: e.Err}
+	case payments.CodeUpstreamTimeout:
+		return &Error{Status: http.StatusGatewayTimeout, Code: CodeUpstreamTimeout, Field: e.Field, Message: e.Message, Err: e.Err}
+	case payments.CodePluginUnavailable:
+		return &Error{Status: http.StatusServiceUnavailable, Code: CodePluginUnavailable, Field: e.Field, Message: e.Message, Err: e.Err}
+	case payments.CodePluginError:
+		return &Error{Status: http.StatusBadGateway, Code: CodePluginError, Field: e.Field, Message: e.Message, Err: e.Err}
+	case payments.CodeCodeExchangeFailed:
+		return &Error{Status: http.StatusBadGateway, Code: CodeCodeExchangeFailed, Field: e.Field, Message: e.Message, Err: e.Err}
+	}
+	return &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "internal error", Err: e}
 }

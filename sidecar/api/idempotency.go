@@ -29,11 +29,13 @@ type handlerFunc func(ctx context.Context, r *http.Request, body []byte) (int, a
 
 // keepAnswer reports whether an answer is kept for its idempotency key.
 // Successes and the upstream's definitive refusals are kept; the caller's
-// own mistakes and transient trouble are not, so that a corrected or later
-// retry with the same key can still succeed.
-func keepAnswer(status int, err error) bool {
+// own mistakes, transient trouble and provisional answers (an order placed
+// whose pay parameters are still to come) are not, so that a corrected or
+// later retry with the same key can still succeed.
+func keepAnswer(status int, v any, err error) bool {
 	if err == nil {
-		return status < 300
+		_, interim := v.(provisional)
+		return status < 300 && !interim
 	}
 	var e *Error
 	return errors.As(err, &e) && e.Code == CodeUpstreamRejected
@@ -101,9 +103,9 @@ func (s *Server) idempotent(h handlerFunc) http.HandlerFunc {
 		if herr != nil {
 			status, raw = errorBody(herr)
 		} else {
-			raw = mustJSON(v)
+			raw = mustJSON(unwrap(w, v))
 		}
-		if keepAnswer(status, herr) {
+		if keepAnswer(status, v, herr) {
 			if err := s.store.FinishIdempotency(bg, scope, key, status, raw, now.Add(s.cfg.IdempotencyTTL)); err != nil {
 				s.log.ErrorContext(ctx, "store idempotent answer", "scope", scope, "err", err)
 			}

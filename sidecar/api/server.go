@@ -11,7 +11,9 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -25,18 +27,16 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/paysidecar/paysidecar/sdk/plugin"
-	"github.com/paysidecar/paysidecar/sidecar/ledger"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
+	"github.com/paysidecar/paysidecar/sidecar/payments"
 	"github.com/paysidecar/paysidecar/sidecar/store"
+	"github.com/paysidecar/paysidecar/sidecar/telemetry"
 )
 
-// Upstream is the part of nkp.Client the API uses.
+// Upstream is the part of nkp.Client the API calls itself, for statements
+// and the signed passthrough; payments and refunds go through package
+// payments.
 type Upstream interface {
-	JSPay(ctx context.Context, req nkp.JSPayRequest) (nkp.JSPayResponse, error)
-	QueryPayment(ctx context.Context, req nkp.PaymentQueryRequest) (nkp.PaymentQueryResponse, error)
-	Close(ctx context.Context, req nkp.CloseRequest) (nkp.CloseResponse, error)
-	Refund(ctx context.Context, req nkp.RefundRequest) (nkp.RefundResponse, error)
-	QueryRefund(ctx context.Context, req nkp.RefundQueryRequest) (nkp.RefundResponse, error)
 	FileQuery(ctx context.Context, req nkp.FileQueryRequest) (nkp.FileQueryResponse, error)
 	Call(ctx context.Context, path string, data map[string]any) (map[string]any, error)
 }
@@ -52,72 +52,59 @@ type Flows interface {
 
 // Config configures the API.
 type Config struct {
-	// MerchantID is the default huifu_id.
-	MerchantID string
-	// NotifyURL is sent upstream as notify_url.
-	NotifyURL      string
+	// MerchantID is the default huifu_id of statements and passthrough
+	// calls.
+	MerchantID     string
 	MaxBodyBytes   int64
-	MaxAmountFen   int64
 	IdempotencyTTL time.Duration
 	// Token, when set, is required as a bearer token.
 	Token string
 	// Passthrough lists the upstream paths callable through
 	// /v1/upstream/.
 	Passthrough []string
-	// FirstQueryAfter is when an unfinished payment is first queried.
-	FirstQueryAfter time.Duration
-	// InFlight is how long a pending payment may still have its first
-	// order call running: at least the upstream call timeout. A twin
-	// request inside it is told to retry; after it, the order is re-sent
-	// under the same req_seq_id.
-	InFlight time.Duration
-	// RefreshInterval is the least time between two upstream queries a
-	// GET makes for the same unfinished payment.
-	RefreshInterval time.Duration
-	// RefreshTimeout bounds the upstream query a GET makes for an
-	// unfinished payment; the stored state is answered when it runs out.
-	RefreshTimeout time.Duration
-	// Now is the clock; time.Now when nil.
-	Now func() time.Time
+}
+
+// Routes is a set of routes served by the app API behind its
+// authentication and instrumentation (the events API).
+type Routes interface {
+	// Register adds the routes to mux.
+	Register(mux *http.ServeMux)
 }
 
 // Server is the app API. Create it with New and serve Handler.
 type Server struct {
 	cfg      Config
 	store    store.Store
-	ledger   *ledger.Ledger
+	payments *payments.Service
 	upstream Upstream
 	flows    Flows
-	events   http.Handler
+	events   Routes
 	log      *slog.Logger
+	now      func() time.Time
 	tracer   trace.Tracer
 	metrics  *metrics
 	mux      *http.ServeMux
-
-	refundLocks paymentLocks
-	refreshes   refreshGate
 }
 
 // Deps are the parts the API is built on.
 type Deps struct {
-	Store    store.Store
-	Ledger   *ledger.Ledger
+	// Store keeps the answers of idempotent requests.
+	Store store.Store
+	// Payments runs payments and refunds.
+	Payments *payments.Service
 	Upstream Upstream
 	Flows    Flows
-	// Events serves /v1/events; optional.
-	Events         http.Handler
-	Logger         *slog.Logger
-	TracerProvider trace.TracerProvider
-	Registerer     prometheus.Registerer
+	// Events registers the routes under /v1/events; optional.
+	Events Routes
+	// Telemetry is the API's logger, registerer, tracer provider and
+	// clock.
+	Telemetry telemetry.Bundle
 }
 
 // New returns the API server.
 func New(cfg Config, d Deps) (*Server, error) {
-	if d.Store == nil || d.Ledger == nil || d.Upstream == nil || d.Flows == nil {
-		return nil, errors.New("api: store, ledger, upstream and flows are required")
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
+	if d.Store == nil || d.Payments == nil || d.Upstream == nil || d.Flows == nil {
+		return nil, errors.New("api: store, payments, upstream and flows are required")
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 64 << 10
@@ -125,31 +112,14 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if cfg.IdempotencyTTL <= 0 {
 		cfg.IdempotencyTTL = 24 * time.Hour
 	}
-	if cfg.FirstQueryAfter <= 0 {
-		cfg.FirstQueryAfter = 15 * time.Second
-	}
-	if cfg.InFlight <= 0 {
-		cfg.InFlight = 20 * time.Second
-	}
-	if cfg.RefreshInterval <= 0 {
-		cfg.RefreshInterval = 2 * time.Second
-	}
-	if cfg.RefreshTimeout <= 0 {
-		cfg.RefreshTimeout = 3 * time.Second
-	}
-	log := d.Logger
-	if log == nil {
-		log = slog.Default()
-	}
-	m, err := newMetrics(d.Registerer)
+	tel := d.Telemetry.WithDefaults()
+	m, err := newMetrics(tel)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, store: d.Store, ledger: d.Ledger, upstream: d.Upstream, flows: d.Flows,
-		events: d.Events, log: log, metrics: m, refreshes: refreshGate{interval: cfg.RefreshInterval}}
-	if d.TracerProvider != nil {
-		s.tracer = d.TracerProvider.Tracer("github.com/paysidecar/paysidecar/sidecar/api")
-	}
+	s := &Server{cfg: cfg, store: d.Store, payments: d.Payments, upstream: d.Upstream, flows: d.Flows,
+		events: d.Events, log: tel.Logger, now: tel.Now, metrics: m,
+		tracer: tel.Tracer("github.com/paysidecar/paysidecar/sidecar/api")}
 	s.routes()
 	return s, nil
 }
@@ -169,8 +139,7 @@ func (s *Server) routes() {
 	mux.HandleFunc("POST /v1/upstream/{path...}", s.idempotent(s.passthrough))
 	mux.HandleFunc("GET /v1/flows", s.handle(s.listFlows))
 	if s.events != nil {
-		mux.Handle("/v1/events", s.events)
-		mux.Handle("/v1/events/", s.events)
+		s.events.Register(mux)
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		// The catch-all takes every request no route matches: a path that
@@ -195,39 +164,50 @@ func (s *Server) routes() {
 }
 
 // Handler returns the API's HTTP handler, with authentication, panic
-// recovery and request metrics around the routes.
+// recovery, request metrics and a server span around the routes. Metrics
+// and spans follow OpenTelemetry's HTTP conventions and take no label from
+// request data: the route is the pattern that matched (none for a path no
+// route serves) and an unknown method is _OTHER.
 func (s *Server) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		_, pattern := s.mux.Handler(r)
+		route := routeOf(pattern)
+		method, known := telemetry.HTTPMethod(r.Method)
+		// Continue the application's trace when it sent one.
+		ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		name := method
+		if route != "" {
+			name += " " + route
+		}
+		attrs := []attribute.KeyValue{attribute.String("http.request.method", method), attribute.String("url.path", r.URL.Path)}
+		if !known {
+			attrs = append(attrs, attribute.String("http.request.method_original", r.Method))
+		}
+		if route != "" {
+			attrs = append(attrs, attribute.String("http.route", route))
+		}
+		ctx, span := s.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...))
 		rw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		defer func() {
 			if v := recover(); v != nil {
-				s.log.ErrorContext(r.Context(), "panic in API handler", "method", r.Method, "path", r.URL.Path, "panic", v)
+				s.log.ErrorContext(ctx, "panic in API handler", "method", r.Method, "route", route, "panic", v)
 				if !rw.wrote {
 					s.fail(rw, r, &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "internal error"})
 				}
 			}
-			s.metrics.observe(r, rw.status, time.Since(start))
+			span.SetAttributes(attribute.Int("http.response.status_code", rw.status))
+			if rw.status >= 500 {
+				span.SetStatus(codes.Error, http.StatusText(rw.status))
+			}
+			span.End()
+			s.metrics.observe(ctx, method, route, rw.status, time.Since(start))
 		}()
 		if s.cfg.Token != "" && !s.authorized(r) {
 			s.fail(rw, r, errorf(http.StatusUnauthorized, CodeUnauthorized, "", "send Authorization: Bearer <token>"))
 			return
 		}
 		r.Body = http.MaxBytesReader(rw, r.Body, s.cfg.MaxBodyBytes+1)
-		// Continue the application's trace when it sent one.
-		ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-		if s.tracer != nil {
-			var span trace.Span
-			ctx, span = s.tracer.Start(ctx, r.Method+" "+routeOf(r), trace.WithSpanKind(trace.SpanKindServer),
-				trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("http.route", routeOf(r))))
-			defer func() {
-				span.SetAttributes(attribute.Int("http.response.status_code", rw.status))
-				if rw.status >= 500 {
-					span.SetStatus(codes.Error, http.StatusText(rw.status))
-				}
-				span.End()
-			}()
-		}
 		s.mux.ServeHTTP(rw, r.WithContext(ctx))
 	})
 }
@@ -236,8 +216,6 @@ func (s *Server) authorized(r *http.Request) bool {
 	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.Token)) == 1
 }
-
-func (s *Server) now() time.Time { return s.cfg.Now() }
 
 // handle adapts a GET handler.
 func (s *Server) handle(h func(ctx context.Context, r *http.Request) (int, any, error)) http.HandlerFunc {
@@ -266,7 +244,28 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, status int, v an
 		s.fail(w, r, err)
 		return
 	}
-	writeRaw(w, status, mustJSON(v))
+	writeRaw(w, status, mustJSON(unwrap(w, v)))
+}
+
+// provisional is an answer that tells how things stand for now: the same
+// request, repeated (after retryAfter, sent as Retry-After), gets a later
+// answer. It is never kept for an idempotency key.
+type provisional struct {
+	value      any
+	retryAfter time.Duration
+}
+
+// unwrap returns the value to encode, setting Retry-After for a
+// provisional answer.
+func unwrap(w http.ResponseWriter, v any) any {
+	p, ok := v.(provisional)
+	if !ok {
+		return v
+	}
+	if p.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(p.retryAfter.Seconds()))))
+	}
+	return p.value
 }
 
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
@@ -315,70 +314,44 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
-// routeOf names the route of r for metrics and spans without ids, so that
-// label cardinality stays bounded.
-func routeOf(r *http.Request) string {
-	p := r.URL.Path
-	switch {
-	case p == "/v1/payments" || p == "/v1/flows" || p == "/v1/statements" || p == "/v1/events":
-		return p
-	case strings.HasPrefix(p, "/v1/payments/") && strings.HasSuffix(p, "/refunds"):
-		return "/v1/payments/{id}/refunds"
-	case strings.HasPrefix(p, "/v1/payments/") && strings.HasSuffix(p, "/close"):
-		return "/v1/payments/{id}/close"
-	case strings.HasPrefix(p, "/v1/payments/"):
-		return "/v1/payments/{id}"
-	case strings.HasPrefix(p, "/v1/refunds/"):
-		return "/v1/refunds/{id}"
-	case strings.HasPrefix(p, "/v1/oauth/"):
-		return p
-	case strings.HasPrefix(p, "/v1/upstream/"):
-		return "/v1/upstream/{path}"
-	case strings.HasPrefix(p, "/v1/events/"):
-		return "/v1/events/{id}"
+// routeOf returns the route of a ServeMux pattern ("POST /v1/payments/{id}"
+// gives "/v1/payments/{id}"), or "" for the catch-all that answers paths
+// no route serves.
+func routeOf(pattern string) string {
+	if _, path, ok := strings.Cut(pattern, " "); ok {
+		pattern = path
 	}
-	return "other"
+	if pattern == "/" {
+		return ""
+	}
+	return pattern
 }
 
 type metrics struct {
-	requests          *prometheus.CounterVec
 	duration          *prometheus.HistogramVec
 	idempotentReplays prometheus.Counter
-	upstreamCalls     *prometheus.CounterVec
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+func newMetrics(tel telemetry.Bundle) (*metrics, error) {
 	m := &metrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "paysidecar_api_requests_total",
-			Help: "App API requests by route, method and HTTP status.",
-		}, []string{"route", "method", "status"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "paysidecar_api_request_duration_seconds",
-			Help:    "App API request latency by route.",
-			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12),
-		}, []string{"route"}),
+			// OpenTelemetry's http.server.request.duration as its
+			// Prometheus exporter names it under the namespace paysidecar.
+			Name:    "paysidecar_http_server_request_duration_seconds",
+			Help:    "Duration of app API requests (OpenTelemetry's http.server.request.duration), by method, status and route; the route is empty for a path no route serves.",
+			Buckets: telemetry.DurationBuckets,
+		}, []string{"http_request_method", "http_response_status_code", "http_route"}),
 		idempotentReplays: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "paysidecar_api_idempotent_replays_total",
 			Help: "Answers replayed for a repeated Idempotency-Key.",
 		}),
-		upstreamCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "paysidecar_upstream_calls_total",
-			Help: "Calls the app API made to the upstream, by path and result.",
-		}, []string{"path", "result"}),
 	}
-	if reg != nil {
-		for _, c := range []prometheus.Collector{m.requests, m.duration, m.idempotentReplays, m.upstreamCalls} {
-			if err := reg.Register(c); err != nil {
-				return nil, err
-			}
-		}
+	if err := tel.Register(m.duration, m.idempotentReplays); err != nil {
+		return nil, fmt.Errorf("api: %w", err)
 	}
 	return m, nil
 }
 
-func (m *metrics) observe(r *http.Request, status int, d time.Duration) {
-	route := routeOf(r)
-	m.requests.WithLabelValues(route, r.Method, strconv.Itoa(status)).Inc()
-	m.duration.WithLabelValues(route).Observe(d.Seconds())
+func (m *metrics) observe(ctx context.Context, method, route string, status int, d time.Duration) {
+	telemetry.ObserveWithExemplar(ctx, m.duration.WithLabelValues(method, strconv.Itoa(status), route), d.Seconds())
 }

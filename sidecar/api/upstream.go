@@ -2,77 +2,22 @@ package api
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/paysidecar/paysidecar/sdk/plugin"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
-	"github.com/paysidecar/paysidecar/sidecar/pluginhost"
+	"github.com/paysidecar/paysidecar/sidecar/payments"
 )
 
 // upstreamError maps a failed upstream call to the API's answer: 504 when
 // the call ran out of time, 502 for every other upstream trouble, with
 // upstream_bad_signature for an answer that was unsigned or wrongly signed.
-func upstreamError(err error) error {
-	var ce *nkp.CallError
-	if !errors.As(err, &ce) {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return &Error{Status: http.StatusGatewayTimeout, Code: CodeUpstreamTimeout, Message: "the upstream did not answer in time", Err: err}
-		}
-		return &Error{Status: http.StatusBadGateway, Code: CodeUpstreamUnavailable, Message: "the upstream call failed", Err: err}
-	}
-	switch ce.Kind {
-	case nkp.KindTimeout:
-		return &Error{Status: http.StatusGatewayTimeout, Code: CodeUpstreamTimeout, Message: "the upstream did not answer in time; the outcome is checked by query", Err: err}
-	case nkp.KindBadSignature:
-		return &Error{Status: http.StatusBadGateway, Code: CodeUpstreamBadSignature, Message: "the upstream's answer is unsigned or its signature does not verify; it was not trusted", Err: err}
-	case nkp.KindStatus:
-		return &Error{Status: http.StatusBadGateway, Code: CodeUpstreamUnavailable, Message: fmt.Sprintf("the upstream answered HTTP %d", ce.StatusCode), Err: err}
-	case nkp.KindRequest:
-		return &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "the upstream request could not be built", Err: err}
-	}
-	return &Error{Status: http.StatusBadGateway, Code: CodeUpstreamUnavailable, Message: "the upstream could not be reached or answered garbage", Err: err}
-}
+func upstreamError(err error) error { return fromService(payments.UpstreamError(err, "")) }
 
 // pluginError maps a failed flow plugin call to the API's answer.
-func pluginError(err error) error {
-	switch {
-	case errors.Is(err, pluginhost.ErrUnknownFlow):
-		return &Error{Status: http.StatusBadRequest, Code: CodeUnknownFlow, Field: "flow", Message: "this flow is not enabled", Err: err}
-	case errors.Is(err, pluginhost.ErrUnavailable), errors.Is(err, plugin.ErrTransport):
-		return &Error{Status: http.StatusServiceUnavailable, Code: CodePluginUnavailable, Message: "the flow plugin is restarting; retry shortly", Err: err}
-	}
-	var pe *plugin.Error
-	if !errors.As(err, &pe) {
-		return &Error{Status: http.StatusBadGateway, Code: CodePluginError, Message: "the flow plugin failed", Err: err}
-	}
-	field := pe.Field
-	switch pe.Code {
-	case plugin.CodeInvalidBuyer:
-		return &Error{Status: http.StatusBadRequest, Code: CodeMissingBuyer, Field: nonEmpty(prefixField("buyer", field), "buyer"), Message: pe.Message}
-	case plugin.CodeInvalidRequest:
-		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidField, Field: field, Message: pe.Message}
-	case plugin.CodeUnsupported:
-		return &Error{Status: http.StatusBadRequest, Code: CodeUnsupported, Field: "flow", Message: pe.Message}
-	case plugin.CodeCodeInvalid:
-		return &Error{Status: http.StatusBadRequest, Code: CodeCodeInvalid, Field: nonEmpty(field, "code"), Message: pe.Message}
-	case plugin.CodeCodeExchangeFailed:
-		return &Error{Status: http.StatusBadGateway, Code: CodeCodeExchangeFailed, Message: pe.Message}
-	case plugin.CodeChannelUnavailable:
-		return &Error{Status: http.StatusBadGateway, Code: CodeUpstreamUnavailable, Message: pe.Message}
-	}
-	return &Error{Status: http.StatusBadGateway, Code: CodePluginError, Message: pe.Message, Err: err}
-}
-
-func prefixField(prefix, field string) string {
-	if field == "" || strings.HasPrefix(field, prefix) {
-		return field
-	}
-	return prefix + "." + field
-}
+func pluginError(err error) error { return fromService(payments.PluginError(err)) }
 
 func (s *Server) listFlows(_ context.Context, _ *http.Request) (int, any, error) {
 	type flowInfo struct {
@@ -114,6 +59,9 @@ func (s *Server) authorizeURL(ctx context.Context, _ *http.Request, body []byte)
 	if req.Scope == "" {
 		req.Scope = "snsapi_base"
 	}
+	if err := checkText(map[string]string{"flow": req.Flow, "redirect_uri": req.RedirectURI, "scope": req.Scope, "state": req.State}); err != nil {
+		return 0, nil, err
+	}
 	flow, err := s.flows.Flow(req.Flow)
 	if err != nil {
 		return 0, nil, pluginError(err)
@@ -141,6 +89,9 @@ func (s *Server) exchangeCode(ctx context.Context, _ *http.Request, body []byte)
 	}
 	if req.Code == "" {
 		return 0, nil, badRequest(CodeMissingField, "code", "code is required")
+	}
+	if err := checkText(map[string]string{"flow": req.Flow, "code": req.Code, "app_id": req.AppID}); err != nil {
+		return 0, nil, err
 	}
 	flow, err := s.flows.Flow(req.Flow)
 	if err != nil {
@@ -173,7 +124,7 @@ func (s *Server) statements(ctx context.Context, r *http.Request) (int, any, err
 	merchant := q.Get("merchant_id")
 	if merchant == "" {
 		merchant = s.cfg.MerchantID
-	} else if !merchantPattern.MatchString(merchant) {
+	} else if !payments.ValidMerchantID(merchant) {
 		return 0, nil, badRequest(CodeInvalidField, "merchant_id", "merchant_id must be digits")
 	}
 	now := s.now()

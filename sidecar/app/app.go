@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
@@ -27,8 +26,10 @@ import (
 	"github.com/paysidecar/paysidecar/sidecar/delivery"
 	"github.com/paysidecar/paysidecar/sidecar/events"
 	"github.com/paysidecar/paysidecar/sidecar/ledger"
+	"github.com/paysidecar/paysidecar/sidecar/lifecycle"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 	"github.com/paysidecar/paysidecar/sidecar/notify"
+	"github.com/paysidecar/paysidecar/sidecar/payments"
 	"github.com/paysidecar/paysidecar/sidecar/pluginhost"
 	"github.com/paysidecar/paysidecar/sidecar/requery"
 	"github.com/paysidecar/paysidecar/sidecar/store"
@@ -140,48 +141,67 @@ func pluginConfigs(cfg config.Config, sandboxKeys bool) []pluginhost.PluginConfi
 	return out
 }
 
-// Run runs the sidecar until ctx ends.
-func Run(ctx context.Context, cfg config.Config, opts Options) error {
+// Run runs the sidecar until ctx ends or a listener fails. Every part is
+// a lifecycle.Component started in dependency order (tracing, sandbox,
+// store, plugins, delivery, reverse query, then the listeners) and closed
+// in the reverse order, so the listeners stop taking requests and
+// notifications before the parts behind them stop.
+func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 	opts.defaults()
 	log := telemetry.NewLogger(opts.Stderr, cfg.Log.Level, cfg.Log.Format)
+	parts := lifecycle.NewGroup(log)
+	defer func() { err = errors.Join(err, parts.Close()) }()
+	failed := make(chan error, 4)
+
 	tp, shutdownTracing, err := telemetry.NewTracerProvider(ctx, telemetry.TracingOptions{
 		Exporter: cfg.Tracing.Exporter, OTLPEndpoint: cfg.Tracing.OTLPEndpoint, SampleRatio: cfg.Tracing.SampleRatio, Version: opts.Version,
 	})
 	if err != nil {
 		return err
 	}
-	defer func() { _ = shutdownTracing(context.WithoutCancel(ctx)) }()
+	if err := parts.Start(ctx, "tracing", lifecycle.Closer(func() error {
+		return shutdownTracing(context.WithoutCancel(ctx))
+	})); err != nil {
+		return err
+	}
 	reg := telemetry.NewRegistry()
+	tel := telemetry.Bundle{Logger: log, Registerer: reg, TracerProvider: tp}.WithDefaults()
 
 	k, err := loadKeys(cfg, log)
 	if err != nil {
 		return err
 	}
-	var servers serverSet
-	defer servers.shutdown(log)
 
-	var sb *sandbox.Server
+	var addrs Addrs
 	if opts.WithSandbox {
-		sb, err = startSandbox(cfg, log, &servers)
+		sb, err := startSandbox(ctx, cfg, log, parts, failed)
 		if err != nil {
 			return err
 		}
-		defer func() { _ = sb.Close() }()
+		addrs.Sandbox = sb.Addr()
 	}
 
 	st, err := openStore(ctx, cfg.Store)
 	if err != nil {
 		return fmt.Errorf("open %s store: %w", cfg.Store.Driver, err)
 	}
-	defer func() { _ = st.Close() }()
+	if err := parts.Start(ctx, "store", lifecycle.Closer(st.Close)); err != nil {
+		return err
+	}
 
 	upstreamHTTP := &http.Client{
 		Timeout:   cfg.Upstream.Timeout,
 		Transport: otelhttp.NewTransport(http.DefaultTransport, otelhttp.WithTracerProvider(tp)),
 	}
+	upstreamCalls, err := telemetry.NewUpstreamCalls(tel, append([]string{nkp.PathJSPay, nkp.PathPaymentQuery, nkp.PathClose,
+		nkp.PathRefund, nkp.PathRefundQuery, nkp.PathFileQuery}, cfg.Upstream.Passthrough...))
+	if err != nil {
+		return err
+	}
 	up := &nkp.Client{
 		BaseURL: cfg.Upstream.BaseURL, SysID: cfg.Upstream.SysID, ProductID: cfg.Upstream.ProductID,
 		Profile: nkp.Profile(cfg.Profile), Key: k.merchant, UpstreamKey: k.upstream, HTTP: upstreamHTTP,
+		Observe: upstreamCalls.Observe,
 	}
 
 	pluginOpts := []pluginhost.Option{pluginhost.WithTracerProvider(tp)}
@@ -193,10 +213,9 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	if err != nil {
 		return err
 	}
-	if err := plugins.Start(ctx); err != nil {
-		return fmt.Errorf("start plugins: %w", err)
+	if err := parts.Start(ctx, "plugins", plugins); err != nil {
+		return err
 	}
-	defer func() { _ = plugins.Close() }()
 
 	var disp *delivery.Dispatcher
 	wake := func() {}
@@ -205,7 +224,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		disp, err = delivery.New(delivery.Config{
 			URL: cfg.Webhook.URL, Secret: cfg.Webhook.Secret, Format: cfg.Webhook.Format, Profile: nkp.Profile(cfg.Profile),
 			Timeout: cfg.Webhook.Timeout, Schedule: cfg.Webhook.Schedule, Concurrency: cfg.Webhook.Concurrency,
-		}, st, delivery.Options{Logger: log, Registerer: reg, TracerProvider: tp})
+		}, st, delivery.Options{Telemetry: tel})
 		if err != nil {
 			return fmt.Errorf("webhook delivery: %w", err)
 		}
@@ -213,45 +232,45 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	} else {
 		log.Warn("webhook.url is not set: events are kept in the outbox until it is")
 	}
-	led, err := ledger.New(st, ledger.Options{Published: published, Logger: log, Registerer: reg})
+	led, err := ledger.New(st, ledger.Options{Telemetry: tel, Published: published})
 	if err != nil {
 		return err
 	}
 	if disp != nil {
-		if err := disp.Start(ctx); err != nil {
-			return fmt.Errorf("start delivery: %w", err)
+		if err := parts.Start(ctx, "delivery", disp); err != nil {
+			return err
 		}
-		defer func() { _ = disp.Close() }()
 	}
 
 	rq, err := requery.New(requery.Config{
 		Schedule: cfg.Requery.Schedule, Grace: cfg.Requery.Grace, RefundMaxAge: cfg.Requery.RefundMaxAge,
 		CloseExpired: cfg.Requery.CloseExpired, PollInterval: cfg.Requery.Interval,
-	}, st, led, up, requery.Options{Logger: log, Registerer: reg, TracerProvider: tp})
+	}, st, led, up, requery.Options{Telemetry: tel})
 	if err != nil {
 		return err
 	}
-	if err := rq.Start(ctx); err != nil {
-		return fmt.Errorf("start reverse query: %w", err)
+	if err := parts.Start(ctx, "requery", rq); err != nil {
+		return err
 	}
-	defer func() { _ = rq.Close() }()
 
 	ingress, err := notify.NewHandler(notify.Config{
 		MaxBodyBytes: cfg.Notify.MaxBodyBytes, Profile: nkp.Profile(cfg.Profile), Verifier: k.upstream,
-	}, st, led, notify.Options{Logger: log, Registerer: reg, TracerProvider: tp})
+	}, st, led, notify.Options{Telemetry: tel})
 	if err != nil {
 		return err
 	}
-	ev, err := events.NewHandler(st, events.Options{Logger: log, Wake: wake})
+	ev := events.New(st, events.Options{Telemetry: tel, Wake: wake})
+	pay, err := payments.New(payments.Config{
+		MerchantID: cfg.Upstream.MerchantID, NotifyURL: cfg.Notify.PublicURL, MaxAmountFen: cfg.API.MaxAmountFen,
+		FirstQueryAfter: cfg.Requery.Schedule[0], InFlight: cfg.Upstream.Timeout + 5*time.Second,
+	}, payments.Deps{Store: st, Ledger: led, Upstream: up, Flows: plugins, Telemetry: tel})
 	if err != nil {
 		return err
 	}
 	apiServer, err := api.New(api.Config{
-		MerchantID: cfg.Upstream.MerchantID, NotifyURL: cfg.Notify.PublicURL, MaxBodyBytes: cfg.API.MaxBodyBytes,
-		MaxAmountFen: cfg.API.MaxAmountFen, IdempotencyTTL: cfg.API.IdempotencyTTL, Token: cfg.API.Token,
-		Passthrough: cfg.Upstream.Passthrough, FirstQueryAfter: cfg.Requery.Schedule[0],
-		InFlight: cfg.Upstream.Timeout + 5*time.Second,
-	}, api.Deps{Store: st, Ledger: led, Upstream: up, Flows: plugins, Events: ev, Logger: log, TracerProvider: tp, Registerer: reg})
+		MerchantID: cfg.Upstream.MerchantID, MaxBodyBytes: cfg.API.MaxBodyBytes,
+		IdempotencyTTL: cfg.API.IdempotencyTTL, Token: cfg.API.Token, Passthrough: cfg.Upstream.Passthrough,
+	}, api.Deps{Store: st, Payments: pay, Upstream: up, Flows: plugins, Events: ev, Telemetry: tel})
 	if err != nil {
 		return err
 	}
@@ -267,18 +286,20 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 			return nil
 		}},
 	})
-	var addrs Addrs
-	if sb != nil {
-		addrs.Sandbox = servers.addr("sandbox")
-	}
-	if addrs.API, err = servers.serve("api", cfg.API.Listen, apiServer.Handler(), log); err != nil {
-		return err
-	}
-	if addrs.Notify, err = servers.serve("notify", cfg.Notify.Listen, notifyMux, log); err != nil {
-		return err
-	}
-	if addrs.Admin, err = servers.serve("admin", cfg.Admin.Listen, admin, log); err != nil {
-		return err
+	for _, l := range []struct {
+		name, listen string
+		h            http.Handler
+		addr         *string
+	}{
+		{"api", cfg.API.Listen, apiServer.Handler(), &addrs.API},
+		{"notify", cfg.Notify.Listen, notifyMux, &addrs.Notify},
+		{"admin", cfg.Admin.Listen, admin, &addrs.Admin},
+	} {
+		srv := newServer(l.name, l.listen, l.h, log, failed)
+		if err := parts.Start(ctx, l.name+" listener", srv); err != nil {
+			return err
+		}
+		*l.addr = srv.Addr()
 	}
 	log.Info("paysidecar is running", "api", addrs.API, "notify", addrs.Notify, "admin", addrs.Admin,
 		"upstream", cfg.Upstream.BaseURL, "store", cfg.Store.Driver, "version", opts.Version)
@@ -290,37 +311,36 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	}
 	select {
 	case <-ctx.Done():
-	case err := <-servers.failed:
+	case err := <-failed:
 		return err
 	}
 	log.Info("shutting down")
-	// Stop taking requests and notifications before the parts behind them
-	// stop (the deferred calls above, in reverse order).
-	servers.shutdown(log)
 	return nil
 }
 
 // RunSandbox runs the sandbox upstream alone until ctx ends.
-func RunSandbox(ctx context.Context, cfg config.Config, opts Options) error {
+func RunSandbox(ctx context.Context, cfg config.Config, opts Options) (err error) {
 	opts.defaults()
 	log := telemetry.NewLogger(opts.Stderr, cfg.Log.Level, cfg.Log.Format)
-	var servers serverSet
-	defer servers.shutdown(log)
-	sb, err := startSandbox(cfg, log, &servers)
+	parts := lifecycle.NewGroup(log)
+	defer func() { err = errors.Join(err, parts.Close()) }()
+	failed := make(chan error, 1)
+	sb, err := startSandbox(ctx, cfg, log, parts, failed)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = sb.Close() }()
-	fmt.Fprintf(opts.Stdout, "sandbox upstream on http://%s (controls under /_sandbox/)\n", servers.addr("sandbox"))
+	fmt.Fprintf(opts.Stdout, "sandbox upstream on http://%s (controls under /_sandbox/)\n", sb.Addr())
 	select {
 	case <-ctx.Done():
 		return nil
-	case err := <-servers.failed:
+	case err := <-failed:
 		return err
 	}
 }
 
-func startSandbox(cfg config.Config, log *slog.Logger, servers *serverSet) (*sandbox.Server, error) {
+// startSandbox runs the sandbox upstream in this process, as two parts of
+// the group: the sandbox itself and its listener.
+func startSandbox(ctx context.Context, cfg config.Config, log *slog.Logger, parts *lifecycle.Group, failed chan<- error) (*server, error) {
 	sc := sandbox.Config{
 		Profile:         nkp.Profile(cfg.Profile),
 		Seed:            cfg.Sandbox.Seed,
@@ -342,11 +362,14 @@ func startSandbox(cfg config.Config, log *slog.Logger, servers *serverSet) (*san
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: %w", err)
 	}
-	if _, err := servers.serve("sandbox", cfg.Sandbox.Listen, sb.Handler(), log); err != nil {
-		_ = sb.Close()
+	if err := parts.Start(ctx, "sandbox", lifecycle.Closer(sb.Close)); err != nil {
 		return nil, err
 	}
-	return sb, nil
+	srv := newServer("sandbox", cfg.Sandbox.Listen, sb.Handler(), log, failed)
+	if err := parts.Start(ctx, "sandbox listener", srv); err != nil {
+		return nil, err
+	}
+	return srv, nil
 }
 
 func printBanner(w io.Writer, a Addrs) {
@@ -369,71 +392,59 @@ GET http://%[1]s/v1/payments/<id> to see it succeed.
 `, a.API, a.Notify, a.Admin, a.Sandbox)
 }
 
-// serverSet owns the HTTP servers of the process.
-type serverSet struct {
-	once    sync.Once
-	mu      sync.Mutex
-	servers []*http.Server
-	addrs   map[string]string
-	wg      sync.WaitGroup
-	failed  chan error
+// server is one HTTP listener of the process, as a lifecycle.Component:
+// Start listens and serves in a goroutine it owns, Close stops taking
+// connections and lets requests in flight finish for up to ten seconds.
+type server struct {
+	name, listen string
+	srv          *http.Server
+	failed       chan<- error
+	addr         string
+	done         chan struct{}
 }
 
-func (s *serverSet) addr(name string) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.addrs[name]
+func newServer(name, listen string, h http.Handler, log *slog.Logger, failed chan<- error) *server {
+	return &server{
+		name: name, listen: listen, failed: failed,
+		srv: &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			WriteTimeout:      60 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		},
+	}
 }
 
-// serve listens on addr and serves h until shutdown; it returns the bound
-// address.
-func (s *serverSet) serve(name, addr string, h http.Handler, log *slog.Logger) (string, error) {
-	ln, err := net.Listen("tcp", addr)
+// Start implements lifecycle.Component.
+func (s *server) Start(context.Context) error {
+	ln, err := net.Listen("tcp", s.listen)
 	if err != nil {
-		return "", fmt.Errorf("%s: listen on %s: %w", name, addr, err)
+		return fmt.Errorf("%s: listen on %s: %w", s.name, s.listen, err)
 	}
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	s.mu.Lock()
-	if s.failed == nil {
-		s.failed = make(chan error, 8)
-		s.addrs = map[string]string{}
-	}
-	s.servers = append(s.servers, srv)
-	s.addrs[name] = ln.Addr().String()
-	s.mu.Unlock()
-	s.wg.Add(1)
+	s.addr = ln.Addr().String()
+	s.done = make(chan struct{})
 	go func() {
-		defer s.wg.Done()
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.failed <- fmt.Errorf("%s server: %w", name, err)
+		defer close(s.done)
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			select {
+			case s.failed <- fmt.Errorf("%s server: %w", s.name, err):
+			default:
+			}
 		}
 	}()
-	return ln.Addr().String(), nil
+	return nil
 }
 
-// shutdown stops every server, letting requests in flight finish for up to
-// ten seconds.
-func (s *serverSet) shutdown(log *slog.Logger) {
-	s.once.Do(func() { s.shutdownOnce(log) })
-}
+// Addr returns the bound address once started (useful with port 0).
+func (s *server) Addr() string { return s.addr }
 
-func (s *serverSet) shutdownOnce(log *slog.Logger) {
+// Close implements lifecycle.Component.
+func (s *server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	s.mu.Lock()
-	servers := s.servers
-	s.mu.Unlock()
-	for i := len(servers) - 1; i >= 0; i-- {
-		if err := servers[i].Shutdown(ctx); err != nil {
-			log.Warn("server shutdown", "err", err)
-		}
-	}
-	s.wg.Wait()
+	err := s.srv.Shutdown(ctx)
+	<-s.done
+	return err
 }

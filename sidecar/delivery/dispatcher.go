@@ -30,7 +30,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -41,6 +40,7 @@ import (
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 	"github.com/paysidecar/paysidecar/sidecar/poller"
 	"github.com/paysidecar/paysidecar/sidecar/store"
+	"github.com/paysidecar/paysidecar/sidecar/telemetry"
 )
 
 // Config configures a Dispatcher. Zero values take the defaults named on
@@ -79,22 +79,17 @@ type Config struct {
 
 // Options carries the dispatcher's collaborators. Every field is optional.
 type Options struct {
-	// Now is the clock that stamps attempts and schedules retries;
-	// time.Now when nil. Tests drive a long outage with a fake clock and
-	// RunOnce.
-	Now func() time.Time
+	// Telemetry is the dispatcher's logger (failures), registerer,
+	// tracer provider (attempt spans) and clock, which stamps attempts
+	// and schedules retries; tests drive a long outage with a fake clock
+	// and RunOnce.
+	Telemetry telemetry.Bundle
 	// Rand returns the jitter source, a number in [0, 1); math/rand/v2
 	// when nil.
 	Rand func() float64
 	// HTTPClient sends the deliveries; a client that follows no redirect
 	// when nil (per-attempt deadlines come from Timeout).
 	HTTPClient *http.Client
-	// Logger receives failures; slog.Default when nil.
-	Logger *slog.Logger
-	// Registerer receives the metrics; none are registered when nil.
-	Registerer prometheus.Registerer
-	// TracerProvider makes the attempt spans; the global one when nil.
-	TracerProvider trace.TracerProvider
 	// Propagator writes trace context into the request headers; the
 	// global one when nil.
 	Propagator propagation.TextMapPropagator
@@ -180,19 +175,18 @@ func New(cfg Config, st store.Store, opts Options) (*Dispatcher, error) {
 		host, _ := os.Hostname()
 		cfg.Owner = host + "-" + strconv.Itoa(os.Getpid())
 	}
+	tel := opts.Telemetry.WithDefaults()
 	d := &Dispatcher{
-		cfg:   cfg,
-		key:   key,
-		st:    st,
-		now:   opts.Now,
-		rand:  opts.Rand,
-		hc:    opts.HTTPClient,
-		log:   opts.Logger,
-		prop:  opts.Propagator,
-		links: make(map[string]trace.SpanContext),
-	}
-	if d.now == nil {
-		d.now = time.Now
+		cfg:    cfg,
+		key:    key,
+		st:     st,
+		now:    tel.Now,
+		rand:   opts.Rand,
+		hc:     opts.HTTPClient,
+		log:    tel.Logger,
+		tracer: tel.Tracer("github.com/paysidecar/paysidecar/sidecar/delivery"),
+		prop:   opts.Propagator,
+		links:  make(map[string]trace.SpanContext),
 	}
 	if d.rand == nil {
 		d.rand = rand.Float64
@@ -204,20 +198,12 @@ func New(cfg Config, st store.Store, opts Options) (*Dispatcher, error) {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}
 	}
-	if d.log == nil {
-		d.log = slog.Default()
-	}
-	tp := opts.TracerProvider
-	if tp == nil {
-		tp = otel.GetTracerProvider()
-	}
-	d.tracer = tp.Tracer("github.com/paysidecar/paysidecar/sidecar/delivery")
 	if d.prop == nil {
 		d.prop = otel.GetTextMapPropagator()
 	}
 	d.metrics = newMetrics()
-	if opts.Registerer != nil {
-		if err := d.metrics.register(opts.Registerer); err != nil {
+	if tel.Registerer != nil {
+		if err := d.metrics.register(tel.Registerer); err != nil {
 			return nil, fmt.Errorf("delivery: register metrics: %w", err)
 		}
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 	"github.com/paysidecar/paysidecar/sidecar/store"
 	"github.com/paysidecar/paysidecar/sidecar/store/sqlite"
+	"github.com/paysidecar/paysidecar/sidecar/telemetry"
 )
 
 const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -131,7 +132,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	t.Cleanup(func() { _ = st.Close() })
 	f := &fixture{st: st, clock: &fakeClock{t: t0}, reg: prometheus.NewRegistry()}
-	f.led, err = ledger.New(st, ledger.Options{Now: f.clock.Now})
+	f.led, err = ledger.New(st, ledger.Options{Telemetry: telemetry.Bundle{Now: f.clock.Now}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,17 +147,17 @@ func (f *fixture) dispatcher(t *testing.T, cfg delivery.Config, opts delivery.Op
 	if cfg.Owner == "" {
 		cfg.Owner = "replica-a"
 	}
-	if opts.Now == nil {
-		opts.Now = f.clock.Now
+	if opts.Telemetry.Now == nil {
+		opts.Telemetry.Now = f.clock.Now
 	}
 	if opts.Rand == nil {
 		opts.Rand = func() float64 { return 0.5 }
 	}
-	if opts.Registerer == nil {
-		opts.Registerer = f.reg
+	if opts.Telemetry.Registerer == nil {
+		opts.Telemetry.Registerer = f.reg
 	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
+	if opts.Telemetry.Logger == nil {
+		opts.Telemetry.Logger = slog.New(slog.DiscardHandler)
 	}
 	d, err := delivery.New(cfg, f.st, opts)
 	if err != nil {
@@ -589,7 +590,7 @@ func TestOrderUnderConcurrency(t *testing.T) {
 	d := f.dispatcher(t, delivery.Config{URL: a.srv.URL, Concurrency: 6, BatchSize: 5, PollInterval: 5 * time.Millisecond,
 		Schedule: delivery.Schedule{time.Millisecond, time.Millisecond, time.Millisecond, time.Millisecond, time.Millisecond,
 			time.Millisecond, time.Millisecond, time.Millisecond, time.Millisecond, time.Millisecond}},
-		delivery.Options{Now: time.Now})
+		delivery.Options{Telemetry: telemetry.Bundle{Now: time.Now}})
 	if err := d.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -618,7 +619,7 @@ func TestPublishedWakesAndLinksSpans(t *testing.T) {
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
 	cs := &countingStore{Store: f.st}
 	d, err := delivery.New(delivery.Config{URL: a.srv.URL, Secret: secret, PollInterval: time.Hour}, cs, delivery.Options{
-		TracerProvider: tp, Propagator: propagation.TraceContext{},
+		Telemetry: telemetry.Bundle{TracerProvider: tp}, Propagator: propagation.TraceContext{},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -787,7 +788,7 @@ func TestCloseStopsItsGoroutines(t *testing.T) {
 	f := newFixture(t)
 	f.settle(t, "pay_1", 0)
 	before := runtime.NumGoroutine()
-	d := f.dispatcher(t, delivery.Config{URL: "http://127.0.0.1:1/", PollInterval: time.Millisecond}, delivery.Options{Now: time.Now})
+	d := f.dispatcher(t, delivery.Config{URL: "http://127.0.0.1:1/", PollInterval: time.Millisecond}, delivery.Options{Telemetry: telemetry.Bundle{Now: time.Now}})
 	if err := d.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -39,6 +39,11 @@ func newMetrics() metrics {
 }
 
 func (m metrics) register(r prometheus.Registerer) error {
+	// The attempt results exist from the start, so that a failure ratio
+	// is defined before the first delivery.
+	for _, result := range []string{"delivered", "http_error", "timeout", "error"} {
+		m.attempts.WithLabelValues(result)
+	}
 	for _, c := range []prometheus.Collector{m.attempts, m.duration, m.latency, m.outbox, m.dead} {
 		if err := r.Register(c); err != nil {
 			return err

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/paysidecar/paysidecar/sidecar/store"
+	"github.com/paysidecar/paysidecar/sidecar/telemetry"
 )
 
 // Limits of List.
@@ -53,13 +54,12 @@ type ReplayResult = client.ReplayResult
 
 // Options configures a Service. Every field is optional.
 type Options struct {
-	// Now is the clock a replayed event becomes due by; time.Now when nil.
-	Now func() time.Time
+	// Telemetry is the service's logger (internal errors) and clock (a
+	// replayed event becomes due by it).
+	Telemetry telemetry.Bundle
 	// Wake is called after a replay so the delivery dispatcher looks at
 	// once (delivery.Dispatcher.Wake).
 	Wake func()
-	// Logger receives internal errors; slog.Default when nil.
-	Logger *slog.Logger
 }
 
 // Service reads and replays outbox events.
@@ -72,14 +72,8 @@ type Service struct {
 
 // New returns a Service over st.
 func New(st store.Store, opts Options) *Service {
-	s := &Service{st: st, now: opts.Now, wake: opts.Wake, log: opts.Logger}
-	if s.now == nil {
-		s.now = time.Now
-	}
-	if s.log == nil {
-		s.log = slog.Default()
-	}
-	return s
+	tel := opts.Telemetry.WithDefaults()
+	return &Service{st: st, now: tel.Now, wake: opts.Wake, log: tel.Logger}
 }
 
 // NewHandler returns the http.Handler of the events API over st; it is

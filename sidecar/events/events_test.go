@@ -21,6 +21,7 @@ import (
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 	"github.com/paysidecar/paysidecar/sidecar/store"
 	"github.com/paysidecar/paysidecar/sidecar/store/sqlite"
+	"github.com/paysidecar/paysidecar/sidecar/telemetry"
 )
 
 type fixture struct {
@@ -45,7 +46,7 @@ func newFixture(t *testing.T, payments int) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.svc = events.New(st, events.Options{Wake: func() { f.wakes.Add(1) }, Logger: slog.New(slog.DiscardHandler)})
+	f.svc = events.New(st, events.Options{Wake: func() { f.wakes.Add(1) }, Telemetry: telemetry.Bundle{Logger: slog.New(slog.DiscardHandler)}})
 	f.srv = httptest.NewServer(f.svc.Handler())
 	t.Cleanup(f.srv.Close)
 	for i := 0; i < payments; i++ {
@@ -315,7 +316,7 @@ func TestReplayDeliversThroughDispatcher(t *testing.T) {
 	defer app.Close()
 	d, err := delivery.New(delivery.Config{URL: app.URL, Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", Owner: "r1",
 		Schedule: delivery.Schedule{time.Millisecond}, PollInterval: time.Hour},
-		f.st, delivery.Options{Logger: slog.New(slog.DiscardHandler)})
+		f.st, delivery.Options{Telemetry: telemetry.Bundle{Logger: slog.New(slog.DiscardHandler)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,7 +334,7 @@ func TestReplayDeliversThroughDispatcher(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	svc := events.New(f.st, events.Options{Wake: d.Wake, Logger: slog.New(slog.DiscardHandler)})
+	svc := events.New(f.st, events.Options{Wake: d.Wake, Telemetry: telemetry.Bundle{Logger: slog.New(slog.DiscardHandler)}})
 	srv := httptest.NewServer(svc.Handler())
 	defer srv.Close()
 	if err := d.Start(ctx); err != nil {

@@ -22,11 +22,18 @@ const maxBody = 4 << 10
 // behind its authentication.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
+	s.Register(mux)
+	return mux
+}
+
+// Register adds the events API's routes to mux, so that the app API serves
+// them behind its own authentication and reports each route on its own
+// (a replay is not a read).
+func (s *Service) Register(mux *http.ServeMux) {
 	mux.HandleFunc("/v1/events", s.method(http.MethodGet, s.handleList))
 	mux.HandleFunc("/v1/events/replay", s.method(http.MethodPost, s.handleReplayAll))
 	mux.HandleFunc("/v1/events/{id}", s.method(http.MethodGet, s.handleGet))
 	mux.HandleFunc("/v1/events/{id}/replay", s.method(http.MethodPost, s.handleReplay))
-	return mux
 }
 
 func (s *Service) method(m string, h http.HandlerFunc) http.HandlerFunc {

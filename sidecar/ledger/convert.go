@@ -5,12 +5,14 @@ import (
 	"time"
 
 	"github.com/paysidecar/paysidecar/sdk/client"
+	"github.com/paysidecar/paysidecar/sidecar/nkp"
 	"github.com/paysidecar/paysidecar/sidecar/store"
 )
 
 // PaymentToClient converts a stored payment into the shape the app API and
 // the webhook report. Metadata that is not a JSON object of strings is
-// left out rather than reported half-read.
+// left out rather than reported half-read, and so is an order record kept
+// where the pay parameters go (see OrderRecord).
 func PaymentToClient(p store.Payment) client.Payment {
 	out := client.Payment{
 		Object:      "payment",
@@ -32,7 +34,10 @@ func PaymentToClient(p store.Payment) client.Payment {
 		ExpiresAt:   timePtr(p.ExpiresAt),
 		FinishedAt:  timePtr(p.FinishedAt),
 	}
-	if len(p.PayParams) > 0 && json.Valid(p.PayParams) {
+	if p.Status == store.StatusFailed {
+		out.FailureCode, out.FailureMessage = failureOf(p.UpstreamFields)
+	}
+	if HasPayParams(p) && json.Valid(p.PayParams) {
 		out.PayParams = append(json.RawMessage(nil), p.PayParams...)
 	}
 	if len(p.Metadata) > 0 {
@@ -42,6 +47,30 @@ func PaymentToClient(p store.Payment) client.Payment {
 		}
 	}
 	return out
+}
+
+// failureOf reads why a payment failed from the verified upstream data that
+// made it fail: the bank's code and message, or, when the upstream refused
+// the order, the refusal's code and description.
+func failureOf(upstream json.RawMessage) (code, message string) {
+	if len(upstream) == 0 {
+		return "", ""
+	}
+	var a struct {
+		nkp.Result
+		BankCode    string `json:"bank_code"`
+		BankMessage string `json:"bank_message"`
+	}
+	if err := json.Unmarshal(upstream, &a); err != nil {
+		return "", ""
+	}
+	if a.BankCode != "" || a.BankMessage != "" {
+		return a.BankCode, a.BankMessage
+	}
+	if a.RespCode != "" && !a.Accepted() {
+		return a.RespCode, a.RespDesc
+	}
+	return "", ""
 }
 
 // RefundToClient converts a stored refund into the shape the app API and

@@ -4,8 +4,20 @@
 // refuses amounts that disagree with the stored order, and moves the payment
 // or refund forward together with the event that announces a final state,
 // in one store transaction. A result that would not move the object forward
-// (a duplicate, a stale "processing" after success) changes nothing and is
-// not an error.
+// (a duplicate, a stale "processing" after success, a result about an order
+// the payment no longer stands for) changes nothing and is not an error.
+//
+// Invariants:
+//
+//   - The ledger is the only writer of payment and refund state: the app
+//     API (through package payments), the notification ingress and the
+//     reverse query hand it results and never write those rows themselves.
+//   - Every upstream answer becomes a Result through one function per kind
+//     of answer (FromOrder, FromPaymentQuery, FromClose, FromRefund,
+//     FromRefundQuery, FromNotification), which alone know which field of
+//     which answer names which serial, in either field dialect.
+//   - A payment's order record (OrderRecord) is kept where its pay
+//     parameters go until they are built, and is never shown.
 package ledger
 
 import (
@@ -21,6 +33,7 @@ import (
 	"github.com/paysidecar/paysidecar/sdk/client"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 	"github.com/paysidecar/paysidecar/sidecar/store"
+	"github.com/paysidecar/paysidecar/sidecar/telemetry"
 )
 
 // Sources of a result, reported in the event's data.source.
@@ -70,8 +83,20 @@ func (e *AmountMismatchError) Code() string { return CodeAmountMismatch }
 func (e *AmountMismatchError) Is(target error) bool { return target == ErrAmountMismatch }
 
 // Result is what the upstream reported about a payment or a refund, already
-// verified by the caller.
+// verified by the caller. The functions FromOrder, FromPaymentQuery,
+// FromClose, FromRefund, FromRefundQuery and FromNotification build it,
+// one per kind of answer.
 type Result struct {
+	// RespCode and RespDesc are the answer's own result code: whether
+	// the call was accepted, refused, a duplicate or about an unknown
+	// order. Empty when the answer carried none.
+	RespCode string
+	RespDesc string
+	// ReqDate and ReqSeqID name the order or refund the result is about,
+	// when the answer says; a result about another order than the one a
+	// payment now stands for is stale and changes nothing.
+	ReqDate  string
+	ReqSeqID string
 	// TransStat is the upstream's trans_stat: S, F, P, I or empty.
 	TransStat string
 	// BankCode and BankMessage explain a failure; bank code
@@ -100,10 +125,17 @@ type Result struct {
 	At time.Time
 }
 
+// Accepted reports whether the call was accepted (00000000) or is being
+// processed (00000100).
+func (r Result) Accepted() bool {
+	return nkp.Result{RespCode: r.RespCode}.Accepted()
+}
+
 // Options configures a Ledger. Every field is optional.
 type Options struct {
-	// Now is the clock; time.Now when nil.
-	Now func() time.Time
+	// Telemetry is the logger (conflicts and refusals), registerer and
+	// clock of the ledger.
+	Telemetry telemetry.Bundle
 	// Published is called after an event has been committed together with
 	// its transition, with the context of the call that produced it (and
 	// so its trace span). The delivery dispatcher uses it to wake up at
@@ -131,26 +163,27 @@ func New(st store.Store, opts Options) (*Ledger, error) {
 	if st == nil {
 		return nil, errors.New("ledger: nil store")
 	}
+	tel := opts.Telemetry.WithDefaults()
 	l := &Ledger{
 		st:        st,
-		now:       opts.Now,
+		now:       tel.Now,
 		published: opts.Published,
-		log:       opts.Logger,
+		log:       tel.Logger,
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "paysidecar_ledger_results_total",
-			Help: "Upstream results applied to payments and refunds, by kind, source and result (applied, unchanged, conflict, amount_mismatch).",
+			Help: "Upstream results applied to payments and refunds, by kind, source and result (applied, unchanged, conflict, amount_mismatch, refused, stale).",
 		}, []string{"kind", "source", "result"}),
 	}
-	if l.now == nil {
-		l.now = time.Now
-	}
-	if l.log == nil {
-		l.log = slog.Default()
-	}
-	if opts.Registerer != nil {
-		if err := opts.Registerer.Register(l.results); err != nil {
-			return nil, fmt.Errorf("ledger: register metrics: %w", err)
+	// Every series an alert or a panel reads exists from the start.
+	for _, kind := range []string{KindPayment, KindRefund} {
+		for _, source := range []string{SourceNotification, SourceQuery, SourceAPI} {
+			for _, result := range []string{"applied", "unchanged", "conflict", CodeAmountMismatch, "refused", "stale"} {
+				l.results.WithLabelValues(kind, source, result)
+			}
 		}
+	}
+	if err := tel.Register(l.results); err != nil {
+		return nil, fmt.Errorf("ledger: %w", err)
 	}
 	return l, nil
 }
@@ -175,12 +208,11 @@ func (l *Ledger) CheckRefundAmount(rf store.Refund, r Result) error {
 	return nil
 }
 
-// PaymentTransition builds the transition that r asks of payment p, with
+// paymentTransition builds the transition that r asks of payment p, with
 // the event when the new state is final. It checks the amount and does not
-// touch the store; callers that must apply it another way (the creating
-// call's UpdatePaymentAccepted) use it to produce the same event as
-// ApplyPayment would.
-func (l *Ledger) PaymentTransition(p store.Payment, r Result) (store.Transition, error) {
+// touch the store, so that ApplyPayment and OrderAccepted, which apply it
+// with different store calls, produce the same event.
+func (l *Ledger) paymentTransition(p store.Payment, r Result) (store.Transition, error) {
 	if err := l.CheckPaymentAmount(p, r); err != nil {
 		return store.Transition{}, err
 	}
@@ -204,6 +236,9 @@ func (l *Ledger) PaymentTransition(p store.Payment, r Result) (store.Transition,
 	after := p
 	after.Status = to
 	after.TransStat = r.TransStat
+	if r.Upstream != nil {
+		after.UpstreamFields = r.Upstream
+	}
 	if r.NkpSeqID != "" {
 		after.NkpSeqID = r.NkpSeqID
 	}
@@ -224,10 +259,10 @@ func (l *Ledger) PaymentTransition(p store.Payment, r Result) (store.Transition,
 	return t, nil
 }
 
-// RefundTransition builds the transition that r asks of refund rf, with
-// the event when the new state is final. Like PaymentTransition it checks
+// refundTransition builds the transition that r asks of refund rf, with
+// the event when the new state is final. Like paymentTransition it checks
 // the amount and does not touch the store.
-func (l *Ledger) RefundTransition(rf store.Refund, r Result) (store.Transition, error) {
+func (l *Ledger) refundTransition(rf store.Refund, r Result) (store.Transition, error) {
 	if err := l.CheckRefundAmount(rf, r); err != nil {
 		return store.Transition{}, err
 	}
@@ -273,7 +308,14 @@ func (l *Ledger) ApplyPayment(ctx context.Context, paymentID string, r Result) (
 	if err != nil {
 		return store.Payment{}, false, fmt.Errorf("ledger: get payment %s: %w", paymentID, err)
 	}
-	t, err := l.PaymentTransition(p, r)
+	if stale(p, r) {
+		l.results.WithLabelValues(KindPayment, r.Source, "stale").Inc()
+		l.log.Info("result about an earlier order of the payment; ignored",
+			slog.String("id", p.ID), slog.String("req_seq_id", p.ReqSeqID), slog.String("result_req_seq_id", r.ReqSeqID),
+			slog.String("source", r.Source))
+		return p, false, nil
+	}
+	t, err := l.paymentTransition(p, r)
 	if err != nil {
 		return p, false, fmt.Errorf("ledger: payment %s: %w", paymentID, err)
 	}
@@ -285,14 +327,9 @@ func (l *Ledger) ApplyPayment(ctx context.Context, paymentID string, r Result) (
 	if err != nil {
 		return p, false, fmt.Errorf("ledger: transition payment %s to %s: %w", paymentID, t.To, err)
 	}
-	if !applied {
-		// Another writer got there first; report what it left.
-		l.unchanged(KindPayment, np.ID, np.Status, t.To, r)
-		return np, false, nil
-	}
-	l.results.WithLabelValues(KindPayment, r.Source, "applied").Inc()
-	l.announce(ctx, t.Event)
-	return np, true, nil
+	// When not applied, another writer got there first: np is what it left.
+	l.tally(ctx, KindPayment, np.ID, applied, np.Status, t, r)
+	return np, applied, nil
 }
 
 // ApplyRefund applies r to the refund refundID, like ApplyPayment. A refund
@@ -303,7 +340,7 @@ func (l *Ledger) ApplyRefund(ctx context.Context, refundID string, r Result) (st
 	if err != nil {
 		return store.Refund{}, false, fmt.Errorf("ledger: get refund %s: %w", refundID, err)
 	}
-	t, err := l.RefundTransition(rf, r)
+	t, err := l.refundTransition(rf, r)
 	if err != nil {
 		return rf, false, fmt.Errorf("ledger: refund %s: %w", refundID, err)
 	}
@@ -315,19 +352,21 @@ func (l *Ledger) ApplyRefund(ctx context.Context, refundID string, r Result) (st
 	if err != nil {
 		return rf, false, fmt.Errorf("ledger: transition refund %s to %s: %w", refundID, t.To, err)
 	}
-	if !applied {
-		l.unchanged(KindRefund, nr.ID, nr.Status, t.To, r)
-		return nr, false, nil
-	}
-	l.results.WithLabelValues(KindRefund, r.Source, "applied").Inc()
-	l.announce(ctx, t.Event)
-	return nr, true, nil
+	l.tally(ctx, KindRefund, nr.ID, applied, nr.Status, t, r)
+	return nr, applied, nil
 }
 
-// Announced tells the ledger's listener about an event that the caller
-// committed itself, through a transition built by PaymentTransition or
-// RefundTransition and applied with another store call.
-func (l *Ledger) Announced(ctx context.Context, e *store.Event) { l.announce(ctx, e) }
+// tally counts the outcome of transition t, built from r, of the payment
+// or refund id (kind), and announces its event when it was applied; have
+// is the object's state after the store call.
+func (l *Ledger) tally(ctx context.Context, kind, id string, applied bool, have store.Status, t store.Transition, r Result) {
+	if !applied {
+		l.unchanged(kind, id, have, t.To, r)
+		return
+	}
+	l.results.WithLabelValues(kind, r.Source, "applied").Inc()
+	l.announce(ctx, t.Event)
+}
 
 func (l *Ledger) announce(ctx context.Context, e *store.Event) {
 	if e == nil || l.published == nil {
@@ -358,6 +397,12 @@ func (l *Ledger) at(r Result) time.Time {
 		return r.At.UTC().Truncate(time.Microsecond)
 	}
 	return l.now().UTC().Truncate(time.Microsecond)
+}
+
+// stale reports whether r is about another order than the one payment p
+// stands for now (an order it replaced).
+func stale(p store.Payment, r Result) bool {
+	return (r.ReqSeqID != "" && r.ReqSeqID != p.ReqSeqID) || (r.ReqDate != "" && r.ReqDate != p.ReqDate)
 }
 
 func validUpstream(raw json.RawMessage) error {

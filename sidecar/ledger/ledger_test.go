@@ -17,6 +17,7 @@ import (
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 	"github.com/paysidecar/paysidecar/sidecar/store"
 	"github.com/paysidecar/paysidecar/sidecar/store/sqlite"
+	"github.com/paysidecar/paysidecar/sidecar/telemetry"
 )
 
 var t0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
@@ -143,8 +144,7 @@ func newFixture(t *testing.T) *fixture {
 	t.Cleanup(func() { _ = st.Close() })
 	f := &fixture{st: st, reg: prometheus.NewRegistry()}
 	f.led, err = ledger.New(st, ledger.Options{
-		Now:        func() time.Time { return t0.Add(5 * time.Minute) },
-		Registerer: f.reg,
+		Telemetry: telemetry.Bundle{Now: func() time.Time { return t0.Add(5 * time.Minute) }, Registerer: f.reg},
 		Published: func(_ context.Context, e store.Event) {
 			f.mu.Lock()
 			f.published = append(f.published, e)

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // ErrorKind classifies why a call did not produce a verified answer.
@@ -79,13 +80,50 @@ type Client struct {
 	HTTP *http.Client
 	// MaxResponseBytes bounds the answer size; 1 MiB when zero.
 	MaxResponseBytes int64
+	// Observe, when set, is told about every call once it ends: its path,
+	// its outcome (OutcomeAccepted, OutcomeRejected, or the ErrorKind of a
+	// failed call) and how long it took. It must not block.
+	Observe func(ctx context.Context, path, outcome string, elapsed time.Duration)
 }
+
+// Outcomes of a call that produced a verified answer, as reported to
+// Client.Observe; a failed call reports its ErrorKind.
+const (
+	// OutcomeAccepted: the answer's resp_code accepted the call
+	// (00000000 or 00000100).
+	OutcomeAccepted = "accepted"
+	// OutcomeRejected: the answer's resp_code is any other code.
+	OutcomeRejected = "rejected"
+)
 
 // Call signs data (NKP field names, translated to the profile's dialect),
 // posts it to path and returns the verified answer's data, translated back
 // to NKP names. An answer that is unsigned or wrongly signed is refused with
 // KindBadSignature.
 func (c *Client) Call(ctx context.Context, path string, data map[string]any) (map[string]any, error) {
+	if c.Observe == nil {
+		return c.call(ctx, path, data)
+	}
+	start := time.Now()
+	out, err := c.call(ctx, path, data)
+	outcome := OutcomeAccepted
+	var ce *CallError
+	switch {
+	case errors.As(err, &ce):
+		outcome = string(ce.Kind)
+	case err != nil:
+		outcome = string(KindTransport)
+	default:
+		code, _ := out["resp_code"].(string)
+		if !(Result{RespCode: code}).Accepted() {
+			outcome = OutcomeRejected
+		}
+	}
+	c.Observe(ctx, path, outcome, time.Since(start))
+	return out, err
+}
+
+func (c *Client) call(ctx context.Context, path string, data map[string]any) (map[string]any, error) {
 	wire := make(map[string]any, len(data))
 	for k, v := range data {
 		wire[k] = v

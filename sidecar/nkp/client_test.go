@@ -410,3 +410,49 @@ func TestClientTypedCalls(t *testing.T) {
 		t.Errorf("FileQuery path = %s", p)
 	}
 }
+
+func TestClientObservesEveryCall(t *testing.T) {
+	answer := map[string]any{"resp_code": CodeAccepted}
+	status := http.StatusOK
+	u := newUpstream(t, nil)
+	u.handler = func(w http.ResponseWriter, _ *http.Request, _ map[string]any) {
+		if status != http.StatusOK {
+			http.Error(w, "boom", status)
+			return
+		}
+		u.reply(w, answer)
+	}
+	type seen struct{ path, outcome string }
+	var got []seen
+	c := u.client(ProfileNKP)
+	c.Observe = func(_ context.Context, path, outcome string, elapsed time.Duration) {
+		if elapsed <= 0 {
+			t.Errorf("elapsed = %v", elapsed)
+		}
+		got = append(got, seen{path, outcome})
+	}
+	ctx := context.Background()
+	tests := []struct {
+		answer  map[string]any
+		status  int
+		outcome string
+	}{
+		{map[string]any{"resp_code": CodeAccepted}, http.StatusOK, OutcomeAccepted},
+		{map[string]any{"resp_code": CodeProcessing}, http.StatusOK, OutcomeAccepted},
+		{map[string]any{"resp_code": CodeBadParams}, http.StatusOK, OutcomeRejected},
+		{map[string]any{"resp_code": CodeDuplicate}, http.StatusOK, OutcomeRejected},
+		{nil, http.StatusInternalServerError, string(KindStatus)},
+	}
+	for _, tt := range tests {
+		answer, status = tt.answer, tt.status
+		_, _ = c.Call(ctx, PathJSPay, map[string]any{"req_seq_id": "1"})
+	}
+	if len(got) != len(tests) {
+		t.Fatalf("observed %d calls, want %d", len(got), len(tests))
+	}
+	for i, tt := range tests {
+		if got[i] != (seen{PathJSPay, tt.outcome}) {
+			t.Errorf("call %d observed as %+v, want %s", i, got[i], tt.outcome)
+		}
+	}
+}

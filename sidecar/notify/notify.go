@@ -17,7 +17,6 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -29,15 +28,14 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/paysidecar/paysidecar/sdk/client"
 	"github.com/paysidecar/paysidecar/sidecar/ledger"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 	"github.com/paysidecar/paysidecar/sidecar/store"
+	"github.com/paysidecar/paysidecar/sidecar/telemetry"
 )
 
 // DefaultMaxBodyBytes bounds a notification body when Config leaves it
@@ -68,7 +66,10 @@ type Config struct {
 	// MaxBodyBytes bounds the request body; larger bodies get 413.
 	// Default DefaultMaxBodyBytes.
 	MaxBodyBytes int64
-	// Profile is the upstream's field dialect; nkp.ProfileNKP when empty.
+	// Profile is the upstream's configured field dialect; nkp.ProfileNKP
+	// when empty. It is checked, but a notification is read in either
+	// dialect (see ledger.FromNotification), so a switch of dialect
+	// upstream loses nothing.
 	Profile nkp.Profile
 	// Verifier is the upstream's RSA public key. Required.
 	Verifier *rsa.PublicKey
@@ -76,16 +77,9 @@ type Config struct {
 
 // Options carries the handler's collaborators. Every field is optional.
 type Options struct {
-	// Now is the clock; time.Now when nil.
-	Now func() time.Time
-	// Logger receives refusals and failures, never a secret or a full
-	// body; slog.Default when nil.
-	Logger *slog.Logger
-	// Registerer receives the metrics; none are registered when nil.
-	Registerer prometheus.Registerer
-	// TracerProvider makes the notification spans; the global one when
-	// nil.
-	TracerProvider trace.TracerProvider
+	// Telemetry is the handler's logger (refusals and failures, never a
+	// secret or a full body), registerer, tracer provider and clock.
+	Telemetry telemetry.Bundle
 }
 
 // Handler is the notification ingress, an http.Handler.
@@ -119,12 +113,14 @@ func NewHandler(cfg Config, st store.Store, led *ledger.Ledger, opts Options) (*
 	if err := cfg.Profile.Validate(); err != nil {
 		return nil, fmt.Errorf("notify: %w", err)
 	}
+	tel := opts.Telemetry.WithDefaults()
 	h := &Handler{
-		cfg: cfg,
-		st:  st,
-		led: led,
-		now: opts.Now,
-		log: opts.Logger,
+		cfg:    cfg,
+		st:     st,
+		led:    led,
+		now:    tel.Now,
+		log:    tel.Logger,
+		tracer: tel.Tracer("github.com/paysidecar/paysidecar/sidecar/notify"),
 		recv: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "paysidecar_notify_received_total",
 			Help: "Notifications received, by kind (payment, refund, unknown) and result (applied, duplicate, unchanged, ignored, rejected, error).",
@@ -136,26 +132,21 @@ func NewHandler(cfg Config, st store.Store, led *ledger.Ledger, opts Options) (*
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "paysidecar_notify_duration_seconds",
 			Help:    "Time to handle one notification, from request to answer.",
-			Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5},
+			Buckets: telemetry.DurationBuckets,
 		}),
 	}
-	if h.now == nil {
-		h.now = time.Now
-	}
-	if h.log == nil {
-		h.log = slog.Default()
-	}
-	tp := opts.TracerProvider
-	if tp == nil {
-		tp = otel.GetTracerProvider()
-	}
-	h.tracer = tp.Tracer("github.com/paysidecar/paysidecar/sidecar/notify")
-	if opts.Registerer != nil {
-		for _, c := range []prometheus.Collector{h.recv, h.reject, h.latency} {
-			if err := opts.Registerer.Register(c); err != nil {
-				return nil, fmt.Errorf("notify: register metrics: %w", err)
-			}
+	// Every series an alert or a panel reads exists from the start.
+	for _, kind := range []string{ledger.KindPayment, ledger.KindRefund, "unknown"} {
+		for _, result := range []string{"applied", "duplicate", "unchanged", "ignored", "rejected", "error"} {
+			h.recv.WithLabelValues(kind, result)
 		}
+	}
+	for _, reason := range []string{ReasonMethod, ReasonContentType, ReasonOversize, ReasonMalformed, ReasonUnsigned,
+		ReasonBadSignature, ReasonBadData, ReasonAmountMismatch, ReasonUnknownOrder, ReasonStore} {
+		h.reject.WithLabelValues(reason)
+	}
+	if err := tel.Register(h.recv, h.reject, h.latency); err != nil {
+		return nil, fmt.Errorf("notify: %w", err)
 	}
 	return h, nil
 }
@@ -171,9 +162,11 @@ type refusal struct {
 // ServeHTTP handles one notification.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	started := time.Now()
-	defer func() { h.latency.Observe(time.Since(started).Seconds()) }()
-	ctx, span := h.tracer.Start(r.Context(), "notify.receive", trace.WithSpanKind(trace.SpanKindServer))
+	method, _ := telemetry.HTTPMethod(r.Method)
+	ctx, span := h.tracer.Start(r.Context(), "notify.receive", trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(attribute.String("http.request.method", method)))
 	defer span.End()
+	defer func() { telemetry.ObserveWithExemplar(ctx, h.latency, time.Since(started).Seconds()) }()
 
 	kind := "unknown"
 	// Once started, the work finishes even if the upstream hangs up: what
@@ -203,11 +196,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if ref.status == http.StatusMethodNotAllowed {
 			w.Header().Set("Allow", http.MethodPost)
 		}
+		span.SetAttributes(attribute.Int("http.response.status_code", ref.status))
 		http.Error(w, ref.msg, ref.status)
 		return
 	}
 	h.recv.WithLabelValues(kind, result).Inc()
-	span.SetAttributes(attribute.String("paysidecar.notify.result", result))
+	span.SetAttributes(attribute.String("paysidecar.notify.result", result), attribute.Int("http.response.status_code", http.StatusOK))
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	_, _ = io.WriteString(w, ack)
@@ -246,96 +240,63 @@ func (h *Handler) handle(ctx context.Context, r *http.Request, span trace.Span, 
 		return "", "", &refusal{status: http.StatusForbidden, reason: ReasonBadSignature, msg: "signature does not verify"}
 	}
 
-	obj, err := nkp.DecodeObject([]byte(n.RespData))
+	notice, err := ledger.FromNotification(n)
 	if err != nil {
-		return "", "", &refusal{status: http.StatusBadRequest, reason: ReasonBadData, msg: "resp_data is not a JSON object", err: err}
+		return "", "", &refusal{status: http.StatusBadRequest, reason: ReasonBadData, msg: "resp_data is not a JSON object with well-formed fields", err: err}
 	}
-	h.cfg.Profile.FromWire(obj)
-	var data nkp.NotifyData
-	if err := nkp.FromMap(obj, &data); err != nil {
-		return "", "", &refusal{status: http.StatusBadRequest, reason: ReasonBadData, msg: "resp_data has malformed fields", err: err}
-	}
-	if data.HuifuID == "" || data.ReqDate == "" || data.ReqSeqID == "" {
+	if notice.HuifuID == "" || notice.ReqDate == "" || notice.ReqSeqID == "" {
 		return "", "", &refusal{status: http.StatusBadRequest, reason: ReasonBadData, msg: "resp_data lacks huifu_id, req_date or req_seq_id"}
 	}
+	res := notice.PaymentResult()
 	span.SetAttributes(
-		attribute.String("paysidecar.huifu_id", data.HuifuID),
-		attribute.String("paysidecar.req_seq_id", data.ReqSeqID),
-		attribute.String("paysidecar.trans_stat", data.TransStat),
+		attribute.String("paysidecar.huifu_id", notice.HuifuID),
+		attribute.String("paysidecar.req_seq_id", notice.ReqSeqID),
+		attribute.String("paysidecar.trans_stat", res.TransStat),
 	)
-	ack := nkp.NotifyAck(data.ReqSeqID)
+	ack := nkp.NotifyAck(notice.ReqSeqID)
 
-	pay, ref, err := h.find(ctx, data)
+	pay, ref, err := h.find(ctx, notice)
 	if err != nil {
 		return "", "", &refusal{status: http.StatusServiceUnavailable, reason: ReasonStore, msg: "temporarily unable to look up the order", err: err}
 	}
+	var objectID string
 	switch {
 	case pay != nil:
 		*kind = ledger.KindPayment
-	case ref != nil:
-		*kind = ledger.KindRefund
-	default:
-		return "", "", &refusal{status: http.StatusNotFound, reason: ReasonUnknownOrder, msg: "no such order"}
-	}
-
-	res := ledger.Result{
-		TransStat:    data.TransStat,
-		BankCode:     data.BankCode,
-		BankMessage:  data.BankMessage,
-		NkpSeqID:     data.NkpSeqID,
-		PartyOrderID: data.PartyOrderID,
-		OutTransID:   data.OutTransID,
-		Upstream:     json.RawMessage(n.RespData),
-		Notification: &client.UpstreamNotification{RespCode: n.RespCode, RespDesc: n.RespDesc, RespData: n.RespData, Sign: n.Sign},
-		Source:       ledger.SourceNotification,
-		At:           h.now(),
-	}
-	var objectID string
-	if pay != nil {
 		objectID = pay.ID
-		res.Amount = data.TransAmt
+		res.At = h.now()
 		if err := h.led.CheckPaymentAmount(*pay, res); err != nil {
 			return "", "", &refusal{status: http.StatusUnprocessableEntity, reason: ReasonAmountMismatch, msg: "amount does not match the order", err: err}
 		}
-	} else {
+	case ref != nil:
+		*kind = ledger.KindRefund
 		objectID = ref.ID
-		res.Amount = data.OrdAmt
+		res = notice.RefundResult()
+		res.At = h.now()
 		if err := h.led.CheckRefundAmount(*ref, res); err != nil {
 			return "", "", &refusal{status: http.StatusUnprocessableEntity, reason: ReasonAmountMismatch, msg: "amount does not match the refund", err: err}
 		}
+	default:
+		return "", "", &refusal{status: http.StatusNotFound, reason: ReasonUnknownOrder, msg: "no such order"}
 	}
 	span.SetAttributes(attribute.String("paysidecar.object_id", objectID))
 
-	isNew, err := h.st.RecordNotification(ctx, store.Notification{
+	rec := store.Notification{
 		ID:         NotificationID(n.RespData),
-		ReqSeqID:   data.ReqSeqID,
+		ReqSeqID:   notice.ReqSeqID,
 		Kind:       *kind,
 		ObjectID:   objectID,
 		RespData:   n.RespData,
 		ReceivedAt: res.At,
-	})
-	if err != nil {
-		return "", "", &refusal{status: http.StatusServiceUnavailable, reason: ReasonStore, msg: "temporarily unable to store the notification", err: err}
 	}
-	if data.NotifyType != "" && data.NotifyType != nkp.NotifyTypeChannel {
+	if notice.NotifyType != "" && notice.NotifyType != nkp.NotifyTypeChannel {
 		// Not a channel result: kept for audit, acknowledged, not acted on.
+		if _, err := h.led.RecordNotification(ctx, rec); err != nil {
+			return "", "", &refusal{status: http.StatusServiceUnavailable, reason: ReasonStore, msg: "temporarily unable to store the notification", err: err}
+		}
 		return ack, "ignored", nil
 	}
-
-	// Apply even when the notification was seen before: a crash between
-	// recording and applying must not lose the result, and the ledger
-	// makes a second application a no-op.
-	var status store.Status
-	var applied bool
-	if pay != nil {
-		var p store.Payment
-		p, applied, err = h.led.ApplyPayment(ctx, pay.ID, res)
-		status = p.Status
-	} else {
-		var rf store.Refund
-		rf, applied, err = h.led.ApplyRefund(ctx, ref.ID, res)
-		status = rf.Status
-	}
+	status, applied, isNew, err := h.led.ApplyNotification(ctx, rec, *kind, objectID, res)
 	if err != nil {
 		if errors.Is(err, ledger.ErrAmountMismatch) {
 			return "", "", &refusal{status: http.StatusUnprocessableEntity, reason: ReasonAmountMismatch, msg: "amount does not match the order", err: err}
@@ -360,7 +321,7 @@ func (h *Handler) handle(ctx context.Context, r *http.Request, span trace.Span, 
 // so, otherwise a payment, and a refund when no payment matches (some
 // refund notifications carry no trans_type). Both are nil when the order is
 // unknown.
-func (h *Handler) find(ctx context.Context, d nkp.NotifyData) (*store.Payment, *store.Refund, error) {
+func (h *Handler) find(ctx context.Context, d ledger.Notice) (*store.Payment, *store.Refund, error) {
 	findRefund := func() (*store.Refund, error) {
 		rf, err := h.st.GetRefundByReqSeqID(ctx, d.HuifuID, d.ReqDate, d.ReqSeqID)
 		if errors.Is(err, store.ErrNotFound) {
@@ -371,7 +332,7 @@ func (h *Handler) find(ctx context.Context, d nkp.NotifyData) (*store.Payment, *
 		}
 		return &rf, nil
 	}
-	if d.TransType == nkp.TransRefund {
+	if d.Refund() {
 		rf, err := findRefund()
 		return nil, rf, err
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/paysidecar/paysidecar/sidecar/notify"
 	"github.com/paysidecar/paysidecar/sidecar/store"
 	"github.com/paysidecar/paysidecar/sidecar/store/sqlite"
+	"github.com/paysidecar/paysidecar/sidecar/telemetry"
 )
 
 const merchant = "6666000100000001"
@@ -124,14 +125,14 @@ func newFixture(t *testing.T, cfg notify.Config) *fixture {
 	f := &fixture{st: st, fs: &failingStore{Store: st}, key: key, evil: evilKey, reg: prometheus.NewRegistry(),
 		logs: &syncBuffer{}, rec: tracetest.NewSpanRecorder()}
 	logger := slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	led, err := ledger.New(f.fs, ledger.Options{Logger: logger})
+	led, err := ledger.New(f.fs, ledger.Options{Telemetry: telemetry.Bundle{Logger: logger}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(f.rec))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
 	cfg.Verifier = &key.PublicKey
-	h, err := notify.NewHandler(cfg, f.fs, led, notify.Options{Logger: logger, Registerer: f.reg, TracerProvider: tp})
+	h, err := notify.NewHandler(cfg, f.fs, led, notify.Options{Telemetry: telemetry.Bundle{Logger: logger, Registerer: f.reg, TracerProvider: tp}})
 	if err != nil {
 		t.Fatal(err)
 	}

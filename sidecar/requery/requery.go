@@ -19,7 +19,6 @@ package requery
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -28,7 +27,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
@@ -38,14 +36,14 @@ import (
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 	"github.com/paysidecar/paysidecar/sidecar/poller"
 	"github.com/paysidecar/paysidecar/sidecar/store"
+	"github.com/paysidecar/paysidecar/sidecar/telemetry"
 )
 
-// Querier is the part of the upstream client that reverse queries need;
-// *nkp.Client implements it.
+// Querier is the part of the upstream client that reverse queries need:
+// a signed call whose answer is verified (*nkp.Client implements it). The
+// requerier calls the payment query, close and refund query paths.
 type Querier interface {
-	QueryPayment(ctx context.Context, req nkp.PaymentQueryRequest) (nkp.PaymentQueryResponse, error)
-	QueryRefund(ctx context.Context, req nkp.RefundQueryRequest) (nkp.RefundResponse, error)
-	Close(ctx context.Context, req nkp.CloseRequest) (nkp.CloseResponse, error)
+	Call(ctx context.Context, path string, data map[string]any) (map[string]any, error)
 }
 
 // DefaultSchedule is the default list of delays between queries; the last
@@ -121,17 +119,12 @@ func (c Config) Delay(attempts int) time.Duration {
 // Options carries the collaborators of a Requerier. Every field is
 // optional.
 type Options struct {
-	// Now is the clock; time.Now when nil.
-	Now func() time.Time
+	// Telemetry is the requerier's logger, registerer, tracer provider
+	// and clock.
+	Telemetry telemetry.Bundle
 	// NewReqSeqID makes the req_seq_id of a close request;
 	// nkp.NewReqSeqID when nil.
 	NewReqSeqID func(now time.Time) string
-	// Logger receives failures; slog.Default when nil.
-	Logger *slog.Logger
-	// Registerer receives the metrics; none are registered when nil.
-	Registerer prometheus.Registerer
-	// TracerProvider makes the query spans; the global one when nil.
-	TracerProvider trace.TracerProvider
 }
 
 // Requerier runs reverse queries. Start runs it; Close stops it.
@@ -183,37 +176,33 @@ func New(cfg Config, st store.Store, led *ledger.Ledger, q Querier, opts Options
 		host, _ := os.Hostname()
 		cfg.Owner = host + "-" + strconv.Itoa(os.Getpid())
 	}
+	tel := opts.Telemetry.WithDefaults()
 	r := &Requerier{
 		cfg:    cfg,
 		st:     st,
 		q:      q,
 		led:    led,
-		now:    opts.Now,
+		now:    tel.Now,
 		newSeq: opts.NewReqSeqID,
-		log:    opts.Logger,
+		log:    tel.Logger,
+		tracer: tel.Tracer("github.com/paysidecar/paysidecar/sidecar/requery"),
 		total: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "paysidecar_requery_total",
 			Help: "Reverse queries by kind (payment, refund) and result (final, processing, not_found, refused, amount_mismatch, error, closed, close_refused, close_error, expired).",
 		}, []string{"kind", "result"}),
 	}
-	if r.now == nil {
-		r.now = time.Now
-	}
 	if r.newSeq == nil {
 		r.newSeq = nkp.NewReqSeqID
 	}
-	if r.log == nil {
-		r.log = slog.Default()
-	}
-	tp := opts.TracerProvider
-	if tp == nil {
-		tp = otel.GetTracerProvider()
-	}
-	r.tracer = tp.Tracer("github.com/paysidecar/paysidecar/sidecar/requery")
-	if opts.Registerer != nil {
-		if err := opts.Registerer.Register(r.total); err != nil {
-			return nil, fmt.Errorf("requery: register metrics: %w", err)
+	// Every series an alert or a panel reads exists from the start.
+	for _, kind := range []string{ledger.KindPayment, ledger.KindRefund} {
+		for _, result := range []string{"final", "processing", "not_found", "refused", "amount_mismatch", "error",
+			"closed", "close_refused", "close_error", "expired"} {
+			r.total.WithLabelValues(kind, result)
 		}
+	}
+	if err := tel.Register(r.total); err != nil {
+		return nil, fmt.Errorf("requery: %w", err)
 	}
 	r.poll = poller.New(poller.Config{
 		Interval: r.cfg.PollInterval,
@@ -296,13 +285,29 @@ func (r *Requerier) finish(ctx context.Context, span trace.Span, kind, id string
 		return
 	}
 	r.total.WithLabelValues(kind, o.result).Inc()
-	if err := r.st.ScheduleQuery(context.WithoutCancel(ctx), kind, id, o.next, attempts, o.lastErr); err != nil {
+	if err := r.led.ScheduleQuery(context.WithoutCancel(ctx), kind, id, o.next, attempts, o.lastErr); err != nil {
 		r.log.Error("reverse query: schedule", slog.String("kind", kind), slog.String("id", id), slog.Any("error", err))
 	}
 	if o.next.IsZero() && o.result != "final" && o.result != "closed" {
 		r.log.Warn("reverse query: stopped without a final state",
 			slog.String("kind", kind), slog.String("id", id), slog.String("result", o.result), slog.String("last_error", o.lastErr))
 	}
+}
+
+// call sends req to path, bounded by the call timeout, and builds the
+// result of the verified answer with build.
+func (r *Requerier) call(ctx context.Context, path string, req any, build func(map[string]any) (ledger.Result, error)) (ledger.Result, error) {
+	data, err := nkp.ToMap(req)
+	if err != nil {
+		return ledger.Result{}, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, r.cfg.CallTimeout)
+	defer cancel()
+	answer, err := r.q.Call(cctx, path, data)
+	if err != nil {
+		return ledger.Result{}, err
+	}
+	return build(answer)
 }
 
 // next returns when to query again after attempts queries, never later than
@@ -340,39 +345,35 @@ func (r *Requerier) queryPayment(ctx context.Context, span trace.Span, p store.P
 	if p.Status.Final() {
 		return outcome{result: "final"}
 	}
-	cctx, cancel := context.WithTimeout(ctx, r.cfg.CallTimeout)
-	resp, err := r.q.QueryPayment(cctx, nkp.PaymentQueryRequest{HuifuID: p.MerchantID, OrgReqDate: p.ReqDate, OrgReqSeqID: p.ReqSeqID})
-	cancel()
+	res, err := r.call(ctx, nkp.PathPaymentQuery, nkp.PaymentQueryRequest{HuifuID: p.MerchantID, OrgReqDate: p.ReqDate, OrgReqSeqID: p.ReqSeqID}, ledger.FromPaymentQuery)
 	if err != nil {
 		span.RecordError(err)
 		return r.onError(now, attempts, deadline, "error", "query: "+err.Error())
 	}
-	upstream, _ := json.Marshal(resp)
-	if resp.RespCode == nkp.CodeNotFound {
+	// The result is about the order that was asked about, whatever the
+	// answer echoes; the ledger ignores it if the payment has moved to
+	// another order meanwhile.
+	res.ReqDate, res.ReqSeqID, res.At = p.ReqDate, p.ReqSeqID, now
+	if res.RespCode == nkp.CodeNotFound {
 		if now.After(deadline) {
 			// The order never reached the upstream and can no longer be
 			// paid.
-			res := ledger.Result{TransStat: nkp.StatFailure, BankCode: nkp.BankCodeOrderClosed,
-				BankMessage: "order unknown upstream after its expiry", Upstream: upstream, Source: ledger.SourceQuery, At: now}
-			if _, _, err := r.led.ApplyPayment(ctx, p.ID, res); err != nil {
+			res.TransStat, res.BankCode, res.BankMessage = nkp.StatFailure, nkp.BankCodeOrderClosed, "order unknown upstream after its expiry"
+			np, _, err := r.led.ApplyPayment(ctx, p.ID, res)
+			if err != nil {
 				return r.onError(now, attempts, deadline, "error", err.Error())
+			}
+			if !np.Status.Final() {
+				// The payment moved to another order meanwhile.
+				return outcome{result: "processing", next: now.Add(r.cfg.Delay(0))}
 			}
 			r.log.Warn("reverse query: payment unknown upstream after its expiry; reported closed", slog.String("id", p.ID))
 			return outcome{result: "closed"}
 		}
-		return outcome{result: "not_found", next: r.next(now, attempts, deadline), lastErr: "upstream: " + resp.RespCode + " " + resp.RespDesc}
+		return outcome{result: "not_found", next: r.next(now, attempts, deadline), lastErr: "upstream: " + res.RespCode + " " + res.RespDesc}
 	}
-	if !resp.Accepted() {
-		return r.onError(now, attempts, deadline, "refused", "upstream: "+resp.RespCode+" "+resp.RespDesc)
-	}
-	seq := resp.NkpSeqID
-	if seq == "" {
-		seq = resp.OrgNkpSeqID
-	}
-	res := ledger.Result{
-		TransStat: resp.TransStat, BankCode: resp.BankCode, BankMessage: resp.BankMessage,
-		NkpSeqID: seq, PartyOrderID: resp.PartyOrderID, OutTransID: resp.OutTransID,
-		Amount: resp.TransAmt, Upstream: upstream, Source: ledger.SourceQuery, At: now,
+	if !res.Accepted() {
+		return r.onError(now, attempts, deadline, "refused", "upstream: "+res.RespCode+" "+res.RespDesc)
 	}
 	np, _, err := r.led.ApplyPayment(ctx, p.ID, res)
 	if err != nil {
@@ -398,28 +399,24 @@ func (r *Requerier) queryPayment(ctx context.Context, span trace.Span, p store.P
 // closePayment closes an expired unpaid payment upstream and reports it
 // closed.
 func (r *Requerier) closePayment(ctx context.Context, span trace.Span, p store.Payment, attempts int, deadline, now time.Time) outcome {
-	cctx, cancel := context.WithTimeout(ctx, r.cfg.CallTimeout)
-	resp, err := r.q.Close(cctx, nkp.CloseRequest{
+	res, err := r.call(ctx, nkp.PathClose, nkp.CloseRequest{
 		ReqDate: nkp.ReqDate(now), ReqSeqID: r.newSeq(now), HuifuID: p.MerchantID,
 		OrgReqDate: p.ReqDate, OrgReqSeqID: p.ReqSeqID,
-	})
-	cancel()
+	}, func(data map[string]any) (ledger.Result, error) { return ledger.FromClose(data, "closed after expiry") })
 	if err != nil {
 		span.RecordError(err)
 		return r.onError(now, attempts, deadline, "close_error", "close: "+err.Error())
 	}
-	if !resp.Accepted() || resp.TransStat != nkp.StatSuccess {
+	if !res.Accepted() || res.BankCode != nkp.BankCodeOrderClosed {
 		// Refused (paid or failed in the meantime, or too young): the
 		// next query tells what happened.
-		msg := "close: " + resp.RespCode + " " + resp.RespDesc
+		msg := "close: " + res.RespCode + " " + res.RespDesc
 		if now.After(deadline.Add(r.cfg.ErrorWindow)) {
 			return outcome{result: "close_refused", lastErr: msg + "; gave up querying"}
 		}
 		return outcome{result: "close_refused", next: now.Add(r.cfg.Delay(0)), lastErr: msg}
 	}
-	upstream, _ := json.Marshal(resp)
-	res := ledger.Result{TransStat: nkp.StatFailure, BankCode: nkp.BankCodeOrderClosed, BankMessage: "closed after expiry",
-		Upstream: upstream, Source: ledger.SourceQuery, At: now}
+	res.Source, res.ReqDate, res.ReqSeqID, res.At = ledger.SourceQuery, p.ReqDate, p.ReqSeqID, now
 	np, _, err := r.led.ApplyPayment(ctx, p.ID, res)
 	if err != nil {
 		return r.onError(now, attempts, deadline, "error", err.Error())
@@ -443,27 +440,21 @@ func (r *Requerier) queryRefund(ctx context.Context, span trace.Span, rf store.R
 	if rf.Status.Final() {
 		return outcome{result: "final"}
 	}
-	cctx, cancel := context.WithTimeout(ctx, r.cfg.CallTimeout)
-	resp, err := r.q.QueryRefund(cctx, nkp.RefundQueryRequest{HuifuID: rf.MerchantID, OrgReqDate: rf.ReqDate, OrgReqSeqID: rf.ReqSeqID})
-	cancel()
+	res, err := r.call(ctx, nkp.PathRefundQuery, nkp.RefundQueryRequest{HuifuID: rf.MerchantID, OrgReqDate: rf.ReqDate, OrgReqSeqID: rf.ReqSeqID}, ledger.FromRefundQuery)
 	if err != nil {
 		span.RecordError(err)
 		return r.onError(now, attempts, deadline, "error", "query: "+err.Error())
 	}
-	if resp.RespCode == nkp.CodeNotFound {
+	if res.RespCode == nkp.CodeNotFound {
 		if now.After(deadline) {
 			return outcome{result: "expired", lastErr: "refund unknown upstream until the end of its query window"}
 		}
-		return outcome{result: "not_found", next: r.next(now, attempts, deadline), lastErr: "upstream: " + resp.RespCode + " " + resp.RespDesc}
+		return outcome{result: "not_found", next: r.next(now, attempts, deadline), lastErr: "upstream: " + res.RespCode + " " + res.RespDesc}
 	}
-	if !resp.Accepted() {
-		return r.onError(now, attempts, deadline, "refused", "upstream: "+resp.RespCode+" "+resp.RespDesc)
+	if !res.Accepted() {
+		return r.onError(now, attempts, deadline, "refused", "upstream: "+res.RespCode+" "+res.RespDesc)
 	}
-	upstream, _ := json.Marshal(resp)
-	res := ledger.Result{
-		TransStat: resp.TransStat, BankCode: resp.BankCode, BankMessage: resp.BankMessage, NkpSeqID: resp.NkpSeqID,
-		Amount: resp.OrdAmt, Upstream: upstream, Source: ledger.SourceQuery, At: now,
-	}
+	res.At = now
 	nr, _, err := r.led.ApplyRefund(ctx, rf.ID, res)
 	if err != nil {
 		if errors.Is(err, ledger.ErrAmountMismatch) {

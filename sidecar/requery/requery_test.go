@@ -23,6 +23,7 @@ import (
 	"github.com/paysidecar/paysidecar/sidecar/requery"
 	"github.com/paysidecar/paysidecar/sidecar/store"
 	"github.com/paysidecar/paysidecar/sidecar/store/sqlite"
+	"github.com/paysidecar/paysidecar/sidecar/telemetry"
 )
 
 // countingQuerier counts the calls that reach the real client.
@@ -31,19 +32,16 @@ type countingQuerier struct {
 	payments, refunds, cls atomic.Int32
 }
 
-func (c *countingQuerier) QueryPayment(ctx context.Context, r nkp.PaymentQueryRequest) (nkp.PaymentQueryResponse, error) {
-	c.payments.Add(1)
-	return c.q.QueryPayment(ctx, r)
-}
-
-func (c *countingQuerier) QueryRefund(ctx context.Context, r nkp.RefundQueryRequest) (nkp.RefundResponse, error) {
-	c.refunds.Add(1)
-	return c.q.QueryRefund(ctx, r)
-}
-
-func (c *countingQuerier) Close(ctx context.Context, r nkp.CloseRequest) (nkp.CloseResponse, error) {
-	c.cls.Add(1)
-	return c.q.Close(ctx, r)
+func (c *countingQuerier) Call(ctx context.Context, path string, data map[string]any) (map[string]any, error) {
+	switch path {
+	case nkp.PathPaymentQuery:
+		c.payments.Add(1)
+	case nkp.PathRefundQuery:
+		c.refunds.Add(1)
+	case nkp.PathClose:
+		c.cls.Add(1)
+	}
+	return c.q.Call(ctx, path, data)
 }
 
 type fixture struct {
@@ -72,7 +70,7 @@ func newFixture(t *testing.T, opts ...sandboxtest.Option) *fixture {
 	t.Cleanup(func() { _ = st.Close() })
 	f := &fixture{sb: sb, clock: clock, up: sb.NKPClient(), st: st, reg: prometheus.NewRegistry()}
 	f.q = &countingQuerier{q: f.up}
-	f.led, err = ledger.New(st, ledger.Options{Now: clock.Now, Logger: slog.New(slog.DiscardHandler)})
+	f.led, err = ledger.New(st, ledger.Options{Telemetry: telemetry.Bundle{Now: clock.Now, Logger: slog.New(slog.DiscardHandler)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +82,7 @@ func (f *fixture) requerier(t *testing.T, cfg requery.Config) *requery.Requerier
 	if cfg.Owner == "" {
 		cfg.Owner = "replica-a"
 	}
-	r, err := requery.New(cfg, f.st, f.led, f.q, requery.Options{Now: f.clock.Now, Registerer: f.reg, Logger: slog.New(slog.DiscardHandler)})
+	r, err := requery.New(cfg, f.st, f.led, f.q, requery.Options{Telemetry: telemetry.Bundle{Now: f.clock.Now, Registerer: f.reg, Logger: slog.New(slog.DiscardHandler)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -489,7 +487,7 @@ func TestReplicasShareWork(t *testing.T) {
 	f := newFixture(t)
 	a := f.requerier(t, requery.Config{Owner: "a", Concurrency: 2, BatchSize: 3})
 	bq := &countingQuerier{q: f.up}
-	b, err := requery.New(requery.Config{Owner: "b", Concurrency: 2, BatchSize: 3}, f.st, f.led, bq, requery.Options{Now: f.clock.Now, Logger: slog.New(slog.DiscardHandler)})
+	b, err := requery.New(requery.Config{Owner: "b", Concurrency: 2, BatchSize: 3}, f.st, f.led, bq, requery.Options{Telemetry: telemetry.Bundle{Now: f.clock.Now, Logger: slog.New(slog.DiscardHandler)}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -288,6 +288,17 @@ type Store interface {
 	// empty t.To records the serials only. The bool reports whether t was
 	// applied.
 	UpdatePaymentAccepted(ctx context.Context, id string, nkpSeqID, partyOrderID string, payParams json.RawMessage, t Transition) (Payment, bool, error)
+	// ReplaceOrder moves the payment id from its upstream order
+	// (fromDate, fromSeq) to a new one (toDate, toSeq), when the old
+	// order's answer, and its pay parameters with it, was lost: req_date
+	// and req_seq_id become the new ones, nkp_seq_id and party_order_id
+	// are cleared and payParams is stored. It applies only while the
+	// payment still stands for the old order and is not final; otherwise
+	// it returns ErrConflict, as it does when the merchant already has a
+	// payment with the new serial. toDate and toSeq are required and
+	// payParams must be JSON (ErrInvalid); an unknown payment is
+	// ErrNotFound. It returns the payment after the call.
+	ReplaceOrder(ctx context.Context, id, fromDate, fromSeq, toDate, toSeq string, payParams json.RawMessage, at time.Time) (Payment, error)
 	// TransitionPayment applies t if it moves the payment forward, and
 	// inserts t.Event with it. It returns the payment after the call and
 	// whether t was applied. A transition that is not applied changes

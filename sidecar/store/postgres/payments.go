@@ -182,3 +182,36 @@ func (s *Store) RecordPaymentError(ctx context.Context, id, msg string, at time.
 	}
 	return nil
 }
+
+// ReplaceOrder moves a payment that is not final onto a new upstream
+// order.
+func (s *Store) ReplaceOrder(ctx context.Context, id, fromDate, fromSeq, toDate, toSeq string,
+	payParams json.RawMessage, at time.Time) (store.Payment, error) {
+	if err := rules.ReplaceOrder(toDate, toSeq, payParams, &at); err != nil {
+		return store.Payment{}, fmt.Errorf("postgres: replace order of payment %q: %w", id, err)
+	}
+	var p store.Payment
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		var err error
+		p, err = scanPayment(tx.QueryRow(ctx, `SELECT `+paymentCols+` FROM payments WHERE id = $1
+			FOR NO KEY UPDATE`, id))
+		if err != nil {
+			return err
+		}
+		if err := rules.CanReplaceOrder(p, fromDate, fromSeq); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE payments SET req_date = $1, req_seq_id = $2, nkp_seq_id = '',
+				party_order_id = '', pay_params = $3, updated_at = $4 WHERE id = $5`,
+			toDate, toSeq, dbJSON(payParams), dbTime(at), id)
+		if err != nil {
+			return conflict(err, "payment")
+		}
+		p.ReqDate, p.ReqSeqID, p.NkpSeqID, p.PartyOrderID, p.PayParams, p.UpdatedAt = toDate, toSeq, "", "", payParams, at
+		return nil
+	})
+	if err != nil {
+		return store.Payment{}, fmt.Errorf("postgres: replace order of payment %q: %w", id, err)
+	}
+	return p, nil
+}

@@ -214,3 +214,35 @@ func (s *Store) RecordPaymentError(ctx context.Context, id, msg string, at time.
 	}
 	return nil
 }
+
+// ReplaceOrder moves a payment that is not final onto a new upstream
+// order.
+func (s *Store) ReplaceOrder(ctx context.Context, id, fromDate, fromSeq, toDate, toSeq string,
+	payParams json.RawMessage, at time.Time) (store.Payment, error) {
+	if err := rules.ReplaceOrder(toDate, toSeq, payParams, &at); err != nil {
+		return store.Payment{}, fmt.Errorf("sqlite: replace order of payment %q: %w", id, err)
+	}
+	var p store.Payment
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var err error
+		p, err = getPayment(ctx, tx, `id = ?`, id)
+		if err != nil {
+			return err
+		}
+		if err := rules.CanReplaceOrder(p, fromDate, fromSeq); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE payments SET req_date = ?, req_seq_id = ?, nkp_seq_id = '',
+				party_order_id = '', pay_params = ?, updated_at = ? WHERE id = ?`,
+			toDate, toSeq, dbJSON(payParams), dbTime(at), id)
+		if err != nil {
+			return conflict(err, "payment")
+		}
+		p.ReqDate, p.ReqSeqID, p.NkpSeqID, p.PartyOrderID, p.PayParams, p.UpdatedAt = toDate, toSeq, "", "", payParams, at
+		return nil
+	})
+	if err != nil {
+		return store.Payment{}, fmt.Errorf("sqlite: replace order of payment %q: %w", id, err)
+	}
+	return p, nil
+}

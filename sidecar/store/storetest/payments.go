@@ -328,6 +328,45 @@ var paymentTests = []test{
 		_, _, err = f.s.UpdatePaymentAccepted(f.ctx, r.ID, "", "", json.RawMessage(`{`), store.Transition{})
 		wantErr(f.t, "bad pay params", err, store.ErrInvalid)
 	}},
+	{"ReplaceOrder", func(f *fixture) {
+		p := f.payment(func(p *store.Payment) { p.NkpSeqID, p.PartyOrderID = "nkp-old", "party-old" })
+		record := json.RawMessage(`{"$order":{"request":{"req_seq_id":"seq-new"}}}`)
+		got, err := f.s.ReplaceOrder(f.ctx, p.ID, p.ReqDate, p.ReqSeqID, "20250302", "seq-new", record, f.at(time.Minute))
+		noErr(f.t, "ReplaceOrder", err)
+		if got.ReqDate != "20250302" || got.ReqSeqID != "seq-new" || got.NkpSeqID != "" || got.PartyOrderID != "" ||
+			string(got.PayParams) != string(record) || !sameTime(got.UpdatedAt, f.at(time.Minute)) ||
+			got.Status != p.Status || got.OutTradeNo != p.OutTradeNo {
+			f.t.Fatalf("payment after ReplaceOrder %+v", got)
+		}
+		wantEqual(f.t, "stored", f.getPayment(p.ID), got)
+		bySeq, err := f.s.GetPaymentByReqSeqID(f.ctx, p.MerchantID, "20250302", "seq-new")
+		noErr(f.t, "GetPaymentByReqSeqID of the new order", err)
+		if bySeq.ID != p.ID {
+			f.t.Fatalf("the new serial finds %s, want %s", bySeq.ID, p.ID)
+		}
+		_, err = f.s.GetPaymentByReqSeqID(f.ctx, p.MerchantID, p.ReqDate, p.ReqSeqID)
+		wantErr(f.t, "the old serial", err, store.ErrNotFound)
+
+		// Only from the order the payment stands for: a second replacement
+		// from the old order loses.
+		_, err = f.s.ReplaceOrder(f.ctx, p.ID, p.ReqDate, p.ReqSeqID, "20250302", "seq-other", record, time.Time{})
+		wantErr(f.t, "replace from an order the payment left", err, store.ErrConflict)
+		// Not onto a serial another payment has.
+		q := f.payment()
+		_, err = f.s.ReplaceOrder(f.ctx, p.ID, "20250302", "seq-new", q.ReqDate, q.ReqSeqID, record, time.Time{})
+		wantErr(f.t, "replace onto a taken serial", err, store.ErrConflict)
+		wantEqual(f.t, "after refused replacements", f.getPayment(p.ID), got)
+		// Never a final payment.
+		done := f.payment(func(p *store.Payment) { p.Status = store.StatusClosed })
+		_, err = f.s.ReplaceOrder(f.ctx, done.ID, done.ReqDate, done.ReqSeqID, "20250302", "seq-done", record, time.Time{})
+		wantErr(f.t, "replace the order of a final payment", err, store.ErrConflict)
+		_, err = f.s.ReplaceOrder(f.ctx, "pay_nope", "20250301", "x", "20250302", "y", record, time.Time{})
+		wantErr(f.t, "unknown payment", err, store.ErrNotFound)
+		_, err = f.s.ReplaceOrder(f.ctx, q.ID, q.ReqDate, q.ReqSeqID, "", "y", record, time.Time{})
+		wantErr(f.t, "no new date", err, store.ErrInvalid)
+		_, err = f.s.ReplaceOrder(f.ctx, q.ID, q.ReqDate, q.ReqSeqID, "20250302", "y", json.RawMessage(`{`), time.Time{})
+		wantErr(f.t, "bad pay params", err, store.ErrInvalid)
+	}},
 	{"RecordPaymentError", func(f *fixture) {
 		p := f.payment()
 		noErr(f.t, "RecordPaymentError", f.s.RecordPaymentError(f.ctx, p.ID, "upstream 99999999", f.at(time.Minute)))

@@ -61,6 +61,10 @@ func (r *roundRobin) UpdatePaymentAccepted(ctx context.Context, id string, nkpSe
 	return r.next().UpdatePaymentAccepted(ctx, id, nkpSeqID, partyOrderID, payParams, t)
 }
 
+func (r *roundRobin) ReplaceOrder(ctx context.Context, id, fromDate, fromSeq, toDate, toSeq string, payParams json.RawMessage, at time.Time) (store.Payment, error) {
+	return r.next().ReplaceOrder(ctx, id, fromDate, fromSeq, toDate, toSeq, payParams, at)
+}
+
 func (r *roundRobin) TransitionPayment(ctx context.Context, id string, t store.Transition) (store.Payment, bool, error) {
 	return r.next().TransitionPayment(ctx, id, t)
 }

@@ -342,6 +342,34 @@ func AcceptPayment(p *store.Payment, nkpSeqID, partyOrderID string, payParams js
 	return changed
 }
 
+// ReplaceOrder checks the arguments of Store.ReplaceOrder and fills in
+// its time.
+func ReplaceOrder(toDate, toSeq string, payParams json.RawMessage, at *time.Time) error {
+	if err := required("new order", "req_date", toDate, "req_seq_id", toSeq); err != nil {
+		return err
+	}
+	if err := JSON("pay_params", payParams); err != nil {
+		return err
+	}
+	if at.IsZero() {
+		*at = Now()
+	}
+	*at = Time(*at)
+	return nil
+}
+
+// CanReplaceOrder reports, with the reason when it cannot, whether payment
+// p may move from the order (fromDate, fromSeq) to another.
+func CanReplaceOrder(p store.Payment, fromDate, fromSeq string) error {
+	if p.Status.Final() {
+		return fmt.Errorf("%w: payment %s is already %s", store.ErrConflict, p.ID, p.Status)
+	}
+	if p.ReqDate != fromDate || p.ReqSeqID != fromSeq {
+		return fmt.Errorf("%w: payment %s stands for order %s/%s, not %s/%s", store.ErrConflict, p.ID, p.ReqDate, p.ReqSeqID, fromDate, fromSeq)
+	}
+	return nil
+}
+
 // ApplyRefund is ApplyPayment for refunds.
 func ApplyRefund(r *store.Refund, t store.Transition) (applied, final bool) {
 	if !Applies(r.Status, t.To) {
