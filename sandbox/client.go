@@ -172,3 +172,25 @@ func (c *ControlClient) SettleApplication(ctx context.Context, applyNo, result s
 	err := c.do(ctx, http.MethodPost, ControlSettleApplication, nil, SettleApplicationRequest{ApplyNo: applyNo, Result: result}, &a)
 	return a, err
 }
+
+// AddBillDifference injects a difference into the reconciliation files and
+// returns every difference in force.
+func (c *ControlClient) AddBillDifference(ctx context.Context, d BillDifference) ([]BillDifference, error) {
+	var out []BillDifference
+	err := c.do(ctx, http.MethodPost, ControlBillDifferences, nil, d, &out)
+	return out, err
+}
+
+// BillDifferences lists the differences injected into the reconciliation
+// files.
+func (c *ControlClient) BillDifferences(ctx context.Context) ([]BillDifference, error) {
+	var out []BillDifference
+	err := c.do(ctx, http.MethodGet, ControlBillDifferences, nil, nil, &out)
+	return out, err
+}
+
+// ClearBillDifferences removes every injected difference, so that the files
+// again say exactly what the ledger holds.
+func (c *ControlClient) ClearBillDifferences(ctx context.Context) error {
+	return c.do(ctx, http.MethodDelete, ControlBillDifferences, nil, nil, nil)
+}

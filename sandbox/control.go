@@ -31,6 +31,7 @@ const (
 	ControlWeChatCodes       = "/_sandbox/wechat/codes"
 	ControlStats             = "/_sandbox/stats"
 	ControlSettleApplication = "/_sandbox/applications/settle"
+	ControlBillDifferences   = "/_sandbox/bills/differences"
 )
 
 // SettleRequest settles a payment or a refund, named by huifu_id and either
@@ -125,6 +126,9 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+ControlWeChatCodes, s.serveMintCode)
 	mux.HandleFunc("GET "+ControlStats, s.serveStats)
 	mux.HandleFunc("POST "+ControlSettleApplication, s.serveSettleApplication)
+	mux.HandleFunc("GET "+ControlBillDifferences, s.serveBillDifferences)
+	mux.HandleFunc("POST "+ControlBillDifferences, s.serveAddBillDifference)
+	mux.HandleFunc("DELETE "+ControlBillDifferences, s.serveClearBillDifferences)
 	mux.HandleFunc("/_sandbox/", func(w http.ResponseWriter, r *http.Request) {
 		controlFail(w, http.StatusNotFound, "not_found", "no control "+r.Method+" "+r.URL.Path+"; see GET /_sandbox/")
 	})
@@ -138,6 +142,7 @@ func (s *Server) serveControlIndex(w http.ResponseWriter, _ *http.Request) {
 			"GET|PUT " + ControlAutoSettle, "GET|PUT " + ControlFaults,
 			"GET " + ControlNotifications, "POST " + ControlWeChatCodes,
 			"GET " + ControlStats, "POST " + ControlSettleApplication,
+			"GET|POST|DELETE " + ControlBillDifferences,
 		},
 	})
 }

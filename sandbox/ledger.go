@@ -95,6 +95,9 @@ type ledger struct {
 	apps          map[string]*application
 	codes         map[string]*wxCode
 	requests      map[string]map[string]int // huifu_id -> path -> count
+	// billDiffs are the differences injected into the reconciliation
+	// files, in the order they were added.
+	billDiffs []BillDifference
 }
 
 func newLedger() ledger {
