@@ -251,12 +251,10 @@ func (s *Server) tradeLinesLocked(huifu string, first, last time.Time) []tradeLi
 
 // daySettlement is one merchant's settlement of one day.
 type daySettlement struct {
-	day                 string
-	pays, refunds       int
-	pay, refund, fees   nkp.Fen
-	settle              nkp.Fen
-	firstEnd, lastEnd   time.Time
-	hasPays, hasRefunds bool
+	day               string
+	pays, refunds     int
+	pay, refund, fees nkp.Fen
+	settle            nkp.Fen
 }
 
 // settlementsLocked sums the trade lines of first..last by day, in order
