@@ -89,6 +89,7 @@ type Server struct {
 	upstream Upstream
 	flows    Flows
 	events   http.Handler
+	books    http.Handler
 	log      *slog.Logger
 	tracer   trace.Tracer
 	metrics  *metrics
@@ -105,7 +106,10 @@ type Deps struct {
 	Upstream Upstream
 	Flows    Flows
 	// Events serves /v1/events; optional.
-	Events         http.Handler
+	Events http.Handler
+	// Statements serves /v1/statements/… and /v1/reconciliations;
+	// optional.
+	Statements     http.Handler
 	Logger         *slog.Logger
 	TracerProvider trace.TracerProvider
 	Registerer     prometheus.Registerer
@@ -146,7 +150,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, store: d.Store, ledger: d.Ledger, upstream: d.Upstream, flows: d.Flows,
-		events: d.Events, log: log, metrics: m, refreshes: refreshGate{interval: cfg.RefreshInterval}}
+		events: d.Events, books: d.Statements, log: log, metrics: m, refreshes: refreshGate{interval: cfg.RefreshInterval}}
 	if d.TracerProvider != nil {
 		s.tracer = d.TracerProvider.Tracer("github.com/paysidecar/paysidecar/sidecar/api")
 	}
@@ -171,6 +175,11 @@ func (s *Server) routes() {
 	if s.events != nil {
 		mux.Handle("/v1/events", s.events)
 		mux.Handle("/v1/events/", s.events)
+	}
+	if s.books != nil {
+		mux.Handle("/v1/statements/", s.books)
+		mux.Handle("/v1/reconciliations", s.books)
+		mux.Handle("/v1/reconciliations/", s.books)
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		// The catch-all takes every request no route matches: a path that
@@ -336,6 +345,14 @@ func routeOf(r *http.Request) string {
 		return "/v1/upstream/{path}"
 	case strings.HasPrefix(p, "/v1/events/"):
 		return "/v1/events/{id}"
+	case strings.HasPrefix(p, "/v1/statements/") && strings.Contains(p, "/files/"):
+		return "/v1/statements/{date}/{bill_type}/files/{name}"
+	case strings.HasPrefix(p, "/v1/statements/"):
+		return "/v1/statements/{date}/{bill_type}"
+	case p == "/v1/reconciliations":
+		return p
+	case strings.HasPrefix(p, "/v1/reconciliations/"):
+		return "/v1/reconciliations/{id}"
 	}
 	return "other"
 }

@@ -242,6 +242,11 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	if err != nil {
 		return err
 	}
+	books, closeBooks, err := startReconcile(ctx, cfg, up, led, st, published, reg, log)
+	if err != nil {
+		return err
+	}
+	defer closeBooks()
 	ev, err := events.NewHandler(st, events.Options{Logger: log, Wake: wake})
 	if err != nil {
 		return err
@@ -251,7 +256,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		MaxAmountFen: cfg.API.MaxAmountFen, IdempotencyTTL: cfg.API.IdempotencyTTL, Token: cfg.API.Token,
 		Passthrough: cfg.Upstream.Passthrough, FirstQueryAfter: cfg.Requery.Schedule[0],
 		InFlight: cfg.Upstream.Timeout + 5*time.Second,
-	}, api.Deps{Store: st, Ledger: led, Upstream: up, Flows: plugins, Events: ev, Logger: log, TracerProvider: tp, Registerer: reg})
+	}, api.Deps{Store: st, Ledger: led, Upstream: up, Flows: plugins, Events: ev, Statements: books.Handler(), Logger: log, TracerProvider: tp, Registerer: reg})
 	if err != nil {
 		return err
 	}

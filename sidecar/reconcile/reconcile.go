@@ -227,6 +227,18 @@ type Bills interface {
 	// they are not kept; the error wraps statements.ErrNotReady when the
 	// upstream has not finished them.
 	Ensure(ctx context.Context, billType, fileDate string) ([]statements.File, error)
+	// Refetch downloads the files again, whether they are kept or not.
+	Refetch(ctx context.Context, billType, fileDate string) ([]statements.File, error)
+}
+
+// RunOptions qualify a run.
+type RunOptions struct {
+	// Trigger is TriggerSchedule or TriggerAPI. A scheduled run claims its
+	// day first.
+	Trigger string
+	// Refetch downloads the day's statements again even when they are
+	// kept, for a statement the upstream issued anew.
+	Refetch bool
 }
 
 // Config configures a Reconciler.
@@ -326,7 +338,8 @@ var ErrBadDate = errors.New("date must be yyyyMMdd")
 // stored, whatever its result; a run that could not complete (a bill not
 // ready, the store unreachable) has status failed and its error is also
 // returned.
-func (r *Reconciler) Run(ctx context.Context, date, trigger string) (*Report, error) {
+func (r *Reconciler) Run(ctx context.Context, date string, opts RunOptions) (*Report, error) {
+	trigger := opts.Trigger
 	day, err := time.ParseInLocation(nkp.DateLayout, date, nkp.Beijing)
 	if err != nil || len(date) != 8 {
 		return nil, fmt.Errorf("reconcile: %q: %w", date, ErrBadDate)
@@ -346,7 +359,11 @@ func (r *Reconciler) Run(ctx context.Context, date, trigger string) (*Report, er
 		return nil, ErrClaimed
 	}
 	sink := &diffSink{r: r, rep: rep, ctx: ctx}
-	runErr := r.reconcile(ctx, day, rep, sink)
+	fetch := r.bills.Ensure
+	if opts.Refetch {
+		fetch = r.bills.Refetch
+	}
+	runErr := r.reconcile(ctx, day, rep, sink, fetch)
 	if runErr == nil {
 		runErr = sink.flush()
 	}
@@ -422,9 +439,9 @@ func (s *diffSink) flush() error {
 }
 
 // reconcile does the work of one run.
-func (r *Reconciler) reconcile(ctx context.Context, day time.Time, rep *Report, sink *diffSink) error {
+func (r *Reconciler) reconcile(ctx context.Context, day time.Time, rep *Report, sink *diffSink, fetch fetchFunc) error {
 	date := rep.Date
-	trade, err := r.bills.Ensure(ctx, nkp.BillTrade, date)
+	trade, err := fetch(ctx, nkp.BillTrade, date)
 	if err != nil {
 		return fmt.Errorf("trade bill: %w", err)
 	}
@@ -456,8 +473,11 @@ func (r *Reconciler) reconcile(ctx context.Context, day time.Time, rep *Report, 
 	if err := m.checkRefunds(); err != nil {
 		return err
 	}
-	return m.checkSettlement(date)
+	return m.checkSettlement(date, fetch)
 }
+
+// fetchFunc gives the files of a bill type and date.
+type fetchFunc func(ctx context.Context, billType, fileDate string) ([]statements.File, error)
 
 // readTrade reads a trade bill into the sorter, reporting what cannot be
 // read.
@@ -871,8 +891,8 @@ func (m *merger) checkRefunds() error {
 
 // checkSettlement compares each merchant's settlement bill with its trade
 // bill, and puts the totals in the report.
-func (m *merger) checkSettlement(date string) error {
-	files, err := m.r.bills.Ensure(m.ctx, nkp.BillSettle, date)
+func (m *merger) checkSettlement(date string, fetch fetchFunc) error {
+	files, err := fetch(m.ctx, nkp.BillSettle, date)
 	if err != nil {
 		return fmt.Errorf("settlement bill: %w", err)
 	}

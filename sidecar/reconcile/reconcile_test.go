@@ -211,7 +211,7 @@ func TestReconcileDay(t *testing.T) {
 	w.inject(sandbox.BillDifference{Kind: sandbox.BillOmit, ReqSeqID: "R3"})
 	w.inject(sandbox.BillDifference{Kind: sandbox.BillMalformed, ReqSeqID: "P4"})
 
-	rep, err := w.rec.Run(testCtx(t), day0, reconcile.TriggerAPI)
+	rep, err := w.rec.Run(testCtx(t), day0, reconcile.RunOptions{Trigger: reconcile.TriggerAPI})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,7 +285,7 @@ func TestReconcileDay(t *testing.T) {
 	}
 	w.clock.Advance(time.Minute)
 	clean := newWorldSharing(t, w)
-	rep, err = clean.Run(testCtx(t), day0, reconcile.TriggerAPI)
+	rep, err = clean.Run(testCtx(t), day0, reconcile.RunOptions{Trigger: reconcile.TriggerAPI})
 	if err != nil || rep.Status != reconcile.StatusClean || rep.Total() != 0 || len(rep.Differences) != 0 {
 		t.Fatalf("clean day: %+v, %v", rep, err)
 	}
@@ -335,7 +335,7 @@ func TestRefundAboveItsPayment(t *testing.T) {
 	w.learn("refund", "R2")
 	w.inject(sandbox.BillDifference{Kind: sandbox.BillState, ReqSeqID: "R2"})
 	w.inject(sandbox.BillDifference{Kind: sandbox.BillAmount, ReqSeqID: "R2", TransAmt: 50})
-	rep, err := w.rec.Run(testCtx(t), day0, reconcile.TriggerAPI)
+	rep, err := w.rec.Run(testCtx(t), day0, reconcile.RunOptions{Trigger: reconcile.TriggerAPI})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,25 +358,25 @@ func TestScheduledRunOnce(t *testing.T) {
 	w.tradeDay()
 	w.learn("payment", "P9")
 	w.inject(sandbox.BillDifference{Kind: sandbox.BillPending, BillType: nkp.BillTrade, Date: day0})
-	rep, err := w.rec.Run(testCtx(t), day0, reconcile.TriggerSchedule)
+	rep, err := w.rec.Run(testCtx(t), day0, reconcile.RunOptions{Trigger: reconcile.TriggerSchedule})
 	if !errors.Is(err, statements.ErrNotReady) || rep.Status != reconcile.StatusFailed {
 		t.Fatalf("not ready: %+v, %v", rep, err)
 	}
 	if err := w.inst.Control.ClearBillDifferences(testCtx(t)); err != nil {
 		t.Fatal(err)
 	}
-	rep, err = w.rec.Run(testCtx(t), day0, reconcile.TriggerSchedule)
+	rep, err = w.rec.Run(testCtx(t), day0, reconcile.RunOptions{Trigger: reconcile.TriggerSchedule})
 	if err != nil || rep.Status != reconcile.StatusClean {
 		t.Fatalf("scheduled run: %+v, %v", rep, err)
 	}
-	if _, err := newWorldSharing(t, w).Run(testCtx(t), day0, reconcile.TriggerSchedule); !errors.Is(err, reconcile.ErrClaimed) {
+	if _, err := newWorldSharing(t, w).Run(testCtx(t), day0, reconcile.RunOptions{Trigger: reconcile.TriggerSchedule}); !errors.Is(err, reconcile.ErrClaimed) {
 		t.Fatalf("a second scheduled run of the day: %v", err)
 	}
 	// A run asked for by a person always runs.
-	if rep, err := newWorldSharing(t, w).Run(testCtx(t), day0, reconcile.TriggerAPI); err != nil || rep.Status != reconcile.StatusClean {
+	if rep, err := newWorldSharing(t, w).Run(testCtx(t), day0, reconcile.RunOptions{Trigger: reconcile.TriggerAPI}); err != nil || rep.Status != reconcile.StatusClean {
 		t.Fatalf("manual run: %+v, %v", rep, err)
 	}
-	if _, err := w.rec.Run(testCtx(t), "2025-06-15", reconcile.TriggerAPI); !errors.Is(err, reconcile.ErrBadDate) {
+	if _, err := w.rec.Run(testCtx(t), "2025-06-15", reconcile.RunOptions{Trigger: reconcile.TriggerAPI}); !errors.Is(err, reconcile.ErrBadDate) {
 		t.Fatalf("bad date: %v", err)
 	}
 }

@@ -31,6 +31,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -51,6 +52,11 @@ func Monthly(billType string) bool { return slices.Contains(MonthlyBills, billTy
 // ErrNotReady is wrapped by the error of a bill the upstream has not
 // finished generating (task_stat other than S); ask again later.
 var ErrNotReady = errors.New("the upstream has not finished the file")
+
+// ErrFetch is wrapped by the error of a file that could not be fetched
+// from the upstream: filequery failed or was refused, or the download
+// failed after its retries.
+var ErrFetch = errors.New("fetching the statement failed")
 
 // ErrNotFound is wrapped when a kept file is asked for that is not kept.
 var ErrNotFound = errors.New("statement not found")
@@ -196,7 +202,7 @@ func (a *Archive) Fetch(ctx context.Context, fileDate string, bills []string, pr
 	for _, b := range bills {
 		date, _ := NormalizeDate(b, fileDate)
 		o := Outcome{BillType: b, FileDate: date}
-		files, state, err := a.fetchOne(ctx, b, date, progress)
+		files, state, err := a.fetchOne(ctx, b, date, false, progress)
 		o.Files, o.State, o.Err = files, state, err
 		if err != nil && errors.Is(err, ErrNotReady) {
 			o.State = "pending"
@@ -215,7 +221,19 @@ func (a *Archive) Ensure(ctx context.Context, billType, fileDate string) ([]File
 	if err != nil {
 		return nil, fmt.Errorf("statements: %w", err)
 	}
-	files, _, err := a.fetchOne(ctx, billType, date, nil)
+	files, _, err := a.fetchOne(ctx, billType, date, false, nil)
+	return files, err
+}
+
+// Refetch downloads the files of a bill type and date again, whether they
+// are kept or not, and keeps the new ones: for a statement the upstream
+// issued anew.
+func (a *Archive) Refetch(ctx context.Context, billType, fileDate string) ([]File, error) {
+	date, err := NormalizeDate(billType, fileDate)
+	if err != nil {
+		return nil, fmt.Errorf("statements: %w", err)
+	}
+	files, _, err := a.fetchOne(ctx, billType, date, true, nil)
 	return files, err
 }
 
@@ -236,17 +254,19 @@ func (a *Archive) Kept(billType, fileDate string) ([]File, error) {
 	return files, nil
 }
 
-func (a *Archive) fetchOne(ctx context.Context, billType, date string, progress Progress) ([]File, string, error) {
+func (a *Archive) fetchOne(ctx context.Context, billType, date string, again bool, progress Progress) ([]File, string, error) {
 	type result struct {
 		files []File
 		state string
 	}
-	v, err, _ := a.flight.Do(billType+"/"+date, func() (any, error) {
-		a.mu.Lock()
-		kept := a.keptLocked(a.readManifest(date), billType, date)
-		a.mu.Unlock()
-		if kept != nil {
-			return result{kept, "kept"}, nil
+	v, err, _ := a.flight.Do(billType+"/"+date+"/"+strconv.FormatBool(again), func() (any, error) {
+		if !again {
+			a.mu.Lock()
+			kept := a.keptLocked(a.readManifest(date), billType, date)
+			a.mu.Unlock()
+			if kept != nil {
+				return result{kept, "kept"}, nil
+			}
 		}
 		files, err := a.download1(ctx, billType, date, progress)
 		return result{files, "downloaded"}, err
@@ -268,10 +288,10 @@ func (a *Archive) download1(ctx context.Context, billType, date string, progress
 		ReqDate: nkp.ReqDate(now), ReqSeqID: nkp.NewReqSeqID(now), HuifuID: a.cfg.MerchantID, FileDate: date, BillType: billType,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("filequery %s %s: %w", billType, date, err)
+		return nil, fmt.Errorf("%w: filequery %s %s: %w", ErrFetch, billType, date, err)
 	}
 	if !resp.Accepted() {
-		return nil, fmt.Errorf("filequery %s %s: upstream refused: %s %s", billType, date, resp.RespCode, resp.RespDesc)
+		return nil, fmt.Errorf("%w: filequery %s %s: upstream refused: %s %s", ErrFetch, billType, date, resp.RespCode, resp.RespDesc)
 	}
 	for _, t := range resp.TaskDetails {
 		if (t.BillType == "" || t.BillType == billType) && t.TaskStat != nkp.StatSuccess {
@@ -304,7 +324,7 @@ func (a *Archive) download1(ctx context.Context, billType, date string, progress
 		}
 		d, err := a.download(ctx, fd.DownloadURL, dest, report)
 		if err != nil {
-			return nil, fmt.Errorf("%s %s: %w", billType, date, err)
+			return nil, fmt.Errorf("%w: %s %s: %w", ErrFetch, billType, date, err)
 		}
 		files = append(files, File{MerchantID: a.cfg.MerchantID, BillType: billType, FileDate: date, Name: fd.FileName,
 			Size: d.size, SHA256: d.sha256, Checked: d.checked, DownloadedAt: a.cfg.Now().UTC(), Path: dest})

@@ -188,6 +188,18 @@ func TestFetchKeepsEveryBill(t *testing.T) {
 	if got := a.List(day0); len(got) != 4 {
 		t.Fatalf("List = %+v", got)
 	}
+	// Refetch downloads a kept file again, and keeps what the upstream
+	// says now.
+	if _, err := inst.Control.AddBillDifference(ctx(t), sandbox.BillDifference{Kind: sandbox.BillOmit, HuifuID: sandbox.DevHuifuID, ReqSeqID: "R1"}); err != nil {
+		t.Fatal(err)
+	}
+	files, err := a.Refetch(ctx(t), nkp.BillTrade, day0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(files[0].Path); !bytes.Equal(got, direct(t, inst, nkp.BillTrade)) || bytes.Contains(got, []byte(",R1,")) || len(p.downloads()) != 6 {
+		t.Fatalf("refetched file is not the new one (%d downloads)", len(p.downloads()))
+	}
 
 	monthly, err := a.Fetch(ctx(t), "202506", statements.MonthlyBills, nil)
 	if err != nil || len(monthly) != 2 || monthly[0].State != "downloaded" || monthly[1].FileDate != "202506" {
