@@ -46,6 +46,8 @@ type Service struct {
 	now     func() time.Time
 	log     *slog.Logger
 
+	started time.Time
+
 	mu      sync.Mutex
 	done    string    // the last day the schedule is done with
 	retryAt time.Time // no scheduled run before this
@@ -58,7 +60,7 @@ func NewService(cfg ServiceConfig, rec *Reconciler, archive *statements.Archive,
 	if rec == nil || archive == nil || runs == nil {
 		return nil, errors.New("reconcile: reconciler, archive and run store are required")
 	}
-	s := &Service{cfg: cfg, rec: rec, archive: archive, runs: runs, now: rec.now, log: rec.log}
+	s := &Service{cfg: cfg, rec: rec, archive: archive, runs: runs, now: rec.now, log: rec.log, started: rec.now()}
 	if cfg.At != "" {
 		at, err := ParseAt(cfg.At)
 		if err != nil {
@@ -78,9 +80,22 @@ func NewService(cfg ServiceConfig, rec *Reconciler, archive *statements.Archive,
 // Reconciler returns the service's reconciler.
 func (s *Service) Reconciler() *Reconciler { return s.rec }
 
+// RefreshMetrics sets the reconciliation's gauges from the stored runs.
+func (s *Service) RefreshMetrics(ctx context.Context) error {
+	runs, err := s.runs.ListRuns(ctx, s.archive.MerchantID(), time.Time{}, 20)
+	if err != nil {
+		return fmt.Errorf("reconcile: read runs for metrics: %w", err)
+	}
+	s.rec.metrics.restore(runs, s.started, s.cfg.At != "")
+	return nil
+}
+
 // Start runs the schedule until ctx ends or Close is called; without a
-// schedule it does nothing.
+// schedule it only sets the gauges once.
 func (s *Service) Start(ctx context.Context) error {
+	if err := s.RefreshMetrics(ctx); err != nil {
+		s.log.Warn("reconciliation metrics not restored", "error", err)
+	}
 	if s.cfg.At == "" {
 		return nil
 	}
@@ -98,6 +113,9 @@ func (s *Service) Start(ctx context.Context) error {
 		for {
 			if _, err := s.RunDue(ctx); err != nil && ctx.Err() == nil {
 				s.log.Error("scheduled reconciliation failed; will try again", "error", err, "retry_after", s.cfg.RetryAfter)
+			}
+			if err := s.RefreshMetrics(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("reconciliation metrics not refreshed", "error", err)
 			}
 			select {
 			case <-ctx.Done():

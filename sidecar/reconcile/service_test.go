@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/paysidecar/paysidecar/sandbox"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 	"github.com/paysidecar/paysidecar/sidecar/reconcile"
@@ -19,12 +21,25 @@ import (
 // service returns a Service on w's books with its own archive, as another
 // replica sharing the store would have.
 func (w *world) service(at string) *reconcile.Service {
+	svc, _ := w.serviceWithMetrics(at)
+	return svc
+}
+
+// serviceWithMetrics is service with its metrics in a registry of its
+// own.
+func (w *world) serviceWithMetrics(at string) (*reconcile.Service, *prometheus.Registry) {
 	w.t.Helper()
+	reg := prometheus.NewRegistry()
+	m, err := reconcile.NewMetrics(reg)
+	if err != nil {
+		w.t.Fatal(err)
+	}
 	archive, err := statements.New(statements.Config{Dir: w.t.TempDir(), MerchantID: sandbox.DevHuifuID, Upstream: w.up, Now: w.clock.Now, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	rec, err := reconcile.New(reconcile.Config{}, reconcile.Deps{Bills: archive, Ledger: w.sql, Runs: w.sql, Settler: w.settler(), Now: w.clock.Now, Logger: slog.New(slog.DiscardHandler)})
+	rec, err := reconcile.New(reconcile.Config{}, reconcile.Deps{Bills: archive, Ledger: w.sql, Runs: w.sql, Settler: w.settler(), Now: w.clock.Now,
+		Metrics: m, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -32,7 +47,32 @@ func (w *world) service(at string) *reconcile.Service {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	return svc
+	return svc, reg
+}
+
+// gauge reads a metric's value from a registry.
+func gauge(t *testing.T, reg *prometheus.Registry, name, kind string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if kind != "" && (len(m.GetLabel()) == 0 || m.GetLabel()[0].GetValue() != kind) {
+				continue
+			}
+			if m.GetGauge() != nil {
+				return m.GetGauge().GetValue()
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s %s", name, kind)
+	return 0
 }
 
 // TestSchedule runs the previous day once its time has come, once, and
@@ -42,7 +82,8 @@ func TestSchedule(t *testing.T) {
 	w.tradeDay()
 	w.learn("payment", "P9")
 	w.clock.Set(time.Date(2025, 6, 16, 9, 59, 0, 0, nkp.Beijing))
-	a, b := w.service("10:00"), w.service("10:00")
+	a, regA := w.serviceWithMetrics("10:00")
+	b, regB := w.serviceWithMetrics("10:00")
 	if ran, err := a.RunDue(testCtx(t)); ran || err != nil {
 		t.Fatalf("before 10:00: ran %v, %v", ran, err)
 	}
@@ -62,6 +103,21 @@ func TestSchedule(t *testing.T) {
 	}
 	if runs, _ := w.sql.ListRuns(testCtx(t), sandbox.DevHuifuID, time.Time{}, 10); len(runs) != 1 {
 		t.Fatalf("%d runs, want 1", len(runs))
+	}
+	// Both replicas report the run, the one that made it and the other.
+	if err := b.RefreshMetrics(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	for name, reg := range map[string]*prometheus.Registry{"runner": regA, "replica": regB} {
+		if got := gauge(t, reg, "paysidecar_reconcile_last_success_timestamp_seconds", ""); got != float64(rep.FinishedAt.Unix()) {
+			t.Errorf("%s: last success %v, want %v", name, got, rep.FinishedAt.Unix())
+		}
+		if got := gauge(t, reg, "paysidecar_reconcile_differences", "missing_in_ledger"); got != 0 {
+			t.Errorf("%s: differences %v", name, got)
+		}
+	}
+	if gauge(t, regA, "paysidecar_reconcile_runs_total", "clean") != 1 || gauge(t, regB, "paysidecar_reconcile_scheduled", "") != 1 {
+		t.Error("runs or scheduled gauge wrong")
 	}
 	if _, err := reconcile.NewService(reconcile.ServiceConfig{At: "25:00"}, w.rec, nil, w.sql); err == nil {
 		t.Fatal("a bad schedule was accepted")
