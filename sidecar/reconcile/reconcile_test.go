@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -25,7 +26,19 @@ import (
 	"github.com/paysidecar/paysidecar/sidecar/store/sqlite"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if bench != nil {
+		_ = os.RemoveAll(bench.dir)
+	}
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
 
 // t0 is 2025-06-15 10:00 Beijing time.
 var t0 = time.Date(2025, 6, 15, 10, 0, 0, 0, nkp.Beijing)

@@ -9,9 +9,10 @@
 // until the store offers them itself; its queries and migrations are meant
 // to move into the store unchanged.
 //
-// The ledger is read in one query ordered by serial in byte order
-// (COLLATE "C" on PostgreSQL, whose default collation is not byte order)
-// and streamed row by row; nothing is held whole in memory.
+// The ledger is read by one query for payments and one for refunds, each
+// ordered by serial in byte order (COLLATE "C" on PostgreSQL, whose default
+// collation is not byte order), streamed row by row and merged; nothing is
+// held whole in memory.
 package sqlstore
 
 import (
@@ -168,42 +169,76 @@ func scanTime(v any) time.Time {
 	return time.Time{}
 }
 
-const entriesQuery = `SELECT kind, id, merchant_id, req_date, req_seq_id, nkp_seq_id, amount_fen, status, finished_at, upstream_fields,
-       refunded_fen, p_req_date, p_req_seq_id, p_amount_fen, p_refunded_fen FROM (
-  SELECT 'payment' AS kind, p.id, p.merchant_id, p.req_date, p.req_seq_id, p.nkp_seq_id, p.amount_fen, p.status, p.finished_at,
-         p.upstream_fields, p.refunded_fen, '' AS p_req_date, '' AS p_req_seq_id, 0 AS p_amount_fen, 0 AS p_refunded_fen
-  FROM payments p
-  WHERE p.merchant_id = ? AND ((p.finished_at >= ? AND p.finished_at < ?) OR (p.status IN ('pending', 'processing') AND p.created_at < ?))
-  UNION ALL
-  SELECT 'refund', r.id, r.merchant_id, r.req_date, r.req_seq_id, r.nkp_seq_id, r.amount_fen, r.status, r.finished_at,
-         r.upstream_fields, 0, p.req_date, p.req_seq_id, p.amount_fen, p.refunded_fen
-  FROM refunds r JOIN payments p ON p.id = r.payment_id
-  WHERE r.merchant_id = ? AND ((r.finished_at >= ? AND r.finished_at < ?) OR (r.status IN ('pending', 'processing') AND r.created_at < ?))
-) u ORDER BY `
+const (
+	paymentColumns = `'payment', p.id, p.merchant_id, p.req_date, p.req_seq_id, p.nkp_seq_id, p.amount_fen, p.status, p.finished_at,
+       p.upstream_fields, p.refunded_fen, '', '', 0, 0`
+	refundColumns = `'refund', r.id, r.merchant_id, r.req_date, r.req_seq_id, r.nkp_seq_id, r.amount_fen, r.status, r.finished_at,
+       r.upstream_fields, 0, p.req_date, p.req_seq_id, p.amount_fen, p.refunded_fen`
+	// The window: final in [from, to), or not final and created before
+	// to.
+	paymentWindow = `p.merchant_id = ? AND ((p.finished_at >= ? AND p.finished_at < ?) OR (p.status IN ('pending', 'processing') AND p.created_at < ?))`
+	refundWindow  = `r.merchant_id = ? AND ((r.finished_at >= ? AND r.finished_at < ?) OR (r.status IN ('pending', 'processing') AND r.created_at < ?))`
+)
 
-// Entries implements reconcile.LedgerReader.
+// Entries implements reconcile.LedgerReader. Payments and refunds are read
+// by two queries, each in serial order (on SQLite straight from the
+// tables' unique serial indexes, with no sort), and merged.
 func (s *Store) Entries(ctx context.Context, merchantID string, from, to time.Time, fn func(reconcile.Entry) error) error {
-	order := "u.req_date, u.req_seq_id"
-	if s.d == Postgres {
-		order = `u.req_date COLLATE "C", u.req_seq_id COLLATE "C"`
+	order := func(t string) string {
+		if s.d == Postgres {
+			return t + `.req_date COLLATE "C", ` + t + `.req_seq_id COLLATE "C"`
+		}
+		return t + ".req_date, " + t + ".req_seq_id"
 	}
-	rows, err := s.db.QueryContext(ctx, s.q(entriesQuery+order),
-		merchantID, s.t(from), s.t(to), s.t(to), merchantID, s.t(from), s.t(to), s.t(to))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pays, err := s.db.QueryContext(ctx, s.q(`SELECT `+paymentColumns+` FROM payments p WHERE `+paymentWindow+` ORDER BY `+order("p")),
+		merchantID, s.t(from), s.t(to), s.t(to))
 	if err != nil {
-		return fmt.Errorf("sqlstore: read the ledger: %w", err)
+		return fmt.Errorf("sqlstore: read payments: %w", err)
 	}
-	defer func() { _ = rows.Close() }()
-	for rows.Next() {
+	defer func() { _ = pays.Close() }()
+	refs, err := s.db.QueryContext(ctx, s.q(`SELECT `+refundColumns+` FROM refunds r JOIN payments p ON p.id = r.payment_id WHERE `+refundWindow+` ORDER BY `+order("r")),
+		merchantID, s.t(from), s.t(to), s.t(to))
+	if err != nil {
+		return fmt.Errorf("sqlstore: read refunds: %w", err)
+	}
+	defer func() { _ = refs.Close() }()
+	next := func(rows *sql.Rows) (*reconcile.Entry, error) {
+		if !rows.Next() {
+			if err := rows.Err(); err != nil {
+				return nil, fmt.Errorf("sqlstore: read the ledger: %w", err)
+			}
+			return nil, nil
+		}
 		e, err := scanEntry(rows)
-		if err != nil {
-			return err
-		}
-		if err := fn(e); err != nil {
-			return err
-		}
+		return &e, err
 	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("sqlstore: read the ledger: %w", err)
+	p, err := next(pays)
+	if err != nil {
+		return err
+	}
+	r, err := next(refs)
+	if err != nil {
+		return err
+	}
+	for p != nil || r != nil {
+		takeP := r == nil || (p != nil && (p.ReqDate < r.ReqDate || (p.ReqDate == r.ReqDate && p.ReqSeqID <= r.ReqSeqID)))
+		if takeP {
+			if err := fn(*p); err != nil {
+				return err
+			}
+			if p, err = next(pays); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := fn(*r); err != nil {
+			return err
+		}
+		if r, err = next(refs); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -251,13 +286,9 @@ func endTime(upstream []byte) time.Time {
 
 // Lookup implements reconcile.LedgerReader.
 func (s *Store) Lookup(ctx context.Context, merchantID, reqDate, reqSeqID string) (reconcile.Entry, bool, error) {
-	const q = `SELECT 'payment', p.id, p.merchant_id, p.req_date, p.req_seq_id, p.nkp_seq_id, p.amount_fen, p.status, p.finished_at,
-       p.upstream_fields, p.refunded_fen, '', '', 0, 0
-FROM payments p WHERE p.merchant_id = ? AND p.req_date = ? AND p.req_seq_id = ?
+	const q = `SELECT ` + paymentColumns + ` FROM payments p WHERE p.merchant_id = ? AND p.req_date = ? AND p.req_seq_id = ?
 UNION ALL
-SELECT 'refund', r.id, r.merchant_id, r.req_date, r.req_seq_id, r.nkp_seq_id, r.amount_fen, r.status, r.finished_at,
-       r.upstream_fields, 0, p.req_date, p.req_seq_id, p.amount_fen, p.refunded_fen
-FROM refunds r JOIN payments p ON p.id = r.payment_id WHERE r.merchant_id = ? AND r.req_date = ? AND r.req_seq_id = ?`
+SELECT ` + refundColumns + ` FROM refunds r JOIN payments p ON p.id = r.payment_id WHERE r.merchant_id = ? AND r.req_date = ? AND r.req_seq_id = ?`
 	row := s.db.QueryRowContext(ctx, s.q(q), merchantID, reqDate, reqSeqID, merchantID, reqDate, reqSeqID)
 	e, err := scanEntry(row)
 	if errors.Is(err, sql.ErrNoRows) {
