@@ -35,7 +35,7 @@ func UpstreamClient(cfg config.Config, log *slog.Logger) (*nkp.Client, error) {
 // StatementArchive returns the archive of the configured merchant's
 // statements, in reconcile.dir.
 func StatementArchive(cfg config.Config, up statements.FileQuerier, log *slog.Logger) (*statements.Archive, error) {
-	return statements.New(statements.Config{Dir: cfg.Reconcile.Dir, MerchantID: cfg.Upstream.MerchantID, Upstream: up, Logger: log})
+	return statements.New(statements.Config{Dir: cfg.StatementsDir(), MerchantID: cfg.Upstream.MerchantID, Upstream: up, Logger: log})
 }
 
 // startReconcile opens the reconciliation's tables beside the store's,

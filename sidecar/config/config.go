@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -64,7 +65,8 @@ type ReconcileConfig struct {
 	Schedule string `koanf:"schedule"`
 	// RetryAfter is the wait after a scheduled run that failed.
 	RetryAfter time.Duration `koanf:"retry_after"`
-	// Dir keeps the downloaded statements.
+	// Dir keeps the downloaded statements; empty means "statements"
+	// beside store.sqlite_path (a writable place in every deployment).
 	Dir string `koanf:"dir"`
 	// Slack widens the day the ledger is read for.
 	Slack time.Duration `koanf:"slack"`
@@ -285,7 +287,7 @@ func Defaults() Config {
 		Tracing: TracingConfig{Exporter: "none", SampleRatio: 1},
 		Log:     LogConfig{Level: "info", Format: "text"},
 		Sandbox: SandboxConfig{Listen: "127.0.0.1:8900", Seed: 1},
-		Reconcile: ReconcileConfig{Schedule: "10:00", RetryAfter: 15 * time.Minute, Dir: ".paysidecar/statements",
+		Reconcile: ReconcileConfig{Schedule: "10:00", RetryAfter: 15 * time.Minute,
 			Slack: 2 * time.Hour, SortChunk: 50_000, Settle: true},
 	}
 }
@@ -575,12 +577,20 @@ func (c *Config) validate(e *Error) {
 			e.add("reconcile.schedule", "must be a Beijing time of day HH:MM, or empty for no schedule")
 		}
 	}
-	required(e, "reconcile.dir", c.Reconcile.Dir)
 	positive(e, "reconcile.retry_after", c.Reconcile.RetryAfter)
 	positive(e, "reconcile.slack", c.Reconcile.Slack)
 	if c.Reconcile.SortChunk < 1000 {
 		e.add("reconcile.sort_chunk", "must be at least 1000")
 	}
+}
+
+// StatementsDir is where statements are kept: reconcile.dir, or
+// "statements" beside store.sqlite_path when it is empty.
+func (c *Config) StatementsDir() string {
+	if c.Reconcile.Dir != "" {
+		return c.Reconcile.Dir
+	}
+	return filepath.Join(filepath.Dir(c.Store.SQLitePath), "statements")
 }
 
 // SandboxKeysAllowed reports whether the sidecar may fall back to the

@@ -53,7 +53,7 @@ func TestReconcileThroughTheSidecar(t *testing.T) {
 	clock := sandboxtest.NewClock(time.Date(now.Year(), now.Month(), now.Day(), 12, 0, 0, 0, nkp.Beijing))
 	sb := sandboxtest.Start(t, sandboxtest.WithClock(clock.Now))
 	dir := t.TempDir()
-	e, api, notify, admin := sidecarEnv(t, sb.URL, dir, "PAYSIDECAR_RECONCILE__DIR="+filepath.Join(dir, "statements"), "PAYSIDECAR_RECONCILE__SCHEDULE=")
+	e, api, notify, admin := sidecarEnv(t, sb.URL, dir)
 	sc := startSidecar(t, e, api, notify, admin)
 	ctx := ctxTimeout(t, 90*time.Second)
 
