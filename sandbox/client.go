@@ -239,3 +239,25 @@ func (c *ControlClient) LaunchWeChatApp(ctx context.Context, username, path stri
 	err := c.do(ctx, http.MethodGet, PathWeChatOpen, q, nil, &out)
 	return out, err
 }
+
+// AddBillDifference injects a difference into the reconciliation files and
+// returns every difference in force.
+func (c *ControlClient) AddBillDifference(ctx context.Context, d BillDifference) ([]BillDifference, error) {
+	var out []BillDifference
+	err := c.do(ctx, http.MethodPost, ControlBillDifferences, nil, d, &out)
+	return out, err
+}
+
+// BillDifferences lists the differences injected into the reconciliation
+// files.
+func (c *ControlClient) BillDifferences(ctx context.Context) ([]BillDifference, error) {
+	var out []BillDifference
+	err := c.do(ctx, http.MethodGet, ControlBillDifferences, nil, nil, &out)
+	return out, err
+}
+
+// ClearBillDifferences removes every injected difference, so that the files
+// again say exactly what the ledger holds.
+func (c *ControlClient) ClearBillDifferences(ctx context.Context) error {
+	return c.do(ctx, http.MethodDelete, ControlBillDifferences, nil, nil, nil)
+}

@@ -31,6 +31,7 @@ const (
 	ControlWeChatCodes       = "/_sandbox/wechat/codes"
 	ControlStats             = "/_sandbox/stats"
 	ControlSettleApplication = "/_sandbox/applications/settle"
+	ControlBillDifferences   = "/_sandbox/bills/differences"
 )
 
 // SettleRequest settles a payment or a refund, named by huifu_id and either
@@ -127,6 +128,9 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+ControlSettleApplication, s.serveSettleApplication)
 	s.ruleControlRoutes(mux)
 	s.wechatControlRoutes(mux)
+	mux.HandleFunc("GET "+ControlBillDifferences, s.serveBillDifferences)
+	mux.HandleFunc("POST "+ControlBillDifferences, s.serveAddBillDifference)
+	mux.HandleFunc("DELETE "+ControlBillDifferences, s.serveClearBillDifferences)
 	mux.HandleFunc("/_sandbox/", func(w http.ResponseWriter, r *http.Request) {
 		controlFail(w, http.StatusNotFound, "not_found", "no control "+r.Method+" "+r.URL.Path+"; see GET /_sandbox/")
 	})
@@ -142,6 +146,7 @@ func (s *Server) serveControlIndex(w http.ResponseWriter, _ *http.Request) {
 			"GET " + ControlStats, "POST " + ControlSettleApplication,
 			"GET|POST " + ControlMerchants,
 			"POST " + ControlWeChatTokens, "POST " + ControlWeChatApps, "GET " + ControlWeChatAuthorizations,
+			"GET|POST|DELETE " + ControlBillDifferences,
 		},
 	})
 }

@@ -103,6 +103,9 @@ type ledger struct {
 	wxApps           map[string]*wxApp
 	wxAuthorizations []AuthorizeRecord
 	ordersByPrepay   map[string]*order
+	// billDiffs are the differences injected into the reconciliation
+	// files, in the order they were added.
+	billDiffs []BillDifference
 }
 
 func newLedger() ledger {

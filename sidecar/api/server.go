@@ -79,6 +79,7 @@ type Server struct {
 	upstream Upstream
 	flows    Flows
 	events   Routes
+	books    http.Handler
 	log      *slog.Logger
 	now      func() time.Time
 	tracer   trace.Tracer
@@ -99,6 +100,9 @@ type Deps struct {
 	// Telemetry is the API's logger, registerer, tracer provider and
 	// clock.
 	Telemetry telemetry.Bundle
+	// Statements serves /v1/statements/… and /v1/reconciliations;
+	// optional.
+	Statements http.Handler
 }
 
 // New returns the API server.
@@ -118,7 +122,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, store: d.Store, payments: d.Payments, upstream: d.Upstream, flows: d.Flows,
-		events: d.Events, log: tel.Logger, now: tel.Now, metrics: m,
+		events: d.Events, books: d.Statements, log: tel.Logger, now: tel.Now, metrics: m,
 		tracer: tel.Tracer("github.com/paysidecar/paysidecar/sidecar/api")}
 	s.routes()
 	return s, nil
@@ -140,6 +144,11 @@ func (s *Server) routes() {
 	mux.HandleFunc("GET /v1/flows", s.handle(s.listFlows))
 	if s.events != nil {
 		s.events.Register(mux)
+	}
+	if s.books != nil {
+		mux.Handle("/v1/statements/", s.books)
+		mux.Handle("/v1/reconciliations", s.books)
+		mux.Handle("/v1/reconciliations/", s.books)
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		// The catch-all takes every request no route matches: a path that

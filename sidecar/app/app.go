@@ -267,10 +267,17 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 	if err != nil {
 		return err
 	}
+	books, closeBooks, err := startReconcile(ctx, cfg, up, led, st, published, reg, log)
+	if err != nil {
+		return err
+	}
+	if err := parts.Start(ctx, "reconcile", lifecycle.Closer(func() error { closeBooks(); return nil })); err != nil {
+		return err
+	}
 	apiServer, err := api.New(api.Config{
 		MerchantID: cfg.Upstream.MerchantID, MaxBodyBytes: cfg.API.MaxBodyBytes,
 		IdempotencyTTL: cfg.API.IdempotencyTTL, Token: cfg.API.Token, Passthrough: cfg.Upstream.Passthrough,
-	}, api.Deps{Store: st, Payments: pay, Upstream: up, Flows: plugins, Events: ev, Telemetry: tel})
+	}, api.Deps{Store: st, Payments: pay, Upstream: up, Flows: plugins, Events: ev, Statements: books.Handler(), Telemetry: tel})
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -51,6 +52,29 @@ type Config struct {
 	Tracing  TracingConfig  `koanf:"tracing"`
 	Log      LogConfig      `koanf:"log"`
 	Sandbox  SandboxConfig  `koanf:"sandbox"`
+	// Reconcile configures statements and the daily reconciliation.
+	Reconcile ReconcileConfig `koanf:"reconcile"`
+}
+
+// ReconcileConfig configures the upstream's statements and the daily
+// reconciliation of the sidecar's books with them.
+type ReconcileConfig struct {
+	// Schedule is the Beijing time of day (HH:MM) from which the previous
+	// day is reconciled, once the upstream's files are ready; empty turns
+	// the schedule off.
+	Schedule string `koanf:"schedule"`
+	// RetryAfter is the wait after a scheduled run that failed.
+	RetryAfter time.Duration `koanf:"retry_after"`
+	// Dir keeps the downloaded statements; empty means "statements"
+	// beside store.sqlite_path (a writable place in every deployment).
+	Dir string `koanf:"dir"`
+	// Slack widens the day the ledger is read for.
+	Slack time.Duration `koanf:"slack"`
+	// SortChunk bounds the statement records held in memory.
+	SortChunk int `koanf:"sort_chunk"`
+	// Settle queries the upstream for transactions the sidecar has no
+	// final result for and applies the answer.
+	Settle bool `koanf:"settle"`
 }
 
 // UpstreamConfig describes the payment aggregator and the merchant's
@@ -263,6 +287,8 @@ func Defaults() Config {
 		Tracing: TracingConfig{Exporter: "none", SampleRatio: 1},
 		Log:     LogConfig{Level: "info", Format: "text"},
 		Sandbox: SandboxConfig{Listen: "127.0.0.1:8900", Seed: 1},
+		Reconcile: ReconcileConfig{Schedule: "10:00", RetryAfter: 15 * time.Minute,
+			Slack: 2 * time.Hour, SortChunk: 50_000, Settle: true},
 	}
 }
 
@@ -546,6 +572,25 @@ func (c *Config) validate(e *Error) {
 		e.add("log.format", "must be text or json")
 	}
 	checkListen(e, "sandbox.listen", c.Sandbox.Listen)
+	if v := c.Reconcile.Schedule; v != "" {
+		if _, err := time.Parse("15:04", v); err != nil {
+			e.add("reconcile.schedule", "must be a Beijing time of day HH:MM, or empty for no schedule")
+		}
+	}
+	positive(e, "reconcile.retry_after", c.Reconcile.RetryAfter)
+	positive(e, "reconcile.slack", c.Reconcile.Slack)
+	if c.Reconcile.SortChunk < 1000 {
+		e.add("reconcile.sort_chunk", "must be at least 1000")
+	}
+}
+
+// StatementsDir is where statements are kept: reconcile.dir, or
+// "statements" beside store.sqlite_path when it is empty.
+func (c *Config) StatementsDir() string {
+	if c.Reconcile.Dir != "" {
+		return c.Reconcile.Dir
+	}
+	return filepath.Join(filepath.Dir(c.Store.SQLitePath), "statements")
 }
 
 // SandboxKeysAllowed reports whether the sidecar may fall back to the

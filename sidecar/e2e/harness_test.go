@@ -148,6 +148,9 @@ func sidecarEnv(t testing.TB, upstream, dir string, extra ...string) (env []stri
 		"PAYSIDECAR_REQUERY__SCHEDULE=300ms,500ms,1s",
 		"PAYSIDECAR_REQUERY__INTERVAL=100ms",
 		"PAYSIDECAR_LOG__LEVEL=info",
+		// No daily reconciliation: its event would reach the tests'
+		// webhook sinks (TestReconcileThroughTheSidecar runs it by hand).
+		"PAYSIDECAR_RECONCILE__SCHEDULE=",
 	}
 	return append(env, extra...), "http://" + api, "http://" + notifyAddr + "/notify", "http://" + admin
 }

@@ -47,6 +47,7 @@ func newRootCommand() *cobra.Command {
 		Version:       version,
 	}
 	root.PersistentFlags().StringP("config", "c", os.Getenv("PAYSIDECAR_CONFIG"), "YAML configuration file (embedded defaults when empty; env PAYSIDECAR_CONFIG)")
-	root.AddCommand(newRunCommand(), newSandboxCommand(), newKeygenCommand(), newConfigCommand(), newEventsCommand())
+	root.AddCommand(newRunCommand(), newSandboxCommand(), newKeygenCommand(), newConfigCommand(), newEventsCommand(),
+		newReconcileCommand(), newStatementsCommand())
 	return root
 }
