@@ -2,14 +2,19 @@
 // refunds, idempotency records, received notifications and the outbox of
 // events delivered to the application.
 //
-// One interface has two implementations: embedded SQLite (package
-// store/sqlite, the default, one file and zero set-up) and PostgreSQL
-// (package store/postgres, for several replicas sharing state). Package
-// store/storetest holds the conformance suite both must pass.
+// One implementation (package store/sqlstore, on database/sql) serves two
+// engines: embedded SQLite (package store/sqlite, the default, one file
+// and zero set-up) and PostgreSQL (package store/postgres, for several
+// replicas sharing state); each of those packages opens its engine and
+// supplies the dialect. Package store/storetest holds the conformance
+// suite both must pass.
 //
 // Every state change that must not be lost together with another is one
 // call here, and one transaction inside: a payment's final state and the
-// event announcing it are written together or not at all.
+// event announcing it are written together or not at all. A write call
+// returns only once its transaction has committed durably; concurrent
+// calls may share that transaction (group commit) but never each other's
+// failures.
 package store
 
 import (

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -51,6 +52,33 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return openTemp(t) })
 }
 
+// TestOpensFirstSchema opens a database written by the first store
+// implementation (testdata/v1.sql, its dump): the store migrates it, reads
+// what that implementation read and keeps writing by the same rules.
+func TestOpensFirstSchema(t *testing.T) {
+	dump, err := os.ReadFile(filepath.Join("testdata", "v1.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "paysidecar.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(string(dump)); err != nil {
+		t.Fatalf("load the dump: %v", err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	storetest.CheckV1(t, s)
+}
+
 func TestPragmas(t *testing.T) {
 	s := openTemp(t)
 	ctx := context.Background()
@@ -81,8 +109,9 @@ func TestPragmas(t *testing.T) {
 			t.Errorf("%s PRAGMA %s = %s, want %s", tc.db, tc.pragma, got, tc.want)
 		}
 	}
-	if n := s.w.Stats().MaxOpenConnections; n != 1 {
-		t.Errorf("the writer pool has %d connections, want 1", n)
+	// One connection for the writer goroutine, one for migrations and Ping.
+	if n := s.w.Stats().MaxOpenConnections; n != 2 {
+		t.Errorf("the writer pool has %d connections, want 2", n)
 	}
 	if _, err := s.r.ExecContext(ctx, `DELETE FROM events`); err == nil {
 		t.Error("the read pool accepted a write")
