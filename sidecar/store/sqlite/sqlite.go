@@ -20,6 +20,11 @@
 // write returns, so the store pays one fsync per commit instead, and group
 // commit shares it.
 //
+// The file holds payments and their buyers, so Open creates it readable by
+// its owner only (0600), whatever the umask, and SQLite gives the -wal and
+// -shm files the mode of the database file; a directory Open creates is
+// 0700.
+//
 // One process owns a database file at a time.
 package sqlite
 
@@ -105,8 +110,8 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if err := checkPath(path); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("sqlite: create directory for %q: %w", path, err)
+	if err := createFile(path, cfg.logger); err != nil {
+		return nil, err
 	}
 	q := url.Values{}
 	q.Set("_busy_timeout", strconv.FormatInt(cfg.busyTimeout.Milliseconds(), 10))
@@ -166,6 +171,29 @@ func checkPath(path string) error {
 		return fmt.Errorf("sqlite: open %q: %w: the path must name a file", path, store.ErrInvalid)
 	case strings.ContainsRune(path, '?'):
 		return fmt.Errorf("sqlite: open %q: %w: the path must not contain '?'", path, store.ErrInvalid)
+	}
+	return nil
+}
+
+// createFile creates the missing directories of path (0700) and the
+// database file itself, empty and 0600, so that SQLite neither creates it
+// with its default mode of 0644 minus the umask nor gives that mode to the
+// -wal and -shm files, which take the database file's. An existing file is
+// left as it is; one that others may read is logged.
+func createFile(path string, log *slog.Logger) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("sqlite: create directory for %q: %w", path, err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err == nil {
+		return f.Close()
+	}
+	if !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("sqlite: create %q: %w", path, err)
+	}
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		log.Warn("the SQLite file is readable by others than its owner; chmod 600 it and its -wal and -shm files",
+			slog.String("path", path), slog.String("mode", fi.Mode().Perm().String()))
 	}
 	return nil
 }

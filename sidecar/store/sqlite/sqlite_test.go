@@ -7,12 +7,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -77,6 +79,71 @@ func TestOpensFirstSchema(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = s.Close() })
 	storetest.CheckV1(t, s)
+}
+
+// TestFileModes opens new stores under the usual umask and under none:
+// the database file, its -wal and -shm files are 0600 and the directories
+// made for them 0700. The umask belongs to the process, so this test does
+// not run in parallel with others.
+func TestFileModes(t *testing.T) {
+	for _, umask := range []int{0o022, 0o000} {
+		t.Run(fmt.Sprintf("umask %04o", umask), func(t *testing.T) {
+			old := syscall.Umask(umask)
+			defer syscall.Umask(old)
+			dir := filepath.Join(t.TempDir(), "state", "db")
+			path := filepath.Join(dir, "paysidecar.db")
+			s, err := Open(context.Background(), path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			// A write and a read make SQLite create the -wal and -shm files.
+			p := &store.Payment{ID: "pay_1", MerchantID: "m", OutTradeNo: "o", AmountFen: 1, ReqDate: "20250301", ReqSeqID: "s"}
+			if err := s.CreatePayment(context.Background(), p); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.GetPayment(context.Background(), "pay_1"); err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]os.FileMode{
+				path: 0o600, path + "-wal": 0o600, path + "-shm": 0o600,
+				dir: 0o700 | os.ModeDir, filepath.Dir(dir): 0o700 | os.ModeDir,
+			}
+			for name, mode := range want {
+				fi, err := os.Stat(name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := fi.Mode() & (os.ModePerm | os.ModeDir); got != mode {
+					t.Errorf("%s is %v, want %v", name, got, mode)
+				}
+			}
+		})
+	}
+}
+
+// TestOpenWarnsOfAReadableFile opens a file others may read: Open keeps
+// its mode, which is the owner's to choose, and says so in the log.
+func TestOpenWarnsOfAReadableFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "paysidecar.db")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	s, err := Open(context.Background(), path, WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Fatalf("mode %v (%v), want it left at 0644", fi.Mode().Perm(), err)
+	}
+	if !strings.Contains(logs.String(), "readable by others") {
+		t.Fatalf("no warning in the log:\n%s", logs.String())
+	}
 }
 
 func TestPragmas(t *testing.T) {
