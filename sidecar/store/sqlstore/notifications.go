@@ -31,3 +31,28 @@ func (s *Store) RecordNotification(ctx context.Context, n store.Notification) (b
 	}
 	return isNew, nil
 }
+
+// ApplyNotification records n and applies t to the object it names, in
+// one transaction.
+func (s *Store) ApplyNotification(ctx context.Context, n store.Notification, tr store.Transition) (store.NotificationResult, error) {
+	if err := rules.NotificationTarget(&n, tr); err != nil {
+		return store.NotificationResult{}, s.errorf("apply notification: %w", err)
+	}
+	var res store.NotificationResult
+	err := s.write(ctx, func(t *txn) (err error) {
+		res = store.NotificationResult{}
+		if res.New, err = s.recordNotification(t, n); err != nil {
+			return err
+		}
+		if n.Kind == rules.KindPayment {
+			res.Payment, res.Applied, err = s.transitionPayment(t, n.ObjectID, tr, false, nil)
+		} else {
+			res.Refund, res.Applied, err = s.transitionRefund(t, n.ObjectID, tr)
+		}
+		return err
+	})
+	if err != nil {
+		return store.NotificationResult{}, s.errorf("apply notification %q to %s %q: %w", n.ID, n.Kind, n.ObjectID, err)
+	}
+	return res, nil
+}

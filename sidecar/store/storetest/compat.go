@@ -100,10 +100,11 @@ func CheckV1(t *testing.T, s store.Store) {
 	if err != nil || isNew {
 		t.Fatalf("the old notification is new again (%v, %v)", isNew, err)
 	}
-	r, applied, err := s.TransitionRefund(ctx, "ref_2", store.Transition{To: store.StatusSucceeded, TransStat: "S", At: at(34 * time.Minute)})
-	noErr(t, "TransitionRefund", err)
-	if !applied || r.Status != store.StatusSucceeded {
-		t.Fatalf("TransitionRefund of ref_2: %+v", r)
+	res, err := s.ApplyNotification(ctx, store.Notification{ID: "ntf_2", Kind: "refund", ObjectID: "ref_2", RespData: "{}"},
+		store.Transition{To: store.StatusSucceeded, TransStat: "S", At: at(34 * time.Minute)})
+	noErr(t, "ApplyNotification", err)
+	if !res.New || !res.Applied || res.Refund.Status != store.StatusSucceeded {
+		t.Fatalf("ApplyNotification to ref_2: %+v", res)
 	}
 	if p, err := s.GetPayment(ctx, "pay_2"); err != nil || p.RefundedFen != 60 {
 		t.Fatalf("pay_2 refunded %d fen (%v), want 60", p.RefundedFen, err)
