@@ -247,10 +247,41 @@ func TestOpenRefusals(t *testing.T) {
 	}
 }
 
-func BenchmarkInsertEvent(b *testing.B) {
-	storetest.BenchInsertEvent(b, openTest(b))
+// openBench opens a store with the default pool in a schema of its own.
+func openBench(b *testing.B, opts ...Option) *Store {
+	dsn := testpg.DSN(b)
+	s, err := Open(context.Background(), dsn, append([]Option{WithSchema(testpg.Schema(b, dsn))}, opts...)...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.Close() })
+	return s
 }
 
-func BenchmarkClaimEvents(b *testing.B) {
-	storetest.BenchClaimEvents(b, openTest(b))
+// BenchmarkRawCommit is the baseline of the store's write benchmarks: the
+// rate of single-row transactions committed through a pool of the store's
+// default size by Concurrency goroutines, without the store.
+func BenchmarkRawCommit(b *testing.B) {
+	s := openBench(b)
+	db := s.db
+	if _, err := db.Exec(`CREATE TABLE raw (id bigint PRIMARY KEY, v text NOT NULL)`); err != nil {
+		b.Fatal(err)
+	}
+	storetest.RunParallel(b, "commits/s", func(i int64) error {
+		tx, err := db.Begin()
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(`INSERT INTO raw (id, v) VALUES ($1, $2)`, i, "a row of about fifty bytes, like a small event"); err != nil {
+			_ = tx.Rollback()
+			return err
+		}
+		return tx.Commit()
+	})
+}
+
+// BenchmarkStore runs the store's benchmarks (package storetest) with
+// the default pool.
+func BenchmarkStore(b *testing.B) {
+	storetest.Benchmarks(b, func(b *testing.B) store.Store { return openBench(b) })
 }

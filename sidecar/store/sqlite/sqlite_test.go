@@ -404,10 +404,35 @@ func TestSIGKILLKeepsAcknowledgedWrites(t *testing.T) {
 	}
 }
 
-func BenchmarkInsertEvent(b *testing.B) {
-	storetest.BenchInsertEvent(b, openTemp(b))
+// BenchmarkRawCommit is the baseline of the store's write benchmarks: the
+// rate of single-row transactions committed on the same kind of file and
+// connection (WAL, synchronous=FULL, one writer connection, BEGIN
+// IMMEDIATE) by Concurrency goroutines, without the store.
+func BenchmarkRawCommit(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "raw.db")
+	db, err := sql.Open("sqlite", path+"?_busy_timeout=10000&_journal_mode=WAL&_synchronous=FULL&_txlock=immediate")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	if _, err := db.Exec(`CREATE TABLE raw (id INTEGER PRIMARY KEY, v TEXT NOT NULL)`); err != nil {
+		b.Fatal(err)
+	}
+	storetest.RunParallel(b, "commits/s", func(i int64) error {
+		tx, err := db.Begin()
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(`INSERT INTO raw (id, v) VALUES (?, ?)`, i, "a row of about fifty bytes, like a small event"); err != nil {
+			_ = tx.Rollback()
+			return err
+		}
+		return tx.Commit()
+	})
 }
 
-func BenchmarkClaimEvents(b *testing.B) {
-	storetest.BenchClaimEvents(b, openTemp(b))
+// BenchmarkStore runs the store's benchmarks (package storetest).
+func BenchmarkStore(b *testing.B) {
+	storetest.Benchmarks(b, func(b *testing.B) store.Store { return openTemp(b) })
 }
