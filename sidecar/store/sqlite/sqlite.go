@@ -215,10 +215,11 @@ func dialect() sqlstore.Dialect {
 		panic(err) // the embedded directory is always there
 	}
 	return sqlstore.Dialect{
-		Name:     "sqlite",
-		Begin:    "BEGIN IMMEDIATE",
-		TimeType: "INTEGER",
-		JSONType: "TEXT",
+		Name:         "sqlite",
+		Begin:        "BEGIN IMMEDIATE",
+		TimeType:     "INTEGER",
+		JSONType:     "TEXT",
+		LastInsertID: true,
 		// One writer: nothing to lock.
 		OrderKeyLock: "SELECT ?",
 		Time:         func(t time.Time) any { return t.UnixMicro() },

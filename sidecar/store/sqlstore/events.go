@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -30,15 +31,31 @@ func scanEvent(row scanner) (store.Event, error) {
 // the dialect's order-key lock, so the lock is held before Seq is drawn.
 func (s *Store) insertEvent(t *txn, e *store.Event) (bool, error) {
 	e.Seq = 0
-	err := t.queryRow(`INSERT INTO events (id, type, object_id, order_key, payload, status,
+	query := `INSERT INTO events (id, type, object_id, order_key, payload, status,
 			attempts, next_attempt_at, last_error, created_at)
-		SELECT ?, ?, ?, ?, CAST(? AS `+s.d.JSONType+`), ?, 0, CAST(? AS `+s.d.TimeType+`), '', CAST(? AS `+s.d.TimeType+`)
-		FROM (`+s.d.OrderKeyLock+`) AS order_key_lock WHERE true
-		ON CONFLICT (id) DO NOTHING RETURNING seq`,
-		e.ID, e.Type, e.ObjectID, e.OrderKey, string(e.Payload), string(store.EventPending),
-		s.time(e.NextAttemptAt), s.time(e.CreatedAt), e.OrderKey).Scan(&e.Seq)
-	if errors.Is(notFound(err), store.ErrNotFound) {
-		return false, nil
+		SELECT ?, ?, ?, ?, CAST(? AS ` + s.d.JSONType + `), ?, 0, CAST(? AS ` + s.d.TimeType + `), '',
+			CAST(? AS ` + s.d.TimeType + `)
+		FROM (` + s.d.OrderKeyLock + `) AS order_key_lock WHERE true
+		ON CONFLICT (id) DO NOTHING`
+	args := []any{e.ID, e.Type, e.ObjectID, e.OrderKey, string(e.Payload), string(store.EventPending),
+		s.time(e.NextAttemptAt), s.time(e.CreatedAt), e.OrderKey}
+	var err error
+	if s.d.LastInsertID {
+		var res sql.Result
+		if res, err = t.exec(query, args...); err == nil {
+			var n int64
+			if n, err = res.RowsAffected(); err == nil && n == 0 {
+				return false, nil
+			}
+			if err == nil {
+				e.Seq, err = res.LastInsertId()
+			}
+		}
+	} else {
+		err = notFound(t.queryRow(query+` RETURNING seq`, args...).Scan(&e.Seq))
+		if errors.Is(err, store.ErrNotFound) {
+			return false, nil
+		}
 	}
 	if err != nil {
 		return false, fmt.Errorf("insert event %q: %w", e.ID, err)

@@ -79,6 +79,10 @@ type Dialect struct {
 	// LockSkip is appended to a SELECT of rows to claim, so that rows
 	// another transaction is claiming are skipped, not waited for.
 	LockSkip string
+	// LastInsertID means the driver reports the key of an inserted row
+	// (sql.Result.LastInsertId), so an insert needs no RETURNING clause,
+	// which costs SQLite an ephemeral table and the driver a row set.
+	LastInsertID bool
 	// JSONType is the column type of JSON, used like TimeType.
 	JSONType string
 	// OrderKeyLock is a SELECT of one row with one parameter, an event's
