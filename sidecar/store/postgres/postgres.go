@@ -234,6 +234,8 @@ func dialect(schema string) (sqlstore.Dialect, error) {
 			return "", false
 		},
 		ForeignKey: func(err error) bool { return pgCode(err) == "23503" },
+		// Far above any batch's work, far below a caller waiting forever.
+		WriteTimeout: 30 * time.Second,
 		// Deadlock detected, serialization failure.
 		Retry:      func(err error) bool { c := pgCode(err); return c == "40P01" || c == "40001" },
 		Goose:      goose.DialectPostgres,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"runtime"
 	"runtime/debug"
 	"sync"
@@ -131,15 +130,15 @@ func (c *committer) loop() {
 		}
 		if wc == nil {
 			var err error
-			if wc, err = c.s.newWriterConn(context.Background()); err != nil {
-				c.answerAll(c.start(batch), fmt.Errorf("writer connection: %w", err))
+			if wc, err = c.connect(); err != nil {
+				c.answerAll(c.start(batch), fmt.Errorf("%w: writer connection: %w", errShared, err))
 				continue
 			}
 		}
 		if !c.run(wc, batch) {
-			if err := wc.close(); err != nil {
-				c.s.logger.Warn("store: closing a writer connection after a failed transaction", slog.Any("error", err))
-			}
+			// The connection may be broken; closing it reports as much,
+			// which the callers have heard already.
+			_ = wc.close()
 			wc = nil
 		}
 		// The callers just answered are runnable; letting them queue
@@ -151,6 +150,22 @@ func (c *committer) loop() {
 			runtime.Gosched()
 		}
 	}
+}
+
+// context returns the context of a writer's work: no caller's, bounded by
+// the dialect's write timeout.
+func (c *committer) context() (context.Context, context.CancelFunc) {
+	if d := c.s.d.WriteTimeout; d > 0 {
+		return context.WithTimeout(context.Background(), d)
+	}
+	return context.Background(), func() {}
+}
+
+// connect takes a connection for a writer, within the write timeout.
+func (c *committer) connect() (*writerConn, error) {
+	ctx, cancel := c.context()
+	defer cancel()
+	return c.s.newWriterConn(ctx)
 }
 
 // start marks the writes of batch running and returns them, leaving out
@@ -181,7 +196,9 @@ func (c *committer) run(wc *writerConn, batch []*request) bool {
 	if len(live) == 0 {
 		return true
 	}
-	t := &txn{s: c.s, ctx: context.Background(), wc: wc}
+	ctx, cancel := c.context()
+	defer cancel()
+	t := &txn{s: c.s, ctx: ctx, wc: wc}
 	errs := make([]error, len(live))
 	if _, err := t.exec(c.s.d.Begin); err != nil {
 		return c.fail(t, live, errs, nil, fmt.Errorf("%w: begin: %w", errShared, err))

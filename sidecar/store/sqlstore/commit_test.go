@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/paysidecar/paysidecar/sidecar/store"
 	"github.com/paysidecar/paysidecar/sidecar/store/internal/testpg"
 	"github.com/paysidecar/paysidecar/sidecar/store/postgres"
@@ -420,4 +422,49 @@ func TestConcurrentWritersShareCommits(t *testing.T) {
 			t.Fatalf("%d commits for %d writes", commits, writers*each)
 		}
 	})
+}
+
+// TestUnansweredServerFailsTheWrites holds a row lock on PostgreSQL from
+// outside the store, so that a write on the row waits: after the write
+// timeout the write fails instead of waiting forever, and once the lock is
+// gone the store writes again on a new connection.
+func TestUnansweredServerFailsTheWrites(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	dsn := testpg.DSN(t)
+	schema := testpg.Schema(t, dsn)
+	s, err := postgres.Open(ctx, dsn, postgres.WithSchema(schema), postgres.WithMaxConns(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	createPayment(t, ctx, s, "pay_1")
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.RuntimeParams["search_path"] = schema
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM payments WHERE id = 'pay_1' FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	sqlstore.SetWriteTimeout(s.Store, 300*time.Millisecond)
+	if _, _, err := s.TransitionPayment(ctx, "pay_1", success("evt_1")); err == nil {
+		t.Fatal("a write on a locked row succeeded")
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if p, _, err := s.TransitionPayment(ctx, "pay_1", success("evt_1")); err != nil || p.Status != store.StatusSucceeded {
+		t.Fatalf("after the lock is gone: %q, %v", p.Status, err)
+	}
 }

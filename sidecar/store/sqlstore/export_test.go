@@ -1,6 +1,9 @@
 package sqlstore
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // MaxTries is how often a write that keeps losing conflicts runs.
 const MaxTries = maxTries
@@ -31,3 +34,7 @@ func Write(ctx context.Context, s *Store, fn func() error) error {
 // SetRetry replaces the test of errors after which a write runs again. It
 // must be called before the first write.
 func SetRetry(s *Store, f func(error) bool) { s.d.Retry = f }
+
+// SetWriteTimeout replaces the dialect's bound on a batch's transaction.
+// It must be called while no write runs.
+func SetWriteTimeout(s *Store, d time.Duration) { s.d.WriteTimeout = d }

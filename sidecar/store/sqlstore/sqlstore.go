@@ -100,6 +100,12 @@ type Dialect struct {
 	// Retry reports whether err is a deadlock or serialization failure
 	// after which the same write may simply be run again.
 	Retry func(err error) bool
+	// WriteTimeout, when positive, bounds each batch's transaction, so
+	// that a server that stops answering fails the writes waiting for it
+	// instead of holding them forever; the writer then takes a new
+	// connection. Zero means no bound (SQLite, whose waits the busy
+	// timeout bounds).
+	WriteTimeout time.Duration
 	// Goose, Migrations and Locker are handed to goose for Migrate; Locker
 	// may be nil.
 	Goose      goose.Dialect
@@ -121,8 +127,7 @@ type Config struct {
 	// MaxBatch bounds the number of writes in one transaction; 0 means
 	// 256.
 	MaxBatch int
-	// Logger receives migration messages and committer failures;
-	// slog.Default when nil.
+	// Logger receives migration messages; slog.Default when nil.
 	Logger *slog.Logger
 }
 

@@ -150,9 +150,9 @@ func (wc *writerConn) close() error {
 
 // txn is the transaction of one batch, as the writes see it. The writer
 // goroutine begins and ends it with plain statements on its own
-// connection. Its statements run with the committer's context, never a
-// caller's: a canceled statement would abort the whole transaction on some
-// engines.
+// connection. Its statements run with the batch's context (bounded by the
+// dialect's WriteTimeout), never a caller's: one caller giving up would
+// abort the transaction of all.
 type txn struct {
 	s   *Store
 	ctx context.Context
