@@ -137,23 +137,7 @@ func TestSkipLocked(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cfg, err := pgx.ParseConfig(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.RuntimeParams["search_path"] = schema
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Exec(ctx, `SELECT 1 FROM events WHERE id = 'evt_held' FOR UPDATE`); err != nil {
-		t.Fatal(err)
-	}
+	tx := testpg.Lock(t, ctx, dsn, schema, `SELECT 1 FROM events WHERE id = 'evt_held' FOR UPDATE`)
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	evs, err := s.ClaimEvents(cctx, store.Claim{Owner: "a", LeaseUntil: now.Add(time.Minute)}, now, 10)

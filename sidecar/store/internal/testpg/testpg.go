@@ -73,3 +73,30 @@ func Schema(t testing.TB, dsn string) string {
 	})
 	return name
 }
+
+// Lock begins a transaction on a connection of its own in the schema and
+// locks the rows that query (a SELECT … FOR UPDATE) reads, as another
+// session would; the transaction ends with the test unless the caller
+// rolls it back first.
+func Lock(t testing.TB, ctx context.Context, dsn, schema, query string) pgx.Tx {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.RuntimeParams["search_path"] = schema
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tx.Rollback(context.Background()) })
+	if _, err := tx.Exec(ctx, query); err != nil {
+		t.Fatal(err)
+	}
+	return tx
+}
