@@ -104,7 +104,7 @@ func loadKeys(cfg config.Config, log *slog.Logger) (keys, error) {
 func openStore(ctx context.Context, cfg config.StoreConfig) (store.Store, error) {
 	switch cfg.Driver {
 	case "postgres":
-		return postgres.Open(ctx, cfg.PostgresDSN)
+		return postgres.Open(ctx, cfg.PostgresDSN, postgres.WithMaxConns(cfg.PostgresMaxConns))
 	default:
 		// sqlite.Open creates the file's directory.
 		return sqlite.Open(ctx, cfg.SQLitePath)

@@ -151,6 +151,10 @@ type StoreConfig struct {
 	SQLitePath      string `koanf:"sqlite_path"`
 	PostgresDSN     string `koanf:"postgres_dsn"`
 	PostgresDSNFile string `koanf:"postgres_dsn_file"`
+	// PostgresMaxConns sizes the PostgreSQL connection pool, writers and
+	// readers together; 0 means the store's default, the larger of 8 and
+	// twice GOMAXPROCS.
+	PostgresMaxConns int `koanf:"postgres_max_conns"`
 }
 
 // PluginsConfig configures the flow plugins.
@@ -533,6 +537,9 @@ func (c *Config) validate(e *Error) {
 		required(e, "store.postgres_dsn", c.Store.PostgresDSN)
 	default:
 		e.add("store.driver", "must be sqlite or postgres")
+	}
+	if n := c.Store.PostgresMaxConns; n < 0 || n == 1 || n > 1000 {
+		e.add("store.postgres_max_conns", "must be 0 (the default) or from 2 to 1000")
 	}
 	enabled := 0
 	for name, f := range map[string]FlowConfig{

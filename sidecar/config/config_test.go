@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -151,6 +152,35 @@ func TestSandboxKeysOnlyOnLoopback(t *testing.T) {
 		c.Upstream.BaseURL = host
 		if got := c.SandboxKeysAllowed(); got != want {
 			t.Errorf("%s: SandboxKeysAllowed = %v", host, got)
+		}
+	}
+}
+
+func TestPostgresMaxConns(t *testing.T) {
+	for _, tc := range []struct {
+		value string
+		want  int
+		bad   bool
+	}{
+		{"", 0, false},
+		{"2", 2, false},
+		{"32", 32, false},
+		{"1", 0, true},
+		{"-4", 0, true},
+		{"1001", 0, true},
+	} {
+		var env []string
+		if tc.value != "" {
+			env = append(env, "PAYSIDECAR_STORE__POSTGRES_MAX_CONNS="+tc.value)
+		}
+		cfg, err := Load("", func() []string { return env })
+		var cerr *Error
+		bad := errors.As(err, &cerr) && slices.ContainsFunc(cerr.Problems, func(p Problem) bool { return p.Key == "store.postgres_max_conns" })
+		if bad != tc.bad {
+			t.Errorf("postgres_max_conns %q: error %v, want a problem with the key: %v", tc.value, err, tc.bad)
+		}
+		if !tc.bad && err == nil && cfg.Store.PostgresMaxConns != tc.want {
+			t.Errorf("postgres_max_conns %q = %d, want %d", tc.value, cfg.Store.PostgresMaxConns, tc.want)
 		}
 	}
 }

@@ -2,14 +2,19 @@
 // refunds, idempotency records, received notifications and the outbox of
 // events delivered to the application.
 //
-// One interface has two implementations: embedded SQLite (package
-// store/sqlite, the default, one file and zero set-up) and PostgreSQL
-// (package store/postgres, for several replicas sharing state). Package
-// store/storetest holds the conformance suite both must pass.
+// One implementation (package store/sqlstore, on database/sql) serves two
+// engines: embedded SQLite (package store/sqlite, the default, one file
+// and zero set-up) and PostgreSQL (package store/postgres, for several
+// replicas sharing state); each of those packages opens its engine and
+// supplies the dialect. Package store/storetest holds the conformance
+// suite both must pass.
 //
 // Every state change that must not be lost together with another is one
 // call here, and one transaction inside: a payment's final state and the
-// event announcing it are written together or not at all.
+// event announcing it are written together or not at all. A write call
+// returns only once its transaction has committed durably; concurrent
+// calls may share that transaction (group commit) but never each other's
+// failures.
 package store
 
 import (
@@ -247,6 +252,20 @@ type Notification struct {
 	ReceivedAt time.Time
 }
 
+// NotificationResult is the outcome of ApplyNotification.
+type NotificationResult struct {
+	// New reports whether this call recorded the notification; false
+	// means a notification with its ID was stored before.
+	New bool
+	// Applied reports whether the transition moved the object forward.
+	Applied bool
+	// Payment is the payment after the call when the notification's Kind
+	// is "payment"; Refund is the refund after the call when it is
+	// "refund". The other is zero.
+	Payment Payment
+	Refund  Refund
+}
+
 // Store is the durable state of the sidecar. All its methods are safe for
 // concurrent use, by goroutines of one process and, for implementations that
 // several replicas share, by several processes.
@@ -363,6 +382,18 @@ type Store interface {
 	// RecordNotification stores n unless a notification with the same ID
 	// exists, and reports whether it was new.
 	RecordNotification(ctx context.Context, n Notification) (bool, error)
+	// ApplyNotification is the one write of a notification that carries a
+	// result: in one transaction it records n as RecordNotification does
+	// and applies t to the payment or refund that n names (n.Kind
+	// "payment" or "refund", n.ObjectID its id) as TransitionPayment or
+	// TransitionRefund does, t.Event included. Either both are stored or
+	// neither is. t is applied whether or not n is new: a repeated
+	// notification carries the same result, and a transition that does not
+	// move the object forward changes nothing, so the outcome never
+	// depends on what an earlier, interrupted attempt did. n.ID, n.Kind,
+	// n.ObjectID and t.To are required (ErrInvalid); an object that does
+	// not exist is ErrNotFound. On any error nothing is stored.
+	ApplyNotification(ctx context.Context, n Notification, t Transition) (NotificationResult, error)
 
 	// InsertEvent adds e to the outbox unless an event with e.ID exists,
 	// and reports whether it was new. ID, Type and a JSON Payload are

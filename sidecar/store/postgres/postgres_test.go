@@ -2,10 +2,9 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -14,73 +13,16 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/paysidecar/paysidecar/sidecar/store"
+	"github.com/paysidecar/paysidecar/sidecar/store/internal/testpg"
 	"github.com/paysidecar/paysidecar/sidecar/store/storetest"
 )
-
-const defaultDSN = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-
-var (
-	reachOnce sync.Once
-	reachErr  error
-)
-
-// testDSN returns the DSN of the test server. An unreachable server fails
-// the test when CI is set and skips it otherwise.
-func testDSN(t testing.TB) string {
-	t.Helper()
-	dsn := os.Getenv("PAYSIDECAR_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		dsn = defaultDSN
-	}
-	reachOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			reachErr = err
-			return
-		}
-		reachErr = conn.Ping(ctx)
-		_ = conn.Close(ctx)
-	})
-	if reachErr != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("PostgreSQL at PAYSIDECAR_TEST_POSTGRES_DSN (default %s) is unreachable: %v", defaultDSN, reachErr)
-		}
-		t.Skipf("PostgreSQL is unreachable, skipping (set PAYSIDECAR_TEST_POSTGRES_DSN; CI=1 makes this fail): %v", reachErr)
-	}
-	return dsn
-}
-
-// newSchema returns a fresh schema name and drops the schema when the test
-// ends.
-func newSchema(t testing.TB, dsn string) string {
-	t.Helper()
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name := "paysidecar_test_" + hex.EncodeToString(b)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", name, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{name}.Sanitize()+` CASCADE`); err != nil {
-			t.Errorf("drop schema %s: %v", name, err)
-		}
-	})
-	return name
-}
 
 // openTest opens a store in a schema of its own, dropped when the test
 // ends.
 func openTest(t testing.TB, opts ...Option) *Store {
 	t.Helper()
-	dsn := testDSN(t)
-	return openIn(t, dsn, newSchema(t, dsn), opts...)
+	dsn := testpg.DSN(t)
+	return openIn(t, dsn, testpg.Schema(t, dsn), opts...)
 }
 
 // openIn opens a store in the schema and closes it when the test ends.
@@ -98,14 +40,36 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return openTest(t) })
 }
 
+// TestOpensFirstSchema opens a schema written by the first store
+// implementation (testdata/v1.sql, its pg_dump): the store migrates it,
+// reads what that implementation read and keeps writing by the same rules.
+func TestOpensFirstSchema(t *testing.T) {
+	dump, err := os.ReadFile(filepath.Join("testdata", "v1.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	dsn := testpg.DSN(t)
+	schema := testpg.Schema(t, dsn)
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if err := conn.PgConn().Exec(ctx, strings.ReplaceAll(string(dump), "{{schema}}", schema)).Close(); err != nil {
+		t.Fatalf("load the dump: %v", err)
+	}
+	storetest.CheckV1(t, openIn(t, dsn, schema))
+}
+
 // TestConformanceReplicas runs the suite against three stores sharing one
 // schema, each call going to the next: the replicas together must behave
 // as one store, and the concurrent subtests spread their claimers over
 // separate connection pools.
 func TestConformanceReplicas(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store {
-		dsn := testDSN(t)
-		schema := newSchema(t, dsn)
+		dsn := testpg.DSN(t)
+		schema := testpg.Schema(t, dsn)
 		return storetest.RoundRobin(openIn(t, dsn, schema), openIn(t, dsn, schema), openIn(t, dsn, schema))
 	})
 }
@@ -113,8 +77,8 @@ func TestConformanceReplicas(t *testing.T) {
 // TestConcurrentMigrations starts several replicas at once on an empty
 // schema: every Open succeeds and each migration is applied once.
 func TestConcurrentMigrations(t *testing.T) {
-	dsn := testDSN(t)
-	schema := newSchema(t, dsn)
+	dsn := testpg.DSN(t)
+	schema := testpg.Schema(t, dsn)
 	const replicas = 4
 	var (
 		wg     sync.WaitGroup
@@ -144,7 +108,7 @@ func TestConcurrentMigrations(t *testing.T) {
 		t.Fatalf("concurrent Open: %v", errs)
 	}
 	var applied int
-	err := stores[0].pool.QueryRow(context.Background(),
+	err := stores[0].db.QueryRowContext(context.Background(),
 		`SELECT count(*) FROM goose_db_version WHERE version_id = 1 AND is_applied`).Scan(&applied)
 	if err != nil {
 		t.Fatalf("read goose_db_version: %v", err)
@@ -163,8 +127,8 @@ func TestConcurrentMigrations(t *testing.T) {
 // holds instead of waiting for it.
 func TestSkipLocked(t *testing.T) {
 	ctx := context.Background()
-	dsn := testDSN(t)
-	schema := newSchema(t, dsn)
+	dsn := testpg.DSN(t)
+	schema := testpg.Schema(t, dsn)
 	s := openIn(t, dsn, schema)
 	now := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
 	for _, id := range []string{"evt_held", "evt_free"} {
@@ -173,23 +137,7 @@ func TestSkipLocked(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cfg, err := pgx.ParseConfig(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.RuntimeParams["search_path"] = schema
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Exec(ctx, `SELECT 1 FROM events WHERE id = 'evt_held' FOR UPDATE`); err != nil {
-		t.Fatal(err)
-	}
+	tx := testpg.Lock(t, ctx, dsn, schema, `SELECT 1 FROM events WHERE id = 'evt_held' FOR UPDATE`)
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	evs, err := s.ClaimEvents(cctx, store.Claim{Owner: "a", LeaseUntil: now.Add(time.Minute)}, now, 10)
@@ -212,8 +160,8 @@ func TestSkipLocked(t *testing.T) {
 // other replica gets its event and its query once the leases end.
 func TestDeadReplicaWorkIsTakenOver(t *testing.T) {
 	ctx := context.Background()
-	dsn := testDSN(t)
-	schema := newSchema(t, dsn)
+	dsn := testpg.DSN(t)
+	schema := testpg.Schema(t, dsn)
 	dying, survivor := openIn(t, dsn, schema), openIn(t, dsn, schema)
 	now := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
 	e := &store.Event{ID: "evt_1", Type: "payment.succeeded", OrderKey: "pay_1", Payload: []byte(`{}`), CreatedAt: now}
@@ -261,8 +209,8 @@ func TestOpenRefusals(t *testing.T) {
 		opts []Option
 		bad  bool // ErrInvalid expected
 	}{
-		{"schema with quotes", defaultDSN, []Option{WithSchema(`x"; DROP TABLE y; --`)}, true},
-		{"upper-case schema", defaultDSN, []Option{WithSchema("Payments")}, true},
+		{"schema with quotes", testpg.DefaultDSN, []Option{WithSchema(`x"; DROP TABLE y; --`)}, true},
+		{"upper-case schema", testpg.DefaultDSN, []Option{WithSchema("Payments")}, true},
 		{"garbage DSN with a password", "postgres://u:s3cret-pw@[::1:5432/db", nil, true},
 		{"unreachable server", "postgres://u:s3cret-pw@127.0.0.1:1/db?connect_timeout=2&sslmode=disable", nil, false},
 	}
@@ -283,10 +231,41 @@ func TestOpenRefusals(t *testing.T) {
 	}
 }
 
-func BenchmarkInsertEvent(b *testing.B) {
-	storetest.BenchInsertEvent(b, openTest(b))
+// openBench opens a store with the default pool in a schema of its own.
+func openBench(b *testing.B, opts ...Option) *Store {
+	dsn := testpg.DSN(b)
+	s, err := Open(context.Background(), dsn, append([]Option{WithSchema(testpg.Schema(b, dsn))}, opts...)...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.Close() })
+	return s
 }
 
-func BenchmarkClaimEvents(b *testing.B) {
-	storetest.BenchClaimEvents(b, openTest(b))
+// BenchmarkRawCommit is the baseline of the store's write benchmarks: the
+// rate of single-row transactions committed through a pool of the store's
+// default size by Concurrency goroutines, without the store.
+func BenchmarkRawCommit(b *testing.B) {
+	s := openBench(b)
+	db := s.db
+	if _, err := db.Exec(`CREATE TABLE raw (id bigint PRIMARY KEY, v text NOT NULL)`); err != nil {
+		b.Fatal(err)
+	}
+	storetest.RunParallel(b, "commits/s", func(i int64) error {
+		tx, err := db.Begin()
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(`INSERT INTO raw (id, v) VALUES ($1, $2)`, i, "a row of about fifty bytes, like a small event"); err != nil {
+			_ = tx.Rollback()
+			return err
+		}
+		return tx.Commit()
+	})
+}
+
+// BenchmarkStore runs the store's benchmarks (package storetest) with
+// the default pool.
+func BenchmarkStore(b *testing.B) {
+	storetest.Benchmarks(b, func(b *testing.B) store.Store { return openBench(b) })
 }

@@ -1,20 +1,29 @@
-// Package sqlite is the embedded store of the sidecar: one SQLite file,
+// Package sqlite opens the embedded store of the sidecar: one SQLite file,
 // zero set-up, the default for a single replica. It uses modernc.org/sqlite
-// (pure Go, no cgo).
+// (pure Go, no cgo) through database/sql and the shared implementation in
+// package store/sqlstore; this package holds only what is SQLite's own:
+// the file, the pragmas, the dialect and the migrations.
 //
 // The database runs in WAL mode with foreign keys on and
-// synchronous=FULL. All writes go through one connection, whose
-// transactions start with BEGIN IMMEDIATE, so writers of this process queue
-// in Go instead of failing with SQLITE_BUSY; reads use a separate pool of
-// read-only connections, which WAL lets run beside the writer. A busy
-// timeout covers the rare waits that remain (a checkpoint, another process
-// opening the file).
+// synchronous=FULL. All writes go through one connection, owned by the
+// store's single writer goroutine, whose transactions start with BEGIN
+// IMMEDIATE and carry every write waiting at that moment (group commit:
+// one fsync for all of them, each caller answered after it). Reads use a
+// separate pool of read-only connections, which WAL lets run beside the
+// writer. A busy timeout covers the rare waits that remain (a checkpoint,
+// another process opening the file).
 //
 // synchronous=FULL makes the WAL reach stable storage before a commit
 // returns. NORMAL would survive a killed process but could lose the last
 // commits on power loss or a kernel crash; the notification ingress
 // acknowledges the upstream, which then never resends, as soon as the
-// write returns, so the store pays one fsync per commit instead.
+// write returns, so the store pays one fsync per commit instead, and group
+// commit shares it.
+//
+// The file holds payments and their buyers, so Open creates it readable by
+// its owner only (0600), whatever the umask, and SQLite gives the -wal and
+// -shm files the mode of the database file; a directory Open creates is
+// 0700.
 //
 // One process owns a database file at a time.
 package sqlite
@@ -39,17 +48,17 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/paysidecar/paysidecar/sidecar/store"
+	"github.com/paysidecar/paysidecar/sidecar/store/sqlstore"
 )
 
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// Store is the SQLite implementation of store.Store.
+// Store is the SQLite store: the shared implementation on one file.
 type Store struct {
-	path   string
-	w      *sql.DB // the single writer connection
-	r      *sql.DB // read-only connections
-	logger *slog.Logger
+	*sqlstore.Store
+	w *sql.DB // the writer goroutine's connection, and one for migrations
+	r *sql.DB // read-only connections
 }
 
 var _ store.Store = (*Store)(nil)
@@ -98,62 +107,95 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()
 	}
-	if path == "" {
-		return nil, fmt.Errorf("sqlite: open: %w: empty path", store.ErrInvalid)
+	if err := checkPath(path); err != nil {
+		return nil, err
 	}
-	if path == ":memory:" || strings.HasPrefix(path, "file:") {
-		return nil, fmt.Errorf("sqlite: open %q: %w: the path must name a file", path, store.ErrInvalid)
-	}
-	if strings.ContainsRune(path, '?') {
-		return nil, fmt.Errorf("sqlite: open %q: %w: the path must not contain '?'", path, store.ErrInvalid)
-	}
-	if cfg.readConns < 1 {
-		cfg.readConns = 1
-	}
-	if dir := filepath.Dir(path); dir != "" {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, fmt.Errorf("sqlite: create directory for %q: %w", path, err)
-		}
+	if err := createFile(path, cfg.logger); err != nil {
+		return nil, err
 	}
 	q := url.Values{}
 	q.Set("_busy_timeout", strconv.FormatInt(cfg.busyTimeout.Milliseconds(), 10))
 	q.Set("_foreign_keys", "1")
-	q.Set("_journal_mode", "WAL")
 	q.Set("_synchronous", "FULL")
 	wq := cloneValues(q)
+	wq.Set("_journal_mode", "WAL")
 	wq.Set("_txlock", "immediate")
 	w, err := sql.Open("sqlite", path+"?"+wq.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
 	}
-	w.SetMaxOpenConns(1)
-	w.SetMaxIdleConns(1)
+	// The writer goroutine holds one connection; migrations and Ping use
+	// the other.
+	w.SetMaxOpenConns(2)
+	w.SetMaxIdleConns(2)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	// The writer connection is opened first so that it creates the file
-	// and switches it to WAL before any reader connects.
+	// The writer connection is opened first so that it switches the file
+	// to WAL before any reader connects.
 	if err := w.PingContext(ctx); err != nil {
 		_ = w.Close()
 		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
 	}
 	rq := cloneValues(q)
-	rq.Del("_journal_mode")
 	rq.Set("_query_only", "1")
 	r, err := sql.Open("sqlite", path+"?"+rq.Encode())
 	if err != nil {
 		_ = w.Close()
 		return nil, fmt.Errorf("sqlite: open %q for reading: %w", path, err)
 	}
-	r.SetMaxOpenConns(cfg.readConns)
-	r.SetMaxIdleConns(cfg.readConns)
-	s := &Store{path: path, w: w, r: r, logger: cfg.logger}
+	readConns := max(cfg.readConns, 1)
+	r.SetMaxOpenConns(readConns)
+	r.SetMaxIdleConns(readConns)
+	r.SetConnMaxLifetime(0)
+	r.SetConnMaxIdleTime(0)
+	ss, err := sqlstore.New(sqlstore.Config{Dialect: dialect(), Writer: w, Reader: r, Writers: 1, Logger: cfg.logger})
+	if err != nil {
+		return nil, errors.Join(err, r.Close(), w.Close())
+	}
+	s := &Store{Store: ss, w: w, r: r}
 	if cfg.migrate {
 		if err := s.Migrate(ctx); err != nil {
 			_ = s.Close()
-			return nil, err
+			return nil, fmt.Errorf("%w (file %q)", err, path)
 		}
 	}
 	return s, nil
+}
+
+// checkPath refuses what is not the path of a file.
+func checkPath(path string) error {
+	switch {
+	case path == "":
+		return fmt.Errorf("sqlite: open: %w: empty path", store.ErrInvalid)
+	case path == ":memory:" || strings.HasPrefix(path, "file:"):
+		return fmt.Errorf("sqlite: open %q: %w: the path must name a file", path, store.ErrInvalid)
+	case strings.ContainsRune(path, '?'):
+		return fmt.Errorf("sqlite: open %q: %w: the path must not contain '?'", path, store.ErrInvalid)
+	}
+	return nil
+}
+
+// createFile creates the missing directories of path (0700) and the
+// database file itself, empty and 0600, so that SQLite neither creates it
+// with its default mode of 0644 minus the umask nor gives that mode to the
+// -wal and -shm files, which take the database file's. An existing file is
+// left as it is; one that others may read is logged.
+func createFile(path string, log *slog.Logger) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("sqlite: create directory for %q: %w", path, err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err == nil {
+		return f.Close()
+	}
+	if !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("sqlite: create %q: %w", path, err)
+	}
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		log.Warn("the SQLite file is readable by others than its owner; chmod 600 it and its -wal and -shm files",
+			slog.String("path", path), slog.String("mode", fi.Mode().Perm().String()))
+	}
+	return nil
 }
 
 func cloneValues(v url.Values) url.Values {
@@ -164,96 +206,34 @@ func cloneValues(v url.Values) url.Values {
 	return out
 }
 
-// Migrate applies the missing schema migrations.
-func (s *Store) Migrate(ctx context.Context) error {
-	fsys, err := fs.Sub(migrationFiles, "migrations")
+// dialect returns what SQLite's SQL differs in: times are INTEGER
+// microseconds since the epoch, and there is no row locking, since one
+// writer connection serializes every write.
+func dialect() sqlstore.Dialect {
+	migrations, err := fs.Sub(migrationFiles, "migrations")
 	if err != nil {
-		return fmt.Errorf("sqlite: migrations: %w", err)
+		panic(err) // the embedded directory is always there
 	}
-	// The provider is not closed: Close would close the writer pool.
-	p, err := goose.NewProvider(goose.DialectSQLite3, s.w, fsys,
-		goose.WithDisableGlobalRegistry(true),
-		goose.WithSlog(s.logger.With("store", "sqlite")),
-	)
-	if err != nil {
-		return fmt.Errorf("sqlite: migrations: %w", err)
+	return sqlstore.Dialect{
+		Name:         "sqlite",
+		Begin:        "BEGIN IMMEDIATE",
+		TimeType:     "INTEGER",
+		JSONType:     "TEXT",
+		LastInsertID: true,
+		// One writer: nothing to lock.
+		OrderKeyLock: "SELECT ?",
+		Time:         func(t time.Time) any { return t.UnixMicro() },
+		Unique: func(err error) (string, bool) {
+			if isConstraint(err, sqlite3.SQLITE_CONSTRAINT_UNIQUE) || isConstraint(err, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY) {
+				return err.Error(), true
+			}
+			return "", false
+		},
+		ForeignKey: func(err error) bool { return isConstraint(err, sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY) },
+		Retry:      func(error) bool { return false },
+		Goose:      goose.DialectSQLite3,
+		Migrations: migrations,
 	}
-	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("sqlite: migrate %q: %w", s.path, err)
-	}
-	return nil
-}
-
-// Close closes both connection pools.
-func (s *Store) Close() error {
-	return errors.Join(s.r.Close(), s.w.Close())
-}
-
-// Ping checks that the database answers a query on both pools.
-func (s *Store) Ping(ctx context.Context) error {
-	for _, db := range []*sql.DB{s.w, s.r} {
-		var one int
-		if err := db.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
-			return fmt.Errorf("sqlite: ping %q: %w", s.path, err)
-		}
-	}
-	return nil
-}
-
-// querier is what *sql.DB and *sql.Tx have in common.
-type querier interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-// write runs fn in one IMMEDIATE transaction on the writer connection.
-func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
-}
-
-// dbTime converts t to the stored form: microseconds since the epoch, or
-// NULL for the zero time.
-func dbTime(t time.Time) any {
-	if t.IsZero() {
-		return nil
-	}
-	return t.UnixMicro()
-}
-
-// goTime converts a stored time back.
-func goTime(v sql.NullInt64) time.Time {
-	if !v.Valid {
-		return time.Time{}
-	}
-	return time.UnixMicro(v.Int64).UTC()
-}
-
-// dbJSON converts raw JSON to the stored form, NULL when empty.
-func dbJSON(raw []byte) any {
-	if len(raw) == 0 {
-		return nil
-	}
-	return string(raw)
-}
-
-// goJSON converts stored JSON back.
-func goJSON(v sql.NullString) []byte {
-	if !v.Valid || v.String == "" {
-		return nil
-	}
-	return []byte(v.String)
 }
 
 // isConstraint reports whether err is a constraint violation of the given
@@ -261,32 +241,4 @@ func goJSON(v sql.NullString) []byte {
 func isConstraint(err error, code int) bool {
 	var e *sqlite.Error
 	return errors.As(err, &e) && e.Code() == code
-}
-
-// conflict turns a unique-constraint violation into store.ErrConflict,
-// naming the key that was taken; other errors are returned as they are.
-func conflict(err error, what string) error {
-	if !isConstraint(err, sqlite3.SQLITE_CONSTRAINT_UNIQUE) && !isConstraint(err, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY) {
-		return err
-	}
-	msg := err.Error()
-	key := "id"
-	switch {
-	case strings.Contains(msg, "out_trade_no"):
-		key = "out_trade_no"
-	case strings.Contains(msg, "out_refund_no"):
-		key = "out_refund_no"
-	case strings.Contains(msg, "req_seq_id"):
-		key = "req_seq_id"
-	}
-	return fmt.Errorf("%w: %s %s already exists", store.ErrConflict, what, key)
-}
-
-// affected returns the number of rows a statement changed.
-func affected(res sql.Result) (int64, error) {
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, fmt.Errorf("rows affected: %w", err)
-	}
-	return n, nil
 }

@@ -3,15 +3,18 @@ package sqlite
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -51,6 +54,98 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return openTemp(t) })
 }
 
+// TestOpensFirstSchema opens a database written by the first store
+// implementation (testdata/v1.sql, its dump): the store migrates it, reads
+// what that implementation read and keeps writing by the same rules.
+func TestOpensFirstSchema(t *testing.T) {
+	dump, err := os.ReadFile(filepath.Join("testdata", "v1.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "paysidecar.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(string(dump)); err != nil {
+		t.Fatalf("load the dump: %v", err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	storetest.CheckV1(t, s)
+}
+
+// TestFileModes opens new stores under the usual umask and under none:
+// the database file, its -wal and -shm files are 0600 and the directories
+// made for them 0700. The umask belongs to the process, so this test does
+// not run in parallel with others.
+func TestFileModes(t *testing.T) {
+	for _, umask := range []int{0o022, 0o000} {
+		t.Run(fmt.Sprintf("umask %04o", umask), func(t *testing.T) {
+			old := syscall.Umask(umask)
+			defer syscall.Umask(old)
+			dir := filepath.Join(t.TempDir(), "state", "db")
+			path := filepath.Join(dir, "paysidecar.db")
+			s, err := Open(context.Background(), path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			// A write and a read make SQLite create the -wal and -shm files.
+			p := &store.Payment{ID: "pay_1", MerchantID: "m", OutTradeNo: "o", AmountFen: 1, ReqDate: "20250301", ReqSeqID: "s"}
+			if err := s.CreatePayment(context.Background(), p); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.GetPayment(context.Background(), "pay_1"); err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]os.FileMode{
+				path: 0o600, path + "-wal": 0o600, path + "-shm": 0o600,
+				dir: 0o700 | os.ModeDir, filepath.Dir(dir): 0o700 | os.ModeDir,
+			}
+			for name, mode := range want {
+				fi, err := os.Stat(name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := fi.Mode() & (os.ModePerm | os.ModeDir); got != mode {
+					t.Errorf("%s is %v, want %v", name, got, mode)
+				}
+			}
+		})
+	}
+}
+
+// TestOpenWarnsOfAReadableFile opens a file others may read: Open keeps
+// its mode, which is the owner's to choose, and says so in the log.
+func TestOpenWarnsOfAReadableFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "paysidecar.db")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	s, err := Open(context.Background(), path, WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Fatalf("mode %v (%v), want it left at 0644", fi.Mode().Perm(), err)
+	}
+	if !strings.Contains(logs.String(), "readable by others") {
+		t.Fatalf("no warning in the log:\n%s", logs.String())
+	}
+}
+
 func TestPragmas(t *testing.T) {
 	s := openTemp(t)
 	ctx := context.Background()
@@ -81,8 +176,9 @@ func TestPragmas(t *testing.T) {
 			t.Errorf("%s PRAGMA %s = %s, want %s", tc.db, tc.pragma, got, tc.want)
 		}
 	}
-	if n := s.w.Stats().MaxOpenConnections; n != 1 {
-		t.Errorf("the writer pool has %d connections, want 1", n)
+	// One connection for the writer goroutine, one for migrations and Ping.
+	if n := s.w.Stats().MaxOpenConnections; n != 2 {
+		t.Errorf("the writer pool has %d connections, want 2", n)
 	}
 	if _, err := s.r.ExecContext(ctx, `DELETE FROM events`); err == nil {
 		t.Error("the read pool accepted a write")
@@ -308,10 +404,35 @@ func TestSIGKILLKeepsAcknowledgedWrites(t *testing.T) {
 	}
 }
 
-func BenchmarkInsertEvent(b *testing.B) {
-	storetest.BenchInsertEvent(b, openTemp(b))
+// BenchmarkRawCommit is the baseline of the store's write benchmarks: the
+// rate of single-row transactions committed on the same kind of file and
+// connection (WAL, synchronous=FULL, one writer connection, BEGIN
+// IMMEDIATE) by Concurrency goroutines, without the store.
+func BenchmarkRawCommit(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "raw.db")
+	db, err := sql.Open("sqlite", path+"?_busy_timeout=10000&_journal_mode=WAL&_synchronous=FULL&_txlock=immediate")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	if _, err := db.Exec(`CREATE TABLE raw (id INTEGER PRIMARY KEY, v TEXT NOT NULL)`); err != nil {
+		b.Fatal(err)
+	}
+	storetest.RunParallel(b, "commits/s", func(i int64) error {
+		tx, err := db.Begin()
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(`INSERT INTO raw (id, v) VALUES (?, ?)`, i, "a row of about fifty bytes, like a small event"); err != nil {
+			_ = tx.Rollback()
+			return err
+		}
+		return tx.Commit()
+	})
 }
 
-func BenchmarkClaimEvents(b *testing.B) {
-	storetest.BenchClaimEvents(b, openTemp(b))
+// BenchmarkStore runs the store's benchmarks (package storetest).
+func BenchmarkStore(b *testing.B) {
+	storetest.Benchmarks(b, func(b *testing.B) store.Store { return openTemp(b) })
 }

@@ -125,6 +125,10 @@ func (r *roundRobin) RecordNotification(ctx context.Context, n store.Notificatio
 	return r.next().RecordNotification(ctx, n)
 }
 
+func (r *roundRobin) ApplyNotification(ctx context.Context, n store.Notification, t store.Transition) (store.NotificationResult, error) {
+	return r.next().ApplyNotification(ctx, n, t)
+}
+
 func (r *roundRobin) InsertEvent(ctx context.Context, e *store.Event) (bool, error) {
 	return r.next().InsertEvent(ctx, e)
 }

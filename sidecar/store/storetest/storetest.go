@@ -8,7 +8,8 @@
 // The suite covers every method and every rule written in the doc comments
 // of package store: natural keys and conflicts, forward-only transitions
 // applied atomically with their events, refund totals, idempotency keys,
-// notification deduplication, ordered and leased event delivery with
+// notification deduplication, a notification recorded and applied in one
+// transaction, ordered and leased event delivery with
 // retries, dead letters and replay, and leased reverse queries. Tests that
 // claim work run several goroutines at once and check that no piece of work
 // is handed out twice.
@@ -40,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Refunds", refundTests},
 		{"Idempotency", idempotencyTests},
 		{"Notifications", notificationTests},
+		{"ApplyNotification", applyNotificationTests},
 		{"Events", eventTests},
 		{"Queries", queryTests},
 	}

@@ -295,6 +295,24 @@ func Notification(n *store.Notification) error {
 	return nil
 }
 
+// NotificationTarget checks the arguments of ApplyNotification: n as
+// Notification does, the object it names and the transition's target.
+func NotificationTarget(n *store.Notification, t store.Transition) error {
+	if err := Notification(n); err != nil {
+		return err
+	}
+	if n.Kind != KindPayment && n.Kind != KindRefund {
+		return invalid("notification kind %q is neither payment nor refund", n.Kind)
+	}
+	if err := required("notification", "object id", n.ObjectID); err != nil {
+		return err
+	}
+	if t.To == "" {
+		return invalid("transition target state is required")
+	}
+	return nil
+}
+
 // ApplyPayment moves p following t, already checked by Transition, when t
 // moves it forward, and reports whether it did and whether p is now final.
 // A final payment is no longer queried.

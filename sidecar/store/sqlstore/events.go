@@ -1,0 +1,239 @@
+package sqlstore
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/paysidecar/paysidecar/sidecar/store"
+	"github.com/paysidecar/paysidecar/sidecar/store/internal/rules"
+)
+
+const eventCols = `seq, id, type, object_id, order_key, payload, status, attempts,
+	next_attempt_at, last_error, created_at, delivered_at`
+
+func scanEvent(row scanner) (store.Event, error) {
+	var e store.Event
+	err := row.Scan(&e.Seq, &e.ID, &e.Type, &e.ObjectID, &e.OrderKey, js(&e.Payload), &e.Status, &e.Attempts,
+		tm(&e.NextAttemptAt), &e.LastError, tm(&e.CreatedAt), tm(&e.DeliveredAt))
+	if err != nil {
+		return store.Event{}, notFound(err)
+	}
+	return e, nil
+}
+
+// insertEvent adds e, already checked by rules.Event, unless its id
+// exists; it sets e.Seq when the event is new. The row is selected from
+// the dialect's order-key lock, so the lock is held before Seq is drawn.
+func (s *Store) insertEvent(t *txn, e *store.Event) (bool, error) {
+	e.Seq = 0
+	query := `INSERT INTO events (id, type, object_id, order_key, payload, status,
+			attempts, next_attempt_at, last_error, created_at)
+		SELECT ?, ?, ?, ?, CAST(? AS ` + s.d.JSONType + `), ?, 0, CAST(? AS ` + s.d.TimeType + `), '',
+			CAST(? AS ` + s.d.TimeType + `)
+		FROM (` + s.d.OrderKeyLock + `) AS order_key_lock WHERE true
+		ON CONFLICT (id) DO NOTHING`
+	args := []any{e.ID, e.Type, e.ObjectID, e.OrderKey, string(e.Payload), string(store.EventPending),
+		s.time(e.NextAttemptAt), s.time(e.CreatedAt), e.OrderKey}
+	var err error
+	if s.d.LastInsertID {
+		var res sql.Result
+		if res, err = t.exec(query, args...); err == nil {
+			var n int64
+			if n, err = res.RowsAffected(); err == nil && n == 0 {
+				return false, nil
+			}
+			if err == nil {
+				e.Seq, err = res.LastInsertId()
+			}
+		}
+	} else {
+		err = notFound(t.queryRow(query+` RETURNING seq`, args...).Scan(&e.Seq))
+		if errors.Is(err, store.ErrNotFound) {
+			return false, nil
+		}
+	}
+	if err != nil {
+		return false, fmt.Errorf("insert event %q: %w", e.ID, err)
+	}
+	return true, nil
+}
+
+// InsertEvent adds e to the outbox unless an event with e.ID exists.
+func (s *Store) InsertEvent(ctx context.Context, e *store.Event) (bool, error) {
+	ev := *e
+	if err := rules.Event(&ev); err != nil {
+		return false, s.errorf("insert event: %w", err)
+	}
+	var isNew bool
+	err := s.write(ctx, func(t *txn) (err error) {
+		isNew, err = s.insertEvent(t, &ev)
+		return err
+	})
+	if err != nil {
+		return false, s.errorf("%w", err)
+	}
+	if isNew {
+		*e = ev
+	}
+	return isNew, nil
+}
+
+// GetEvent returns the event with the id.
+func (s *Store) GetEvent(ctx context.Context, id string) (store.Event, error) {
+	return get(s, ctx, scanEvent, fmt.Sprintf("get event %q", id), `SELECT `+eventCols+` FROM events WHERE id = ?`, id)
+}
+
+// ClaimEvents leases up to limit pending events due at now, the oldest
+// undelivered event of each order key only. Rows another replica is
+// claiming at the same moment are skipped, not waited for.
+func (s *Store) ClaimEvents(ctx context.Context, c store.Claim, now time.Time, limit int) ([]store.Event, error) {
+	if err := rules.Claim(c, now, limit); err != nil {
+		return nil, s.errorf("claim events: %w", err)
+	}
+	var out []store.Event
+	err := s.write(ctx, func(t *txn) error {
+		rows, err := t.query(`UPDATE events SET lease_owner = ?, lease_until = ?
+			WHERE seq IN (
+				SELECT e.seq FROM events e
+				WHERE e.status = 'pending' AND e.next_attempt_at <= ?
+					AND (e.lease_until IS NULL OR e.lease_until <= ?)
+					AND NOT EXISTS (
+						SELECT 1 FROM events b
+						WHERE b.order_key = e.order_key AND b.seq < e.seq AND b.status <> 'delivered')
+				ORDER BY e.seq
+				LIMIT ?`+s.d.LockSkip+`)
+			RETURNING `+eventCols,
+			c.Owner, s.time(c.LeaseUntil), s.time(now), s.time(now), limit)
+		if err != nil {
+			return err
+		}
+		out, err = scanAll(rows, scanEvent)
+		return err
+	})
+	if err != nil {
+		return nil, s.errorf("claim events for %q: %w", c.Owner, err)
+	}
+	slices.SortFunc(out, func(a, b store.Event) int { return cmp.Compare(a.Seq, b.Seq) })
+	return out, nil
+}
+
+// exists reports whether the table has a row matching where.
+func exists(t *txn, query string, args ...any) (bool, error) {
+	var one int
+	err := t.queryRow(query, args...).Scan(&one)
+	if errors.Is(notFound(err), store.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// CompleteAttempt records the outcome of a delivery attempt by the lease
+// owner.
+func (s *Store) CompleteAttempt(ctx context.Context, a store.Attempt) error {
+	if err := rules.Attempt(&a); err != nil {
+		return s.errorf("complete attempt: %w", err)
+	}
+	status := store.EventPending
+	var delivered time.Time
+	switch {
+	case a.Delivered:
+		status, delivered = store.EventDelivered, a.At
+	case a.Dead:
+		status = store.EventDead
+	}
+	err := s.write(ctx, func(t *txn) error {
+		n, err := t.execCount(`UPDATE events SET status = ?, attempts = attempts + 1,
+				last_error = ?, next_attempt_at = ?, delivered_at = ?, lease_owner = NULL, lease_until = NULL
+			WHERE id = ? AND status = 'pending' AND lease_owner = ?`,
+			string(status), a.Error, s.time(a.NextAttemptAt), s.time(delivered), a.EventID, a.Owner)
+		if err != nil || n == 1 {
+			return err
+		}
+		ok, err := exists(t, `SELECT 1 FROM events WHERE id = ?`, a.EventID)
+		switch {
+		case err != nil:
+			return err
+		case !ok:
+			return store.ErrNotFound
+		}
+		return store.ErrLeaseLost
+	})
+	if err != nil {
+		return s.errorf("complete attempt of event %q by %q: %w", a.EventID, a.Owner, err)
+	}
+	return nil
+}
+
+// ListEvents lists events in a state after the given Seq, oldest first.
+func (s *Store) ListEvents(ctx context.Context, status store.EventStatus, afterSeq int64, limit int) ([]store.Event, error) {
+	if err := rules.EventStatus(status, true); err != nil {
+		return nil, s.errorf("list events: %w", err)
+	}
+	if err := rules.Limit(limit); err != nil {
+		return nil, s.errorf("list events: %w", err)
+	}
+	rows, err := s.reader(ctx).query(`SELECT `+eventCols+` FROM events
+		WHERE (? = '' OR status = ?) AND seq > ? ORDER BY seq LIMIT ?`,
+		string(status), string(status), afterSeq, limit)
+	if err != nil {
+		return nil, s.errorf("list events: %w", err)
+	}
+	out, err := scanAll(rows, scanEvent)
+	if err != nil {
+		return nil, s.errorf("list events: %w", err)
+	}
+	return out, nil
+}
+
+// ReplayEvent moves a dead or delivered event back to pending, due at now.
+func (s *Store) ReplayEvent(ctx context.Context, id string, now time.Time) error {
+	if now.IsZero() {
+		now = rules.Now()
+	}
+	err := s.write(ctx, func(t *txn) error {
+		n, err := t.execCount(`UPDATE events SET status = 'pending', attempts = 0,
+				next_attempt_at = ?, delivered_at = NULL, lease_owner = NULL, lease_until = NULL
+			WHERE id = ? AND status IN ('dead', 'delivered')`, s.time(now), id)
+		if err != nil || n == 1 {
+			return err
+		}
+		ok, err := exists(t, `SELECT 1 FROM events WHERE id = ?`, id)
+		if err == nil && !ok {
+			err = store.ErrNotFound
+		}
+		return err
+	})
+	if err != nil {
+		return s.errorf("replay event %q: %w", id, err)
+	}
+	return nil
+}
+
+// CountEvents counts events by state.
+func (s *Store) CountEvents(ctx context.Context) (map[store.EventStatus]int, error) {
+	out := map[store.EventStatus]int{store.EventPending: 0, store.EventDelivered: 0, store.EventDead: 0}
+	rows, err := s.reader(ctx).query(`SELECT status, count(*) FROM events GROUP BY status`)
+	if err != nil {
+		return nil, s.errorf("count events: %w", err)
+	}
+	type count struct {
+		status store.EventStatus
+		n      int
+	}
+	counts, err := scanAll(rows, func(row scanner) (count, error) {
+		var c count
+		return c, row.Scan(&c.status, &c.n)
+	})
+	if err != nil {
+		return nil, s.errorf("count events: %w", err)
+	}
+	for _, c := range counts {
+		out[c.status] = c.n
+	}
+	return out, nil
+}

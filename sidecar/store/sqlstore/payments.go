@@ -1,0 +1,200 @@
+package sqlstore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/paysidecar/paysidecar/sidecar/store"
+	"github.com/paysidecar/paysidecar/sidecar/store/internal/rules"
+)
+
+const paymentCols = `id, merchant_id, out_trade_no, flow, trade_type, amount_fen, description,
+	req_date, req_seq_id, nkp_seq_id, party_order_id, out_trans_id, status, trans_stat,
+	request_hash, pay_params, metadata, buyer, refunded_fen, expires_at, created_at,
+	updated_at, finished_at, next_query_at, query_attempts, last_error, upstream_fields`
+
+const (
+	paymentByID         = `SELECT ` + paymentCols + ` FROM payments WHERE id = ?`
+	paymentByOutTradeNo = `SELECT ` + paymentCols + ` FROM payments WHERE merchant_id = ? AND out_trade_no = ?`
+	paymentByReqSeqID   = `SELECT ` + paymentCols + ` FROM payments WHERE merchant_id = ? AND req_date = ? AND req_seq_id = ?`
+)
+
+func scanPayment(row scanner) (store.Payment, error) {
+	var p store.Payment
+	err := row.Scan(&p.ID, &p.MerchantID, &p.OutTradeNo, &p.Flow, &p.TradeType, &p.AmountFen, &p.Description,
+		&p.ReqDate, &p.ReqSeqID, &p.NkpSeqID, &p.PartyOrderID, &p.OutTransID, &p.Status, &p.TransStat,
+		&p.RequestHash, js(&p.PayParams), js(&p.Metadata), js(&p.Buyer), &p.RefundedFen, tm(&p.ExpiresAt),
+		tm(&p.CreatedAt), tm(&p.UpdatedAt), tm(&p.FinishedAt), tm(&p.NextQueryAt), &p.QueryAttempts,
+		&p.LastError, js(&p.UpstreamFields))
+	if err != nil {
+		return store.Payment{}, notFound(err)
+	}
+	return p, nil
+}
+
+// CreatePayment inserts p.
+func (s *Store) CreatePayment(ctx context.Context, p *store.Payment) error {
+	if err := rules.Payment(p); err != nil {
+		return s.errorf("create payment: %w", err)
+	}
+	err := s.write(ctx, func(t *txn) error {
+		_, err := t.exec(`INSERT INTO payments (`+paymentCols+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			p.ID, p.MerchantID, p.OutTradeNo, p.Flow, p.TradeType, p.AmountFen, p.Description,
+			p.ReqDate, p.ReqSeqID, p.NkpSeqID, p.PartyOrderID, p.OutTransID, string(p.Status), p.TransStat,
+			p.RequestHash, dbJSON(p.PayParams), dbJSON(p.Metadata), dbJSON(p.Buyer), p.RefundedFen,
+			s.time(p.ExpiresAt), s.time(p.CreatedAt), s.time(p.UpdatedAt), s.time(p.FinishedAt),
+			s.time(p.NextQueryAt), p.QueryAttempts, p.LastError, dbJSON(p.UpstreamFields))
+		return s.conflict(err, "payment")
+	})
+	if err != nil {
+		return s.errorf("create payment %q: %w", p.ID, err)
+	}
+	return nil
+}
+
+// GetPayment returns the payment with the id.
+func (s *Store) GetPayment(ctx context.Context, id string) (store.Payment, error) {
+	return get(s, ctx, scanPayment, fmt.Sprintf("get payment %q", id), paymentByID, id)
+}
+
+// GetPaymentByOutTradeNo returns the merchant's payment with the order
+// number.
+func (s *Store) GetPaymentByOutTradeNo(ctx context.Context, merchantID, outTradeNo string) (store.Payment, error) {
+	return get(s, ctx, scanPayment, fmt.Sprintf("get payment by out_trade_no %q", outTradeNo),
+		paymentByOutTradeNo, merchantID, outTradeNo)
+}
+
+// GetPaymentByReqSeqID returns the merchant's payment with the serial of
+// the day.
+func (s *Store) GetPaymentByReqSeqID(ctx context.Context, merchantID, reqDate, reqSeqID string) (store.Payment, error) {
+	return get(s, ctx, scanPayment, fmt.Sprintf("get payment by req_seq_id %s/%s", reqDate, reqSeqID),
+		paymentByReqSeqID, merchantID, reqDate, reqSeqID)
+}
+
+// transitionPayment reads the payment once, locked for the transaction,
+// applies t (after accept, when not nil, has recorded what it records) and
+// writes the payment and the event. It returns the payment after the call
+// and whether t was applied.
+func (s *Store) transitionPayment(t *txn, id string, tr store.Transition, allowNoMove bool,
+	accept func(p *store.Payment) bool) (store.Payment, bool, error) {
+	p, err := scanPayment(t.queryRow(paymentByID+s.d.LockRow, id))
+	if err != nil {
+		return store.Payment{}, false, err
+	}
+	if err := rules.Transition(&tr, allowNoMove, p.ID, p.ID); err != nil {
+		return store.Payment{}, false, err
+	}
+	changed := accept != nil && accept(&p)
+	applied, final := rules.ApplyPayment(&p, tr)
+	if !applied && !changed {
+		return p, false, nil
+	}
+	if !applied {
+		p.UpdatedAt = tr.At
+	}
+	_, err = t.exec(`UPDATE payments SET status = ?, trans_stat = ?, nkp_seq_id = ?,
+			party_order_id = ?, out_trans_id = ?, pay_params = ?, upstream_fields = ?, updated_at = ?,
+			finished_at = ?, next_query_at = ?,
+			query_owner = CASE WHEN ? THEN NULL ELSE query_owner END,
+			query_lease_until = CASE WHEN ? THEN NULL ELSE query_lease_until END
+		WHERE id = ?`,
+		string(p.Status), p.TransStat, p.NkpSeqID, p.PartyOrderID, p.OutTransID, dbJSON(p.PayParams),
+		dbJSON(p.UpstreamFields), s.time(p.UpdatedAt), s.time(p.FinishedAt), s.time(p.NextQueryAt),
+		final, final, p.ID)
+	if err != nil {
+		return store.Payment{}, false, fmt.Errorf("update: %w", err)
+	}
+	if applied && tr.Event != nil {
+		if _, err := s.insertEvent(t, tr.Event); err != nil {
+			return store.Payment{}, false, err
+		}
+	}
+	return p, applied, nil
+}
+
+// UpdatePaymentAccepted records the upstream's acceptance of an order.
+func (s *Store) UpdatePaymentAccepted(ctx context.Context, id string, nkpSeqID, partyOrderID string,
+	payParams json.RawMessage, tr store.Transition) (store.Payment, bool, error) {
+	if err := rules.JSON("pay_params", payParams); err != nil {
+		return store.Payment{}, false, s.errorf("accept payment %q: %w", id, err)
+	}
+	var (
+		p       store.Payment
+		applied bool
+	)
+	err := s.write(ctx, func(t *txn) (err error) {
+		p, applied, err = s.transitionPayment(t, id, tr, true, func(p *store.Payment) bool {
+			return rules.AcceptPayment(p, nkpSeqID, partyOrderID, payParams)
+		})
+		return err
+	})
+	if err != nil {
+		return store.Payment{}, false, s.errorf("accept payment %q: %w", id, err)
+	}
+	return p, applied, nil
+}
+
+// TransitionPayment applies t if it moves the payment forward.
+func (s *Store) TransitionPayment(ctx context.Context, id string, tr store.Transition) (store.Payment, bool, error) {
+	var (
+		p       store.Payment
+		applied bool
+	)
+	err := s.write(ctx, func(t *txn) (err error) {
+		p, applied, err = s.transitionPayment(t, id, tr, false, nil)
+		return err
+	})
+	if err != nil {
+		return store.Payment{}, false, s.errorf("transition payment %q to %s: %w", id, tr.To, err)
+	}
+	return p, applied, nil
+}
+
+// RecordPaymentError stores the last error seen for a payment.
+func (s *Store) RecordPaymentError(ctx context.Context, id, msg string, at time.Time) error {
+	if at.IsZero() {
+		at = rules.Now()
+	}
+	err := s.write(ctx, func(t *txn) error {
+		return found(t.execCount(`UPDATE payments SET last_error = ?, updated_at = ? WHERE id = ?`, msg, s.time(at), id))
+	})
+	if err != nil {
+		return s.errorf("record error of payment %q: %w", id, err)
+	}
+	return nil
+}
+
+// ReplaceOrder moves a payment that is not final onto a new upstream
+// order.
+func (s *Store) ReplaceOrder(ctx context.Context, id, fromDate, fromSeq, toDate, toSeq string,
+	payParams json.RawMessage, at time.Time) (store.Payment, error) {
+	if err := rules.ReplaceOrder(toDate, toSeq, payParams, &at); err != nil {
+		return store.Payment{}, s.errorf("replace order of payment %q: %w", id, err)
+	}
+	var p store.Payment
+	err := s.write(ctx, func(t *txn) error {
+		var err error
+		p, err = scanPayment(t.queryRow(paymentByID+s.d.LockRow, id))
+		if err != nil {
+			return err
+		}
+		if err := rules.CanReplaceOrder(p, fromDate, fromSeq); err != nil {
+			return err
+		}
+		_, err = t.exec(`UPDATE payments SET req_date = ?, req_seq_id = ?, nkp_seq_id = '',
+				party_order_id = '', pay_params = ?, updated_at = ? WHERE id = ?`,
+			toDate, toSeq, dbJSON(payParams), s.time(at), id)
+		if err != nil {
+			return s.conflict(err, "payment")
+		}
+		p.ReqDate, p.ReqSeqID, p.NkpSeqID, p.PartyOrderID, p.PayParams, p.UpdatedAt = toDate, toSeq, "", "", payParams, at
+		return nil
+	})
+	if err != nil {
+		return store.Payment{}, s.errorf("replace order of payment %q: %w", id, err)
+	}
+	return p, nil
+}
