@@ -19,6 +19,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/paysidecar/paysidecar/internal/testenv"
 	"github.com/paysidecar/paysidecar/sidecar/config"
 	"github.com/paysidecar/paysidecar/sidecar/delivery"
 )
@@ -605,10 +606,7 @@ func TestDockerfile(t *testing.T) {
 // TestKustomizeBuilds renders both variants with kubectl where it is
 // installed and checks what the PostgreSQL overlay changes.
 func TestKustomizeBuilds(t *testing.T) {
-	kubectl, err := exec.LookPath("kubectl")
-	if err != nil {
-		t.Skip("kubectl is not installed")
-	}
+	kubectl := testenv.LookPath(t, "renders the kustomizations", "kubectl")
 	render := func(dir string) []document {
 		out, err := exec.Command(kubectl, "kustomize", filepath.Join(deployDir, "kubernetes", dir)).Output()
 		if err != nil {

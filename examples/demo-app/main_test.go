@@ -10,8 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"os/exec"
 	"reflect"
 	"strconv"
 	"strings"
@@ -21,6 +19,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/paysidecar/paysidecar/internal/testenv"
 	"github.com/paysidecar/paysidecar/sdk/client"
 	"github.com/paysidecar/paysidecar/sidecar/delivery"
 )
@@ -405,19 +404,10 @@ func TestPageIsServed(t *testing.T) {
 }
 
 // chromium returns the path of a Chromium to drive, skipping the test when
-// there is none (failing instead when CI is set).
+// there is none (failing instead under CI).
 func chromium(t *testing.T) string {
 	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "/usr/bin/chromium"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("chromium is not installed; CI must run the browser test")
-	}
-	t.Skip("chromium is not installed")
-	return ""
+	return testenv.LookPath(t, "Debian package chromium; drives the page", "chromium", "chromium-browser", "google-chrome")
 }
 
 // newBrowser starts headless Chromium for one test and returns a tab.
