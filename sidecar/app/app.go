@@ -140,8 +140,12 @@ func pluginConfigs(cfg config.Config, sandboxKeys bool) []pluginhost.PluginConfi
 	return out
 }
 
-// Run runs the sidecar until ctx ends.
+// Run runs the sidecar until ctx ends. It validates cfg first (the checks
+// config.Load makes) and starts nothing when it is not valid.
 func Run(ctx context.Context, cfg config.Config, opts Options) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
 	opts.defaults()
 	log := telemetry.NewLogger(opts.Stderr, cfg.Log.Level, cfg.Log.Format)
 	tp, shutdownTracing, err := telemetry.NewTracerProvider(ctx, telemetry.TracingOptions{
