@@ -238,9 +238,9 @@ func TestApplicationDownThenDeadLettersReplay(t *testing.T) {
 			}
 		}
 	}
-	out, err = exec.Command(filepath.Join(binDir, "paysidecar"), "events", "list", "--status", "dead", "--api", sc.API).CombinedOutput()
-	var page client.EventPage
-	if err != nil || json.Unmarshal(out, &page) != nil || len(page.Data) != 0 {
+	out, err = exec.Command(filepath.Join(binDir, "paysidecar"), "events", "list", "--status", "dead", "--json", "--api", sc.API).CombinedOutput()
+	var dead []client.EventRecord
+	if err != nil || json.Unmarshal(out, &dead) != nil || len(dead) != 0 {
 		t.Fatalf("dead letters after replay: %v\n%s", err, out)
 	}
 }
