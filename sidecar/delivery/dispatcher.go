@@ -119,6 +119,9 @@ type Dispatcher struct {
 	linksMu sync.Mutex
 	links   map[string]trace.SpanContext
 	order   []string
+
+	replaysMu sync.Mutex
+	replays   map[string]time.Time // event id -> when its replay made it due
 }
 
 // maxLinks bounds the remembered notification spans.
@@ -181,15 +184,16 @@ func New(cfg Config, st store.Store, opts Options) (*Dispatcher, error) {
 		cfg.Owner = host + "-" + strconv.Itoa(os.Getpid())
 	}
 	d := &Dispatcher{
-		cfg:   cfg,
-		key:   key,
-		st:    st,
-		now:   opts.Now,
-		rand:  opts.Rand,
-		hc:    opts.HTTPClient,
-		log:   opts.Logger,
-		prop:  opts.Propagator,
-		links: make(map[string]trace.SpanContext),
+		cfg:     cfg,
+		key:     key,
+		st:      st,
+		now:     opts.Now,
+		rand:    opts.Rand,
+		hc:      opts.HTTPClient,
+		log:     opts.Logger,
+		prop:    opts.Propagator,
+		links:   make(map[string]trace.SpanContext),
+		replays: make(map[string]time.Time),
 	}
 	if d.now == nil {
 		d.now = time.Now
@@ -226,7 +230,7 @@ func New(cfg Config, st store.Store, opts Options) (*Dispatcher, error) {
 		Batch:    d.cfg.BatchSize,
 		Run:      d.RunOnce,
 		OnError:  func(err error) { d.log.Error("webhook delivery: claim failed", slog.Any("error", err)) },
-		OnTick:   d.refreshGauge,
+		OnTick:   d.RefreshMetrics,
 	})
 	return d, nil
 }
@@ -295,7 +299,16 @@ func (d *Dispatcher) forget(id string) {
 	}
 }
 
-func (d *Dispatcher) refreshGauge(ctx context.Context) {
+// oldestScan bounds the pending events read per tick to find the one
+// waiting longest. Pending events come in store order (their sequence), so
+// the oldest new event is among the first; only more than this many
+// replayed events ahead of it could hide it.
+const oldestScan = 500
+
+// RefreshMetrics sets the outbox gauges from the store: events by state,
+// and how long the longest-waiting undelivered event has waited. A running
+// dispatcher calls it at every poll.
+func (d *Dispatcher) RefreshMetrics(ctx context.Context) {
 	counts, err := d.st.CountEvents(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -306,6 +319,28 @@ func (d *Dispatcher) refreshGauge(ctx context.Context) {
 	for _, s := range []store.EventStatus{store.EventPending, store.EventDelivered, store.EventDead} {
 		d.metrics.outbox.WithLabelValues(string(s)).Set(float64(counts[s]))
 	}
+	if counts[store.EventPending] == 0 {
+		d.metrics.oldest.Set(0)
+		return
+	}
+	pending, err := d.st.ListEvents(ctx, store.EventPending, 0, oldestScan)
+	if err != nil {
+		if ctx.Err() == nil {
+			d.log.Warn("webhook delivery: list pending events", slog.Any("error", err))
+		}
+		return
+	}
+	d.metrics.oldest.Set(d.oldestPending(pending, d.now()).Seconds())
+}
+
+// oldestPending returns how long the longest-waiting of evs has waited
+// since it became due.
+func (d *Dispatcher) oldestPending(evs []store.Event, now time.Time) time.Duration {
+	var oldest time.Duration
+	for _, e := range evs {
+		oldest = max(oldest, now.Sub(d.due(e)))
+	}
+	return oldest
 }
 
 // RunOnce claims the events due now, delivers them and records each
@@ -367,6 +402,7 @@ func (d *Dispatcher) deliver(ctx context.Context, e store.Event) bool {
 	}
 	ctx, span := d.tracer.Start(ctx, "webhook.deliver", opts...)
 	defer span.End()
+	d.noteReplay(e)
 
 	at := d.now()
 	started := time.Now()
@@ -379,7 +415,7 @@ func (d *Dispatcher) deliver(ctx context.Context, e store.Event) bool {
 		return false
 	}
 	a := store.Attempt{EventID: e.ID, Owner: d.cfg.Owner, At: at}
-	result := "delivered"
+	result := ResultDelivered
 	switch {
 	case err == nil && status >= 200 && status <= 299:
 		a.Delivered = true
@@ -387,14 +423,14 @@ func (d *Dispatcher) deliver(ctx context.Context, e store.Event) bool {
 	default:
 		if err != nil {
 			a.Error = err.Error()
-			result = "error"
+			result = ResultError
 			if errors.Is(err, context.DeadlineExceeded) {
 				a.Error = fmt.Sprintf("no answer within %s", d.cfg.Timeout)
-				result = "timeout"
+				result = ResultTimeout
 			}
 		} else {
 			a.Error = fmt.Sprintf("HTTP %d", status)
-			result = "http_error"
+			result = ResultHTTPError
 			span.SetAttributes(attribute.Int("http.response.status_code", status))
 		}
 		span.SetStatus(codes.Error, a.Error)
@@ -421,12 +457,20 @@ func (d *Dispatcher) deliver(ctx context.Context, e store.Event) bool {
 	}
 	switch {
 	case a.Delivered:
-		d.metrics.latency.Observe(at.Sub(e.CreatedAt).Seconds())
+		// A replayed event is not as late as it is old: its latency
+		// counts from its replay.
+		due := d.due(e)
+		d.metrics.latency.Observe(max(at.Sub(due), 0).Seconds())
+		if !due.Equal(e.CreatedAt) {
+			d.metrics.replayed.Inc()
+		}
+		d.forgetReplay(e.ID)
 		d.forget(e.ID)
 		d.log.Debug("webhook delivered", slog.String("event_id", e.ID), slog.String("type", e.Type), slog.Int("attempt", attemptNo))
 	case a.Dead:
 		d.metrics.dead.Inc()
 		d.forget(e.ID)
+		d.forgetReplay(e.ID)
 		d.log.Error("webhook delivery: retries exhausted, event moved to dead letters",
 			slog.String("event_id", e.ID), slog.String("type", e.Type), slog.Int("attempts", attemptNo), slog.String("last_error", a.Error))
 	default:

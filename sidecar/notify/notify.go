@@ -139,6 +139,12 @@ func NewHandler(cfg Config, st store.Store, led *ledger.Ledger, opts Options) (*
 			Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5},
 		}),
 	}
+	// Every reason exists at zero from the start, so that the alerts'
+	// increase() over it sees the first refusal.
+	for _, r := range []string{ReasonMethod, ReasonContentType, ReasonOversize, ReasonMalformed, ReasonUnsigned,
+		ReasonBadSignature, ReasonBadData, ReasonAmountMismatch, ReasonUnknownOrder, ReasonStore} {
+		h.reject.WithLabelValues(r)
+	}
 	if h.now == nil {
 		h.now = time.Now
 	}
