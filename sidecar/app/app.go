@@ -422,14 +422,18 @@ func (s *serverSet) serve(name, addr string, h http.Handler, log *slog.Logger) (
 	return ln.Addr().String(), nil
 }
 
+// DrainTimeout is how long the servers let requests in flight finish at
+// shutdown, before delivery, the reverse query and the plugins stop.
+const DrainTimeout = 10 * time.Second
+
 // shutdown stops every server, letting requests in flight finish for up to
-// ten seconds.
+// DrainTimeout.
 func (s *serverSet) shutdown(log *slog.Logger) {
 	s.once.Do(func() { s.shutdownOnce(log) })
 }
 
 func (s *serverSet) shutdownOnce(log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), DrainTimeout)
 	defer cancel()
 	s.mu.Lock()
 	servers := s.servers

@@ -28,6 +28,7 @@ func loadConfig(cmd *cobra.Command) (config.Config, error) {
 
 func newRunCommand() *cobra.Command {
 	var withSandbox bool
+	var shutdownDelay time.Duration
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run the sidecar: app API, notification ingress, delivery, reverse query and flow plugins",
@@ -40,13 +41,42 @@ from bin/plugins.`,
 			if err != nil {
 				return err
 			}
-			return app.Run(cmd.Context(), cfg, app.Options{
+			ctx, stop := delayStop(cmd.Context(), shutdownDelay, cmd.ErrOrStderr())
+			defer stop()
+			return app.Run(ctx, cfg, app.Options{
 				WithSandbox: withSandbox, Version: version, Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr(),
 			})
 		},
 	}
 	cmd.Flags().BoolVar(&withSandbox, "sandbox", false, "also run the sandbox upstream in this process (sandbox.listen)")
+	cmd.Flags().DurationVar(&shutdownDelay, "shutdown-delay", 0,
+		"on SIGTERM, keep serving this long before draining, so an application stopped at the same time can finish with the sidecar (Kubernetes before 1.29)")
 	return cmd
+}
+
+// delayStop returns a context that ends delay after parent ends (at once
+// when delay is zero), and a function that releases it.
+func delayStop(parent context.Context, delay time.Duration, log io.Writer) (context.Context, context.CancelFunc) {
+	if delay <= 0 {
+		return context.WithCancel(parent)
+	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
+	go func() {
+		select {
+		case <-parent.Done():
+		case <-ctx.Done():
+			return
+		}
+		fmt.Fprintf(log, "stop requested: serving for %s more before draining (--shutdown-delay)\n", delay)
+		t := time.NewTimer(delay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		cancel()
+	}()
+	return ctx, cancel
 }
 
 func newSandboxCommand() *cobra.Command {

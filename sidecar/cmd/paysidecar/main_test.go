@@ -333,3 +333,25 @@ func TestDescribeNamesTheProgramOnce(t *testing.T) {
 		t.Errorf("not one line: %q", msg)
 	}
 }
+
+func TestDelayStop(t *testing.T) {
+	parent, stopParent := context.WithCancel(context.Background())
+	var log bytes.Buffer
+	ctx, stop := delayStop(parent, 200*time.Millisecond, &log)
+	defer stop()
+	stopParent()
+	stopped := time.Now()
+	<-ctx.Done()
+	if waited := time.Since(stopped); waited < 200*time.Millisecond {
+		t.Errorf("ended %s after the stop, want at least the 200ms delay", waited)
+	}
+	if !strings.Contains(log.String(), "--shutdown-delay") {
+		t.Errorf("no log line: %q", log.String())
+	}
+
+	parent, stopParent = context.WithCancel(context.Background())
+	ctx, stop = delayStop(parent, 0, &log)
+	defer stop()
+	stopParent()
+	<-ctx.Done()
+}
