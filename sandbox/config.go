@@ -102,6 +102,10 @@ type Config struct {
 	// Faults is the initial fault injection; it can be changed at run time
 	// through /_sandbox/faults.
 	Faults Faults
+	// StateFile, when not empty, keeps the ledger (orders, refunds,
+	// merchants, codes, ids) in this file across restarts: loaded by New,
+	// written after changes and by Close (see state.go).
+	StateFile string
 }
 
 // AutoSettle settles payments and refunds by themselves after a delay, for

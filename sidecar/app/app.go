@@ -330,6 +330,11 @@ func startSandbox(cfg config.Config, log *slog.Logger, servers *serverSet) (*san
 		Seed:            cfg.Sandbox.Seed,
 		StrictNotifyURL: true,
 	}
+	if cfg.Store.Driver == "sqlite" {
+		// The sandbox's orders live as long as the sidecar's: a restart
+		// keeps both, and removing the directory forgets both.
+		sc.StateFile = filepath.Join(filepath.Dir(cfg.Store.SQLitePath), "sandbox.json")
+	}
 	if cfg.Sandbox.AutoSettle > 0 {
 		sc.AutoSettle = sandbox.AutoSettle{Pay: true, PayAfterMS: cfg.Sandbox.AutoSettle.Milliseconds(), Refund: true, RefundAfterMS: cfg.Sandbox.AutoSettle.Milliseconds()}
 	}

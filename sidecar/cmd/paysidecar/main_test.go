@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -354,4 +356,56 @@ func TestDelayStop(t *testing.T) {
 	defer stop()
 	stopParent()
 	<-ctx.Done()
+}
+
+// syncBuffer is a bytes.Buffer safe for a command writing while the test
+// reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestSandboxKeepsItsStateBesideTheStore runs `paysidecar sandbox` and
+// finds its state file next to the SQLite store once it stops.
+func TestSandboxKeepsItsStateBesideTheStore(t *testing.T) {
+	cleanEnv(t)
+	dir := filepath.Join(t.TempDir(), ".paysidecar")
+	t.Setenv("PAYSIDECAR_STORE__SQLITE_PATH", filepath.Join(dir, "paysidecar.db"))
+	t.Setenv("PAYSIDECAR_SANDBOX__LISTEN", "127.0.0.1:0")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cmd := newRootCommand()
+	var out syncBuffer
+	cmd.SetOut(&out)
+	cmd.SetErr(io.Discard)
+	cmd.SetArgs([]string{"sandbox"})
+	done := make(chan error, 1)
+	go func() { done <- cmd.ExecuteContext(ctx) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(out.String(), "sandbox upstream on") {
+		if time.Now().After(deadline) {
+			t.Fatal("the sandbox did not start")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "sandbox.json"))
+	if err != nil || !strings.Contains(string(b), `"version": 1`) {
+		t.Fatalf("no state beside the store: %v\n%s", err, b)
+	}
 }
