@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -209,7 +210,8 @@ func (f *fixture) event(t *testing.T, id string) store.Event {
 	return e
 }
 
-func (f *fixture) metric(t *testing.T, name string, labels map[string]string) float64 {
+// find returns the series of the metric with the labels, if it exists.
+func (f *fixture) find(t *testing.T, name string, labels map[string]string) (*dto.Metric, bool) {
 	t.Helper()
 	mfs, err := f.reg.Gather()
 	if err != nil {
@@ -226,15 +228,24 @@ func (f *fixture) metric(t *testing.T, name string, labels map[string]string) fl
 					continue next
 				}
 			}
-			switch {
-			case m.GetCounter() != nil:
-				return m.GetCounter().GetValue()
-			case m.GetGauge() != nil:
-				return m.GetGauge().GetValue()
-			case m.GetHistogram() != nil:
-				return float64(m.GetHistogram().GetSampleCount())
-			}
+			return m, true
 		}
+	}
+	return nil, false
+}
+
+func (f *fixture) metric(t *testing.T, name string, labels map[string]string) float64 {
+	t.Helper()
+	m, ok := f.find(t, name, labels)
+	switch {
+	case !ok:
+		return 0
+	case m.GetCounter() != nil:
+		return m.GetCounter().GetValue()
+	case m.GetGauge() != nil:
+		return m.GetGauge().GetValue()
+	case m.GetHistogram() != nil:
+		return float64(m.GetHistogram().GetSampleCount())
 	}
 	return 0
 }

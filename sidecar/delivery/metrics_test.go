@@ -12,41 +12,17 @@ import (
 // series reports whether the registry has the series, whatever its value.
 func (f *fixture) series(t *testing.T, name string, labels map[string]string) bool {
 	t.Helper()
-	mfs, err := f.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if labels[lp.GetName()] != lp.GetValue() {
-					continue next
-				}
-			}
-			return true
-		}
-	}
-	return false
+	_, ok := f.find(t, name, labels)
+	return ok
 }
 
 func (f *fixture) latencySum(t *testing.T) (float64, uint64) {
 	t.Helper()
-	mfs, err := f.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
+	m, ok := f.find(t, "paysidecar_delivery_latency_seconds", nil)
+	if !ok {
+		t.Fatal("no latency histogram")
 	}
-	for _, mf := range mfs {
-		if mf.GetName() == "paysidecar_delivery_latency_seconds" {
-			h := mf.GetMetric()[0].GetHistogram()
-			return h.GetSampleSum(), h.GetSampleCount()
-		}
-	}
-	t.Fatal("no latency histogram")
-	return 0, 0
+	return m.GetHistogram().GetSampleSum(), m.GetHistogram().GetSampleCount()
 }
 
 // TestMetricsExistFromTheStart checks that every series the alerts and the
