@@ -303,7 +303,7 @@ func (d *Dispatcher) forget(id string) {
 // waiting longest. Pending events come in store order (their sequence), so
 // the oldest new event is among the first; only more than this many
 // replayed events ahead of it could hide it.
-const oldestScan = 500
+const oldestScan = 64
 
 // RefreshMetrics sets the outbox gauges from the store: events by state,
 // and how long the longest-waiting undelivered event has waited. A running
