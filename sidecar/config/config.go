@@ -357,7 +357,7 @@ func Load(path string, environ func() []string) (Config, error) {
 		EnvironFunc: environ,
 		TransformFunc: func(key, value string) (string, any) {
 			rest := strings.TrimPrefix(key, EnvPrefix)
-			if rest == "CONFIG" || serviceLink(rest) {
+			if rest == "CONFIG" || serviceLink(rest, value) {
 				// PAYSIDECAR_CONFIG names the file; service links
 				// are Kubernetes' doing. Neither is a setting.
 				return "", nil
@@ -480,18 +480,48 @@ func decodeProblems(e *Error, err error) {
 	}
 }
 
-// k8sServiceLink matches the variables Kubernetes sets for a Service, less
-// the PAYSIDECAR_ prefix: <NAME>_SERVICE_HOST, <NAME>_SERVICE_PORT[_<PORT
-// NAME>], <NAME>_PORT and <NAME>_PORT_<n>_<PROTO>[_PROTO|_PORT|_ADDR], where
-// NAME is the rest of the Service's name (empty for a Service named
-// paysidecar).
-var k8sServiceLink = regexp.MustCompile(`^(?:[A-Z0-9_]*[A-Z0-9]_)?(?:SERVICE_HOST|SERVICE_PORT(?:_[A-Z0-9_]+)?|PORT(?:_[0-9]+_(?:TCP|UDP|SCTP)(?:_PROTO|_PORT|_ADDR)?)?)$`)
+// k8sServiceLinks are the variables Kubernetes sets for a Service, less
+// the PAYSIDECAR_ prefix, each with the kind of value it holds: NAME is the
+// rest of the Service's name, upper-cased with "_" for "-" (empty for a
+// Service named paysidecar).
+var k8sServiceLinks = []struct {
+	name  *regexp.Regexp
+	value func(string) bool
+}{
+	{regexp.MustCompile(`^(?:[A-Z0-9_]*_)?SERVICE_HOST$`), isIP},                             // NAME_SERVICE_HOST=10.0.0.1
+	{regexp.MustCompile(`^(?:[A-Z0-9_]*_)?SERVICE_PORT(?:_[A-Z0-9_]+)?$`), isPort},           // NAME_SERVICE_PORT[_PORTNAME]=8001
+	{regexp.MustCompile(`^(?:[A-Z0-9_]*_)?PORT$`), isServiceURL},                             // NAME_PORT=tcp://10.0.0.1:8001
+	{regexp.MustCompile(`^(?:[A-Z0-9_]*_)?PORT_[0-9]+_(?:TCP|UDP|SCTP)$`), isServiceURL},     // NAME_PORT_8001_TCP=tcp://…
+	{regexp.MustCompile(`^(?:[A-Z0-9_]*_)?PORT_[0-9]+_(?:TCP|UDP|SCTP)_PROTO$`), isProtocol}, // …_PROTO=tcp
+	{regexp.MustCompile(`^(?:[A-Z0-9_]*_)?PORT_[0-9]+_(?:TCP|UDP|SCTP)_PORT$`), isPort},      // …_PORT=8001
+	{regexp.MustCompile(`^(?:[A-Z0-9_]*_)?PORT_[0-9]+_(?:TCP|UDP|SCTP)_ADDR$`), isIP},        // …_ADDR=10.0.0.1
+}
 
-// serviceLink reports whether PAYSIDECAR_<rest> is a Kubernetes service
-// link variable rather than a setting. Settings below the top level join
-// their levels with "__", which no service link contains.
-func serviceLink(rest string) bool {
-	return !strings.Contains(rest, "__") && k8sServiceLink.MatchString(rest)
+var serviceURL = regexp.MustCompile(`^(?:tcp|udp|sctp)://\[?[0-9a-fA-F.:]+\]?:[0-9]+$`)
+
+func isIP(v string) bool         { return net.ParseIP(v) != nil }
+func isServiceURL(v string) bool { return serviceURL.MatchString(v) }
+func isProtocol(v string) bool   { return v == "tcp" || v == "udp" || v == "sctp" }
+func isPort(v string) bool {
+	n, err := strconv.Atoi(v)
+	return err == nil && n > 0 && n < 65536
+}
+
+// serviceLink reports whether PAYSIDECAR_<rest>=value is a Kubernetes
+// service link variable rather than a setting: its name has one of the
+// shapes and its value the kind Kubernetes gives that shape. Settings below
+// the top level join their levels with "__", which no service link
+// contains.
+func serviceLink(rest, value string) bool {
+	if strings.Contains(rest, "__") {
+		return false
+	}
+	for _, l := range k8sServiceLinks {
+		if l.name.MatchString(rest) && l.value(value) {
+			return true
+		}
+	}
+	return false
 }
 
 // unknownSetting explains an unknown key, suggesting the setting a

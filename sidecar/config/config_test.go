@@ -210,6 +210,8 @@ func TestKubernetesServiceLinksAreNotSettings(t *testing.T) {
 		"PAYSIDECAR_PORT=tcp://10.96.0.13:9090",
 		"PAYSIDECAR_PORT_9090_TCP=tcp://10.96.0.13:9090",
 		"PAYSIDECAR_PG_REPLICA_PORT_5432_TCP_ADDR=10.96.0.14",
+		"PAYSIDECAR_V6_SERVICE_HOST=fd00::12",
+		"PAYSIDECAR_V6_PORT=tcp://[fd00::12]:8001",
 	}
 	if _, err := Load("", func() []string { return links }); err != nil {
 		t.Fatalf("a pod with service links does not start: %v", err)
@@ -222,6 +224,11 @@ func TestKubernetesServiceLinksAreNotSettings(t *testing.T) {
 		{"PAYSIDECAR_NOTIFY__PORT=8001", "notify.port", "unknown setting"},
 		{"PAYSIDECAR_PROFILES=nkp", "profiles", "unknown setting"},
 		{"PAYSIDECAR_API_TOKEN=x", "api_token", "did you mean PAYSIDECAR_API__TOKEN?"},
+		// The shape of a service link with a value Kubernetes never gives.
+		{"PAYSIDECAR_NOTIFY_PORT=8001", "notify_port", "unknown setting"},
+		{"PAYSIDECAR_NOTIFY_SERVICE_HOST=notify.example.com", "notify_service_host", "unknown setting"},
+		{"PAYSIDECAR_NOTIFY_SERVICE_PORT=http", "notify_service_port", "unknown setting"},
+		{"PAYSIDECAR_NOTIFY_PORT_8001_TCP_PROTO=http", "notify_port_8001_tcp_proto", "unknown setting"},
 	}
 	for _, tt := range tests {
 		_, err := Load("", func() []string { return append(slices.Clone(links), tt.env) })
