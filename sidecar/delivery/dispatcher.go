@@ -122,7 +122,13 @@ type Dispatcher struct {
 
 	replaysMu sync.Mutex
 	replays   map[string]time.Time // event id -> when its replay made it due
+
+	refreshed time.Time // last RefreshMetrics from the poller; its goroutine only
 }
+
+// refreshEvery bounds how often the poller refreshes the outbox gauges:
+// scrapes come seconds apart, polls can come every few milliseconds.
+const refreshEvery = time.Second
 
 // maxLinks bounds the remembered notification spans.
 const maxLinks = 4096
@@ -230,7 +236,7 @@ func New(cfg Config, st store.Store, opts Options) (*Dispatcher, error) {
 		Batch:    d.cfg.BatchSize,
 		Run:      d.RunOnce,
 		OnError:  func(err error) { d.log.Error("webhook delivery: claim failed", slog.Any("error", err)) },
-		OnTick:   d.RefreshMetrics,
+		OnTick:   d.refreshSometimes,
 	})
 	return d, nil
 }
@@ -299,6 +305,16 @@ func (d *Dispatcher) forget(id string) {
 	}
 }
 
+// refreshSometimes is the poller's tick: RefreshMetrics at most every
+// refreshEvery of real time.
+func (d *Dispatcher) refreshSometimes(ctx context.Context) {
+	if !d.refreshed.IsZero() && time.Since(d.refreshed) < refreshEvery {
+		return
+	}
+	d.refreshed = time.Now()
+	d.RefreshMetrics(ctx)
+}
+
 // oldestScan bounds the pending events read per tick to find the one
 // waiting longest. Pending events come in store order (their sequence), so
 // the oldest new event is among the first; only more than this many
@@ -307,7 +323,7 @@ const oldestScan = 64
 
 // RefreshMetrics sets the outbox gauges from the store: events by state,
 // and how long the longest-waiting undelivered event has waited. A running
-// dispatcher calls it at every poll.
+// dispatcher calls it at most every second.
 func (d *Dispatcher) RefreshMetrics(ctx context.Context) {
 	counts, err := d.st.CountEvents(ctx)
 	if err != nil {
