@@ -5,7 +5,7 @@
 #
 #   docker build -t paysidecar:dev --build-arg VERSION=$(git describe --always) .
 #   docker run --rm -p 8001:8001 -p 9090:9090 \
-#     -e PAYSIDECAR_UPSTREAM__PRIVATE_KEY="$(cat keys/merchant_private.b64)" ... paysidecar:dev
+#     -e PAYSIDECAR_UPSTREAM__PRIVATE_KEY="$(cat keys/merchant_private_key.txt)" ... paysidecar:dev
 #
 # Configuration comes from the environment (PAYSIDECAR_<KEY>, levels joined
 # by "__", see config.example.yaml) and optionally a file passed with

@@ -2,14 +2,16 @@
 #
 #   make run    build everything and start the sandbox upstream, the sidecar
 #               and its three flow plugins on embedded defaults
-#   make test   everything CI checks: lint, race-enabled tests (SQLite and
-#               PostgreSQL stores, real plugin processes, the sandbox over
-#               loopback HTTP) and short fuzz runs
+#   make test   everything CI checks: lint, short fuzz runs of every fuzz
+#               target, and race-enabled tests (SQLite and PostgreSQL
+#               stores, real plugin processes, the sandbox over loopback
+#               HTTP), ending with a summary of what was skipped and why
 
 GO        ?= go
 BIN       := bin
 PLUGINS   := wechat-jsapi wechat-miniapp alipay-native
-FUZZTIME  ?= 10s
+# Inputs per fuzz target: a count, not a duration (see internal/tools/fuzz).
+FUZZ_EXECS ?= 10000
 BENCHTIME ?= 1s
 
 .PHONY: all build plugins run test test-go fuzz lint proto proto-check bench clean
@@ -31,12 +33,16 @@ run: build
 
 test: lint fuzz test-go
 
+# test-go runs every test (the fuzz targets' seed corpora included) with
+# the race detector; gotestsum closes with the skipped tests and their
+# reasons, then the failures.
 test-go:
-	$(GO) test -race -count=1 -timeout 12m ./...
+	$(GO) tool gotestsum --format pkgname-and-test-fails --format-hide-empty-pkg -- -race -count=1 -timeout 12m ./...
 
+# fuzz finds every fuzz target in the module and fuzzes each for
+# FUZZ_EXECS inputs.
 fuzz:
-	$(GO) test -run='^$$' -fuzz='^FuzzCanonicalizeJSON$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./sidecar/nkp
-	$(GO) test -run='^$$' -fuzz='^FuzzVerifyTamper$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./sidecar/nkp
+	$(GO) run ./internal/tools/fuzz -execs $(FUZZ_EXECS)
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

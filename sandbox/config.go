@@ -108,6 +108,10 @@ type Config struct {
 	Faults Faults
 	// Rules tunes the refusals the sandbox shares with the real service.
 	Rules Rules
+	// StateFile, when not empty, keeps the ledger (orders, refunds,
+	// merchants, codes, ids) in this file across restarts: loaded by New,
+	// written after changes and by Close (see state.go).
+	StateFile string
 }
 
 // AutoSettle settles payments and refunds by themselves after a delay, for

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/paysidecar/paysidecar/sidecar/nkp"
 )
 
 // Server is the sandbox upstream. It is safe for concurrent use; all of its
@@ -33,6 +35,10 @@ type Server struct {
 	auto    AutoSettle
 	release chan struct{} // closed to let held (reordered) notifications go
 	l       ledger
+
+	dirty  chan struct{} // a request may have changed the ledger
+	saveMu sync.Mutex    // serializes writes of the state file
+	saved  []byte        // what the state file holds
 }
 
 // New builds a Server from cfg, filling in defaults (see Config). logger may
@@ -69,17 +75,59 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		auto:    cfg.AutoSettle,
 		release: make(chan struct{}),
 		l:       newLedger(),
+		dirty:   make(chan struct{}, 1),
 	}
-	s.seedDevMerchant()
+	loaded := false
+	if cfg.StateFile != "" {
+		if loaded, err = s.loadState(); err != nil {
+			cancel()
+			return nil, err
+		}
+	}
+	if !loaded {
+		s.seedDevMerchant()
+	}
 	s.routes = s.withRules(s.apiRoutes())
 	s.mux = s.buildMux()
+	if cfg.StateFile != "" {
+		s.mu.Lock()
+		if loaded {
+			s.resumeLocked()
+		}
+		s.spawnLocked(s.keepState)
+		s.mu.Unlock()
+	}
 	return s, nil
+}
+
+// resumeLocked schedules the auto-settlement of the loaded orders and
+// refunds that are still processing, as when they were placed.
+func (s *Server) resumeLocked() {
+	for _, o := range s.l.orderList {
+		if o.stat == nkp.StatProcessing {
+			s.scheduleAutoPayLocked(o)
+		}
+	}
+	for _, r := range s.l.refundList {
+		if r.stat == nkp.StatProcessing {
+			s.scheduleAutoRefundLocked(r)
+		}
+	}
 }
 
 // Handler returns the handler serving every endpoint: the API under /v2/,
 // the WeChat emulation, the cashier, reconciliation downloads and the
 // controls under /_sandbox/.
-func (s *Server) Handler() http.Handler { return s.recoverer(s.mux) }
+func (s *Server) Handler() http.Handler {
+	h := s.recoverer(s.mux)
+	if s.cfg.StateFile == "" {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r)
+		s.changed()
+	})
+}
 
 // Close stops every notification and auto-settlement goroutine, waits for
 // them and closes idle connections. Calls after the first do nothing.
@@ -94,6 +142,9 @@ func (s *Server) Close() error {
 	s.cancel()
 	s.wg.Wait()
 	s.http.CloseIdleConnections()
+	if s.cfg.StateFile != "" {
+		return s.saveState()
+	}
 	return nil
 }
 

@@ -16,6 +16,8 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/paysidecar/paysidecar/internal/testenv"
 )
 
 // repoRoot is the repository root relative to this package's directory.
@@ -309,10 +311,7 @@ func balanced(s string) bool {
 // TestAlertRulesWithPromtool runs promtool's checks and the rule unit tests
 // in deploy/prometheus/alerts.test.yaml where promtool is installed.
 func TestAlertRulesWithPromtool(t *testing.T) {
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Skip("promtool is not installed")
-	}
+	promtool := testenv.LookPath(t, "Debian package prometheus; checks the alerting rules", "promtool")
 	dir := filepath.Join(deployDir, "prometheus")
 	for _, args := range [][]string{{"check", "rules", "alerts.yaml"}, {"test", "rules", "alerts.test.yaml"}} {
 		cmd := exec.Command(promtool, args...)

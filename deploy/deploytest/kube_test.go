@@ -19,6 +19,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/paysidecar/paysidecar/internal/testenv"
 	"github.com/paysidecar/paysidecar/sidecar/config"
 	"github.com/paysidecar/paysidecar/sidecar/delivery"
 )
@@ -47,13 +48,16 @@ type (
 		} `yaml:"spec"`
 	}
 	podSpec struct {
-		AutomountServiceAccountToken *bool `yaml:"automountServiceAccountToken"`
-		SecurityContext              struct {
+		AutomountServiceAccountToken  *bool `yaml:"automountServiceAccountToken"`
+		EnableServiceLinks            *bool `yaml:"enableServiceLinks"`
+		TerminationGracePeriodSeconds int   `yaml:"terminationGracePeriodSeconds"`
+		SecurityContext               struct {
 			RunAsNonRoot *bool `yaml:"runAsNonRoot"`
 			RunAsUser    int   `yaml:"runAsUser"`
 		} `yaml:"securityContext"`
-		Containers []container `yaml:"containers"`
-		Volumes    []struct {
+		InitContainers []container `yaml:"initContainers"`
+		Containers     []container `yaml:"containers"`
+		Volumes        []struct {
 			Name     string `yaml:"name"`
 			EmptyDir *struct {
 				Medium    string `yaml:"medium"`
@@ -65,16 +69,18 @@ type (
 		} `yaml:"volumes"`
 	}
 	container struct {
-		Name  string   `yaml:"name"`
-		Image string   `yaml:"image"`
-		Args  []string `yaml:"args"`
-		Ports []struct {
+		Name          string   `yaml:"name"`
+		Image         string   `yaml:"image"`
+		RestartPolicy string   `yaml:"restartPolicy"`
+		Args          []string `yaml:"args"`
+		Ports         []struct {
 			Name          string `yaml:"name"`
 			ContainerPort int    `yaml:"containerPort"`
 		} `yaml:"ports"`
 		Env            []envVar `yaml:"env"`
 		LivenessProbe  *probe   `yaml:"livenessProbe"`
 		ReadinessProbe *probe   `yaml:"readinessProbe"`
+		StartupProbe   *probe   `yaml:"startupProbe"`
 		Resources      struct {
 			Requests map[string]string `yaml:"requests"`
 			Limits   map[string]string `yaml:"limits"`
@@ -162,9 +168,10 @@ func (c container) mount(volume string) string {
 	return ""
 }
 
+// container returns the container or init container of that name.
 func (p podSpec) container(t *testing.T, name string) container {
 	t.Helper()
-	for _, c := range p.Containers {
+	for _, c := range append(slices.Clone(p.InitContainers), p.Containers...) {
 		if c.Name == name {
 			return c
 		}
@@ -454,7 +461,8 @@ func overlayEnv(t *testing.T, base []envVar) ([]envVar, int) {
 	}
 	patch := decodeInto[deploymentObject](t, documentsIn(t, filepath.Join("kubernetes", "postgres", k.Patches[0].Path))[0])
 	merged := slices.Clone(base)
-	for _, pc := range patch.Spec.Template.Spec.Containers {
+	pod := patch.Spec.Template.Spec
+	for _, pc := range append(slices.Clone(pod.InitContainers), pod.Containers...) {
 		if pc.Name != "paysidecar" {
 			continue
 		}
@@ -605,10 +613,7 @@ func TestDockerfile(t *testing.T) {
 // TestKustomizeBuilds renders both variants with kubectl where it is
 // installed and checks what the PostgreSQL overlay changes.
 func TestKustomizeBuilds(t *testing.T) {
-	kubectl, err := exec.LookPath("kubectl")
-	if err != nil {
-		t.Skip("kubectl is not installed")
-	}
+	kubectl := testenv.LookPath(t, "renders the kustomizations", "kubectl")
 	render := func(dir string) []document {
 		out, err := exec.Command(kubectl, "kustomize", filepath.Join(deployDir, "kubernetes", dir)).Output()
 		if err != nil {

@@ -2,12 +2,12 @@ package sandboxtest
 
 import (
 	"context"
-	"os"
-	"os/exec"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/paysidecar/paysidecar/internal/testenv"
 )
 
 // WeChatUserAgent is the user agent of WeChat's browser on Android; pages
@@ -29,19 +29,7 @@ func WithUserAgent(ua string) BrowserOption {
 // Chromium the test is skipped, unless CI is set, where it fails.
 func Browser(t testing.TB, timeout time.Duration, opts ...BrowserOption) context.Context {
 	t.Helper()
-	var exe string
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "/usr/bin/chromium"} {
-		if p, err := exec.LookPath(name); err == nil {
-			exe = p
-			break
-		}
-	}
-	if exe == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("chromium is not installed; CI must run the browser tests")
-		}
-		t.Skip("chromium is not installed")
-	}
+	exe := testenv.LookPath(t, "Debian package chromium; drives the pages", "chromium", "chromium-browser", "google-chrome")
 	ao := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(exe),
 		chromedp.Headless,

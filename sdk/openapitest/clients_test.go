@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paysidecar/paysidecar/internal/testenv"
 	"github.com/paysidecar/paysidecar/sdk/client"
 	"github.com/paysidecar/paysidecar/sidecar/delivery"
 )
@@ -29,29 +30,21 @@ type runtime struct {
 	bin    string
 	runner string // in testdata
 	client string // the client's file, which the runner loads
-	// needInCI makes a missing runtime a failure when CI is set.
-	needInCI bool
+	// pkg is the Debian package that installs bin.
+	pkg string
 }
 
 var runtimes = []runtime{
-	{name: "python", bin: "python3", runner: "runner.py", client: filepath.Join(repoRoot, "sdk", "clients", "python", "paysidecar.py"), needInCI: true},
-	{name: "node", bin: "node", runner: "runner.mjs", client: filepath.Join(repoRoot, "sdk", "clients", "node", "paysidecar.mjs"), needInCI: true},
-	{name: "php", bin: "php", runner: "runner.php", client: filepath.Join(repoRoot, "sdk", "clients", "php", "Paysidecar.php")},
+	{name: "python", bin: "python3", runner: "runner.py", client: filepath.Join(repoRoot, "sdk", "clients", "python", "paysidecar.py"), pkg: "python3"},
+	{name: "node", bin: "node", runner: "runner.mjs", client: filepath.Join(repoRoot, "sdk", "clients", "node", "paysidecar.mjs"), pkg: "nodejs"},
+	{name: "php", bin: "php", runner: "runner.php", client: filepath.Join(repoRoot, "sdk", "clients", "php", "Paysidecar.php"), pkg: "php-cli and php-curl"},
 }
 
 // lookup finds the runtime's binary, skipping the test when it is absent
-// (failing instead under CI for the runtimes CI installs).
+// (failing instead under CI, which installs every runtime).
 func (rt runtime) lookup(t *testing.T) string {
 	t.Helper()
-	path, err := exec.LookPath(rt.bin)
-	if err == nil {
-		return path
-	}
-	if rt.needInCI && os.Getenv("CI") != "" {
-		t.Fatalf("%s is not on PATH, and CI must run the %s client's tests", rt.bin, rt.name)
-	}
-	t.Skipf("%s is not on PATH; the %s client is not tested here", rt.bin, rt.name)
-	return ""
+	return testenv.LookPath(t, "Debian package "+rt.pkg+"; runs the "+rt.name+" client", rt.bin)
 }
 
 // run runs the runtime's runner in mode on input and decodes its output

@@ -141,12 +141,16 @@ func pluginConfigs(cfg config.Config, sandboxKeys bool) []pluginhost.PluginConfi
 	return out
 }
 
-// Run runs the sidecar until ctx ends or a listener fails. Every part is
-// a lifecycle.Component started in dependency order (tracing, sandbox,
-// store, plugins, delivery, reverse query, then the listeners) and closed
-// in the reverse order, so the listeners stop taking requests and
-// notifications before the parts behind them stop.
+// Run runs the sidecar until ctx ends or a listener fails. It validates
+// cfg first (the checks config.Load makes) and starts nothing when it is
+// not valid. Every part is a lifecycle.Component started in dependency
+// order (tracing, sandbox, store, plugins, delivery, reverse query, then
+// the listeners) and closed in the reverse order, so the listeners stop
+// taking requests and notifications before the parts behind them stop.
 func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
 	opts.defaults()
 	log := telemetry.NewLogger(opts.Stderr, cfg.Log.Level, cfg.Log.Format)
 	parts := lifecycle.NewGroup(log)
@@ -353,6 +357,11 @@ func startSandbox(ctx context.Context, cfg config.Config, log *slog.Logger, part
 		Seed:            cfg.Sandbox.Seed,
 		StrictNotifyURL: true,
 	}
+	if cfg.Store.Driver == "sqlite" {
+		// The sandbox's orders live as long as the sidecar's: a restart
+		// keeps both, and removing the directory forgets both.
+		sc.StateFile = filepath.Join(filepath.Dir(cfg.Store.SQLitePath), "sandbox.json")
+	}
 	if cfg.Sandbox.AutoSettle > 0 {
 		sc.AutoSettle = sandbox.AutoSettle{Pay: true, PayAfterMS: cfg.Sandbox.AutoSettle.Milliseconds(), Refund: true, RefundAfterMS: cfg.Sandbox.AutoSettle.Milliseconds()}
 	}
@@ -447,9 +456,13 @@ func (s *server) Start(context.Context) error {
 // Addr returns the bound address once started (useful with port 0).
 func (s *server) Addr() string { return s.addr }
 
+// DrainTimeout is how long the servers let requests in flight finish at
+// shutdown, before delivery, the reverse query and the plugins stop.
+const DrainTimeout = 10 * time.Second
+
 // Close implements lifecycle.Component.
 func (s *server) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), DrainTimeout)
 	defer cancel()
 	err := s.srv.Shutdown(ctx)
 	<-s.done

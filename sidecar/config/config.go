@@ -6,7 +6,19 @@
 // PAYSIDECAR_<KEY>, where a double underscore separates levels:
 // PAYSIDECAR_UPSTREAM__SYS_ID sets upstream.sys_id. Secrets are read from
 // files named by *_file keys, so they need not appear in the file or the
-// environment. Validation reports every problem at once, each with its key.
+// environment. Validation reports every problem at once, each with its key
+// and, for a key set in the file, its line.
+//
+// Load performs every check the sidecar makes of its settings: what `run`
+// accepts, `config check` accepts, and the reverse. A part that would
+// refuse a setting when it starts (the webhook secret's length, say) has
+// its check here too, so that a bad setting stops the sidecar before any
+// process or listener starts.
+//
+// Kubernetes gives every container variables for each Service of its
+// namespace (PAYSIDECAR_NOTIFY_PORT=tcp://… for a Service named
+// paysidecar-notify). Variables of exactly that shape carry no setting and
+// are ignored; any other PAYSIDECAR_ variable must name a setting.
 package config
 
 import (
@@ -16,6 +28,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -23,10 +37,8 @@ import (
 	"time"
 
 	"github.com/go-viper/mapstructure/v2"
-	"github.com/knadh/koanf/parsers/yaml"
 	"github.com/knadh/koanf/providers/confmap"
 	"github.com/knadh/koanf/providers/env/v2"
-	"github.com/knadh/koanf/providers/file"
 	"github.com/knadh/koanf/providers/structs"
 	"github.com/knadh/koanf/v2"
 
@@ -305,13 +317,31 @@ type Error struct {
 type Problem struct {
 	Key     string
 	Message string
+	// File and Line locate the key in the YAML file when it was set there
+	// (Line is 0 otherwise).
+	File string
+	Line int
+	// Env names the environment variable that set the key, if one did.
+	Env string
+}
+
+// String renders the problem as "file:line: key: message", or "key:
+// message (from VAR)" for a setting from the environment.
+func (p Problem) String() string {
+	switch {
+	case p.Line > 0:
+		return fmt.Sprintf("%s:%d: %s: %s", p.File, p.Line, p.Key, p.Message)
+	case p.Env != "":
+		return fmt.Sprintf("%s (from %s): %s", p.Key, p.Env, p.Message)
+	}
+	return p.Key + ": " + p.Message
 }
 
 // Error implements error, one problem a line.
 func (e *Error) Error() string {
 	lines := make([]string, 0, len(e.Problems))
 	for _, p := range e.Problems {
-		lines = append(lines, p.Key+": "+p.Message)
+		lines = append(lines, p.String())
 	}
 	return "invalid configuration:\n  " + strings.Join(lines, "\n  ")
 }
@@ -322,7 +352,8 @@ func (e *Error) add(key, format string, args ...any) {
 
 // Load reads the defaults, then path (when not empty), then the
 // environment given by environ (os.Environ when nil), reads secret files,
-// and validates. Every problem found is reported in one *Error.
+// and validates. Every problem found is reported in one *Error; a file that
+// is not YAML is reported with its line and column.
 func Load(path string, environ func() []string) (Config, error) {
 	k := koanf.New(".")
 	if err := k.Load(structs.Provider(Defaults(), "koanf"), nil); err != nil {
@@ -337,25 +368,32 @@ func Load(path string, environ func() []string) (Config, error) {
 	if err := k.Load(confmap.Provider(raw, ""), nil); err != nil {
 		return Config{}, fmt.Errorf("load defaults: %w", err)
 	}
+	var src *yamlFile
 	if path != "" {
-		if err := k.Load(file.Provider(path), yaml.Parser()); err != nil {
+		var err error
+		if src, err = readYAML(path); err != nil {
+			return Config{}, err
+		}
+		if err := k.Load(confmap.Provider(src.values, ""), nil); err != nil {
 			return Config{}, fmt.Errorf("load %s: %w", path, err)
 		}
 	}
 	if environ == nil {
 		environ = os.Environ
 	}
-	envErr := &Error{}
+	fromEnv := map[string]string{} // key -> variable
 	if err := k.Load(env.Provider(".", env.Opt{
 		Prefix:      EnvPrefix,
 		EnvironFunc: environ,
 		TransformFunc: func(key, value string) (string, any) {
-			name := strings.ToLower(strings.TrimPrefix(key, EnvPrefix))
-			if name == "config" {
-				// PAYSIDECAR_CONFIG names the file; it is not a setting.
+			rest := strings.TrimPrefix(key, EnvPrefix)
+			if rest == "CONFIG" || serviceLink(rest, value) {
+				// PAYSIDECAR_CONFIG names the file; service links
+				// are Kubernetes' doing. Neither is a setting.
 				return "", nil
 			}
-			name = strings.ReplaceAll(name, "__", ".")
+			name := strings.ReplaceAll(strings.ToLower(rest), "__", ".")
+			fromEnv[name] = key
 			if strings.Contains(value, ",") && listKeys[name] {
 				return name, strings.Split(value, ",")
 			}
@@ -375,19 +413,183 @@ func Load(path string, environ func() []string) (Config, error) {
 		Metadata:         &md,
 		TagName:          "koanf",
 	}
+	problems := &Error{}
 	if err := k.UnmarshalWithConf("", &cfg, koanf.UnmarshalConf{DecoderConfig: dc}); err != nil {
-		return Config{}, fmt.Errorf("decode configuration: %w", err)
+		decodeProblems(problems, err)
+	} else {
+		// Values that did not decode would only add confusing
+		// problems of their own; validate what decoded cleanly.
+		cfg.readSecretFiles(problems)
+		cfg.validate(problems)
 	}
 	for _, key := range md.Unused {
-		envErr.add(key, "unknown setting")
+		problems.add(key, "%s", unknownSetting(key, fromEnv[key]))
 	}
-	cfg.readSecretFiles(envErr)
-	cfg.validate(envErr)
-	if len(envErr.Problems) > 0 {
-		sort.SliceStable(envErr.Problems, func(i, j int) bool { return envErr.Problems[i].Key < envErr.Problems[j].Key })
-		return cfg, envErr
+	if len(problems.Problems) > 0 {
+		problems.locate(src, fromEnv)
+		return cfg, problems
 	}
 	return cfg, nil
+}
+
+// Validate checks cfg as Load does after reading it: the checks every part
+// of the sidecar makes of its settings before it starts.
+func (c Config) Validate() error {
+	e := &Error{}
+	c.validate(e)
+	if len(e.Problems) > 0 {
+		e.sort()
+		return e
+	}
+	return nil
+}
+
+func (e *Error) sort() {
+	sort.SliceStable(e.Problems, func(i, j int) bool { return e.Problems[i].Key < e.Problems[j].Key })
+}
+
+// locate sorts the problems and notes where each key was set: its line in
+// the file, or the environment variable that overrode it.
+func (e *Error) locate(src *yamlFile, fromEnv map[string]string) {
+	e.sort()
+	for i := range e.Problems {
+		p := &e.Problems[i]
+		if v := envFor(p.Key, fromEnv); v != "" {
+			p.Env = v
+			continue
+		}
+		if src != nil {
+			p.File, p.Line = src.path, src.line(p.Key)
+		}
+	}
+}
+
+// envFor returns the variable that set key or one of its parents.
+func envFor(key string, fromEnv map[string]string) string {
+	key, _, _ = strings.Cut(key, "[")
+	for k := key; k != ""; {
+		if v, ok := fromEnv[k]; ok {
+			return v
+		}
+		i := strings.LastIndex(k, ".")
+		if i < 0 {
+			break
+		}
+		k = k[:i]
+	}
+	return ""
+}
+
+// decodeProblems turns the decoder's errors into problems by key.
+func decodeProblems(e *Error, err error) {
+	var de *mapstructure.DecodeError
+	switch {
+	case errors.As(err, &de) && err == error(de):
+		msg := errors.Unwrap(de).Error()
+		var pe *mapstructure.ParseError
+		if errors.As(de, &pe) {
+			msg = fmt.Sprintf("%v is not a valid %s", pe.Value, pe.Expected.Type())
+		}
+		if strings.HasPrefix(msg, "time: invalid duration") {
+			msg = "not a duration such as 10s"
+		}
+		e.add(de.Name(), "%s", msg)
+	case err == nil:
+	default:
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, x := range j.Unwrap() {
+				decodeProblems(e, x)
+			}
+			return
+		}
+		if x := errors.Unwrap(err); x != nil {
+			decodeProblems(e, x)
+			return
+		}
+		e.add("", "%v", err)
+	}
+}
+
+// k8sServiceLinks are the variables Kubernetes sets for a Service, less
+// the PAYSIDECAR_ prefix, each with the kind of value it holds: NAME is the
+// rest of the Service's name, upper-cased with "_" for "-" (empty for a
+// Service named paysidecar).
+var k8sServiceLinks = []struct {
+	name  *regexp.Regexp
+	value func(string) bool
+}{
+	{regexp.MustCompile(`^(?:[A-Z0-9_]*_)?SERVICE_HOST$`), isIP},                             // NAME_SERVICE_HOST=10.0.0.1
+	{regexp.MustCompile(`^(?:[A-Z0-9_]*_)?SERVICE_PORT(?:_[A-Z0-9_]+)?$`), isPort},           // NAME_SERVICE_PORT[_PORTNAME]=8001
+	{regexp.MustCompile(`^(?:[A-Z0-9_]*_)?PORT$`), isServiceURL},                             // NAME_PORT=tcp://10.0.0.1:8001
+	{regexp.MustCompile(`^(?:[A-Z0-9_]*_)?PORT_[0-9]+_(?:TCP|UDP|SCTP)$`), isServiceURL},     // NAME_PORT_8001_TCP=tcp://…
+	{regexp.MustCompile(`^(?:[A-Z0-9_]*_)?PORT_[0-9]+_(?:TCP|UDP|SCTP)_PROTO$`), isProtocol}, // …_PROTO=tcp
+	{regexp.MustCompile(`^(?:[A-Z0-9_]*_)?PORT_[0-9]+_(?:TCP|UDP|SCTP)_PORT$`), isPort},      // …_PORT=8001
+	{regexp.MustCompile(`^(?:[A-Z0-9_]*_)?PORT_[0-9]+_(?:TCP|UDP|SCTP)_ADDR$`), isIP},        // …_ADDR=10.0.0.1
+}
+
+var serviceURL = regexp.MustCompile(`^(?:tcp|udp|sctp)://\[?[0-9a-fA-F.:]+\]?:[0-9]+$`)
+
+func isIP(v string) bool         { return net.ParseIP(v) != nil }
+func isServiceURL(v string) bool { return serviceURL.MatchString(v) }
+func isProtocol(v string) bool   { return v == "tcp" || v == "udp" || v == "sctp" }
+func isPort(v string) bool {
+	n, err := strconv.Atoi(v)
+	return err == nil && n > 0 && n < 65536
+}
+
+// serviceLink reports whether PAYSIDECAR_<rest>=value is a Kubernetes
+// service link variable rather than a setting: its name has one of the
+// shapes and its value the kind Kubernetes gives that shape. Settings below
+// the top level join their levels with "__", which no service link
+// contains.
+func serviceLink(rest, value string) bool {
+	if strings.Contains(rest, "__") {
+		return false
+	}
+	for _, l := range k8sServiceLinks {
+		if l.name.MatchString(rest) && l.value(value) {
+			return true
+		}
+	}
+	return false
+}
+
+// unknownSetting explains an unknown key, suggesting the setting a
+// variable meant when its levels were joined with "_" instead of "__".
+func unknownSetting(key, envVar string) string {
+	if envVar == "" {
+		return "unknown setting"
+	}
+	parts := strings.Split(key, "_")
+	for i := 1; i < len(parts); i++ {
+		cand := strings.Join(parts[:i], "_") + "." + strings.Join(parts[i:], "_")
+		if known(cand) {
+			return fmt.Sprintf("unknown setting; levels are joined by \"__\": did you mean %s%s?",
+				EnvPrefix, strings.ToUpper(strings.ReplaceAll(cand, ".", "__")))
+		}
+	}
+	return "unknown setting"
+}
+
+// known reports whether key names a setting of Config.
+func known(key string) bool {
+	t := reflect.TypeFor[Config]()
+	for _, part := range strings.Split(key, ".") {
+		if t.Kind() != reflect.Struct {
+			return false
+		}
+		found := false
+		for i := range t.NumField() {
+			if t.Field(i).Tag.Get("koanf") == part {
+				t, found = t.Field(i).Type, true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
 
 func anyMaps(v any) any {
@@ -478,7 +680,9 @@ func (c *Config) validate(e *Error) {
 			e.add(fmt.Sprintf("upstream.passthrough[%d]", i), "must be an upstream path starting with /v2/")
 		}
 	}
-	checkListen(e, "api.listen", c.API.Listen)
+	if checkListen(e, "api.listen", c.API.Listen) && c.API.Token == "" && !loopbackListen(c.API.Listen) {
+		e.add("api.token", "required when api.listen is not a loopback address: anyone who reaches %s could create payments and refunds (or api.token_file)", c.API.Listen)
+	}
 	if c.API.MaxBodyBytes <= 0 {
 		e.add("api.max_body_bytes", "must be positive")
 	}
@@ -504,6 +708,12 @@ func (c *Config) validate(e *Error) {
 		checkURL(e, "webhook.url", c.Webhook.URL, true)
 		if c.Webhook.Secret == "" {
 			e.add("webhook.secret", "required when webhook.url is set (or webhook.secret_file)")
+		}
+	}
+	if c.Webhook.Secret != "" {
+		// The error says what is wrong with the secret, never what it is.
+		if _, err := delivery.ParseSecret(c.Webhook.Secret); err != nil {
+			e.add("webhook.secret", "%s", strings.TrimPrefix(err.Error(), delivery.ErrBadSecret.Error()+": "))
 		}
 	}
 	positive(e, "webhook.timeout", c.Webhook.Timeout)
@@ -647,8 +857,17 @@ func checkURL(e *Error, key, v string, need bool) *url.URL {
 	return u
 }
 
-func checkListen(e *Error, key, v string) {
+func checkListen(e *Error, key, v string) bool {
 	if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
 		e.add(key, "must be host:port")
+		return false
 	}
+	return true
+}
+
+// loopbackListen reports whether a listen address binds to loopback only:
+// an empty host or 0.0.0.0 binds every interface.
+func loopbackListen(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	return err == nil && host != "" && isLoopback(host)
 }

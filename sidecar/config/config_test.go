@@ -184,3 +184,156 @@ func TestPostgresMaxConns(t *testing.T) {
 		}
 	}
 }
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestYAMLErrorsNameTheirLine checks that a file that is not YAML is
+// reported at the line where it goes wrong, and a value of the wrong kind
+// at the line of its key.
+func TestYAMLErrorsNameTheirLine(t *testing.T) {
+	tests := []struct {
+		name, body, want string
+	}{
+		{"tab indentation", "profile: nkp\napi:\n  listen: 127.0.0.1:8080\n\twebhook: x\n", ":4:1: not valid YAML"},
+		{"unclosed flow sequence", "profile: nkp\nwebhook:\n  timeout: 10s\n  schedule: [1s, 2s\n", ":4:13: not valid YAML"},
+		{"unclosed quote", "# comment\nprofile: nkp\napi:\n  listen: \"127.0.0.1:8080\nnotify:\n  listen: x\n", ":4:11: not valid YAML"},
+		{"bad duration", "profile: nkp\n\nwebhook:\n  url: http://127.0.0.1:3000/hook\n  timeout: soon\n", ":5: webhook.timeout: not a duration"},
+		{"bad number", "api:\n  listen: 127.0.0.1:8080\n  max_body_bytes: lots\n", ":3: api.max_body_bytes:"},
+		{"invalid value", "log:\n  format: xml\n  level: info\n", ":2: log.format: must be text or json"},
+		{"list element", "webhook:\n  schedule:\n    - 1s\n    - -5s\n", ":4: webhook.schedule[1]: must be positive"},
+		{"unknown key", "api:\n  listen: 127.0.0.1:8080\n\n  tokne: x\n", ":4: api.tokne: unknown setting"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeFile(t, tt.body)
+			_, err := Load(path, noEnv)
+			if err == nil || !strings.Contains(err.Error(), path+tt.want) {
+				t.Errorf("got %v\nwant it to contain %q", err, path+tt.want)
+			}
+		})
+	}
+}
+
+// TestKubernetesServiceLinksAreNotSettings loads the defaults with the
+// variables Kubernetes gives a pod for the Services paysidecar-notify and
+// paysidecar, while a mistyped setting is still refused.
+func TestKubernetesServiceLinksAreNotSettings(t *testing.T) {
+	links := []string{
+		"PAYSIDECAR_NOTIFY_SERVICE_HOST=10.96.0.12",
+		"PAYSIDECAR_NOTIFY_SERVICE_PORT=8001",
+		"PAYSIDECAR_NOTIFY_SERVICE_PORT_NOTIFY=8001",
+		"PAYSIDECAR_NOTIFY_PORT=tcp://10.96.0.12:8001",
+		"PAYSIDECAR_NOTIFY_PORT_8001_TCP=tcp://10.96.0.12:8001",
+		"PAYSIDECAR_NOTIFY_PORT_8001_TCP_PROTO=tcp",
+		"PAYSIDECAR_NOTIFY_PORT_8001_TCP_PORT=8001",
+		"PAYSIDECAR_NOTIFY_PORT_8001_TCP_ADDR=10.96.0.12",
+		"PAYSIDECAR_SERVICE_HOST=10.96.0.13",
+		"PAYSIDECAR_SERVICE_PORT=9090",
+		"PAYSIDECAR_PORT=tcp://10.96.0.13:9090",
+		"PAYSIDECAR_PORT_9090_TCP=tcp://10.96.0.13:9090",
+		"PAYSIDECAR_PG_REPLICA_PORT_5432_TCP_ADDR=10.96.0.14",
+		"PAYSIDECAR_V6_SERVICE_HOST=fd00::12",
+		"PAYSIDECAR_V6_PORT=tcp://[fd00::12]:8001",
+	}
+	if _, err := Load("", func() []string { return links }); err != nil {
+		t.Fatalf("a pod with service links does not start: %v", err)
+	}
+	tests := []struct {
+		env, key, msg string
+	}{
+		{"PAYSIDECAR_NOTIFY_LISTEN=0.0.0.0:8001", "notify_listen", "did you mean PAYSIDECAR_NOTIFY__LISTEN?"},
+		{"PAYSIDECAR_WEBHOOK__URLL=http://127.0.0.1:3000/", "webhook.urll", "unknown setting"},
+		{"PAYSIDECAR_NOTIFY__PORT=8001", "notify.port", "unknown setting"},
+		{"PAYSIDECAR_PROFILES=nkp", "profiles", "unknown setting"},
+		{"PAYSIDECAR_API_TOKEN=x", "api_token", "did you mean PAYSIDECAR_API__TOKEN?"},
+		// The shape of a service link with a value Kubernetes never gives.
+		{"PAYSIDECAR_NOTIFY_PORT=8001", "notify_port", "unknown setting"},
+		{"PAYSIDECAR_NOTIFY_SERVICE_HOST=notify.example.com", "notify_service_host", "unknown setting"},
+		{"PAYSIDECAR_NOTIFY_SERVICE_PORT=http", "notify_service_port", "unknown setting"},
+		{"PAYSIDECAR_NOTIFY_PORT_8001_TCP_PROTO=http", "notify_port_8001_tcp_proto", "unknown setting"},
+	}
+	for _, tt := range tests {
+		_, err := Load("", func() []string { return append(slices.Clone(links), tt.env) })
+		var cerr *Error
+		if !errors.As(err, &cerr) || len(cerr.Problems) != 1 {
+			t.Errorf("%s: want one problem, got %v", tt.env, err)
+			continue
+		}
+		p := cerr.Problems[0]
+		name, _, _ := strings.Cut(tt.env, "=")
+		if p.Key != tt.key || !strings.Contains(p.Message, tt.msg) || p.Env != name {
+			t.Errorf("%s: got %+v, want key %s saying %q", tt.env, p, tt.key, tt.msg)
+		}
+	}
+}
+
+func TestAPITokenRequiredOffLoopback(t *testing.T) {
+	tests := []struct {
+		listen, token string
+		ok            bool
+	}{
+		{"127.0.0.1:8080", "", true},
+		{"localhost:8080", "", true},
+		{"[::1]:8080", "", true},
+		{"0.0.0.0:8080", "", false},
+		{":8080", "", false},
+		{"[::]:8080", "", false},
+		{"10.1.2.3:8080", "", false},
+		{"0.0.0.0:8080", "a-token", true},
+	}
+	for _, tt := range tests {
+		_, err := Load("", func() []string {
+			return []string{"PAYSIDECAR_API__LISTEN=" + tt.listen, "PAYSIDECAR_API__TOKEN=" + tt.token}
+		})
+		if ok := err == nil; ok != tt.ok {
+			t.Errorf("listen %s token %q: err = %v, want ok %v", tt.listen, tt.token, err, tt.ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), "api.token") {
+			t.Errorf("listen %s: the problem does not name api.token: %v", tt.listen, err)
+		}
+	}
+}
+
+func TestWebhookSecretCheckedAsDeliveryWould(t *testing.T) {
+	tests := []struct {
+		secret string
+		ok     bool
+	}{
+		{"whsec_" + "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0", true},
+		{"sixteen-bytes-ok", true},
+		{"7-bytes", false},
+		{"whsec_c2VjcmV0", false},
+		{"whsec_not base64!", false},
+	}
+	for _, tt := range tests {
+		_, err := Load("", func() []string {
+			return []string{"PAYSIDECAR_WEBHOOK__URL=http://127.0.0.1:3000/hook", "PAYSIDECAR_WEBHOOK__SECRET=" + tt.secret}
+		})
+		if ok := err == nil; ok != tt.ok {
+			t.Errorf("secret %q: err = %v, want ok %v", tt.secret, err, tt.ok)
+		}
+		if err != nil && (strings.Contains(err.Error(), tt.secret) || !strings.Contains(err.Error(), "webhook.secret")) {
+			t.Errorf("secret %q: the problem shows the secret or does not name the key: %v", tt.secret, err)
+		}
+	}
+}
+
+func TestValidateMatchesLoad(t *testing.T) {
+	c := Defaults()
+	if err := c.Validate(); err != nil {
+		t.Fatalf("defaults: %v", err)
+	}
+	c.Webhook.URL, c.Webhook.Secret = "http://127.0.0.1:3000/hook", "short"
+	c.API.Listen = "0.0.0.0:8080"
+	var cerr *Error
+	if err := c.Validate(); !errors.As(err, &cerr) || len(cerr.Problems) != 2 {
+		t.Fatalf("Validate: %v", err)
+	}
+}

@@ -114,7 +114,16 @@ type Dispatcher struct {
 	linksMu sync.Mutex
 	links   map[string]trace.SpanContext
 	order   []string
+
+	replaysMu sync.Mutex
+	replays   map[string]time.Time // event id -> when its replay made it due
+
+	refreshed time.Time // last RefreshMetrics from the poller; its goroutine only
 }
+
+// refreshEvery bounds how often the poller refreshes the outbox gauges:
+// scrapes come seconds apart, polls can come every few milliseconds.
+const refreshEvery = time.Second
 
 // maxLinks bounds the remembered notification spans.
 const maxLinks = 4096
@@ -177,16 +186,17 @@ func New(cfg Config, st store.Store, opts Options) (*Dispatcher, error) {
 	}
 	tel := opts.Telemetry.WithDefaults()
 	d := &Dispatcher{
-		cfg:    cfg,
-		key:    key,
-		st:     st,
-		now:    tel.Now,
-		rand:   opts.Rand,
-		hc:     opts.HTTPClient,
-		log:    tel.Logger,
-		tracer: tel.Tracer("github.com/paysidecar/paysidecar/sidecar/delivery"),
-		prop:   opts.Propagator,
-		links:  make(map[string]trace.SpanContext),
+		cfg:     cfg,
+		key:     key,
+		st:      st,
+		now:     tel.Now,
+		rand:    opts.Rand,
+		hc:      opts.HTTPClient,
+		log:     tel.Logger,
+		tracer:  tel.Tracer("github.com/paysidecar/paysidecar/sidecar/delivery"),
+		prop:    opts.Propagator,
+		links:   make(map[string]trace.SpanContext),
+		replays: make(map[string]time.Time),
 	}
 	if d.rand == nil {
 		d.rand = rand.Float64
@@ -212,7 +222,7 @@ func New(cfg Config, st store.Store, opts Options) (*Dispatcher, error) {
 		Batch:    d.cfg.BatchSize,
 		Run:      d.RunOnce,
 		OnError:  func(err error) { d.log.Error("webhook delivery: claim failed", slog.Any("error", err)) },
-		OnTick:   d.refreshGauge,
+		OnTick:   d.refreshSometimes,
 	})
 	return d, nil
 }
@@ -281,7 +291,26 @@ func (d *Dispatcher) forget(id string) {
 	}
 }
 
-func (d *Dispatcher) refreshGauge(ctx context.Context) {
+// refreshSometimes is the poller's tick: RefreshMetrics at most every
+// refreshEvery of real time.
+func (d *Dispatcher) refreshSometimes(ctx context.Context) {
+	if !d.refreshed.IsZero() && time.Since(d.refreshed) < refreshEvery {
+		return
+	}
+	d.refreshed = time.Now()
+	d.RefreshMetrics(ctx)
+}
+
+// oldestScan bounds the pending events read per tick to find the one
+// waiting longest. Pending events come in store order (their sequence), so
+// the oldest new event is among the first; only more than this many
+// replayed events ahead of it could hide it.
+const oldestScan = 64
+
+// RefreshMetrics sets the outbox gauges from the store: events by state,
+// and how long the longest-waiting undelivered event has waited. A running
+// dispatcher calls it at most every second.
+func (d *Dispatcher) RefreshMetrics(ctx context.Context) {
 	counts, err := d.st.CountEvents(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -292,6 +321,28 @@ func (d *Dispatcher) refreshGauge(ctx context.Context) {
 	for _, s := range []store.EventStatus{store.EventPending, store.EventDelivered, store.EventDead} {
 		d.metrics.outbox.WithLabelValues(string(s)).Set(float64(counts[s]))
 	}
+	if counts[store.EventPending] == 0 {
+		d.metrics.oldest.Set(0)
+		return
+	}
+	pending, err := d.st.ListEvents(ctx, store.EventPending, 0, oldestScan)
+	if err != nil {
+		if ctx.Err() == nil {
+			d.log.Warn("webhook delivery: list pending events", slog.Any("error", err))
+		}
+		return
+	}
+	d.metrics.oldest.Set(d.oldestPending(pending, d.now()).Seconds())
+}
+
+// oldestPending returns how long the longest-waiting of evs has waited
+// since it became due.
+func (d *Dispatcher) oldestPending(evs []store.Event, now time.Time) time.Duration {
+	var oldest time.Duration
+	for _, e := range evs {
+		oldest = max(oldest, now.Sub(d.due(e)))
+	}
+	return oldest
 }
 
 // RunOnce claims the events due now, delivers them and records each
@@ -353,6 +404,7 @@ func (d *Dispatcher) deliver(ctx context.Context, e store.Event) bool {
 	}
 	ctx, span := d.tracer.Start(ctx, "webhook.deliver", opts...)
 	defer span.End()
+	d.noteReplay(e)
 
 	at := d.now()
 	started := time.Now()
@@ -365,7 +417,7 @@ func (d *Dispatcher) deliver(ctx context.Context, e store.Event) bool {
 		return false
 	}
 	a := store.Attempt{EventID: e.ID, Owner: d.cfg.Owner, At: at}
-	result := "delivered"
+	result := ResultDelivered
 	switch {
 	case err == nil && status >= 200 && status <= 299:
 		a.Delivered = true
@@ -373,14 +425,14 @@ func (d *Dispatcher) deliver(ctx context.Context, e store.Event) bool {
 	default:
 		if err != nil {
 			a.Error = err.Error()
-			result = "error"
+			result = ResultError
 			if errors.Is(err, context.DeadlineExceeded) {
 				a.Error = fmt.Sprintf("no answer within %s", d.cfg.Timeout)
-				result = "timeout"
+				result = ResultTimeout
 			}
 		} else {
 			a.Error = fmt.Sprintf("HTTP %d", status)
-			result = "http_error"
+			result = ResultHTTPError
 			span.SetAttributes(attribute.Int("http.response.status_code", status))
 		}
 		span.SetStatus(codes.Error, a.Error)
@@ -407,12 +459,20 @@ func (d *Dispatcher) deliver(ctx context.Context, e store.Event) bool {
 	}
 	switch {
 	case a.Delivered:
-		d.metrics.latency.Observe(at.Sub(e.CreatedAt).Seconds())
+		// A replayed event is not as late as it is old: its latency
+		// counts from its replay.
+		due := d.due(e)
+		d.metrics.latency.Observe(max(at.Sub(due), 0).Seconds())
+		if !due.Equal(e.CreatedAt) {
+			d.metrics.replayed.Inc()
+		}
+		d.forgetReplay(e.ID)
 		d.forget(e.ID)
 		d.log.Debug("webhook delivered", slog.String("event_id", e.ID), slog.String("type", e.Type), slog.Int("attempt", attemptNo))
 	case a.Dead:
 		d.metrics.dead.Inc()
 		d.forget(e.ID)
+		d.forgetReplay(e.ID)
 		d.log.Error("webhook delivery: retries exhausted, event moved to dead letters",
 			slog.String("event_id", e.ID), slog.String("type", e.Type), slog.Int("attempts", attemptNo), slog.String("last_error", a.Error))
 	default:

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -210,7 +211,8 @@ func (f *fixture) event(t *testing.T, id string) store.Event {
 	return e
 }
 
-func (f *fixture) metric(t *testing.T, name string, labels map[string]string) float64 {
+// find returns the series of the metric with the labels, if it exists.
+func (f *fixture) find(t *testing.T, name string, labels map[string]string) (*dto.Metric, bool) {
 	t.Helper()
 	mfs, err := f.reg.Gather()
 	if err != nil {
@@ -227,23 +229,34 @@ func (f *fixture) metric(t *testing.T, name string, labels map[string]string) fl
 					continue next
 				}
 			}
-			switch {
-			case m.GetCounter() != nil:
-				return m.GetCounter().GetValue()
-			case m.GetGauge() != nil:
-				return m.GetGauge().GetValue()
-			case m.GetHistogram() != nil:
-				return float64(m.GetHistogram().GetSampleCount())
-			}
+			return m, true
 		}
+	}
+	return nil, false
+}
+
+func (f *fixture) metric(t *testing.T, name string, labels map[string]string) float64 {
+	t.Helper()
+	m, ok := f.find(t, name, labels)
+	switch {
+	case !ok:
+		return 0
+	case m.GetCounter() != nil:
+		return m.GetCounter().GetValue()
+	case m.GetGauge() != nil:
+		return m.GetGauge().GetValue()
+	case m.GetHistogram() != nil:
+		return float64(m.GetHistogram().GetSampleCount())
 	}
 	return 0
 }
 
-// waitFor polls cond until it holds or the deadline passes.
+// waitFor polls cond until it holds or the deadline passes. The deadline
+// only bounds a failure: a loaded machine running the race detector can
+// take many seconds for what takes milliseconds alone.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(45 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
@@ -599,6 +612,9 @@ func TestOrderUnderConcurrency(t *testing.T) {
 	}
 	waitFor(t, "all events delivered", func() bool {
 		c, err := f.st.CountEvents(context.Background())
+		if err == nil && c[store.EventDead] > 0 {
+			t.Fatalf("%d events died", c[store.EventDead])
+		}
 		return err == nil && c[store.EventDelivered] == payments*4
 	})
 	if err := d.Close(); err != nil {

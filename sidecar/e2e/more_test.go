@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -215,9 +216,15 @@ func TestApplicationDownThenDeadLettersReplay(t *testing.T) {
 	if n := len(hook.received()); n != 0 {
 		t.Fatalf("%d events arrived while the application was down", n)
 	}
-	if pending, _ := sc.Client.ListEvents(ctx, "pending", 0, 100); len(pending.Data) != len(payments) {
-		t.Fatalf("%d refund events pending behind the dead letters, want %d", len(pending.Data), len(payments))
-	}
+	// The refund events are produced when their results arrive, which
+	// under load may be after the payment events died.
+	waitFor(t, 30*time.Second, "refund events pending behind the dead letters", func() (bool, string) {
+		pending, err := sc.Client.ListEvents(ctx, "pending", 0, 100)
+		if err != nil {
+			return false, err.Error()
+		}
+		return len(pending.Data) == len(payments), fmt.Sprintf("%d of %d pending", len(pending.Data), len(payments))
+	})
 	down.Store(false)
 	out, err := exec.Command(filepath.Join(binDir, "paysidecar"), "events", "replay", "--all", "--api", sc.API).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "10 dead letters queued") {
@@ -238,9 +245,9 @@ func TestApplicationDownThenDeadLettersReplay(t *testing.T) {
 			}
 		}
 	}
-	out, err = exec.Command(filepath.Join(binDir, "paysidecar"), "events", "list", "--status", "dead", "--api", sc.API).CombinedOutput()
-	var page client.EventPage
-	if err != nil || json.Unmarshal(out, &page) != nil || len(page.Data) != 0 {
+	out, err = exec.Command(filepath.Join(binDir, "paysidecar"), "events", "list", "--status", "dead", "--json", "--api", sc.API).CombinedOutput()
+	var dead []client.EventRecord
+	if err != nil || json.Unmarshal(out, &dead) != nil || len(dead) != 0 {
 		t.Fatalf("dead letters after replay: %v\n%s", err, out)
 	}
 }

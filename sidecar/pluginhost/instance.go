@@ -138,11 +138,13 @@ func (m *Manager) launch(ctx context.Context, inst *instance) error {
 	if rc := client.ReattachConfig(); rc != nil {
 		pid = rc.Pid
 	}
+	// The gauge goes up before the plugin is available, so that whoever
+	// can call it also sees the gauge at 1.
+	m.metrics.up.WithLabelValues(inst.cfg.Name).Set(1)
 	inst.mu.Lock()
 	inst.client, inst.rpc, inst.flow, inst.info = client, rpc, flow, info
 	inst.pid, inst.startedAt = pid, time.Now()
 	inst.mu.Unlock()
-	m.metrics.up.WithLabelValues(inst.cfg.Name).Set(1)
 	inst.logger.Info("plugin ready", "version", info.Version, "trade_type", info.TradeType,
 		"pid", pid, "api_version", client.NegotiatedVersion())
 	return nil

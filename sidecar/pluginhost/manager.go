@@ -315,9 +315,8 @@ func (m *Manager) stopAll(insts []*instance) {
 	var wg sync.WaitGroup
 	for _, inst := range insts {
 		wg.Go(func() {
-			if inst.markDown() {
-				m.metrics.up.WithLabelValues(inst.cfg.Name).Set(0)
-			}
+			m.metrics.up.WithLabelValues(inst.cfg.Name).Set(0)
+			inst.markDown()
 		})
 	}
 	wg.Wait()

@@ -49,8 +49,10 @@ func (m *Manager) supervise(ctx context.Context, inst *instance) {
 		if ranFor > m.opts.backoffMax {
 			b.Reset()
 		}
-		inst.markDown()
+		// The gauge goes down before the plugin is marked unavailable, so
+		// that whoever sees it unavailable also sees the gauge at 0.
 		m.metrics.up.WithLabelValues(inst.cfg.Name).Set(0)
+		inst.markDown()
 		inst.logger.Warn("plugin down; restarting", "reason", reason, "ran_for", ranFor.Round(time.Millisecond))
 
 		for attempt := 1; ; attempt++ {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -41,8 +42,7 @@ its payments and refunds. Prints a table (or JSON with --json) and exits 0 on a
 clean day, 1 when anything differs, 2 when the reconciliation could not run.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if _, err := time.Parse(nkp.DateLayout, date); err != nil || len(date) != 8 {
-				fmt.Fprintln(cmd.ErrOrStderr(), "paysidecar reconcile: --date must be a day, yyyyMMdd")
-				return exitError{code: exitFailed}
+				return exitStatus{code: exitFailed, err: errors.New("reconcile: --date must be a day, yyyyMMdd")}
 			}
 			base := apiURL
 			if base == "" {
@@ -54,8 +54,7 @@ clean day, 1 when anything differs, 2 when the reconciliation could not run.`,
 			}
 			rep, err := requestReconcile(cmd.Context(), base, token, date, refetch)
 			if err != nil {
-				fmt.Fprintln(cmd.ErrOrStderr(), "paysidecar reconcile:", err)
-				return exitError{code: exitFailed}
+				return exitStatus{code: exitFailed, err: fmt.Errorf("reconcile: %w", err)}
 			}
 			if asJSON {
 				if err := printJSON(cmd, rep); err != nil {
@@ -65,7 +64,7 @@ clean day, 1 when anything differs, 2 when the reconciliation could not run.`,
 				printReport(cmd.OutOrStdout(), rep)
 			}
 			if rep.Status != reconcile.StatusClean {
-				return exitError{code: exitDifferences}
+				return exitStatus{code: exitDifferences}
 			}
 			return nil
 		},
@@ -243,7 +242,7 @@ could not be fetched or is not ready yet.`,
 				}
 			}
 			if failed > 0 {
-				return exitError{code: 1}
+				return exitStatus{code: 1, err: fmt.Errorf("%d of %d statements could not be fetched", failed, len(outcomes))}
 			}
 			return nil
 		},

@@ -45,7 +45,7 @@ func TestStatementsFetch(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, _, err = run(t, "statements", "fetch", "--config", cfgPath, "--date", day[:6])
-	var ex exitError
+	var ex exitStatus
 	if !errors.As(err, &ex) || ex.code != 1 || !strings.Contains(out, nkp.BillSettleMon+" "+day[:6]+": pending") || !strings.Contains(out, nkp.BillTradeMonth+" "+day[:6]+": downloaded") {
 		t.Fatalf("monthly with one pending: %v\n%s", err, out)
 	}
