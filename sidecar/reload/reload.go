@@ -193,8 +193,8 @@ func (w *Watcher) Hash() string {
 	return w.hash
 }
 
-// Start watches the files and the signals in a goroutine the Watcher owns
-// until Close.
+// Start applies what changed in the files since New, then watches them
+// and the signals in a goroutine the Watcher owns until Close.
 func (w *Watcher) Start(ctx context.Context) error {
 	fw, err := fsnotify.NewWatcher()
 	if err != nil {
@@ -204,6 +204,9 @@ func (w *Watcher) Start(ctx context.Context) error {
 	w.mu.Lock()
 	w.watchDirs(fw, dirs)
 	w.mu.Unlock()
+	// A first look, once the watch is on: the files may have changed
+	// while the sidecar started.
+	w.reload(ctx, triggerStart)
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	w.cancel, w.done = cancel, make(chan struct{})
 	w.log.Info("configuration live", "hash", w.Hash(), "file", w.opts.Path)
@@ -255,9 +258,8 @@ func (w *Watcher) watchDirs(fw *fsnotify.Watcher, dirs map[string]bool) {
 }
 
 func (w *Watcher) run(ctx context.Context, fw *fsnotify.Watcher, dirs map[string]bool) {
-	// A first look at once: the files may have changed between New and
-	// the start of the watch.
-	quiet := time.NewTimer(0)
+	quiet := time.NewTimer(time.Hour)
+	quiet.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -265,7 +267,7 @@ func (w *Watcher) run(ctx context.Context, fw *fsnotify.Watcher, dirs map[string
 			return
 		case sig := <-w.opts.Signals:
 			w.log.Info("configuration reload requested", "signal", sig.String())
-			w.reload(ctx, true)
+			w.reload(ctx, triggerSignal)
 		case ev, ok := <-fw.Events:
 			if !ok {
 				return
@@ -286,7 +288,7 @@ func (w *Watcher) run(ctx context.Context, fw *fsnotify.Watcher, dirs map[string
 			if !changed {
 				continue
 			}
-			w.reload(ctx, false)
+			w.reload(ctx, triggerFile)
 		}
 		w.mu.Lock()
 		w.watchDirs(fw, dirs)
@@ -313,10 +315,19 @@ func fingerprint(files []string) string {
 // Reload loads the configuration now and applies what changed, as a
 // signal does.
 func (w *Watcher) Reload(ctx context.Context) Result {
-	return w.reload(ctx, true)
+	return w.reload(ctx, triggerSignal)
 }
 
-func (w *Watcher) reload(ctx context.Context, asked bool) Result {
+// trigger is what asked for a reload.
+type trigger int
+
+const (
+	triggerSignal trigger = iota // a signal or a call of Reload
+	triggerFile                  // a watched file changed
+	triggerStart                 // the watch started
+)
+
+func (w *Watcher) reload(ctx context.Context, why trigger) Result {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var res Result
@@ -335,6 +346,11 @@ func (w *Watcher) reload(ctx context.Context, asked bool) Result {
 			return Result{Outcome: OutcomeUnchanged, Hash: w.hash}
 		case <-t.C:
 		}
+	}
+	if why == triggerStart && res.Outcome == OutcomeUnchanged && len(res.Restart) == 0 {
+		// The usual case: nothing changed since the sidecar read its
+		// configuration; not a reload anyone asked for.
+		return res
 	}
 	w.m.reloads.WithLabelValues(res.Outcome).Inc()
 	if res.Outcome == OutcomeInvalid {
@@ -358,7 +374,7 @@ func (w *Watcher) reload(ctx context.Context, asked bool) Result {
 		w.log.Info("configuration reloaded", "hash", res.Hash, "applied", res.Applied)
 	case len(res.Restart) == 0:
 		level := slog.LevelDebug
-		if asked {
+		if why == triggerSignal {
 			level = slog.LevelInfo
 		}
 		w.log.Log(ctx, level, "configuration reloaded: nothing changed", "hash", res.Hash)
