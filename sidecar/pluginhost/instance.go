@@ -15,6 +15,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/paysidecar/paysidecar/sdk/plugin"
@@ -141,8 +142,11 @@ func (m *Manager) launch(ctx context.Context, inst *instance) error {
 	inst.mu.Lock()
 	inst.client, inst.rpc, inst.flow, inst.info = client, rpc, flow, info
 	inst.pid, inst.startedAt = pid, time.Now()
-	inst.mu.Unlock()
+	// The gauge changes under the same lock as the state it reports, so
+	// whoever sees the plugin available or unavailable sees the gauge
+	// agree.
 	m.metrics.up.WithLabelValues(inst.cfg.Name).Set(1)
+	inst.mu.Unlock()
 	inst.logger.Info("plugin ready", "version", info.Version, "trade_type", info.TradeType,
 		"pid", pid, "api_version", client.NegotiatedVersion())
 	return nil
@@ -190,12 +194,15 @@ func (inst *instance) healthy(ctx context.Context, timeout time.Duration) bool {
 	return err == nil || errors.Is(ctx.Err(), context.Canceled)
 }
 
-// markDown forgets the current process and kills it. It reports whether
-// there was one.
-func (inst *instance) markDown() bool {
+// markDown forgets the current process, sets the plugin's up gauge to 0
+// and kills the process. It reports whether there was one. The gauge is set
+// under the lock that publishes the state, so no caller can see the plugin
+// unavailable while the gauge still says it is up.
+func (inst *instance) markDown(up prometheus.Gauge) bool {
 	inst.mu.Lock()
 	c := inst.client
 	inst.client, inst.rpc, inst.flow, inst.pid = nil, nil, nil, 0
+	up.Set(0)
 	inst.mu.Unlock()
 	if c == nil {
 		return false

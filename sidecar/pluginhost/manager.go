@@ -314,11 +314,7 @@ func (m *Manager) Close() error {
 func (m *Manager) stopAll(insts []*instance) {
 	var wg sync.WaitGroup
 	for _, inst := range insts {
-		wg.Go(func() {
-			if inst.markDown() {
-				m.metrics.up.WithLabelValues(inst.cfg.Name).Set(0)
-			}
-		})
+		wg.Go(func() { inst.markDown(m.metrics.up.WithLabelValues(inst.cfg.Name)) })
 	}
 	wg.Wait()
 }

@@ -49,8 +49,7 @@ func (m *Manager) supervise(ctx context.Context, inst *instance) {
 		if ranFor > m.opts.backoffMax {
 			b.Reset()
 		}
-		inst.markDown()
-		m.metrics.up.WithLabelValues(inst.cfg.Name).Set(0)
+		inst.markDown(m.metrics.up.WithLabelValues(inst.cfg.Name))
 		inst.logger.Warn("plugin down; restarting", "reason", reason, "ran_for", ranFor.Round(time.Millisecond))
 
 		for attempt := 1; ; attempt++ {
