@@ -18,7 +18,10 @@ FROM golang:${GO_VERSION}-bookworm AS build
 WORKDIR /src
 # Pure Go (SQLite is modernc.org/sqlite): static binaries without cgo.
 ENV CGO_ENABLED=0 GOFLAGS=-trimpath
+# The plugin SDK is a module of its own, which the sidecar's go.mod
+# replaces with ./sdk.
 COPY go.mod go.sum ./
+COPY sdk/go.mod sdk/go.sum ./sdk/
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
 ARG VERSION=dev

@@ -1,14 +1,16 @@
 # paysidecar — build, run and test.
 #
 #   make run    build everything and start the sandbox upstream, the sidecar
-#               and its three flow plugins on embedded defaults
+#               and every flow plugin on embedded defaults
 #   make test   everything CI checks: lint, race-enabled tests (SQLite and
 #               PostgreSQL stores, real plugin processes, the sandbox over
 #               loopback HTTP) and short fuzz runs
 
 GO        ?= go
 BIN       := bin
-PLUGINS   := wechat-jsapi wechat-miniapp alipay-native
+# The host module and the plugin SDK, a module of its own (go.work joins
+# them for development).
+PKGS      := ./... ./sdk/...
 FUZZTIME  ?= 10s
 BENCHTIME ?= 1s
 
@@ -19,9 +21,13 @@ all: build
 build: plugins
 	$(GO) build -o $(BIN)/paysidecar ./sidecar/cmd/paysidecar
 
+# Every directory under plugins/ that holds a main package is a flow
+# plugin, built to bin/plugins/<directory name>.
 plugins:
 	@mkdir -p $(BIN)/plugins
-	@for p in $(PLUGINS); do \
+	@for d in plugins/*/; do \
+		p=$$(basename $$d); \
+		[ "$$($(GO) list -f '{{.Name}}' ./$$d 2>/dev/null)" = main ] || continue; \
 		echo "go build -o $(BIN)/plugins/$$p ./plugins/$$p"; \
 		$(GO) build -o $(BIN)/plugins/$$p ./plugins/$$p || exit 1; \
 	done
@@ -32,7 +38,7 @@ run: build
 test: lint fuzz test-go
 
 test-go:
-	$(GO) test -race -count=1 -timeout 12m ./...
+	$(GO) test -race -count=1 -timeout 12m $(PKGS)
 
 fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzCanonicalizeJSON$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./sidecar/nkp
@@ -40,8 +46,8 @@ fuzz:
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
-	$(GO) vet ./...
-	$(GO) tool staticcheck ./...
+	$(GO) vet $(PKGS)
+	$(GO) tool staticcheck $(PKGS)
 
 proto:
 	$(GO) generate ./sdk/plugin/...
@@ -52,7 +58,7 @@ proto-check: proto
 	git diff --exit-code -- sdk/plugin/internal
 
 bench:
-	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) ./...
+	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) $(PKGS)
 
 clean:
 	rm -rf $(BIN)

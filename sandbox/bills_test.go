@@ -10,6 +10,7 @@ import (
 
 	"github.com/paysidecar/paysidecar/sandbox"
 	"github.com/paysidecar/paysidecar/sandbox/sandboxtest"
+	"github.com/paysidecar/paysidecar/sdk/upstream"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 )
 
@@ -49,7 +50,7 @@ func TestReconciliation(t *testing.T) {
 	// Day 1: three orders: one paid, one paid then partly refunded, one
 	// failed; an order of another merchant, paid.
 	placeOrder(t, inst, with(order("B1"), "trans_amt", "10.00"))
-	placeOrder(t, inst, with(order("B2"), "trans_amt", "3.33", "trade_type", nkp.TradeAliNative, "wx_data", nil))
+	placeOrder(t, inst, with(order("B2"), "trans_amt", "3.33", "trade_type", upstream.TradeAlipayNative, "wx_data", nil))
 	placeOrder(t, inst, order("B3"))
 	placeOrder(t, inst, with(order("B4"), "huifu_id", "6666000100000099"))
 	clock.Advance(time.Minute)
@@ -88,8 +89,8 @@ func TestReconciliation(t *testing.T) {
 		t.Fatalf("trade bill has %d rows, want header + 3: %v", len(rows), rows)
 	}
 	want := []struct{ seq, typ, amt, fee, org string }{
-		{"B1", nkp.TradeWxJSAPI, "10.00", "0.06", ""},
-		{"B2", nkp.TradeAliNative, "3.33", "0.02", ""},
+		{"B1", upstream.TradeWeChatJSAPI, "10.00", "0.06", ""},
+		{"B2", upstream.TradeAlipayNative, "3.33", "0.02", ""},
 		{"BR1", nkp.TransRefund, "1.11", "0.00", "B2"},
 	}
 	for i, w := range want {

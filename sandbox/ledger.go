@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/paysidecar/paysidecar/sdk/upstream"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 )
 
@@ -47,7 +48,7 @@ type order struct {
 	amount       nkp.Fen
 	goodsDesc    string
 	notifyURL    string
-	wx           nkp.WxData
+	wx           upstream.WxData
 	appID        string
 	buyerID      string
 	created      time.Time
@@ -176,7 +177,7 @@ func (o *order) view(base string) Order {
 		AppID: o.appID, OpenID: o.openID(), RefundedAmt: o.refunded,
 		CreatedAt: o.created, ExpireAt: o.expire, EndTime: o.endTime,
 	}
-	if o.tradeType == nkp.TradeAliNative {
+	if o.tradeType == upstream.TradeAlipayNative {
 		v.QRCode = qrURL(base, o.qrToken)
 	}
 	return v
@@ -338,7 +339,7 @@ func (s *Server) settlePaymentLocked(o *order, paid bool, bankCode, bankMessage 
 		o.stat = nkp.StatSuccess
 		n := s.l.next()
 		day := now.In(cst()).Format(nkp.DateLayout)
-		if o.tradeType == nkp.TradeAliNative {
+		if o.tradeType == upstream.TradeAlipayNative {
 			o.outTransID = day + "22001" + s.digits(15, "alipay-trade", fmt.Sprint(n))
 			o.buyerID = "2088" + s.digits(12, "alipay-buyer", o.nkpSeqID)
 		} else {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/paysidecar/paysidecar/sdk/upstream"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 )
 
@@ -29,9 +30,9 @@ func (s *Server) jspay(c *apiCall) (map[string]any, error) {
 	if f.err != nil {
 		return nil, f.err
 	}
-	var wx nkp.WxData
+	var wx upstream.WxData
 	switch tradeType {
-	case nkp.TradeWxJSAPI, nkp.TradeWxMiniApp:
+	case upstream.TradeWeChatJSAPI, upstream.TradeWeChatMiniApp:
 		if wxMap == nil {
 			return nil, errParams("wx_data is required for trade_type %s", tradeType)
 		}
@@ -48,9 +49,9 @@ func (s *Server) jspay(c *apiCall) (map[string]any, error) {
 		if wx.OpenID == "" && (wx.SubAppID == "" || wx.SubOpenID == "") {
 			return nil, errParams("wx_data needs openid, or both sub_appid and sub_openid")
 		}
-	case nkp.TradeAliNative:
+	case upstream.TradeAlipayNative:
 	default:
-		return nil, errParams("trade_type %q is not supported (want %s, %s or %s)", tradeType, nkp.TradeWxJSAPI, nkp.TradeWxMiniApp, nkp.TradeAliNative)
+		return nil, errParams("trade_type %q is not supported (want %s, %s or %s)", tradeType, upstream.TradeWeChatJSAPI, upstream.TradeWeChatMiniApp, upstream.TradeAlipayNative)
 	}
 	if !hasExpire {
 		expire = c.now.Add(DefaultOrderTTL)
@@ -92,7 +93,7 @@ func (s *Server) jspay(c *apiCall) (map[string]any, error) {
 		"trans_amt":      amt.Yuan(),
 		"party_order_id": o.partyOrderID,
 	}
-	if tradeType == nkp.TradeAliNative {
+	if tradeType == upstream.TradeAlipayNative {
 		o.qrToken = s.token(24, "qr", ns)
 		out["qr_code"] = qrURL(c.base, o.qrToken)
 	} else {
@@ -122,7 +123,7 @@ func (s *Server) jspay(c *apiCall) (map[string]any, error) {
 // WeixinJSBridge.invoke('getBrandWCPayRequest') or wx.requestPayment:
 // paySign is SHA256withRSA over "appId\ntimeStamp\nnonceStr\npackage\n".
 func (s *Server) payInfo(appID string, now time.Time, n string) (string, error) {
-	pi := nkp.PayInfo{
+	pi := upstream.PayInfo{
 		AppID:     appID,
 		TimeStamp: strconv.FormatInt(now.Unix(), 10),
 		NonceStr:  s.token(32, "nonce", n),
@@ -143,7 +144,7 @@ func (s *Server) payInfo(appID string, now time.Time, n string) (string, error) 
 
 // PaySignMessage returns the message WeChat's paySign covers:
 // appId, timeStamp, nonceStr and package, each followed by a newline.
-func PaySignMessage(pi nkp.PayInfo) string {
+func PaySignMessage(pi upstream.PayInfo) string {
 	return pi.AppID + "\n" + pi.TimeStamp + "\n" + pi.NonceStr + "\n" + pi.Package + "\n"
 }
 
@@ -193,7 +194,7 @@ func (s *Server) paymentQuery(c *apiCall) (map[string]any, error) {
 
 // channelResponse adds wx_response or alipay_response for a paid order.
 func (s *Server) channelResponse(o *order, out map[string]any) {
-	if o.tradeType == nkp.TradeAliNative {
+	if o.tradeType == upstream.TradeAlipayNative {
 		out["alipay_response"] = encodeNested(map[string]any{
 			"buyer_id":       o.buyerID,
 			"buyer_logon_id": "san***@sandbox.invalid",

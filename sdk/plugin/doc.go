@@ -37,7 +37,9 @@
 //
 // Both sides install OpenTelemetry gRPC stats handlers that propagate W3C
 // trace context and baggage, so a span started by the host is the parent of
-// what the plugin does.
+// what the plugin does. A plugin that exports its own spans passes
+// otlpexport.FromEnv to WithTracing; only such a plugin depends on the
+// OpenTelemetry SDK and its exporter.
 //
 // Package plugintest runs a Flow over real gRPC in-process for tests, and
 // package mockflow is a configurable Flow, also buildable as a plugin

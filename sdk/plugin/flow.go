@@ -127,7 +127,7 @@ type OrderShape struct {
 	// TradeType is the upstream trade type, e.g. "T_JSAPI".
 	TradeType string
 	// Fields are extra string fields placed into the order's data, e.g.
-	// "wx_data" with a JSON string built by nkp.EncodeNested.
+	// "wx_data" with a JSON string built by upstream.Encode.
 	Fields map[string]string
 	// Buyer is the buyer's identity the flow resolved, for example from a
 	// code in OrderInput.Buyer; it is zero when the flow resolved none.
@@ -147,22 +147,10 @@ type PayParamsInput struct {
 	Upstream map[string]string
 }
 
-// Kinds of pay parameters, one per flow.
-const (
-	// KindWeChatJSAPI is the getBrandWCPayRequest object for WeChat's
-	// browser.
-	KindWeChatJSAPI = "wechat_jsapi"
-	// KindWeChatMiniApp is the wx.requestPayment object plus what is
-	// needed to launch the mini-program from elsewhere.
-	KindWeChatMiniApp = "wechat_miniapp"
-	// KindAlipayNative is the Alipay cashier URL and its deep link.
-	KindAlipayNative = "alipay_native"
-)
-
 // PayParams is what the front end needs to start the payment.
 type PayParams struct {
-	// Kind says which front end API the object is for, one of the Kind
-	// constants.
+	// Kind says which front end API the object is for, e.g. one of the
+	// Kind constants of package upstream.
 	Kind string
 	// JSON is the object the host returns verbatim to the application.
 	JSON []byte

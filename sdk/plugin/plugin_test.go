@@ -17,6 +17,7 @@ import (
 	"github.com/paysidecar/paysidecar/sdk/plugin"
 	"github.com/paysidecar/paysidecar/sdk/plugin/mockflow"
 	"github.com/paysidecar/paysidecar/sdk/plugin/plugintest"
+	"github.com/paysidecar/paysidecar/sdk/upstream"
 )
 
 // TestRoundTrip sends every field of every method through the contract and
@@ -40,7 +41,7 @@ func TestRoundTrip(t *testing.T) {
 	}
 	ppIn := plugin.PayParamsInput{PaymentID: "pay_01", OutTradeNo: "ORDER-1", TradeType: "T_JSAPI",
 		Upstream: map[string]string{"pay_info": "{}", "nkp_seq_id": "N1"}}
-	pp := plugin.PayParams{Kind: plugin.KindWeChatJSAPI, JSON: []byte(`{"appId":"wx"}`)}
+	pp := plugin.PayParams{Kind: upstream.KindWeChatJSAPI, JSON: []byte(`{"appId":"wx"}`)}
 	nIn := plugin.NotificationInput{TradeType: "T_JSAPI", Fields: map[string]string{"wx_response": "{}"}}
 	detail := plugin.ChannelDetail{Channel: "wechat", BuyerID: "o-1", ChannelTradeNo: "42000", Extra: map[string]string{"bank_type": "CMC"}}
 	aIn := plugin.AuthorizeInput{RedirectURI: "https://shop.example/cb", Scope: "snsapi_base", State: "s1"}

@@ -16,6 +16,7 @@ type ServeOption func(*serveConfig)
 
 type serveConfig struct {
 	tracerProvider trace.TracerProvider
+	tracing        TracingSetup
 	logger         *slog.Logger
 	goPluginLogger hclog.Logger
 	logLevel       slog.Level
@@ -26,6 +27,25 @@ type serveConfig struct {
 // one up; the host's trace context is propagated either way.
 func WithTracerProvider(tp trace.TracerProvider) ServeOption {
 	return func(c *serveConfig) { c.tracerProvider = tp }
+}
+
+// EnvOTLPEndpoint is the standard OpenTelemetry variable the host sets in
+// a plugin's environment when it exports its own spans over OTLP/gRPC
+// ("http://host:4317" for plain text), so that the plugin can export its
+// spans to the same collector (see package otlpexport).
+const EnvOTLPEndpoint = "OTEL_EXPORTER_OTLP_ENDPOINT"
+
+// TracingSetup sets up the export of a plugin's spans for the service
+// name it is given. It returns the provider of the plugin's spans (nil
+// when it set up nothing) and a function that flushes and stops export.
+// otlpexport.FromEnv is one.
+type TracingSetup func(ctx context.Context, service string) (trace.TracerProvider, func(), error)
+
+// WithTracing makes Serve call setup for the plugin's spans, with the
+// service name "paysidecar-plugin-<flow name>", unless WithTracerProvider
+// is given. Without either, the global provider is used.
+func WithTracing(setup TracingSetup) ServeOption {
+	return func(c *serveConfig) { c.tracing = setup }
 }
 
 // WithLogger sets the logger of the SDK's own messages (a recovered panic,
@@ -66,12 +86,12 @@ func Serve(flow Flow, opts ...ServeOption) {
 	if cfg.goPluginLogger == nil {
 		cfg.goPluginLogger = newGoPluginLogger(stderr, cfg.logLevel)
 	}
-	if cfg.tracerProvider == nil {
+	if cfg.tracerProvider == nil && cfg.tracing != nil {
 		service := "paysidecar-plugin"
 		if info, err := flow.Info(context.Background()); err == nil && info.Name != "" {
 			service += "-" + info.Name
 		}
-		tp, stop, err := tracingFromEnv(context.Background(), service)
+		tp, stop, err := cfg.tracing(context.Background(), service)
 		if err != nil {
 			cfg.logger.Warn("plugin spans are not exported", "error", err)
 		} else if tp != nil {

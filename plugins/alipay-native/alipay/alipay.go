@@ -12,7 +12,7 @@ import (
 	"github.com/paysidecar/paysidecar/plugins/internal/jsonstr"
 	"github.com/paysidecar/paysidecar/plugins/internal/riskcheck"
 	"github.com/paysidecar/paysidecar/sdk/plugin"
-	"github.com/paysidecar/paysidecar/sidecar/nkp"
+	"github.com/paysidecar/paysidecar/sdk/upstream"
 )
 
 // Name is the flow's name.
@@ -26,9 +26,9 @@ const ChannelAlipay = "alipay"
 
 // Field names of the order, its answer and its notification.
 const (
-	FieldAlipayData     = "alipay_data"
-	FieldQRCode         = "qr_code"
-	FieldAlipayResponse = "alipay_response"
+	FieldAlipayData     = upstream.FieldAlipayData
+	FieldQRCode         = upstream.FieldQRCode
+	FieldAlipayResponse = upstream.FieldAlipayResponse
 )
 
 // deepLinkPrefix opens a URL in Alipay's scanner (app id 10000007).
@@ -52,7 +52,7 @@ func New(logger *slog.Logger) *Flow {
 
 // Info implements plugin.Flow.
 func (f *Flow) Info(context.Context) (plugin.Info, error) {
-	return plugin.Info{Name: Name, Version: Version, TradeType: nkp.TradeAliNative}, nil
+	return plugin.Info{Name: Name, Version: Version, TradeType: upstream.TradeAlipayNative}, nil
 }
 
 // Configure implements plugin.Flow. The flow has no settings; any given
@@ -78,7 +78,7 @@ func (f *Flow) ShapeOrder(_ context.Context, in plugin.OrderInput) (plugin.Order
 	}
 	fields := map[string]string{}
 	if buyerID := strings.TrimSpace(in.Buyer.OpenID); buyerID != "" {
-		data, err := nkp.EncodeNested(map[string]any{"buyer_id": buyerID})
+		data, err := upstream.Encode(upstream.AlipayData{BuyerID: buyerID})
 		if err != nil {
 			return plugin.OrderShape{}, plugin.Errorf(plugin.CodeInternal, "", "encode alipay_data: %v", err)
 		}
@@ -95,7 +95,7 @@ func (f *Flow) ShapeOrder(_ context.Context, in plugin.OrderInput) (plugin.Order
 	if in.Buyer.OpenID != "" {
 		buyer = plugin.Identity{OpenID: strings.TrimSpace(in.Buyer.OpenID)}
 	}
-	return plugin.OrderShape{TradeType: nkp.TradeAliNative, Fields: fields, Buyer: buyer}, nil
+	return plugin.OrderShape{TradeType: upstream.TradeAlipayNative, Fields: fields, Buyer: buyer}, nil
 }
 
 type payParams struct {
@@ -114,18 +114,18 @@ func (f *Flow) PayParams(_ context.Context, in plugin.PayParamsInput) (plugin.Pa
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return plugin.PayParams{}, plugin.Errorf(plugin.CodeInvalidRequest, FieldQRCode, "qr_code is not an http or https URL")
 	}
-	b, err := jsonstr.Marshal(payParams{QRCode: qr, DeepLink: deepLinkPrefix + url.QueryEscape(qr)})
+	b, err := upstream.JSON(payParams{QRCode: qr, DeepLink: deepLinkPrefix + url.QueryEscape(qr)})
 	if err != nil {
 		return plugin.PayParams{}, plugin.Errorf(plugin.CodeInternal, "", "encode pay params: %v", err)
 	}
-	return plugin.PayParams{Kind: plugin.KindAlipayNative, JSON: b}, nil
+	return plugin.PayParams{Kind: upstream.KindAlipayNative, JSON: b}, nil
 }
 
 // DecodeNotification implements plugin.Flow: the buyer's Alipay user id
 // (buyer_id) and the scalar members of alipay_response, and the channel's
 // transaction number from out_trans_id.
 func (f *Flow) DecodeNotification(_ context.Context, in plugin.NotificationInput) (plugin.ChannelDetail, error) {
-	if in.TradeType != "" && in.TradeType != nkp.TradeAliNative {
+	if in.TradeType != "" && in.TradeType != upstream.TradeAlipayNative {
 		return plugin.ChannelDetail{}, plugin.Errorf(plugin.CodeInvalidRequest, "trade_type", "notification of a %s trade sent to the %s flow", in.TradeType, Name)
 	}
 	d := plugin.ChannelDetail{Channel: ChannelAlipay, ChannelTradeNo: in.Fields["out_trans_id"], Extra: map[string]string{}}

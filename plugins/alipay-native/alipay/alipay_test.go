@@ -8,6 +8,7 @@ import (
 	"github.com/paysidecar/paysidecar/plugins/alipay-native/alipay"
 	"github.com/paysidecar/paysidecar/sdk/plugin"
 	"github.com/paysidecar/paysidecar/sdk/plugin/plugintest"
+	"github.com/paysidecar/paysidecar/sdk/upstream"
 )
 
 func serve(t *testing.T) plugin.Flow {
@@ -91,7 +92,7 @@ func TestPayParams(t *testing.T) {
 	}
 	want := `{"qr_code":"https://qr.alipay.com/bax03431ljhokirwl38f00a7?x=1&y=2",` +
 		`"deep_link":"alipays://platformapi/startapp?saId=10000007&qrcode=https%3A%2F%2Fqr.alipay.com%2Fbax03431ljhokirwl38f00a7%3Fx%3D1%26y%3D2"}`
-	if got.Kind != plugin.KindAlipayNative || string(got.JSON) != want {
+	if got.Kind != upstream.KindAlipayNative || string(got.JSON) != want {
 		t.Errorf("PayParams = %s %s\nwant %s", got.Kind, got.JSON, want)
 	}
 	for _, qr := range []string{"", "  ", "javascript:alert(1)", "qr.alipay.com/x"} {

@@ -1,10 +1,8 @@
-// Package jsonstr reads and writes the JSON objects the flows exchange as
-// strings: channel details inside notifications (wx_response,
-// alipay_response) and the pay parameters handed to the front end.
+// Package jsonstr reads the JSON objects the flows receive as strings:
+// channel details inside notifications (wx_response, alipay_response).
 package jsonstr
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -42,16 +40,4 @@ func ScalarMembers(raw string) (map[string]string, error) {
 		}
 	}
 	return out, nil
-}
-
-// Marshal encodes v as compact JSON without escaping <, > and &, so that
-// what the front end receives is byte for byte what the channel signed.
-func Marshal(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimRight(buf.Bytes(), "\n"), nil
 }

@@ -26,17 +26,3 @@ func TestScalarMembers(t *testing.T) {
 		}
 	}
 }
-
-func TestMarshalKeepsSignedBytes(t *testing.T) {
-	got, err := Marshal(struct {
-		Package string `json:"package"`
-		Link    string `json:"link"`
-	}{"prepay_id=wx<1>&2", "alipays://x?a=1&b=2"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := `{"package":"prepay_id=wx<1>&2","link":"alipays://x?a=1&b=2"}`
-	if string(got) != want {
-		t.Errorf("Marshal = %s, want %s", got, want)
-	}
-}

@@ -5,13 +5,14 @@ import (
 
 	"github.com/paysidecar/paysidecar/plugins/internal/jsonstr"
 	"github.com/paysidecar/paysidecar/sdk/plugin"
+	"github.com/paysidecar/paysidecar/sdk/upstream"
 )
 
 // ChannelWeChat is the channel name of WeChat notifications.
 const ChannelWeChat = "wechat"
 
 // FieldWxResponse is the name of the notification field.
-const FieldWxResponse = "wx_response"
+const FieldWxResponse = upstream.FieldWxResponse
 
 // DecodeNotification reads the WeChat part of a notification: the buyer's
 // openid (sub_openid, else openid) and the scalar members of wx_response,

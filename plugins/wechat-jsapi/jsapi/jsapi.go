@@ -12,10 +12,9 @@ import (
 	"strings"
 	"sync/atomic"
 
-	"github.com/paysidecar/paysidecar/plugins/internal/jsonstr"
 	"github.com/paysidecar/paysidecar/plugins/internal/wechat"
 	"github.com/paysidecar/paysidecar/sdk/plugin"
-	"github.com/paysidecar/paysidecar/sidecar/nkp"
+	"github.com/paysidecar/paysidecar/sdk/upstream"
 )
 
 // Name is the flow's name.
@@ -72,7 +71,7 @@ func (f *Flow) Info(context.Context) (plugin.Info, error) {
 	return plugin.Info{
 		Name:         Name,
 		Version:      Version,
-		TradeType:    nkp.TradeWxJSAPI,
+		TradeType:    upstream.TradeWeChatJSAPI,
 		Capabilities: []plugin.Capability{plugin.CapAuthorizeURL, plugin.CapExchangeCode},
 		Settings: []plugin.SettingSpec{
 			{Key: SettingAppID, Required: true, Description: "WeChat official account app id (wx…) whose OAuth identifies buyers."},
@@ -208,7 +207,7 @@ func (f *Flow) ShapeOrder(ctx context.Context, in plugin.OrderInput) (plugin.Ord
 	if c.useOpenID && buyer.AppID != c.appID {
 		return plugin.OrderShape{}, plugin.Errorf(plugin.CodeInvalidBuyer, "buyer.app_id", "with use_openid the openid must belong to the configured app")
 	}
-	return wechat.OrderShape(nkp.TradeWxJSAPI, buyer, c.useOpenID, in.ClientIP)
+	return wechat.OrderShape(upstream.TradeWeChatJSAPI, buyer, c.useOpenID, in.ClientIP)
 }
 
 func (f *Flow) resolveBuyer(ctx context.Context, c *config, b plugin.Buyer) (plugin.Identity, error) {
@@ -222,16 +221,16 @@ func (f *Flow) PayParams(_ context.Context, in plugin.PayParamsInput) (plugin.Pa
 	if err != nil {
 		return plugin.PayParams{}, err
 	}
-	// nkp.PayInfo is the object getBrandWCPayRequest takes, members in
+	// upstream.PayInfo is the object getBrandWCPayRequest takes, members in
 	// WeChat's order.
-	b, err := jsonstr.Marshal(pi)
+	b, err := upstream.JSON(pi)
 	if err != nil {
 		return plugin.PayParams{}, plugin.Errorf(plugin.CodeInternal, "", "encode pay params: %v", err)
 	}
-	return plugin.PayParams{Kind: plugin.KindWeChatJSAPI, JSON: b}, nil
+	return plugin.PayParams{Kind: upstream.KindWeChatJSAPI, JSON: b}, nil
 }
 
 // DecodeNotification implements plugin.Flow.
 func (f *Flow) DecodeNotification(_ context.Context, in plugin.NotificationInput) (plugin.ChannelDetail, error) {
-	return wechat.DecodeNotification(in, nkp.TradeWxJSAPI)
+	return wechat.DecodeNotification(in, upstream.TradeWeChatJSAPI)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/paysidecar/paysidecar/plugins/wechat-jsapi/jsapi"
 	"github.com/paysidecar/paysidecar/sdk/plugin"
 	"github.com/paysidecar/paysidecar/sdk/plugin/plugintest"
+	"github.com/paysidecar/paysidecar/sdk/upstream"
 )
 
 const (
@@ -380,7 +381,7 @@ func TestPayParams(t *testing.T) {
 	}
 	want := `{"appId":"wx520c15f417810387","timeStamp":"1700000000","nonceStr":"5K8264ILTKCH16CQ2502SI8ZNMTM67VS",` +
 		`"package":"prepay_id=wx2017033010242291fcfe0db70013231072","signType":"RSA","paySign":"oR9d8Puh+/Ab=="}`
-	if got.Kind != plugin.KindWeChatJSAPI || string(got.JSON) != want {
+	if got.Kind != upstream.KindWeChatJSAPI || string(got.JSON) != want {
 		t.Errorf("PayParams = %s %s\nwant %s", got.Kind, got.JSON, want)
 	}
 

@@ -13,10 +13,9 @@ import (
 	"strings"
 	"sync/atomic"
 
-	"github.com/paysidecar/paysidecar/plugins/internal/jsonstr"
 	"github.com/paysidecar/paysidecar/plugins/internal/wechat"
 	"github.com/paysidecar/paysidecar/sdk/plugin"
-	"github.com/paysidecar/paysidecar/sidecar/nkp"
+	"github.com/paysidecar/paysidecar/sdk/upstream"
 )
 
 // Name is the flow's name.
@@ -67,7 +66,7 @@ func (f *Flow) Info(context.Context) (plugin.Info, error) {
 	return plugin.Info{
 		Name:         Name,
 		Version:      Version,
-		TradeType:    nkp.TradeWxMiniApp,
+		TradeType:    upstream.TradeWeChatMiniApp,
 		Capabilities: []plugin.Capability{plugin.CapExchangeCode},
 		Settings: []plugin.SettingSpec{
 			{Key: SettingAppID, Required: true, Description: "Mini-program app id (wx…)."},
@@ -159,7 +158,7 @@ func (f *Flow) ShapeOrder(ctx context.Context, in plugin.OrderInput) (plugin.Ord
 	if err != nil {
 		return plugin.OrderShape{}, err
 	}
-	return wechat.OrderShape(nkp.TradeWxMiniApp, buyer, false, in.ClientIP)
+	return wechat.OrderShape(upstream.TradeWeChatMiniApp, buyer, false, in.ClientIP)
 }
 
 func (f *Flow) resolveBuyer(ctx context.Context, c *config, b plugin.Buyer) (plugin.Identity, error) {
@@ -217,14 +216,14 @@ func (f *Flow) PayParams(_ context.Context, in plugin.PayParamsInput) (plugin.Pa
 				"&out_trade_no=" + url.QueryEscape(in.OutTradeNo),
 		}
 	}
-	b, err := jsonstr.Marshal(out)
+	b, err := upstream.JSON(out)
 	if err != nil {
 		return plugin.PayParams{}, plugin.Errorf(plugin.CodeInternal, "", "encode pay params: %v", err)
 	}
-	return plugin.PayParams{Kind: plugin.KindWeChatMiniApp, JSON: b}, nil
+	return plugin.PayParams{Kind: upstream.KindWeChatMiniApp, JSON: b}, nil
 }
 
 // DecodeNotification implements plugin.Flow.
 func (f *Flow) DecodeNotification(_ context.Context, in plugin.NotificationInput) (plugin.ChannelDetail, error) {
-	return wechat.DecodeNotification(in, nkp.TradeWxMiniApp)
+	return wechat.DecodeNotification(in, upstream.TradeWeChatMiniApp)
 }

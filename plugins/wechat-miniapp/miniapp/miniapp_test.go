@@ -10,6 +10,7 @@ import (
 	"github.com/paysidecar/paysidecar/plugins/wechat-miniapp/miniapp"
 	"github.com/paysidecar/paysidecar/sdk/plugin"
 	"github.com/paysidecar/paysidecar/sdk/plugin/plugintest"
+	"github.com/paysidecar/paysidecar/sdk/upstream"
 )
 
 const (
@@ -180,7 +181,7 @@ func TestPayParams(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got.Kind != plugin.KindWeChatMiniApp || string(got.JSON) != c.want {
+			if got.Kind != upstream.KindWeChatMiniApp || string(got.JSON) != c.want {
 				t.Errorf("PayParams = %s %s\nwant %s", got.Kind, got.JSON, c.want)
 			}
 		})

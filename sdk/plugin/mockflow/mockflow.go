@@ -46,7 +46,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/paysidecar/paysidecar/sdk/plugin"
-	"github.com/paysidecar/paysidecar/sidecar/nkp"
+	"github.com/paysidecar/paysidecar/sdk/upstream"
 )
 
 // Name is the flow name the mock reports unless configured otherwise.
@@ -155,11 +155,11 @@ func (f *Flow) Info(context.Context) (plugin.Info, error) {
 	return plugin.Info{
 		Name:         f.setting("name", Name),
 		Version:      Version,
-		TradeType:    f.setting("trade_type", nkp.TradeWxJSAPI),
+		TradeType:    f.setting("trade_type", upstream.TradeWeChatJSAPI),
 		Capabilities: []plugin.Capability{plugin.CapAuthorizeURL, plugin.CapExchangeCode},
 		Settings: []plugin.SettingSpec{
 			{Key: "name", Default: Name, Description: "Flow name the mock reports."},
-			{Key: "trade_type", Default: nkp.TradeWxJSAPI, Description: "Trade type the mock reports."},
+			{Key: "trade_type", Default: upstream.TradeWeChatJSAPI, Description: "Trade type the mock reports."},
 			{Key: "label", Description: "Value echoed in ShapeOrder's fields."},
 			{Key: "fail_configure", Description: "Makes Configure fail with this message."},
 			{Key: "app_id", Description: "App id reported by ExchangeCode."},
@@ -206,7 +206,7 @@ func (f *Flow) ShapeOrder(ctx context.Context, in plugin.OrderInput) (plugin.Ord
 		<-ctx.Done()
 		return plugin.OrderShape{}, ctx.Err()
 	}
-	data, err := nkp.EncodeNested(map[string]any{
+	data, err := upstream.Encode(map[string]any{
 		"payment_id":   in.PaymentID,
 		"out_trade_no": in.OutTradeNo,
 		"amount_fen":   in.AmountFen,
@@ -225,7 +225,7 @@ func (f *Flow) ShapeOrder(ctx context.Context, in plugin.OrderInput) (plugin.Ord
 		"span_id":   sc.SpanID().String(),
 		"baggage":   baggage.FromContext(ctx).String(),
 	}
-	tradeType := f.setting("trade_type", nkp.TradeWxJSAPI)
+	tradeType := f.setting("trade_type", upstream.TradeWeChatJSAPI)
 	if tt := in.Metadata["mock.trade_type"]; tt != "" {
 		tradeType = tt
 	}
