@@ -20,6 +20,7 @@ type serveConfig struct {
 	logger         *slog.Logger
 	goPluginLogger hclog.Logger
 	logLevel       slog.Level
+	test           *goplugin.ServeTestConfig
 }
 
 // WithTracerProvider sets the provider of the plugin's spans. Without it
@@ -67,9 +68,18 @@ func WithLogLevel(l slog.Level) ServeOption {
 	return func(c *serveConfig) { c.logLevel = l }
 }
 
+// WithTestServe serves in-process for a test, as go-plugin's test mode
+// does: nothing is printed, the process's signals and standard streams are
+// left alone, and the host attaches with the ReattachConfig that test.
+// ReattachConfigCh receives. Serve returns when test.Context ends. Package
+// plugintest uses it.
+func WithTestServe(test *goplugin.ServeTestConfig) ServeOption {
+	return func(c *serveConfig) { c.test = test }
+}
+
 // Serve serves flow to the host that started this process and returns when
 // the host ends the connection. It speaks gRPC only, with the handshake of
-// Handshake and the contract versions of VersionedPlugins; a binary started
+// Handshake and the contract versions of ServerPlugins; a binary started
 // by hand, without the host's magic cookie, prints an explanation and exits
 // with status 1. A plugin's main calls it and nothing else.
 func Serve(flow Flow, opts ...ServeOption) {
@@ -100,12 +110,18 @@ func Serve(flow Flow, opts ...ServeOption) {
 		}
 	}
 	serverOpts := GRPCServerOptions(cfg.tracerProvider, cfg.logger)
+	gp := &GRPCPlugin{
+		Impl: flow, Logger: cfg.logger, LogLevel: cfg.logLevel,
+		HostDialOptions: GRPCDialOptions(cfg.tracerProvider),
+	}
+	defer gp.Close()
 	goplugin.Serve(&goplugin.ServeConfig{
 		HandshakeConfig:  Handshake(),
-		VersionedPlugins: VersionedPlugins(flow),
+		VersionedPlugins: map[int]goplugin.PluginSet{ProtocolVersion: {PluginName: gp}},
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
 			return grpc.NewServer(append(opts, serverOpts...)...)
 		},
 		Logger: cfg.goPluginLogger,
+		Test:   cfg.test,
 	})
 }

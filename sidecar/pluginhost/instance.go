@@ -10,6 +10,9 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,8 +26,12 @@ import (
 
 // instance is one configured plugin and its current process, if any.
 type instance struct {
-	cfg    PluginConfig
-	logger *slog.Logger
+	cfg PluginConfig
+	// logger carries plugin=<name>; baseLogger does not. Both redact the
+	// plugin's secrets.
+	logger     *slog.Logger
+	baseLogger *slog.Logger
+	redact     *redactor
 	// kick asks the supervisor to check the plugin now.
 	kick chan struct{}
 
@@ -32,13 +39,61 @@ type instance struct {
 	path     string
 	checksum []byte
 
-	mu        sync.RWMutex
-	client    *goplugin.Client
-	rpc       *goplugin.GRPCClient
-	flow      plugin.Flow
-	info      plugin.Info
-	pid       int
-	startedAt time.Time
+	mu         sync.RWMutex
+	client     *goplugin.Client
+	rpc        *goplugin.GRPCClient
+	flow       plugin.Flow
+	info       plugin.Info
+	pid        int
+	startedAt  time.Time
+	apiVersion int
+	// refused says why the plugin was left out at start (it speaks no
+	// contract version the host knows); such a plugin is never started
+	// again.
+	refused string
+}
+
+// VersionError is the error of a plugin that speaks no contract version
+// the host knows.
+type VersionError struct {
+	// Plugin is the version the plugin offered, 0 when unknown.
+	Plugin int
+	// Host lists the versions the host speaks.
+	Host []int
+}
+
+// Error implements error.
+func (e *VersionError) Error() string {
+	host := make([]string, len(e.Host))
+	for i, v := range e.Host {
+		host[i] = strconv.Itoa(v)
+	}
+	offered := "a contract version"
+	if e.Plugin != 0 {
+		offered = "contract version " + strconv.Itoa(e.Plugin)
+	}
+	return fmt.Sprintf("it speaks %s, this host speaks %s; rebuild it against a paysidecar plugin SDK this host supports", offered, strings.Join(host, " and "))
+}
+
+// incompatibleVersion matches go-plugin's error for a plugin that offered
+// a version the host does not speak.
+var incompatibleVersion = regexp.MustCompile(`incompatible API version with plugin\. Plugin version: (\d+)`)
+
+// versionError returns a *VersionError for go-plugin's error of a version
+// mismatch, and nil for any other error.
+func versionError(err error) *VersionError {
+	m := incompatibleVersion.FindStringSubmatch(err.Error())
+	if m == nil {
+		return nil
+	}
+	v, _ := strconv.Atoi(m[1])
+	return &VersionError{Plugin: v, Host: plugin.HostAPIVersions()}
+}
+
+func (inst *instance) isRefused() bool {
+	inst.mu.RLock()
+	defer inst.mu.RUnlock()
+	return inst.refused != ""
 }
 
 // prepare resolves the binary's path and, when no checksum is configured,
@@ -80,10 +135,10 @@ func fileSHA256(path string) ([]byte, error) {
 func (m *Manager) launch(ctx context.Context, inst *instance) error {
 	cmd := exec.Command(inst.path)
 	cmd.Env = append(pluginEnv(m.opts.env), m.opts.setEnv...)
-	logger := newHCLogger(m.logger, inst.cfg.Name)
+	logger := newHCLogger(inst.baseLogger, inst.cfg.Name)
 	client := goplugin.NewClient(&goplugin.ClientConfig{
 		HandshakeConfig:  plugin.Handshake(),
-		VersionedPlugins: plugin.VersionedPlugins(nil),
+		VersionedPlugins: plugin.ClientPlugins(),
 		Cmd:              cmd,
 		SkipHostEnv:      true,
 		SecureConfig:     &goplugin.SecureConfig{Checksum: inst.checksum, Hash: sha256.New()},
@@ -100,6 +155,9 @@ func (m *Manager) launch(ctx context.Context, inst *instance) error {
 	proto, err := client.Client()
 	if err != nil {
 		client.Kill()
+		if ve := versionError(err); ve != nil {
+			return ve
+		}
 		return fmt.Errorf("launch %s: %w", inst.path, err)
 	}
 	rpc, ok := proto.(*goplugin.GRPCClient)
@@ -129,8 +187,29 @@ func (m *Manager) launch(ctx context.Context, inst *instance) error {
 		client.Kill()
 		return fmt.Errorf("binary %s is the plugin %q, not %q", inst.path, info.Name, inst.cfg.Name)
 	}
-	// Only the plugin's own settings cross; nothing else of the host does.
-	if err := flow.Configure(callCtx, plugin.Settings(inst.cfg.Settings)); err != nil {
+	version := client.NegotiatedVersion()
+	settings, err := info.Settings.Apply(inst.cfg.Settings, m.opts.environment)
+	if err != nil {
+		client.Kill()
+		return fmt.Errorf("settings: %w", err)
+	}
+	var secrets []string
+	for _, sp := range info.Settings {
+		if sp.Secret {
+			secrets = append(secrets, settings.Get(sp.Key))
+		}
+	}
+	inst.redact.set(secrets)
+	// Only the plugin's own settings and the keys it is granted cross;
+	// nothing else of the host does.
+	err = flow.Configure(callCtx, plugin.Config{
+		Settings:    settings,
+		APIVersion:  version,
+		Environment: m.opts.environment,
+		Host:        &hostServices{name: inst.cfg.Name, keys: m.opts.keys, granted: inst.cfg.Keys, logger: inst.logger},
+		HostKeys:    inst.cfg.Keys,
+	})
+	if err != nil {
 		client.Kill()
 		return fmt.Errorf("configure: %w", err)
 	}
@@ -141,14 +220,14 @@ func (m *Manager) launch(ctx context.Context, inst *instance) error {
 	}
 	inst.mu.Lock()
 	inst.client, inst.rpc, inst.flow, inst.info = client, rpc, flow, info
-	inst.pid, inst.startedAt = pid, time.Now()
+	inst.pid, inst.startedAt, inst.apiVersion = pid, time.Now(), version
 	// The gauge changes under the same lock as the state it reports, so
 	// whoever sees the plugin available or unavailable sees the gauge
 	// agree.
 	m.metrics.up.WithLabelValues(inst.cfg.Name).Set(1)
 	inst.mu.Unlock()
 	inst.logger.Info("plugin ready", "version", info.Version, "trade_type", info.TradeType,
-		"pid", pid, "api_version", client.NegotiatedVersion())
+		"pid", pid, "api_version", version)
 	return nil
 }
 

@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -58,9 +59,14 @@ type PluginConfig struct {
 	// empty, Start computes it from the file, logs it, and holds every
 	// restart to it.
 	SHA256 string
-	// Settings are the plugin's own settings, handed to it by Configure.
-	// They may hold secrets and are never logged.
+	// Settings are the plugin's own settings, checked against the schema
+	// the plugin declares and handed to it by Configure. They may hold
+	// secrets, which are never logged: the host removes the values of
+	// the plugin's secret settings from everything it logs for it.
 	Settings map[string]string
+	// Keys names the host keys (WithKeys) the flow may sign and verify
+	// with through the host's services.
+	Keys []string
 }
 
 // Option changes a Manager's behavior.
@@ -74,6 +80,8 @@ type options struct {
 	tracerProvider trace.TracerProvider
 	env            []string
 	setEnv         []string
+	environment    plugin.Environment
+	keys           map[string]Key
 }
 
 // WithRestartBackoff sets the delay before the first restart attempt of a
@@ -117,6 +125,18 @@ func WithEnv(names ...string) Option {
 // Never pass a secret this way.
 func WithSetEnv(vars ...string) Option {
 	return func(o *options) { o.setEnv = append(o.setEnv, vars...) }
+}
+
+// WithEnvironment tells every plugin what it runs against; against the
+// sandbox a plugin fills in its settings' sandbox defaults.
+func WithEnvironment(env plugin.Environment) Option {
+	return func(o *options) { o.environment = env }
+}
+
+// WithKeys gives the host's services the keys flows may use by name;
+// PluginConfig.Keys grants them to each flow.
+func WithKeys(keys map[string]Key) Option {
+	return func(o *options) { o.keys = maps.Clone(keys) }
 }
 
 // Manager runs the configured plugins. Its methods are safe for concurrent
@@ -173,13 +193,23 @@ func New(cfgs []PluginConfig, logger *slog.Logger, reg prometheus.Registerer, op
 			}
 			sum = b
 		}
+		for _, k := range c.Keys {
+			if _, ok := o.keys[k]; !ok {
+				return nil, fmt.Errorf("pluginhost: plugin %s: key %q is not one of the host's keys", c.Name, k)
+			}
+		}
 		c.Settings = maps.Clone(c.Settings)
+		c.Keys = slices.Clone(c.Keys)
 		inst := &instance{
 			cfg:      c,
 			checksum: sum,
-			logger:   logger.With("plugin", c.Name),
 			kick:     make(chan struct{}, 1),
+			redact:   &redactor{},
 		}
+		// Everything the host logs for the plugin goes through its
+		// redactor.
+		inst.baseLogger = slog.New(inst.redact.handler(logger.Handler()))
+		inst.logger = inst.baseLogger.With("plugin", c.Name)
 		m.order = append(m.order, inst)
 		m.byName[c.Name] = inst
 	}
@@ -221,6 +251,16 @@ func (m *Manager) Start(ctx context.Context) error {
 		if err == nil {
 			err = m.launch(ctx, inst)
 		}
+		var ve *VersionError
+		if errors.As(err, &ve) {
+			// A plugin the host cannot talk to is left out; the others
+			// run.
+			inst.mu.Lock()
+			inst.refused = ve.Error()
+			inst.mu.Unlock()
+			inst.logger.Error("flow plugin refused: "+ve.Error(), "path", inst.path)
+			continue
+		}
 		if err != nil {
 			m.stopAll(m.order[:i])
 			return fmt.Errorf("pluginhost: start plugin %s: %w", inst.cfg.Name, err)
@@ -237,6 +277,9 @@ func (m *Manager) Start(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
 	for _, inst := range m.order {
+		if inst.isRefused() {
+			continue
+		}
 		m.wg.Go(func() { m.supervise(runCtx, inst) })
 	}
 	return nil
@@ -251,6 +294,9 @@ func (m *Manager) Flow(name string) (plugin.Flow, error) {
 	inst, ok := m.byName[name]
 	if !ok {
 		return nil, fmt.Errorf("pluginhost: %w: %q", ErrUnknownFlow, name)
+	}
+	if inst.isRefused() {
+		return nil, fmt.Errorf("pluginhost: %w: %q was refused at start", ErrUnknownFlow, name)
 	}
 	if _, err := inst.current(); err != nil {
 		return nil, err
@@ -275,7 +321,7 @@ func (m *Manager) Infos() []plugin.Info {
 }
 
 // Ready reports whether the Manager has started, is not closed, and every
-// plugin is running and configured.
+// plugin it did not refuse is running and configured.
 func (m *Manager) Ready() bool {
 	m.mu.Lock()
 	ok := m.started && !m.closed
@@ -284,6 +330,9 @@ func (m *Manager) Ready() bool {
 		return false
 	}
 	for _, inst := range m.order {
+		if inst.isRefused() {
+			continue
+		}
 		if _, err := inst.current(); err != nil {
 			return false
 		}

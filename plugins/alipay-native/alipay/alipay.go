@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/paysidecar/paysidecar/plugins/internal/jsonstr"
 	"github.com/paysidecar/paysidecar/plugins/internal/riskcheck"
 	"github.com/paysidecar/paysidecar/sdk/plugin"
 	"github.com/paysidecar/paysidecar/sdk/upstream"
@@ -21,22 +20,20 @@ const Name = "alipay-native"
 // Version is the flow's version.
 const Version = "1.0.0"
 
-// ChannelAlipay is the channel name of Alipay notifications.
-const ChannelAlipay = "alipay"
-
-// Field names of the order, its answer and its notification.
+// Field names of the order and its answer.
 const (
-	FieldAlipayData     = upstream.FieldAlipayData
-	FieldQRCode         = upstream.FieldQRCode
-	FieldAlipayResponse = upstream.FieldAlipayResponse
+	FieldAlipayData = upstream.FieldAlipayData
+	FieldQRCode     = upstream.FieldQRCode
 )
 
 // deepLinkPrefix opens a URL in Alipay's scanner (app id 10000007).
 const deepLinkPrefix = "alipays://platformapi/startapp?saId=10000007&qrcode="
 
 // Flow is the Alipay native flow. It has no settings and is safe for
-// concurrent use.
+// concurrent use. Alipay native needs neither OAuth nor a code, so
+// AuthorizeURL and ExchangeCode are the unsupported ones of the base.
 type Flow struct {
+	plugin.UnsupportedFlow
 	logger *slog.Logger
 }
 
@@ -52,21 +49,9 @@ func New(logger *slog.Logger) *Flow {
 
 // Info implements plugin.Flow.
 func (f *Flow) Info(context.Context) (plugin.Info, error) {
-	return plugin.Info{Name: Name, Version: Version, TradeType: upstream.TradeAlipayNative}, nil
-}
-
-// Configure implements plugin.Flow. The flow has no settings; any given
-// are refused before they reach it.
-func (f *Flow) Configure(context.Context, plugin.Settings) error { return nil }
-
-// AuthorizeURL implements plugin.Flow; Alipay native needs no OAuth.
-func (f *Flow) AuthorizeURL(context.Context, plugin.AuthorizeInput) (string, error) {
-	return "", plugin.Unsupported(Name, "AuthorizeURL")
-}
-
-// ExchangeCode implements plugin.Flow; Alipay native needs no code.
-func (f *Flow) ExchangeCode(context.Context, plugin.ExchangeInput) (plugin.Identity, error) {
-	return plugin.Identity{}, plugin.Unsupported(Name, "ExchangeCode")
+	// No settings: the SDK refuses any given before they reach the flow,
+	// and the base's Configure accepts the empty configuration.
+	return plugin.Info{Name: Name, Version: Version, TradeType: upstream.TradeAlipayNative, Buyer: plugin.BuyerOptional}, nil
 }
 
 // ShapeOrder implements plugin.Flow. An A_NATIVE order needs no buyer;
@@ -119,30 +104,4 @@ func (f *Flow) PayParams(_ context.Context, in plugin.PayParamsInput) (plugin.Pa
 		return plugin.PayParams{}, plugin.Errorf(plugin.CodeInternal, "", "encode pay params: %v", err)
 	}
 	return plugin.PayParams{Kind: upstream.KindAlipayNative, JSON: b}, nil
-}
-
-// DecodeNotification implements plugin.Flow: the buyer's Alipay user id
-// (buyer_id) and the scalar members of alipay_response, and the channel's
-// transaction number from out_trans_id.
-func (f *Flow) DecodeNotification(_ context.Context, in plugin.NotificationInput) (plugin.ChannelDetail, error) {
-	if in.TradeType != "" && in.TradeType != upstream.TradeAlipayNative {
-		return plugin.ChannelDetail{}, plugin.Errorf(plugin.CodeInvalidRequest, "trade_type", "notification of a %s trade sent to the %s flow", in.TradeType, Name)
-	}
-	d := plugin.ChannelDetail{Channel: ChannelAlipay, ChannelTradeNo: in.Fields["out_trans_id"], Extra: map[string]string{}}
-	if v := in.Fields["party_order_id"]; v != "" {
-		d.Extra["party_order_id"] = v
-	}
-	raw := strings.TrimSpace(in.Fields[FieldAlipayResponse])
-	if raw == "" {
-		return d, nil
-	}
-	extra, err := jsonstr.ScalarMembers(raw)
-	if err != nil {
-		return plugin.ChannelDetail{}, plugin.Errorf(plugin.CodeInvalidRequest, FieldAlipayResponse, "alipay_response is not a JSON object")
-	}
-	for k, v := range extra {
-		d.Extra[k] = v
-	}
-	d.BuyerID = extra["buyer_id"]
-	return d, nil
 }

@@ -14,7 +14,7 @@ import (
 func serve(t *testing.T) plugin.Flow {
 	t.Helper()
 	f := plugintest.Serve(t, alipay.New(nil))
-	if err := f.Configure(t.Context(), plugin.Settings{}); err != nil {
+	if _, err := plugintest.Configure(t.Context(), f, nil, plugin.Config{}); err != nil {
 		t.Fatalf("Configure: %v", err)
 	}
 	return f
@@ -40,7 +40,12 @@ func TestInfoAndSettings(t *testing.T) {
 	if info.Name != "alipay-native" || info.TradeType != "A_NATIVE" || len(info.Capabilities) != 0 {
 		t.Errorf("Info = %+v", info)
 	}
-	wantError(t, f.Configure(t.Context(), plugin.Settings{"app_id": "x"}), plugin.CodeInvalidRequest, "app_id")
+	if info.Buyer != plugin.BuyerOptional {
+		t.Errorf("buyer rule = %q", info.Buyer)
+	}
+	if _, err := plugintest.Configure(t.Context(), f, map[string]string{"app_id": "x"}, plugin.Config{}); plugintest.RefusedSetting(err) != "app_id" {
+		t.Errorf("Configure with a setting: %v", err)
+	}
 }
 
 func TestUnsupported(t *testing.T) {
@@ -99,24 +104,4 @@ func TestPayParams(t *testing.T) {
 		_, err := f.PayParams(t.Context(), plugin.PayParamsInput{Upstream: map[string]string{"qr_code": qr}})
 		wantError(t, err, plugin.CodeInvalidRequest, "qr_code")
 	}
-}
-
-func TestDecodeNotification(t *testing.T) {
-	f := serve(t)
-	got, err := f.DecodeNotification(t.Context(), plugin.NotificationInput{TradeType: "A_NATIVE", Fields: map[string]string{
-		"out_trans_id":    "2023110122001425131234567890",
-		"alipay_response": `{"buyer_id":"2088102146225135","buyer_logon_id":"159****5620","app_id":"2021000000000000","fund_bill_list":[{"amount":"0.10"}]}`,
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := plugin.ChannelDetail{Channel: "alipay", BuyerID: "2088102146225135", ChannelTradeNo: "2023110122001425131234567890",
-		Extra: map[string]string{"buyer_id": "2088102146225135", "buyer_logon_id": "159****5620", "app_id": "2021000000000000"}}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("DecodeNotification = %+v\nwant %+v", got, want)
-	}
-	_, err = f.DecodeNotification(t.Context(), plugin.NotificationInput{TradeType: "T_JSAPI"})
-	wantError(t, err, plugin.CodeInvalidRequest, "trade_type")
-	_, err = f.DecodeNotification(t.Context(), plugin.NotificationInput{Fields: map[string]string{"alipay_response": "[1]"}})
-	wantError(t, err, plugin.CodeInvalidRequest, "alipay_response")
 }
