@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"slices"
+	"strings"
 )
 
 // Flow is implemented by every channel flow plugin. The host calls Info
@@ -221,3 +222,19 @@ type Identity struct {
 
 // IsZero reports whether id identifies nobody.
 func (id Identity) IsZero() bool { return id == Identity{} }
+
+// ValidName reports whether name is a valid flow name: lower-case letters
+// and digits in words joined by single "-", at most 64 characters, as
+// "wechat-jsapi". A plugin binary discovered by a host is named after its
+// file, so the rule keeps names safe as file names and metric labels.
+func ValidName(name string) bool {
+	if name == "" || len(name) > 64 || name[0] == '-' || name[len(name)-1] == '-' || strings.Contains(name, "--") {
+		return false
+	}
+	for _, c := range name {
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}

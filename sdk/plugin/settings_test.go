@@ -200,3 +200,15 @@ func TestErrorFormatting(t *testing.T) {
 		t.Errorf("errors.Is matches a different code")
 	}
 }
+
+func TestValidName(t *testing.T) {
+	for name, want := range map[string]bool{
+		"wechat-jsapi": true, "unionpay-native": true, "mock": true, "v2": true,
+		"": false, "WeChat": false, "wechat_jsapi": false, "-x": false, "x-": false, "a--b": false, "a.b": false, "a/b": false,
+		strings.Repeat("a", 65): false,
+	} {
+		if got := plugin.ValidName(name); got != want {
+			t.Errorf("ValidName(%q) = %v, want %v", name, got, want)
+		}
+	}
+}

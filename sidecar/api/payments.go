@@ -37,9 +37,6 @@ const (
 	maxMetadataValueLen = 500
 )
 
-// flowsNeedingBuyer are the flows whose orders need the buyer's openid.
-var flowsNeedingBuyer = map[string]bool{client.FlowWeChatJSAPI: true, client.FlowWeChatMiniApp: true}
-
 func (s *Server) createPayment(ctx context.Context, _ *http.Request, body []byte) (int, any, error) {
 	var req client.CreatePaymentRequest
 	if err := decodeStrict(body, &req); err != nil {
@@ -279,17 +276,8 @@ func (s *Server) existingPayment(ctx context.Context, p store.Payment, hash stri
 }
 
 func (s *Server) validatePayment(req *client.CreatePaymentRequest) error {
-	known := false
-	for _, f := range []string{client.FlowWeChatJSAPI, client.FlowWeChatMiniApp, client.FlowAlipayNative} {
-		if req.Flow == f {
-			known = true
-		}
-	}
-	switch {
-	case req.Flow == "":
-		return badRequest(CodeMissingField, "flow", "flow is required: one of wechat-jsapi, wechat-miniapp, alipay-native")
-	case !known:
-		return badRequest(CodeUnknownFlow, "flow", "unknown flow %q: use wechat-jsapi, wechat-miniapp or alipay-native", req.Flow)
+	if err := s.checkFlow(&req.Flow, ""); err != nil {
+		return err
 	}
 	if req.OutTradeNo == "" {
 		return badRequest(CodeMissingField, "out_trade_no", "out_trade_no is required")
@@ -306,7 +294,7 @@ func (s *Server) validatePayment(req *client.CreatePaymentRequest) error {
 	if utf8.RuneCountInString(req.Description) > maxDescriptionRunes || !utf8.ValidString(req.Description) {
 		return badRequest(CodeInvalidField, "description", "description must be valid UTF-8 of at most %d characters", maxDescriptionRunes)
 	}
-	if flowsNeedingBuyer[req.Flow] && (req.Buyer == nil || (req.Buyer.OpenID == "" && req.Buyer.Code == "")) {
+	if s.needsBuyer(req.Flow) && (req.Buyer == nil || (req.Buyer.OpenID == "" && req.Buyer.Code == "")) {
 		return badRequest(CodeMissingBuyer, "buyer", "flow %s needs buyer.openid or buyer.code", req.Flow)
 	}
 	if req.Buyer != nil && req.Buyer.OpenID != "" && req.Buyer.Code != "" {

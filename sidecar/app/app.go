@@ -14,7 +14,8 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -110,36 +111,6 @@ func openStore(ctx context.Context, cfg config.StoreConfig) (store.Store, error)
 	}
 }
 
-// pluginConfigs turns the flow settings into plugin launch configurations.
-// Against the sandbox, WeChat app secrets default to the sandbox's own.
-func pluginConfigs(cfg config.Config, sandboxKeys bool) []pluginhost.PluginConfig {
-	var out []pluginhost.PluginConfig
-	for _, name := range []string{config.FlowWeChatJSAPI, config.FlowWeChatMiniApp, config.FlowAlipayNative} {
-		f := cfg.Plugins.Flows()[name]
-		if !f.Enabled {
-			continue
-		}
-		path := f.Path
-		if path == "" {
-			path = filepath.Join(cfg.Plugins.Dir, name)
-		}
-		settings := map[string]string{}
-		for k, v := range f.Settings {
-			settings[k] = v
-		}
-		if sandboxKeys && settings["app_secret"] == "" {
-			switch name {
-			case config.FlowWeChatJSAPI:
-				settings["app_secret"] = sandbox.DevWeChatSecret
-			case config.FlowWeChatMiniApp:
-				settings["app_secret"] = sandbox.DevMiniAppSecret
-			}
-		}
-		out = append(out, pluginhost.PluginConfig{Name: name, Path: path, SHA256: f.SHA256, Settings: settings})
-	}
-	return out
-}
-
 // Run runs the sidecar until ctx ends.
 func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	opts.defaults()
@@ -153,7 +124,21 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	defer func() { _ = shutdownTracing(context.WithoutCancel(ctx)) }()
 	reg := telemetry.NewRegistry()
 
+	for _, h := range cfg.Hints {
+		log.Warn(h)
+	}
 	k, err := loadKeys(cfg, log)
+	if err != nil {
+		return err
+	}
+	flowCfgs, skipped, err := flowConfigs(cfg.Plugins)
+	if err != nil {
+		return err
+	}
+	for _, name := range skipped {
+		log.Warn("an executable in plugins.dir is not a flow plugin: its name is not a flow name", "file", name, "dir", cfg.Plugins.Dir)
+	}
+	hkeys, err := hostKeys(cfg, k)
 	if err != nil {
 		return err
 	}
@@ -184,12 +169,16 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		Profile: nkp.Profile(cfg.Profile), Key: k.merchant, UpstreamKey: k.upstream, HTTP: upstreamHTTP,
 	}
 
-	pluginOpts := []pluginhost.Option{pluginhost.WithTracerProvider(tp)}
+	pluginOpts := []pluginhost.Option{
+		pluginhost.WithTracerProvider(tp),
+		pluginhost.WithEnvironment(environment(cfg, k.sandbox || opts.WithSandbox)),
+		pluginhost.WithKeys(hkeys),
+	}
 	if cfg.Tracing.Exporter == "otlp" {
 		// The plugins export their own spans to the same collector.
 		pluginOpts = append(pluginOpts, pluginhost.WithSetEnv(plugin.EnvOTLPEndpoint+"=http://"+cfg.Tracing.OTLPEndpoint))
 	}
-	plugins, err := pluginhost.New(pluginConfigs(cfg, k.sandbox), log, reg, pluginOpts...)
+	plugins, err := pluginhost.New(flowCfgs, log, reg, pluginOpts...)
 	if err != nil {
 		return err
 	}
@@ -197,6 +186,9 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		return fmt.Errorf("start plugins: %w", err)
 	}
 	defer func() { _ = plugins.Close() }()
+	if len(plugins.Infos()) == 0 {
+		return errors.New("start plugins: every flow plugin was refused; see the log")
+	}
 
 	var disp *delivery.Dispatcher
 	wake := func() {}
@@ -283,7 +275,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	log.Info("paysidecar is running", "api", addrs.API, "notify", addrs.Notify, "admin", addrs.Admin,
 		"upstream", cfg.Upstream.BaseURL, "store", cfg.Store.Driver, "version", opts.Version)
 	if opts.WithSandbox {
-		printBanner(opts.Stdout, addrs)
+		printBanner(opts.Stdout, addrs, plugins.Infos())
 	}
 	if opts.Ready != nil {
 		opts.Ready(addrs)
@@ -349,7 +341,10 @@ func startSandbox(cfg config.Config, log *slog.Logger, servers *serverSet) (*san
 	return sb, nil
 }
 
-func printBanner(w io.Writer, a Addrs) {
+// printBanner prints where everything runs and a curl that creates a
+// payment with one of the running flows: the first, by name, that needs no
+// buyer, so that the command works as printed.
+func printBanner(w io.Writer, a Addrs, flows []plugin.Info) {
 	fmt.Fprintf(w, `
 paysidecar is running against the sandbox upstream.
 
@@ -357,16 +352,27 @@ paysidecar is running against the sandbox upstream.
   notify         http://%[2]s/notify
   metrics        http://%[3]s/metrics
   sandbox        http://%[4]s
-
-Create a payment (Alipay native; the answer carries the cashier URL and deep link):
+  flows          http://%[1]s/v1/flows
+`, a.API, a.Notify, a.Admin, a.Sandbox)
+	slices.SortFunc(flows, func(x, y plugin.Info) int { return strings.Compare(x.Name, y.Name) })
+	for _, f := range flows {
+		if f.Buyer == plugin.BuyerRequired {
+			continue
+		}
+		fmt.Fprintf(w, `
+Create a payment with the %[2]s flow (trade type %[3]s):
 
   curl -s http://%[1]s/v1/payments -H 'Content-Type: application/json' \
-    -d '{"flow":"alipay-native","out_trade_no":"demo-'"$(date +%%s)"'","amount_fen":1,"description":"demo"}'
+    -d '{"flow":"%[2]s","out_trade_no":"demo-'"$(date +%%s)"'","amount_fen":1,"description":"demo"}'
 
-Then open pay_params.qr_code to pay in the sandbox's cashier, and
+Its pay_params are what the front end needs; a QR code URL in them opens
+the sandbox's cashier, where the payment can be paid. Then
 GET http://%[1]s/v1/payments/<id> to see it succeed.
 
-`, a.API, a.Notify, a.Admin, a.Sandbox)
+`, a.API, f.Name, f.TradeType)
+		return
+	}
+	fmt.Fprintf(w, "\nEvery running flow needs a buyer: see GET http://%s/v1/flows.\n\n", a.API)
 }
 
 // serverSet owns the HTTP servers of the process.

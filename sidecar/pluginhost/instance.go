@@ -130,9 +130,8 @@ func fileSHA256(path string) ([]byte, error) {
 	return h.Sum(nil), nil
 }
 
-// launch starts a process for inst, checks its Info, configures it and
-// makes it the current one.
-func (m *Manager) launch(ctx context.Context, inst *instance) error {
+// start starts a process for inst and dispenses its flow.
+func (m *Manager) start(inst *instance) (*goplugin.Client, *goplugin.GRPCClient, plugin.Flow, error) {
 	cmd := exec.Command(inst.path)
 	cmd.Env = append(pluginEnv(m.opts.env), m.opts.setEnv...)
 	logger := newHCLogger(inst.baseLogger, inst.cfg.Name)
@@ -156,24 +155,34 @@ func (m *Manager) launch(ctx context.Context, inst *instance) error {
 	if err != nil {
 		client.Kill()
 		if ve := versionError(err); ve != nil {
-			return ve
+			return nil, nil, nil, ve
 		}
-		return fmt.Errorf("launch %s: %w", inst.path, err)
+		return nil, nil, nil, fmt.Errorf("launch %s: %w", inst.path, err)
 	}
 	rpc, ok := proto.(*goplugin.GRPCClient)
 	if !ok {
 		client.Kill()
-		return fmt.Errorf("launch %s: plugin does not speak gRPC", inst.path)
+		return nil, nil, nil, fmt.Errorf("launch %s: plugin does not speak gRPC", inst.path)
 	}
 	raw, err := rpc.Dispense(plugin.PluginName)
 	if err != nil {
 		client.Kill()
-		return fmt.Errorf("launch %s: %w", inst.path, err)
+		return nil, nil, nil, fmt.Errorf("launch %s: %w", inst.path, err)
 	}
 	flow, ok := raw.(plugin.Flow)
 	if !ok {
 		client.Kill()
-		return fmt.Errorf("launch %s: dispensed %T, not a flow", inst.path, raw)
+		return nil, nil, nil, fmt.Errorf("launch %s: dispensed %T, not a flow", inst.path, raw)
+	}
+	return client, rpc, flow, nil
+}
+
+// launch starts a process for inst, checks its Info, configures it and
+// makes it the current one.
+func (m *Manager) launch(ctx context.Context, inst *instance) error {
+	client, rpc, flow, err := m.start(inst)
+	if err != nil {
+		return err
 	}
 
 	callCtx, cancel := context.WithTimeout(ctx, m.opts.startTimeout)

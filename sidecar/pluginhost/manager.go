@@ -50,7 +50,7 @@ var ErrUnknownFlow = errors.New("unknown flow")
 
 // PluginConfig configures one plugin.
 type PluginConfig struct {
-	// Name is the flow's name, e.g. "wechat-jsapi"; the plugin must report
+	// Name is the flow's name, e.g. "acme-pay"; the plugin must report
 	// the same name in its Info.
 	Name string
 	// Path is the plugin binary.

@@ -34,8 +34,8 @@ func newRunCommand() *cobra.Command {
 		Short: "Run the sidecar: app API, notification ingress, delivery, reverse query and flow plugins",
 		Long: `Run the sidecar. With no configuration it runs on embedded defaults: the
 sandbox upstream on 127.0.0.1:8900 (start it with --sandbox, or separately
-with "paysidecar sandbox"), SQLite in .paysidecar/, and the three flow plugins
-from bin/plugins.`,
+with "paysidecar sandbox"), SQLite in .paysidecar/, and every flow plugin
+in bin/plugins.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(cmd)
 			if err != nil {
@@ -96,9 +96,19 @@ func newConfigCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "config", Short: "Inspect the configuration"}
 	cmd.AddCommand(&cobra.Command{
 		Use:   "check",
-		Short: "Load and validate the configuration; report every problem with its key",
+		Short: "Load and validate the configuration, flows' settings included; report every problem with its key",
+		Long: `Load and validate the configuration and report every problem with its key.
+Each flow plugin is started only to read the settings it declares, which the
+flow's settings are checked against; no plugin is configured and no traffic
+flows.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, err := loadConfig(cmd)
+			cfg, err := loadConfig(cmd)
+			if err == nil {
+				for _, h := range cfg.Hints {
+					fmt.Fprintln(cmd.ErrOrStderr(), "note:", h)
+				}
+				err = app.CheckFlows(cmd.Context(), cfg, nil)
+			}
 			var cerr *config.Error
 			if errors.As(err, &cerr) {
 				fmt.Fprintln(cmd.ErrOrStderr(), cerr.Error())
