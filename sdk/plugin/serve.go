@@ -78,7 +78,10 @@ func WithTestServe(test *goplugin.ServeTestConfig) ServeOption {
 }
 
 // Serve serves flow to the host that started this process and returns when
-// the host ends the connection. It speaks gRPC only, with the handshake of
+// the host ends the connection. The plugin lives no longer than its host:
+// when the host process is gone, even killed with SIGKILL, the plugin
+// removes its socket and exits (see EnvHostPID); it keeps its socket in a
+// directory of its own inside the one the host names. It speaks gRPC only, with the handshake of
 // Handshake and the contract versions of ServerPlugins; a binary started
 // by hand, without the host's magic cookie, prints an explanation and exits
 // with status 1. A plugin's main calls it and nothing else.
@@ -108,6 +111,16 @@ func Serve(flow Flow, opts ...ServeOption) {
 			cfg.tracerProvider = tp
 			defer stop()
 		}
+	}
+	if cfg.test == nil && os.Getenv(MagicCookieKey) == MagicCookieValue {
+		// A plugin started by its host lives no longer than the host.
+		life, err := newLifeline(cfg.logger)
+		if err != nil {
+			cfg.logger.Error("plugin not started", "error", err)
+			os.Exit(1)
+		}
+		life.watch()
+		defer life.close()
 	}
 	serverOpts := GRPCServerOptions(cfg.tracerProvider, cfg.logger)
 	gp := &GRPCPlugin{

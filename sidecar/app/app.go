@@ -173,6 +173,10 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		pluginhost.WithTracerProvider(tp),
 		pluginhost.WithEnvironment(environment(cfg, k.sandbox || opts.WithSandbox)),
 		pluginhost.WithKeys(hkeys),
+		pluginhost.WithHealthCheck(cfg.Plugins.HealthInterval, cfg.Plugins.HealthTimeout),
+	}
+	if cfg.Plugins.SocketDir != "" {
+		pluginOpts = append(pluginOpts, pluginhost.WithSocketDir(cfg.Plugins.SocketDir))
 	}
 	if cfg.Tracing.Exporter == "otlp" {
 		// The plugins export their own spans to the same collector.

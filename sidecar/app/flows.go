@@ -136,7 +136,11 @@ func CheckFlows(ctx context.Context, cfg config.Config, logger *slog.Logger) err
 	if err != nil {
 		return err
 	}
-	inspections, err := pluginhost.Inspect(ctx, cfgs, logger)
+	var opts []pluginhost.Option
+	if cfg.Plugins.SocketDir != "" {
+		opts = append(opts, pluginhost.WithSocketDir(cfg.Plugins.SocketDir))
+	}
+	inspections, err := pluginhost.Inspect(ctx, cfgs, logger, opts...)
 	if err != nil {
 		return err
 	}

@@ -149,6 +149,16 @@ type PluginsConfig struct {
 	// "-" (as environment variables must), so plugins.flows.acme_pay
 	// is the flow acme-pay.
 	Flows map[string]FlowConfig `koanf:"flows"`
+	// SocketDir holds a private directory per run of the host for its
+	// plugins' sockets; empty means one of this user's in the system's
+	// temporary directory. Directories of hosts that are gone are removed
+	// at start.
+	SocketDir string `koanf:"socket_dir"`
+	// HealthInterval is how often each plugin's health check runs through
+	// its flow service, and HealthTimeout how long it may take before the
+	// plugin is deemed hung, killed and restarted.
+	HealthInterval time.Duration `koanf:"health_interval"`
+	HealthTimeout  time.Duration `koanf:"health_timeout"`
 }
 
 // FlowConfig configures one flow plugin.
@@ -273,7 +283,7 @@ func Defaults() Config {
 			Driver:     "sqlite",
 			SQLitePath: ".paysidecar/paysidecar.db",
 		},
-		Plugins: PluginsConfig{Dir: "bin/plugins"},
+		Plugins: PluginsConfig{Dir: "bin/plugins", HealthInterval: 10 * time.Second, HealthTimeout: 5 * time.Second},
 		Admin:   AdminConfig{Listen: "127.0.0.1:9090"},
 		Tracing: TracingConfig{Exporter: "none", SampleRatio: 1},
 		Log:     LogConfig{Level: "info", Format: "text"},
@@ -532,6 +542,8 @@ func (c *Config) validate(e *Error) {
 	default:
 		e.add("store.driver", "must be sqlite or postgres")
 	}
+	positive(e, "plugins.health_interval", c.Plugins.HealthInterval)
+	positive(e, "plugins.health_timeout", c.Plugins.HealthTimeout)
 	for name, f := range c.Plugins.Flows {
 		key := "plugins.flows." + name
 		if !plugin.ValidName(name) {
@@ -648,7 +660,7 @@ func checkListen(e *Error, key, v string) {
 
 // pluginsKeys are the keys of the plugins section; any other key whose
 // value is a mapping is an old-form flow entry (plugins.<flow>: …).
-var pluginsKeys = map[string]bool{"dir": true, "flows": true}
+var pluginsKeys = map[string]bool{"dir": true, "flows": true, "socket_dir": true, "health_interval": true, "health_timeout": true}
 
 // normalizeFlows returns the loaded settings with the plugins section in
 // its one form:

@@ -251,8 +251,8 @@ func (s *sidecar) stop(sig syscall.Signal) {
 		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
 		<-s.exited
 	}
-	// Plugin processes left behind by a SIGKILL of the host exit on their
-	// own when their stdin closes; make sure of it.
+	// Plugin processes exit on their own when their host is gone (see
+	// TestPluginsDieWithTheHost); the group's kill only makes sure of it.
 	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
 }
 

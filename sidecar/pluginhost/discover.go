@@ -68,6 +68,10 @@ func Inspect(ctx context.Context, cfgs []PluginConfig, logger *slog.Logger, opts
 	if err != nil {
 		return nil, err
 	}
+	if err := m.openRun(); err != nil {
+		return nil, err
+	}
+	defer m.run.close()
 	out := make([]Inspection, 0, len(m.order))
 	for _, inst := range m.order {
 		in := Inspection{Name: inst.cfg.Name}

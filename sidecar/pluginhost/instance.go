@@ -53,6 +53,10 @@ type instance struct {
 	refused string
 }
 
+// envSocketDir is go-plugin's variable for the directory in which a plugin
+// makes its Unix sockets.
+const envSocketDir = "PLUGIN_UNIX_SOCKET_DIR"
+
 // VersionError is the error of a plugin that speaks no contract version
 // the host knows.
 type VersionError struct {
@@ -134,6 +138,13 @@ func fileSHA256(path string) ([]byte, error) {
 func (m *Manager) start(inst *instance) (*goplugin.Client, *goplugin.GRPCClient, plugin.Flow, error) {
 	cmd := exec.Command(inst.path)
 	cmd.Env = append(pluginEnv(m.opts.env), m.opts.setEnv...)
+	// The plugin keeps its socket in the run's directory and watches the
+	// host by its pid, so that it exits and removes the socket when the
+	// host is gone.
+	cmd.Env = append(cmd.Env, plugin.EnvHostPID+"="+strconv.Itoa(os.Getpid()))
+	if m.run != nil {
+		cmd.Env = append(cmd.Env, envSocketDir+"="+m.run.path)
+	}
 	logger := newHCLogger(inst.baseLogger, inst.cfg.Name)
 	client := goplugin.NewClient(&goplugin.ClientConfig{
 		HandshakeConfig:  plugin.Handshake(),
@@ -143,8 +154,11 @@ func (m *Manager) start(inst *instance) (*goplugin.Client, *goplugin.GRPCClient,
 		SecureConfig:     &goplugin.SecureConfig{Checksum: inst.checksum, Hash: sha256.New()},
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
 		AutoMTLS:         true,
-		GRPCDialOptions:  plugin.GRPCDialOptions(m.opts.tracerProvider),
-		Logger:           logger,
+		// The host's services reach the plugin over its own connection,
+		// so the host makes no socket of its own.
+		GRPCBrokerMultiplex: true,
+		GRPCDialOptions:     plugin.GRPCDialOptions(m.opts.tracerProvider),
+		Logger:              logger,
 		// What the plugin prints with fmt rather than its logger still
 		// reaches the host's log.
 		SyncStdout:   logger.Named("stdout").StandardWriter(&hclog.StandardLoggerOptions{ForceLevel: hclog.Info}),
@@ -283,18 +297,56 @@ func (inst *instance) healthy(ctx context.Context, timeout time.Duration) bool {
 }
 
 // markDown forgets the current process, sets the plugin's up gauge to 0
-// and kills the process. It reports whether there was one. The gauge is set
+// and stops the process. It reports whether there was one. The gauge is set
 // under the lock that publishes the state, so no caller can see the plugin
 // unavailable while the gauge still says it is up.
-func (inst *instance) markDown(up prometheus.Gauge) bool {
+//
+// The process is asked to stop, and killed when it has not within grace:
+// a hung plugin would never answer go-plugin's request. With grace 0 it is
+// killed at once.
+func (inst *instance) markDown(up prometheus.Gauge, grace time.Duration) bool {
 	inst.mu.Lock()
-	c := inst.client
+	c, pid := inst.client, inst.pid
 	inst.client, inst.rpc, inst.flow, inst.pid = nil, nil, nil, 0
 	up.Set(0)
 	inst.mu.Unlock()
 	if c == nil {
 		return false
 	}
-	c.Kill()
+	if grace == 0 && pid > 0 {
+		killPID(pid)
+	}
+	done := make(chan struct{})
+	go func() {
+		c.Kill()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(grace):
+		if pid > 0 {
+			killPID(pid)
+		}
+		<-done
+	}
 	return true
+}
+
+// killPID kills the process pid at once.
+func killPID(pid int) {
+	if p, err := os.FindProcess(pid); err == nil {
+		_ = p.Kill()
+	}
+}
+
+// check calls the current process's Check through its flow service within
+// timeout.
+func (inst *instance) check(ctx context.Context, timeout time.Duration) error {
+	f, err := inst.current()
+	if err != nil {
+		return nil // nothing runs to check
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return f.Check(ctx)
 }

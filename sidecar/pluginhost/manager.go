@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -82,6 +83,10 @@ type options struct {
 	setEnv         []string
 	environment    plugin.Environment
 	keys           map[string]Key
+	socketBase     string
+	healthInterval time.Duration
+	healthTimeout  time.Duration
+	killGrace      time.Duration
 }
 
 // WithRestartBackoff sets the delay before the first restart attempt of a
@@ -139,6 +144,23 @@ func WithKeys(keys map[string]Key) Option {
 	return func(o *options) { o.keys = maps.Clone(keys) }
 }
 
+// WithSocketDir sets the directory that holds, for each run of the host, a
+// private directory of its plugins' sockets (default: a directory of this
+// user's in the system's temporary directory). At start the host removes
+// the directories of runs whose host is gone, with whatever sockets their
+// plugins left; at Close it removes its own.
+func WithSocketDir(dir string) Option {
+	return func(o *options) { o.socketBase = dir }
+}
+
+// WithHealthCheck sets how often each plugin's Check is called through its
+// flow service, and how long it may take (defaults 10s and 5s). A plugin
+// that fails or does not answer in time, live but hung, is killed and
+// restarted.
+func WithHealthCheck(interval, timeout time.Duration) Option {
+	return func(o *options) { o.healthInterval, o.healthTimeout = interval, timeout }
+}
+
 // Manager runs the configured plugins. Its methods are safe for concurrent
 // use.
 type Manager struct {
@@ -153,6 +175,7 @@ type Manager struct {
 	closed  bool
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
+	run     *runDir
 }
 
 // New checks the configuration and returns a Manager that has started
@@ -166,12 +189,17 @@ func New(cfgs []PluginConfig, logger *slog.Logger, reg prometheus.Registerer, op
 		backoffMax:     30 * time.Second,
 		checkInterval:  250 * time.Millisecond,
 		startTimeout:   30 * time.Second,
+		healthInterval: 10 * time.Second,
+		healthTimeout:  5 * time.Second,
+		killGrace:      3 * time.Second,
+		socketBase:     defaultSocketBase(),
 	}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if o.backoffInitial <= 0 || o.backoffMax < o.backoffInitial || o.checkInterval <= 0 || o.startTimeout <= 0 {
-		return nil, errors.New("pluginhost: backoff, check interval and start timeout must be positive, and the backoff's maximum at least its initial delay")
+	if o.backoffInitial <= 0 || o.backoffMax < o.backoffInitial || o.checkInterval <= 0 || o.startTimeout <= 0 ||
+		o.healthInterval <= 0 || o.healthTimeout <= 0 {
+		return nil, errors.New("pluginhost: backoff, check interval, start timeout and health check must be positive, and the backoff's maximum at least its initial delay")
 	}
 	m := &Manager{logger: logger, opts: o, byName: map[string]*instance{}}
 	for i, c := range cfgs {
@@ -246,6 +274,9 @@ func (m *Manager) Start(ctx context.Context) error {
 	m.started = true
 	m.mu.Unlock()
 
+	if err := m.openRun(); err != nil {
+		return err
+	}
 	for i, inst := range m.order {
 		err := m.prepare(inst)
 		if err == nil {
@@ -263,6 +294,7 @@ func (m *Manager) Start(ctx context.Context) error {
 		}
 		if err != nil {
 			m.stopAll(m.order[:i])
+			m.run.close()
 			return fmt.Errorf("pluginhost: start plugin %s: %w", inst.cfg.Name, err)
 		}
 	}
@@ -272,6 +304,7 @@ func (m *Manager) Start(ctx context.Context) error {
 	if m.closed {
 		// Close ran while starting; it found nothing to stop yet.
 		m.stopAll(m.order)
+		m.run.close()
 		return errors.New("pluginhost: closed while starting")
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
@@ -356,6 +389,23 @@ func (m *Manager) Close() error {
 	}
 	m.wg.Wait()
 	m.stopAll(m.order)
+	if m.run != nil {
+		m.run.close()
+	}
+	return nil
+}
+
+// openRun makes the run's socket directory, removing those of hosts that
+// are gone.
+func (m *Manager) openRun() error {
+	run, removed, err := openRunDir(m.opts.socketBase)
+	if err != nil {
+		return err
+	}
+	for _, name := range removed {
+		m.logger.Info("removed the plugin sockets of a host that is gone", "dir", filepath.Join(m.opts.socketBase, name))
+	}
+	m.run = run
 	return nil
 }
 
@@ -363,7 +413,7 @@ func (m *Manager) Close() error {
 func (m *Manager) stopAll(insts []*instance) {
 	var wg sync.WaitGroup
 	for _, inst := range insts {
-		wg.Go(func() { inst.markDown(m.metrics.up.WithLabelValues(inst.cfg.Name)) })
+		wg.Go(func() { inst.markDown(m.metrics.up.WithLabelValues(inst.cfg.Name), m.opts.killGrace) })
 	}
 	wg.Wait()
 }
