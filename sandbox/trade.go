@@ -11,7 +11,7 @@ import (
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 )
 
-// jspay orders a payment: T_JSAPI, T_MINIAPP or A_NATIVE.
+// jspay orders a payment: T_JSAPI, T_MINIAPP, A_NATIVE or U_NATIVE.
 func (s *Server) jspay(c *apiCall) (map[string]any, error) {
 	f := &form{data: c.data}
 	reqDate := f.date("req_date", true)
@@ -24,6 +24,7 @@ func (s *Server) jspay(c *apiCall) (map[string]any, error) {
 	notifyURL := f.notifyURL("notify_url", s.cfg.StrictNotifyURL)
 	_, wxMap := f.jsonObject("wx_data")
 	_, _ = f.jsonObject("alipay_data")
+	_, _ = f.jsonObject("unionpay_data")
 	if f.err == nil && len([]rune(goods)) > 127 {
 		f.err = errParams("goods_desc must be at most 127 characters")
 	}
@@ -49,9 +50,10 @@ func (s *Server) jspay(c *apiCall) (map[string]any, error) {
 		if wx.OpenID == "" && (wx.SubAppID == "" || wx.SubOpenID == "") {
 			return nil, errParams("wx_data needs openid, or both sub_appid and sub_openid")
 		}
-	case upstream.TradeAlipayNative:
+	case upstream.TradeAlipayNative, upstream.TradeUnionPayNative:
 	default:
-		return nil, errParams("trade_type %q is not supported (want %s, %s or %s)", tradeType, upstream.TradeWeChatJSAPI, upstream.TradeWeChatMiniApp, upstream.TradeAlipayNative)
+		return nil, errParams("trade_type %q is not supported (want %s, %s, %s or %s)", tradeType,
+			upstream.TradeWeChatJSAPI, upstream.TradeWeChatMiniApp, upstream.TradeAlipayNative, upstream.TradeUnionPayNative)
 	}
 	if !hasExpire {
 		expire = c.now.Add(DefaultOrderTTL)
@@ -93,7 +95,7 @@ func (s *Server) jspay(c *apiCall) (map[string]any, error) {
 		"trans_amt":      amt.Yuan(),
 		"party_order_id": o.partyOrderID,
 	}
-	if tradeType == upstream.TradeAlipayNative {
+	if native(tradeType) {
 		o.qrToken = s.token(24, "qr", ns)
 		out["qr_code"] = qrURL(c.base, o.qrToken)
 	} else {
@@ -192,8 +194,23 @@ func (s *Server) paymentQuery(c *apiCall) (map[string]any, error) {
 	return out, nil
 }
 
-// channelResponse adds wx_response or alipay_response for a paid order.
+// native reports whether tradeType answers a QR code URL, which in the
+// sandbox is its cashier page: A_NATIVE (Alipay) and U_NATIVE (UnionPay).
+func native(tradeType string) bool {
+	return tradeType == upstream.TradeAlipayNative || tradeType == upstream.TradeUnionPayNative
+}
+
+// channelResponse adds wx_response, alipay_response or unionpay_response
+// for a paid order.
 func (s *Server) channelResponse(o *order, out map[string]any) {
+	if o.tradeType == upstream.TradeUnionPayNative {
+		out["unionpay_response"] = encodeNested(map[string]any{
+			"bank_type":   "UNIONPAY",
+			"settle_amt":  o.amount.Yuan(),
+			"voucher_num": o.outTransID,
+		})
+		return
+	}
 	if o.tradeType == upstream.TradeAlipayNative {
 		out["alipay_response"] = encodeNested(map[string]any{
 			"buyer_id":       o.buyerID,
