@@ -31,12 +31,12 @@ const (
 
 // Setting keys.
 const (
-	SettingAppID       = "app_id"
-	SettingAppSecret   = "app_secret"
+	SettingAppID       = wechat.SettingAppID
+	SettingAppSecret   = wechat.SettingAppSecret
 	SettingOAuthBase   = "oauth_base"
-	SettingAPIBase     = "api_base"
+	SettingAPIBase     = wechat.SettingAPIBase
 	SettingUseOpenID   = "use_openid"
-	SettingHTTPTimeout = "http_timeout"
+	SettingHTTPTimeout = wechat.SettingHTTPTimeout
 )
 
 // The official account the sandbox upstream emulates, used when the host
@@ -100,21 +100,13 @@ func (f *Flow) Info(context.Context) (plugin.Info, error) {
 // against Schema.
 func (f *Flow) Configure(_ context.Context, c plugin.Config) error {
 	s := c.Settings
-	appID := s.Get(SettingAppID)
 	f.cfg.Store(&config{
-		appID:     appID,
+		appID:     s.Get(SettingAppID),
 		oauthBase: s.Get(SettingOAuthBase),
 		useOpenID: s.Bool(SettingUseOpenID),
-		exchanger: &wechat.Exchanger{
-			HTTP: wechat.NewHTTPClient(s.Duration(SettingHTTPTimeout)), APIBase: s.Get(SettingAPIBase),
-			AppID: appID, Secret: s.Get(SettingAppSecret),
-		},
+		exchanger: wechat.NewExchanger(s),
 	})
-	logger := f.logger
-	if c.Logger != nil {
-		logger = c.Logger
-	}
-	logger.Info("configured", "settings", s, "sandbox", c.Environment.Sandbox)
+	wechat.LogConfigured(c, f.logger)
 	return nil
 }
 

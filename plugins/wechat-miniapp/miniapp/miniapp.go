@@ -29,12 +29,12 @@ const DefaultPagePath = "pages/pay/index"
 
 // Setting keys.
 const (
-	SettingAppID       = "app_id"
-	SettingAppSecret   = "app_secret"
-	SettingAPIBase     = "api_base"
+	SettingAppID       = wechat.SettingAppID
+	SettingAppSecret   = wechat.SettingAppSecret
+	SettingAPIBase     = wechat.SettingAPIBase
 	SettingOriginalID  = "original_id"
 	SettingPagePath    = "page_path"
-	SettingHTTPTimeout = "http_timeout"
+	SettingHTTPTimeout = wechat.SettingHTTPTimeout
 )
 
 // The mini-program the sandbox upstream emulates, used when the host runs
@@ -107,21 +107,13 @@ func (f *Flow) Configure(_ context.Context, c plugin.Config) error {
 	if strings.ContainsAny(pagePath, "?#") {
 		return plugin.Errorf(plugin.CodeInvalidRequest, SettingPagePath, "setting %s must be a page path without query", SettingPagePath)
 	}
-	appID := s.Get(SettingAppID)
 	f.cfg.Store(&config{
-		appID:      appID,
+		appID:      s.Get(SettingAppID),
 		originalID: originalID,
 		pagePath:   pagePath,
-		exchanger: &wechat.Exchanger{
-			HTTP: wechat.NewHTTPClient(s.Duration(SettingHTTPTimeout)), APIBase: s.Get(SettingAPIBase),
-			AppID: appID, Secret: s.Get(SettingAppSecret),
-		},
+		exchanger:  wechat.NewExchanger(s),
 	})
-	logger := f.logger
-	if c.Logger != nil {
-		logger = c.Logger
-	}
-	logger.Info("configured", "settings", s, "sandbox", c.Environment.Sandbox)
+	wechat.LogConfigured(c, f.logger)
 	return nil
 }
 
