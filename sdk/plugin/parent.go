@@ -2,9 +2,11 @@ package plugin
 
 import (
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"syscall"
@@ -42,17 +44,21 @@ const parentWatchInterval = 500 * time.Millisecond
 type lifeline struct {
 	hostPID   int
 	socketDir string
-	logger    *slog.Logger
+	// ownDir says the plugin made socketDir itself; otherwise the host
+	// made it for this plugin (go-plugin's per-plugin directory).
+	ownDir bool
+	logger *slog.Logger
 
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
 
-// newLifeline makes the private socket directory of the plugin inside the
-// one the host named (go-plugin's PLUGIN_UNIX_SOCKET_DIR, else the system's
-// temporary directory) and points go-plugin at it, so that the plugin can
-// remove its socket whatever happens to the host. It fails when the host is
-// already gone.
+// newLifeline finds where the plugin keeps its socket, so that it can
+// remove it whatever happens to the host: in the directory go-plugin's host
+// made for this plugin (PLUGIN_UNIX_SOCKET_DIR), where the host keeps its
+// own sockets for the plugin too, or else in a private directory it makes
+// in the system's temporary directory and points go-plugin at. It fails
+// when the host is already gone.
 func newLifeline(logger *slog.Logger) (*lifeline, error) {
 	hostPID := os.Getppid()
 	if v := os.Getenv(EnvHostPID); v != "" {
@@ -63,7 +69,12 @@ func newLifeline(logger *slog.Logger) (*lifeline, error) {
 	if os.Getppid() != hostPID {
 		return nil, fmt.Errorf("plugin: the host (pid %d) is gone before the plugin started", hostPID)
 	}
-	dir, err := os.MkdirTemp(os.Getenv(envSocketDir), "flow-")
+	l := &lifeline{hostPID: hostPID, logger: logger, stop: make(chan struct{})}
+	if dir := os.Getenv(envSocketDir); dir != "" {
+		l.socketDir = dir
+		return l, nil
+	}
+	dir, err := os.MkdirTemp("", "paysidecar-flow-")
 	if err != nil {
 		return nil, fmt.Errorf("plugin: socket directory: %w", err)
 	}
@@ -71,7 +82,29 @@ func newLifeline(logger *slog.Logger) (*lifeline, error) {
 		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("plugin: socket directory: %w", err)
 	}
-	return &lifeline{hostPID: hostPID, socketDir: dir, logger: logger, stop: make(chan struct{})}, nil
+	l.socketDir, l.ownDir = dir, true
+	return l, nil
+}
+
+// removeSockets removes the plugin's socket directory when the plugin made
+// it; in the host's directory for the plugin it removes the Unix sockets
+// (the plugin's and the host's for it, which a host that is gone left
+// behind) and then the directory if it is empty, and touches nothing else.
+func (l *lifeline) removeSockets() {
+	if l.ownDir {
+		_ = os.RemoveAll(l.socketDir)
+		return
+	}
+	entries, err := os.ReadDir(l.socketDir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if e.Type()&fs.ModeSocket != 0 {
+			_ = os.Remove(filepath.Join(l.socketDir, e.Name()))
+		}
+	}
+	_ = os.Remove(l.socketDir)
 }
 
 // hostGone reports whether the plugin's parent is no longer its host.
@@ -118,15 +151,18 @@ func (l *lifeline) watch() {
 // logged: the log went to the host, which is gone, and writing to its pipe
 // would end the process with SIGPIPE before the sockets are removed.
 func (l *lifeline) exit(string) {
-	_ = os.RemoveAll(l.socketDir)
+	l.removeSockets()
 	os.Exit(0)
 }
 
-// close removes the socket directory and stops watching. The directory
-// goes first: once the watch stops, SIGPIPE ends the process again, and
-// another goroutine may still write its log to a host that is gone.
+// close removes the socket directory the plugin made, and stops watching.
+// The directory goes first: once the watch stops, SIGPIPE ends the process
+// again, and another goroutine may still write its log to a host that is
+// gone. A directory the host made is the host's to remove.
 func (l *lifeline) close() {
-	_ = os.RemoveAll(l.socketDir)
+	if l.ownDir {
+		_ = os.RemoveAll(l.socketDir)
+	}
 	close(l.stop)
 	l.wg.Wait()
 }

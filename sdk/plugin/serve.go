@@ -80,8 +80,9 @@ func WithTestServe(test *goplugin.ServeTestConfig) ServeOption {
 // Serve serves flow to the host that started this process and returns when
 // the host ends the connection. The plugin lives no longer than its host:
 // when the host process is gone, even killed with SIGKILL, the plugin
-// removes its socket and exits (see EnvHostPID); it keeps its socket in a
-// directory of its own inside the one the host names. It speaks gRPC only, with the handshake of
+// removes its socket and exits (see EnvHostPID); its socket is in the
+// directory the host made for it (go-plugin's PLUGIN_UNIX_SOCKET_DIR) or
+// else in one of its own. It speaks gRPC only, with the handshake of
 // Handshake and the contract versions of ServerPlugins; a binary started
 // by hand, without the host's magic cookie, prints an explanation and exits
 // with status 1. A plugin's main calls it and nothing else.

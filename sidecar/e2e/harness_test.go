@@ -190,6 +190,11 @@ func startSidecar(t testing.TB, env []string, api, notify, admin string) *sideca
 		if logs := s.logs.String(); strings.Contains(logs, "WARNING: DATA RACE") {
 			t.Errorf("the race detector found a data race in the sidecar:\n%s", logs[strings.Index(logs, "WARNING: DATA RACE"):])
 		}
+		// A plugin built with the race detector that found a race exits
+		// with status 66; its report is a debug line of the host's log.
+		if logs := s.logs.String(); raceEnabled && strings.Contains(logs, `error="exit status 66"`) {
+			t.Errorf("the race detector found a data race in a plugin:\n%s", tail(logs, 30))
+		}
 		if t.Failed() {
 			t.Logf("sidecar logs:\n%s", tail(s.logs.String(), 30))
 		}

@@ -85,8 +85,8 @@ func TestPluginsDieWithTheHost(t *testing.T) {
 	if len(pids) != len(flowNames) {
 		t.Fatalf("plugin processes %v, want one per flow %v", pids, flowNames)
 	}
-	if socks := socketsUnder(sockDir); len(socks) != len(pids) {
-		t.Fatalf("sockets %v, want one per plugin under %s", socks, sockDir)
+	if socks := socketsUnder(sockDir); len(socks) < len(pids) {
+		t.Fatalf("sockets %v, want at least one per plugin under %s", socks, sockDir)
 	}
 
 	if err := syscall.Kill(sc.cmd.Process.Pid, syscall.SIGKILL); err != nil {

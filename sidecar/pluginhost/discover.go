@@ -85,7 +85,7 @@ func (m *Manager) inspect(ctx context.Context, inst *instance) (plugin.Info, err
 	if err := m.prepare(inst); err != nil {
 		return plugin.Info{}, err
 	}
-	client, _, flow, err := m.start(inst)
+	client, _, flow, _, err := m.start(inst)
 	if err != nil {
 		return plugin.Info{}, err
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
+	"github.com/hashicorp/go-plugin/runner"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc/health/grpc_health_v1"
 
@@ -52,10 +53,6 @@ type instance struct {
 	// again.
 	refused string
 }
-
-// envSocketDir is go-plugin's variable for the directory in which a plugin
-// makes its Unix sockets.
-const envSocketDir = "PLUGIN_UNIX_SOCKET_DIR"
 
 // VersionError is the error of a plugin that speaks no contract version
 // the host knows.
@@ -134,67 +131,81 @@ func fileSHA256(path string) ([]byte, error) {
 	return h.Sum(nil), nil
 }
 
-// start starts a process for inst and dispenses its flow.
-func (m *Manager) start(inst *instance) (*goplugin.Client, *goplugin.GRPCClient, plugin.Flow, error) {
-	cmd := exec.Command(inst.path)
-	cmd.Env = append(pluginEnv(m.opts.env), m.opts.setEnv...)
-	// The plugin keeps its socket in the run's directory and watches the
-	// host by its pid, so that it exits and removes the socket when the
-	// host is gone.
-	cmd.Env = append(cmd.Env, plugin.EnvHostPID+"="+strconv.Itoa(os.Getpid()))
-	if m.run != nil {
-		cmd.Env = append(cmd.Env, envSocketDir+"="+m.run.path)
-	}
+// start starts a process for inst and dispenses its flow. The process
+// runs from inst's binary, held to its checksum, with a minimal
+// environment, and keeps its sockets (and go-plugin's on the host's side)
+// in a directory go-plugin makes for it in the run's directory.
+func (m *Manager) start(inst *instance) (*goplugin.Client, *goplugin.GRPCClient, plugin.Flow, int, error) {
 	logger := newHCLogger(inst.baseLogger, inst.cfg.Name)
-	client := goplugin.NewClient(&goplugin.ClientConfig{
+	var proc *processRunner
+	cfg := &goplugin.ClientConfig{
 		HandshakeConfig:  plugin.Handshake(),
 		VersionedPlugins: plugin.ClientPlugins(),
-		Cmd:              cmd,
+		RunnerFunc: func(l hclog.Logger, spec *exec.Cmd, _ string) (runner.Runner, error) {
+			if err := checkBinary(inst.path, inst.checksum); err != nil {
+				return nil, err
+			}
+			cmd := exec.Command(inst.path)
+			// go-plugin's variables (handshake, certificate, socket
+			// directory) after the minimal environment; the plugin
+			// watches the host by its pid, so that it exits and removes
+			// its sockets when the host is gone.
+			cmd.Env = append(pluginEnv(m.opts.env), m.opts.setEnv...)
+			cmd.Env = append(cmd.Env, spec.Env...)
+			cmd.Env = append(cmd.Env, plugin.EnvHostPID+"="+strconv.Itoa(os.Getpid()))
+			r, err := newProcessRunner(l, cmd)
+			proc = r
+			return r, err
+		},
 		SkipHostEnv:      true,
-		SecureConfig:     &goplugin.SecureConfig{Checksum: inst.checksum, Hash: sha256.New()},
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
 		AutoMTLS:         true,
-		// The host's services reach the plugin over its own connection,
-		// so the host makes no socket of its own.
-		GRPCBrokerMultiplex: true,
-		GRPCDialOptions:     plugin.GRPCDialOptions(m.opts.tracerProvider),
-		Logger:              logger,
+		GRPCDialOptions:  plugin.GRPCDialOptions(m.opts.tracerProvider),
+		Logger:           logger,
 		// What the plugin prints with fmt rather than its logger still
 		// reaches the host's log.
 		SyncStdout:   logger.Named("stdout").StandardWriter(&hclog.StandardLoggerOptions{ForceLevel: hclog.Info}),
 		SyncStderr:   logger.Named("stderr").StandardWriter(&hclog.StandardLoggerOptions{ForceLevel: hclog.Warn}),
 		StartTimeout: m.opts.startTimeout,
-	})
+	}
+	if m.run != nil {
+		cfg.UnixSocketConfig = &goplugin.UnixSocketConfig{TempDir: m.run.path}
+	}
+	client := goplugin.NewClient(cfg)
 	proto, err := client.Client()
 	if err != nil {
+		ve := versionError(err)
+		// A refused plugin is reported in one line by the caller, not
+		// in go-plugin's lines about ending it.
+		logger.quiet.Store(ve != nil)
 		client.Kill()
-		if ve := versionError(err); ve != nil {
-			return nil, nil, nil, ve
+		if ve != nil {
+			return nil, nil, nil, 0, ve
 		}
-		return nil, nil, nil, fmt.Errorf("launch %s: %w", inst.path, err)
+		return nil, nil, nil, 0, fmt.Errorf("launch %s: %w", inst.path, err)
 	}
 	rpc, ok := proto.(*goplugin.GRPCClient)
 	if !ok {
 		client.Kill()
-		return nil, nil, nil, fmt.Errorf("launch %s: plugin does not speak gRPC", inst.path)
+		return nil, nil, nil, 0, fmt.Errorf("launch %s: plugin does not speak gRPC", inst.path)
 	}
 	raw, err := rpc.Dispense(plugin.PluginName)
 	if err != nil {
 		client.Kill()
-		return nil, nil, nil, fmt.Errorf("launch %s: %w", inst.path, err)
+		return nil, nil, nil, 0, fmt.Errorf("launch %s: %w", inst.path, err)
 	}
 	flow, ok := raw.(plugin.Flow)
 	if !ok {
 		client.Kill()
-		return nil, nil, nil, fmt.Errorf("launch %s: dispensed %T, not a flow", inst.path, raw)
+		return nil, nil, nil, 0, fmt.Errorf("launch %s: dispensed %T, not a flow", inst.path, raw)
 	}
-	return client, rpc, flow, nil
+	return client, rpc, flow, int(proc.pid.Load()), nil
 }
 
 // launch starts a process for inst, checks its Info, configures it and
 // makes it the current one.
 func (m *Manager) launch(ctx context.Context, inst *instance) error {
-	client, rpc, flow, err := m.start(inst)
+	client, rpc, flow, pid, err := m.start(inst)
 	if err != nil {
 		return err
 	}
@@ -237,10 +248,6 @@ func (m *Manager) launch(ctx context.Context, inst *instance) error {
 		return fmt.Errorf("configure: %w", err)
 	}
 
-	pid := 0
-	if rc := client.ReattachConfig(); rc != nil {
-		pid = rc.Pid
-	}
 	inst.mu.Lock()
 	inst.client, inst.rpc, inst.flow, inst.info = client, rpc, flow, info
 	inst.pid, inst.startedAt, inst.apiVersion = pid, time.Now(), version

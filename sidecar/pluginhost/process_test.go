@@ -116,9 +116,16 @@ func TestSocketsLiveInTheRunDirectory(t *testing.T) {
 	if err := h.m.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
+	// The plugin's socket and the host's for its services, both in the
+	// directory go-plugin made for the plugin in the run's directory.
 	socks := sockets(t, base)
-	if len(socks) != 1 || !strings.HasPrefix(socks[0], h.m.run.path+string(filepath.Separator)+"flow-") {
-		t.Fatalf("sockets = %v, want one in a flow- directory of %s", socks, h.m.run.path)
+	if len(socks) != 2 {
+		t.Fatalf("sockets = %v, want the plugin's and the host's", socks)
+	}
+	for _, s := range socks {
+		if !strings.HasPrefix(s, h.m.run.path+string(filepath.Separator)+"plugin-dir") {
+			t.Errorf("socket %s is not in a plugin's directory of %s", s, h.m.run.path)
+		}
 	}
 	if fi, err := os.Stat(base); err != nil || fi.Mode().Perm() != 0o700 {
 		t.Errorf("socket directory mode: %v %v", fi, err)
@@ -137,13 +144,13 @@ func TestSocketsLiveInTheRunDirectory(t *testing.T) {
 func TestStaleRunDirectoriesAreRemoved(t *testing.T) {
 	base := shortDir(t)
 	stale := filepath.Join(base, "run-killed")
-	if err := os.MkdirAll(filepath.Join(stale, "flow-x"), 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Join(stale, "plugin-dirx"), 0o700); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(stale, ".lock"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("unix", filepath.Join(stale, "flow-x", "plugin1"))
+	ln, err := net.Listen("unix", filepath.Join(stale, "plugin-dirx", "plugin1"))
 	if err != nil {
 		t.Fatal(err)
 	}

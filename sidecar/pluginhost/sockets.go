@@ -11,9 +11,11 @@ import (
 	"time"
 )
 
-// runDir is the private directory of one run of the host, inside which its
-// plugins keep their sockets (each in a directory of its own, see the
-// SDK's Serve). A lock on a file in it, held for the run, tells a later
+// runDir is the private directory of one run of the host, inside which
+// go-plugin makes a directory per plugin process for the plugin's socket
+// and the host's sockets for it (see processRunner). A plugin removes its
+// directory's sockets when its host is gone (the SDK's Serve), go-plugin
+// removes the directory when the host stops the plugin. A lock on a file in it, held for the run, tells a later
 // host that the directory is still in use; a directory whose lock nobody
 // holds belongs to a host that is gone, and is removed with whatever
 // sockets its killed plugins left.
