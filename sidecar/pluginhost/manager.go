@@ -2,19 +2,36 @@
 // plugins.
 //
 // Each configured plugin is a binary that serves the contract of package
-// sdk/plugin. The Manager starts it through hashicorp/go-plugin: the
-// binary's SHA-256 checksum is verified before every launch, the connection
-// is gRPC only and authenticated both ways with AutoMTLS, the plugin gets a
+// sdk/plugin; the host knows flows only by the names they are configured
+// or discovered under (Discover lists a plugin directory). The Manager
+// starts each through hashicorp/go-plugin: the binary's SHA-256 checksum
+// is verified before every launch, the contract version is negotiated (2,
+// or 1 for plugins built before it; a plugin speaking only another version
+// is refused with one log line and the others run), the connection is gRPC
+// only and authenticated both ways with AutoMTLS, the plugin gets a
 // minimal environment (never the host's, which may hold the merchant's
-// key) and, through Configure, only its own settings. The plugin's stderr
-// is parsed and logged through the host's slog logger with plugin=<name>.
+// key) and, through Configure, only its own settings, checked against the
+// schema it declares, with the agreed version, the environment (sandbox or
+// not) and the host's services: signing and verifying with the keys its
+// configuration grants (WithKeys, PluginConfig.Keys) and logging. The
+// plugin's stderr and what it logs through the host are logged through the
+// host's slog logger with plugin=<name>, the values of its secret settings
+// removed.
 //
 // A goroutine per plugin, owned by the Manager, notices when the process
-// exits or its connection breaks, marks the plugin unavailable, restarts it
-// with exponential backoff and configures it again. While a plugin is
-// down, Flow returns an error wrapping ErrUnavailable, and so does a call
-// that was in flight when the plugin died, so the API can answer 503
-// plugin_unavailable with nothing half done.
+// exits, its connection breaks, or its periodic health check (Check,
+// through the flow's own service) fails or times out, marks the plugin
+// unavailable, kills it and restarts it with exponential backoff,
+// configuring it again. While a plugin is down, Flow returns an error
+// wrapping ErrUnavailable, and so does a call that was in flight when the
+// plugin died, so the API can answer 503 plugin_unavailable with nothing
+// half done.
+//
+// Plugins keep their sockets in a private directory per run of the host
+// (WithSocketDir), locked for the run; a plugin whose host is gone removes
+// its sockets and exits, and the next run removes the directories of runs
+// whose host is gone. Inspect starts plugins only to read their Info, for
+// checking a configuration without starting traffic.
 //
 // Metrics: paysidecar_plugin_up{plugin}, paysidecar_plugin_restarts_total{plugin}
 // and paysidecar_plugin_call_duration_seconds{plugin,method,outcome}.
