@@ -15,6 +15,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
@@ -111,36 +113,6 @@ func openStore(ctx context.Context, cfg config.StoreConfig) (store.Store, error)
 	}
 }
 
-// pluginConfigs turns the flow settings into plugin launch configurations.
-// Against the sandbox, WeChat app secrets default to the sandbox's own.
-func pluginConfigs(cfg config.Config, sandboxKeys bool) []pluginhost.PluginConfig {
-	var out []pluginhost.PluginConfig
-	for _, name := range []string{config.FlowWeChatJSAPI, config.FlowWeChatMiniApp, config.FlowAlipayNative} {
-		f := cfg.Plugins.Flows()[name]
-		if !f.Enabled {
-			continue
-		}
-		path := f.Path
-		if path == "" {
-			path = filepath.Join(cfg.Plugins.Dir, name)
-		}
-		settings := map[string]string{}
-		for k, v := range f.Settings {
-			settings[k] = v
-		}
-		if sandboxKeys && settings["app_secret"] == "" {
-			switch name {
-			case config.FlowWeChatJSAPI:
-				settings["app_secret"] = sandbox.DevWeChatSecret
-			case config.FlowWeChatMiniApp:
-				settings["app_secret"] = sandbox.DevMiniAppSecret
-			}
-		}
-		out = append(out, pluginhost.PluginConfig{Name: name, Path: path, SHA256: f.SHA256, Settings: settings})
-	}
-	return out
-}
-
 // Run runs the sidecar until ctx ends or a listener fails. It validates
 // cfg first (the checks config.Load makes) and starts nothing when it is
 // not valid. Every part is a lifecycle.Component started in dependency
@@ -171,7 +143,21 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 	reg := telemetry.NewRegistry()
 	tel := telemetry.Bundle{Logger: log, Registerer: reg, TracerProvider: tp}.WithDefaults()
 
+	for _, h := range cfg.Hints {
+		log.Warn(h)
+	}
 	k, err := loadKeys(cfg, log)
+	if err != nil {
+		return err
+	}
+	flowCfgs, skipped, err := flowConfigs(cfg.Plugins)
+	if err != nil {
+		return err
+	}
+	for _, name := range skipped {
+		log.Warn("an executable in plugins.dir is not a flow plugin: its name is not a flow name", "file", name, "dir", cfg.Plugins.Dir)
+	}
+	hkeys, err := hostKeys(cfg, k)
 	if err != nil {
 		return err
 	}
@@ -208,17 +194,28 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 		Observe: upstreamCalls.Observe,
 	}
 
-	pluginOpts := []pluginhost.Option{pluginhost.WithTracerProvider(tp)}
+	pluginOpts := []pluginhost.Option{
+		pluginhost.WithTracerProvider(tp),
+		pluginhost.WithEnvironment(environment(cfg, k.sandbox || opts.WithSandbox)),
+		pluginhost.WithKeys(hkeys),
+		pluginhost.WithHealthCheck(cfg.Plugins.HealthInterval, cfg.Plugins.HealthTimeout),
+	}
+	if cfg.Plugins.SocketDir != "" {
+		pluginOpts = append(pluginOpts, pluginhost.WithSocketDir(cfg.Plugins.SocketDir))
+	}
 	if cfg.Tracing.Exporter == "otlp" {
 		// The plugins export their own spans to the same collector.
 		pluginOpts = append(pluginOpts, pluginhost.WithSetEnv(plugin.EnvOTLPEndpoint+"=http://"+cfg.Tracing.OTLPEndpoint))
 	}
-	plugins, err := pluginhost.New(pluginConfigs(cfg, k.sandbox), log, reg, pluginOpts...)
+	plugins, err := pluginhost.New(flowCfgs, log, reg, pluginOpts...)
 	if err != nil {
 		return err
 	}
 	if err := parts.Start(ctx, "plugins", plugins); err != nil {
 		return err
+	}
+	if len(plugins.Infos()) == 0 {
+		return errors.New("start plugins: every flow plugin was refused; see the log")
 	}
 
 	var disp *delivery.Dispatcher
@@ -315,7 +312,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 	log.Info("paysidecar is running", "api", addrs.API, "notify", addrs.Notify, "admin", addrs.Admin,
 		"upstream", cfg.Upstream.BaseURL, "store", cfg.Store.Driver, "version", opts.Version)
 	if opts.WithSandbox {
-		printBanner(opts.Stdout, addrs)
+		printBanner(opts.Stdout, addrs, plugins.Infos())
 	}
 	if opts.Ready != nil {
 		opts.Ready(addrs)
@@ -388,7 +385,10 @@ func startSandbox(ctx context.Context, cfg config.Config, log *slog.Logger, part
 	return srv, nil
 }
 
-func printBanner(w io.Writer, a Addrs) {
+// printBanner prints where everything runs and a curl that creates a
+// payment with one of the running flows: the first, by name, that needs no
+// buyer, so that the command works as printed.
+func printBanner(w io.Writer, a Addrs, flows []plugin.Info) {
 	fmt.Fprintf(w, `
 paysidecar is running against the sandbox upstream.
 
@@ -396,16 +396,27 @@ paysidecar is running against the sandbox upstream.
   notify         http://%[2]s/notify
   metrics        http://%[3]s/metrics
   sandbox        http://%[4]s
-
-Create a payment (Alipay native; the answer carries the cashier URL and deep link):
+  flows          http://%[1]s/v1/flows
+`, a.API, a.Notify, a.Admin, a.Sandbox)
+	slices.SortFunc(flows, func(x, y plugin.Info) int { return strings.Compare(x.Name, y.Name) })
+	for _, f := range flows {
+		if f.Buyer == plugin.BuyerRequired {
+			continue
+		}
+		fmt.Fprintf(w, `
+Create a payment with the %[2]s flow (trade type %[3]s):
 
   curl -s http://%[1]s/v1/payments -H 'Content-Type: application/json' \
-    -d '{"flow":"alipay-native","out_trade_no":"demo-'"$(date +%%s)"'","amount_fen":1,"description":"demo"}'
+    -d '{"flow":"%[2]s","out_trade_no":"demo-'"$(date +%%s)"'","amount_fen":1,"description":"demo"}'
 
-Then open pay_params.qr_code to pay in the sandbox's cashier, and
+Its pay_params are what the front end needs; a QR code URL in them opens
+the sandbox's cashier, where the payment can be paid. Then
 GET http://%[1]s/v1/payments/<id> to see it succeed.
 
-`, a.API, a.Notify, a.Admin, a.Sandbox)
+`, a.API, f.Name, f.TradeType)
+		return
+	}
+	fmt.Fprintf(w, "\nEvery running flow needs a buyer: see GET http://%s/v1/flows.\n\n", a.API)
 }
 
 // server is one HTTP listener of the process, as a lifecycle.Component:

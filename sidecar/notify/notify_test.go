@@ -22,6 +22,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/paysidecar/paysidecar/sdk/client"
+	"github.com/paysidecar/paysidecar/sdk/upstream"
 	"github.com/paysidecar/paysidecar/sidecar/ledger"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 	"github.com/paysidecar/paysidecar/sidecar/notify"
@@ -144,7 +145,7 @@ func newFixture(t *testing.T, cfg notify.Config) *fixture {
 func (f *fixture) payment(t *testing.T, id string, amount int64) store.Payment {
 	t.Helper()
 	p := store.Payment{ID: id, MerchantID: merchant, OutTradeNo: "out-" + id, Flow: client.FlowWeChatJSAPI,
-		TradeType: nkp.TradeWxJSAPI, AmountFen: amount, ReqDate: "20260301", ReqSeqID: "seq-" + id,
+		TradeType: upstream.TradeWeChatJSAPI, AmountFen: amount, ReqDate: "20260301", ReqSeqID: "seq-" + id,
 		Status: store.StatusProcessing, ExpiresAt: time.Now().Add(time.Hour)}
 	if err := f.st.CreatePayment(context.Background(), &p); err != nil {
 		t.Fatal(err)
@@ -166,7 +167,7 @@ func (f *fixture) refund(t *testing.T, id, paymentID string, amount int64) store
 func payData(p store.Payment, stat string, amount string) map[string]any {
 	return map[string]any{
 		"resp_code": "00000000", "resp_desc": "success", "huifu_id": p.MerchantID, "req_date": p.ReqDate,
-		"req_seq_id": p.ReqSeqID, "nkp_seq_id": "0030default220" + p.ID, "trans_type": nkp.TradeWxJSAPI,
+		"req_seq_id": p.ReqSeqID, "nkp_seq_id": "0030default220" + p.ID, "trans_type": upstream.TradeWeChatJSAPI,
 		"trans_amt": amount, "trans_stat": stat, "out_trans_id": "4200" + p.ID, "party_order_id": "po" + p.ID,
 		"end_time": "20260301101010", "notify_type": "1",
 	}
