@@ -238,6 +238,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 
 	ingress, err := notify.NewHandler(notify.Config{
 		MaxBodyBytes: cfg.Notify.MaxBodyBytes, Profile: nkp.Profile(cfg.Profile), Verifier: k.upstream,
+		Limits: notifyLimits(cfg.Notify),
 	}, st, led, notify.Options{Logger: log, Registerer: reg, TracerProvider: tp})
 	if err != nil {
 		return err
@@ -274,7 +275,8 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	if addrs.API, err = servers.serve("api", cfg.API.Listen, apiServer.Handler(), log); err != nil {
 		return err
 	}
-	if addrs.Notify, err = servers.serve("notify", cfg.Notify.Listen, notifyMux, log); err != nil {
+	if addrs.Notify, err = servers.serve("notify", cfg.Notify.Listen, notifyMux, log,
+		func(ln *net.Listener, srv *http.Server) { *ln = ingress.Listener(*ln); ingress.ConfigureServer(srv) }); err != nil {
 		return err
 	}
 	if addrs.Admin, err = servers.serve("admin", cfg.Admin.Listen, admin, log); err != nil {
@@ -385,9 +387,22 @@ func (s *serverSet) addr(name string) string {
 	return s.addrs[name]
 }
 
+// notifyLimits are the notify port's limits from the configuration.
+func notifyLimits(c config.NotifyConfig) notify.Limits {
+	return notify.Limits{
+		MaxHeaderBytes: c.MaxHeaderBytes, ReadTimeout: c.ReadTimeout, MaxConns: c.MaxConns, MaxConnsPerSource: c.MaxConnsPerSource,
+		RatePerSource: c.RatePerSource, BurstPerSource: c.BurstPerSource, Sources: c.Sources, Concurrency: c.Concurrency,
+		QueueTimeout: c.QueueTimeout, DuplicateCache: c.DuplicateCache, LogRefusals: c.LogRefusals, LogInterval: c.LogInterval,
+	}
+}
+
+// serveOption adjusts a listener and its server before serving, e.g. to
+// apply limits.
+type serveOption func(ln *net.Listener, srv *http.Server)
+
 // serve listens on addr and serves h until shutdown; it returns the bound
 // address.
-func (s *serverSet) serve(name, addr string, h http.Handler, log *slog.Logger) (string, error) {
+func (s *serverSet) serve(name, addr string, h http.Handler, log *slog.Logger, opts ...serveOption) (string, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", fmt.Errorf("%s: listen on %s: %w", name, addr, err)
@@ -399,6 +414,9 @@ func (s *serverSet) serve(name, addr string, h http.Handler, log *slog.Logger) (
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	for _, o := range opts {
+		o(&ln, srv)
 	}
 	s.mu.Lock()
 	if s.failed == nil {

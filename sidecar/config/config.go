@@ -94,6 +94,31 @@ type NotifyConfig struct {
 	// reaches Listen from outside.
 	PublicURL    string `koanf:"public_url"`
 	MaxBodyBytes int64  `koanf:"max_body_bytes"`
+	// MaxHeaderBytes bounds a request's line and headers; ReadTimeout
+	// the time to read a whole request.
+	MaxHeaderBytes int           `koanf:"max_header_bytes"`
+	ReadTimeout    time.Duration `koanf:"read_timeout"`
+	// MaxConns bounds the open connections, MaxConnsPerSource those from
+	// one source address (an IPv4 address or an IPv6 /64).
+	MaxConns          int `koanf:"max_conns"`
+	MaxConnsPerSource int `koanf:"max_conns_per_source"`
+	// RatePerSource and BurstPerSource are the token bucket of one
+	// source, in requests per second; Sources bounds how many sources
+	// are tracked.
+	RatePerSource  float64 `koanf:"rate_per_source"`
+	BurstPerSource int     `koanf:"burst_per_source"`
+	Sources        int     `koanf:"sources"`
+	// Concurrency bounds the notifications verified and processed at
+	// once; QueueTimeout how long one waits for its turn.
+	Concurrency  int           `koanf:"concurrency"`
+	QueueTimeout time.Duration `koanf:"queue_timeout"`
+	// DuplicateCache is how many acknowledged notifications are
+	// remembered to answer their duplicates from memory.
+	DuplicateCache int `koanf:"duplicate_cache"`
+	// LogRefusals refusals of one reason are logged one by one in each
+	// LogInterval; the rest as a count.
+	LogRefusals int           `koanf:"log_refusals"`
+	LogInterval time.Duration `koanf:"log_interval"`
 }
 
 // WebhookConfig configures delivery to the application.
@@ -219,9 +244,21 @@ func Defaults() Config {
 			IdempotencyTTL: 24 * time.Hour,
 		},
 		Notify: NotifyConfig{
-			Listen:       "127.0.0.1:8001",
-			PublicURL:    "http://127.0.0.1:8001/notify",
-			MaxBodyBytes: 64 << 10,
+			Listen:            "127.0.0.1:8001",
+			PublicURL:         "http://127.0.0.1:8001/notify",
+			MaxBodyBytes:      64 << 10,
+			MaxHeaderBytes:    8 << 10,
+			ReadTimeout:       10 * time.Second,
+			MaxConns:          1024,
+			MaxConnsPerSource: 32,
+			RatePerSource:     50,
+			BurstPerSource:    100,
+			Sources:           4096,
+			Concurrency:       4,
+			QueueTimeout:      2 * time.Second,
+			DuplicateCache:    4096,
+			LogRefusals:       10,
+			LogInterval:       time.Minute,
 		},
 		Webhook: WebhookConfig{
 			Timeout: 10 * time.Second,
@@ -470,6 +507,25 @@ func (c *Config) validate(e *Error) {
 	if c.Notify.MaxBodyBytes <= 0 {
 		e.add("notify.max_body_bytes", "must be positive")
 	}
+	for key, v := range map[string]int{
+		"notify.max_header_bytes": c.Notify.MaxHeaderBytes, "notify.max_conns": c.Notify.MaxConns,
+		"notify.max_conns_per_source": c.Notify.MaxConnsPerSource, "notify.burst_per_source": c.Notify.BurstPerSource,
+		"notify.sources": c.Notify.Sources, "notify.concurrency": c.Notify.Concurrency,
+		"notify.duplicate_cache": c.Notify.DuplicateCache, "notify.log_refusals": c.Notify.LogRefusals,
+	} {
+		if v <= 0 {
+			e.add(key, "must be positive")
+		}
+	}
+	if c.Notify.RatePerSource <= 0 {
+		e.add("notify.rate_per_source", "must be positive (requests per second)")
+	}
+	if c.Notify.MaxConnsPerSource > c.Notify.MaxConns {
+		e.add("notify.max_conns_per_source", "must not exceed notify.max_conns")
+	}
+	positive(e, "notify.read_timeout", c.Notify.ReadTimeout)
+	positive(e, "notify.queue_timeout", c.Notify.QueueTimeout)
+	positive(e, "notify.log_interval", c.Notify.LogInterval)
 	if c.Webhook.URL != "" {
 		checkURL(e, "webhook.url", c.Webhook.URL, true)
 		if c.Webhook.Secret == "" {

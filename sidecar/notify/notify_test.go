@@ -57,6 +57,8 @@ type failingStore struct {
 	mu             sync.Mutex
 	failTransition bool
 	failRecord     bool
+	hold           chan struct{}
+	entered        chan struct{}
 }
 
 func (s *failingStore) TransitionPayment(ctx context.Context, id string, t store.Transition) (store.Payment, bool, error) {
@@ -79,6 +81,19 @@ func (s *failingStore) RecordNotification(ctx context.Context, n store.Notificat
 	return s.Store.RecordNotification(ctx, n)
 }
 
+// GetPaymentByReqSeqID blocks, when the test set hold, until hold is
+// closed, after telling entered.
+func (s *failingStore) GetPaymentByReqSeqID(ctx context.Context, huifuID, reqDate, reqSeqID string) (store.Payment, error) {
+	s.mu.Lock()
+	hold, entered := s.hold, s.entered
+	s.mu.Unlock()
+	if hold != nil {
+		entered <- struct{}{}
+		<-hold
+	}
+	return s.Store.GetPaymentByReqSeqID(ctx, huifuID, reqDate, reqSeqID)
+}
+
 func (s *failingStore) set(transition, record bool) {
 	s.mu.Lock()
 	s.failTransition, s.failRecord = transition, record
@@ -86,14 +101,16 @@ func (s *failingStore) set(transition, record bool) {
 }
 
 type fixture struct {
-	st   *sqlite.Store
-	fs   *failingStore
-	srv  *httptest.Server
-	key  *rsa.PrivateKey
-	evil *rsa.PrivateKey
-	reg  *prometheus.Registry
-	logs *syncBuffer
-	rec  *tracetest.SpanRecorder
+	h     *notify.Handler
+	clock *clock
+	st    *sqlite.Store
+	fs    *failingStore
+	srv   *httptest.Server
+	key   *rsa.PrivateKey
+	evil  *rsa.PrivateKey
+	reg   *prometheus.Registry
+	logs  *syncBuffer
+	rec   *tracetest.SpanRecorder
 }
 
 type syncBuffer struct {
@@ -111,6 +128,24 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// clock is a clock the test moves.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
 }
 
 func newFixture(t *testing.T, cfg notify.Config) *fixture {
@@ -131,10 +166,12 @@ func newFixture(t *testing.T, cfg notify.Config) *fixture {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(f.rec))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
 	cfg.Verifier = &key.PublicKey
-	h, err := notify.NewHandler(cfg, f.fs, led, notify.Options{Logger: logger, Registerer: f.reg, TracerProvider: tp})
+	f.clock = &clock{t: time.Now()}
+	h, err := notify.NewHandler(cfg, f.fs, led, notify.Options{Logger: logger, Registerer: f.reg, TracerProvider: tp, Now: f.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.h = h
 	f.srv = httptest.NewServer(h)
 	t.Cleanup(f.srv.Close)
 	return f
