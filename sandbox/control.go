@@ -126,6 +126,7 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+ControlStats, s.serveStats)
 	mux.HandleFunc("POST "+ControlSettleApplication, s.serveSettleApplication)
 	s.ruleControlRoutes(mux)
+	s.signingKeyRoutes(mux)
 	s.wechatControlRoutes(mux)
 	mux.HandleFunc("/_sandbox/", func(w http.ResponseWriter, r *http.Request) {
 		controlFail(w, http.StatusNotFound, "not_found", "no control "+r.Method+" "+r.URL.Path+"; see GET /_sandbox/")
@@ -140,7 +141,7 @@ func (s *Server) serveControlIndex(w http.ResponseWriter, _ *http.Request) {
 			"GET|PUT " + ControlAutoSettle, "GET|PUT " + ControlFaults,
 			"GET " + ControlNotifications, "POST " + ControlWeChatCodes,
 			"GET " + ControlStats, "POST " + ControlSettleApplication,
-			"GET|POST " + ControlMerchants,
+			"GET|POST " + ControlMerchants, "GET|PUT " + ControlSigningKey,
 			"POST " + ControlWeChatTokens, "POST " + ControlWeChatApps, "GET " + ControlWeChatAuthorizations,
 		},
 	})

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
 	"github.com/paysidecar/paysidecar/sandbox"
@@ -65,11 +66,12 @@ func (o *Options) defaults() {
 	}
 }
 
-// keys are the merchant's private key and the upstream's public key.
+// keys are the merchant's private key and the upstream's public keys.
 type keys struct {
-	merchant *rsa.PrivateKey
-	upstream *rsa.PublicKey
-	sandbox  bool
+	merchant     *rsa.PrivateKey
+	upstream     *rsa.PublicKey
+	upstreamNext *rsa.PublicKey
+	sandbox      bool
 }
 
 func loadKeys(cfg config.Config, log *slog.Logger) (keys, error) {
@@ -96,6 +98,12 @@ func loadKeys(cfg config.Config, log *slog.Logger) (keys, error) {
 			return k, fmt.Errorf("upstream.public_key: %w", err)
 		}
 	}
+	if cfg.Upstream.PublicKeyNext != "" {
+		if k.upstreamNext, err = nkp.ParsePublicKey(cfg.Upstream.PublicKeyNext); err != nil {
+			return k, fmt.Errorf("upstream.public_key_next: %w", err)
+		}
+	}
+	log.Info("upstream public keys", "current", nkp.KeyID(k.upstream), "next", nkp.KeyID(k.upstreamNext))
 	return k, nil
 }
 
@@ -181,7 +189,8 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	}
 	up := &nkp.Client{
 		BaseURL: cfg.Upstream.BaseURL, SysID: cfg.Upstream.SysID, ProductID: cfg.Upstream.ProductID,
-		Profile: nkp.Profile(cfg.Profile), Key: k.merchant, UpstreamKey: k.upstream, HTTP: upstreamHTTP,
+		Profile: nkp.Profile(cfg.Profile), Key: k.merchant, UpstreamKey: k.upstream, UpstreamNextKey: k.upstreamNext,
+		HTTP: upstreamHTTP, Verified: answerKeyCounter(reg),
 	}
 
 	pluginOpts := []pluginhost.Option{pluginhost.WithTracerProvider(tp)}
@@ -237,7 +246,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	defer func() { _ = rq.Close() }()
 
 	ingress, err := notify.NewHandler(notify.Config{
-		MaxBodyBytes: cfg.Notify.MaxBodyBytes, Profile: nkp.Profile(cfg.Profile), Verifier: k.upstream,
+		MaxBodyBytes: cfg.Notify.MaxBodyBytes, Profile: nkp.Profile(cfg.Profile), Verifier: k.upstream, NextVerifier: k.upstreamNext,
 		Limits: notifyLimits(cfg.Notify),
 	}, st, led, notify.Options{Logger: log, Registerer: reg, TracerProvider: tp})
 	if err != nil {
@@ -385,6 +394,17 @@ func (s *serverSet) addr(name string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.addrs[name]
+}
+
+// answerKeyCounter counts the upstream's answers by the key that verified
+// them, so that a key switch-over can be watched.
+func answerKeyCounter(reg prometheus.Registerer) func(string) {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "paysidecar_upstream_answers_verified_total",
+		Help: "Upstream answers whose signature verified, by the upstream key that verified it (current, next).",
+	}, []string{"key"})
+	reg.MustRegister(c)
+	return func(key string) { c.WithLabelValues(key).Inc() }
 }
 
 // notifyLimits are the notify port's limits from the configuration.

@@ -66,9 +66,13 @@ type UpstreamConfig struct {
 	PrivateKeyFile string `koanf:"private_key_file"`
 	// PublicKey is the upstream's RSA public key that verifies answers
 	// and notifications.
-	PublicKey     string        `koanf:"public_key"`
-	PublicKeyFile string        `koanf:"public_key_file"`
-	Timeout       time.Duration `koanf:"timeout"`
+	PublicKey     string `koanf:"public_key"`
+	PublicKeyFile string `koanf:"public_key_file"`
+	// PublicKeyNext is the upstream's new public key during a key
+	// switch-over: answers and notifications verify with either.
+	PublicKeyNext     string        `koanf:"public_key_next"`
+	PublicKeyNextFile string        `koanf:"public_key_next_file"`
+	Timeout           time.Duration `koanf:"timeout"`
 	// Passthrough lists the upstream paths the app API may call through
 	// POST /v1/upstream/{path}, signed by the sidecar.
 	Passthrough []string `koanf:"passthrough"`
@@ -438,6 +442,7 @@ func readSecret(e *Error, key, path string, dst *string) {
 func (c *Config) readSecretFiles(e *Error) {
 	readSecret(e, "upstream.private_key_file", c.Upstream.PrivateKeyFile, &c.Upstream.PrivateKey)
 	readSecret(e, "upstream.public_key_file", c.Upstream.PublicKeyFile, &c.Upstream.PublicKey)
+	readSecret(e, "upstream.public_key_next_file", c.Upstream.PublicKeyNextFile, &c.Upstream.PublicKeyNext)
 	readSecret(e, "api.token_file", c.API.TokenFile, &c.API.Token)
 	readSecret(e, "webhook.secret_file", c.Webhook.SecretFile, &c.Webhook.Secret)
 	readSecret(e, "store.postgres_dsn_file", c.Store.PostgresDSNFile, &c.Store.PostgresDSN)
@@ -478,6 +483,19 @@ func (c *Config) validate(e *Error) {
 		}
 	} else if !c.SandboxKeysAllowed() {
 		e.add("upstream.public_key", "required (or upstream.public_key_file)")
+	}
+	if c.Upstream.PublicKeyNext != "" {
+		next, err := nkp.ParsePublicKey(c.Upstream.PublicKeyNext)
+		switch {
+		case err != nil:
+			e.add("upstream.public_key_next", "not an RSA public key in base64 DER or PEM")
+		case c.Upstream.PublicKey == "":
+			e.add("upstream.public_key_next", "needs upstream.public_key, the key in use until the switch-over")
+		default:
+			if cur, err := nkp.ParsePublicKey(c.Upstream.PublicKey); err == nil && cur.Equal(next) {
+				e.add("upstream.public_key_next", "is the same key as upstream.public_key")
+			}
+		}
 	}
 	positive(e, "upstream.timeout", c.Upstream.Timeout)
 	for i, p := range c.Upstream.Passthrough {

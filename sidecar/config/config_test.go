@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"github.com/paysidecar/paysidecar/sidecar/nkp"
 	"os"
 	"path/filepath"
 	"strings"
@@ -195,6 +196,40 @@ func TestNotifyLimits(t *testing.T) {
 		"notify.duplicate_cache", "notify.log_refusals", "notify.log_interval"} {
 		if !keys[k] {
 			t.Errorf("no problem reported for %s; got %v", k, cerr.Problems)
+		}
+	}
+}
+
+func TestUpstreamPublicKeyNext(t *testing.T) {
+	_, a, err := nkp.GenerateKeyPair(2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, b, err := nkp.GenerateKeyPair(2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubA, _ := nkp.PublicKeyBase64(&a.PublicKey)
+	pubB, _ := nkp.PublicKeyBase64(&b.PublicKey)
+	next := filepath.Join(t.TempDir(), "next.pub")
+	if err := os.WriteFile(next, []byte(pubB+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load("", func() []string {
+		return []string{"PAYSIDECAR_UPSTREAM__PUBLIC_KEY=" + pubA, "PAYSIDECAR_UPSTREAM__PUBLIC_KEY_NEXT_FILE=" + next}
+	})
+	if err != nil || cfg.Upstream.PublicKeyNext != pubB {
+		t.Fatalf("two keys: %v, next %q", err, cfg.Upstream.PublicKeyNext)
+	}
+	for name, env := range map[string][]string{
+		"next without current": {"PAYSIDECAR_UPSTREAM__PUBLIC_KEY_NEXT=" + pubB},
+		"the same key twice":   {"PAYSIDECAR_UPSTREAM__PUBLIC_KEY=" + pubA, "PAYSIDECAR_UPSTREAM__PUBLIC_KEY_NEXT=" + pubA},
+		"not a key":            {"PAYSIDECAR_UPSTREAM__PUBLIC_KEY=" + pubA, "PAYSIDECAR_UPSTREAM__PUBLIC_KEY_NEXT=bm90IGEga2V5"},
+	} {
+		_, err := Load("", func() []string { return env })
+		var cerr *Error
+		if !errors.As(err, &cerr) || len(cerr.Problems) != 1 || cerr.Problems[0].Key != "upstream.public_key_next" {
+			t.Errorf("%s: %v, want one problem with upstream.public_key_next", name, err)
 		}
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -74,6 +75,9 @@ type Config struct {
 	Profile nkp.Profile
 	// Verifier is the upstream's RSA public key. Required.
 	Verifier *rsa.PublicKey
+	// NextVerifier, when set, is accepted as well while the upstream
+	// switches keys (nkp.UpstreamKeys).
+	NextVerifier *rsa.PublicKey
 	// Limits bound what the ingress spends on the requests it receives.
 	Limits Limits
 }
@@ -111,7 +115,9 @@ type Handler struct {
 	reject      *prometheus.CounterVec
 	connRefused *prometheus.CounterVec
 	cacheHits   prometheus.Counter
+	verified    *prometheus.CounterVec
 	latency     prometheus.Histogram
+	nextSeen    sync.Once
 }
 
 // NewHandler returns the ingress handler. Mount it on its own listener at
@@ -163,6 +169,10 @@ func NewHandler(cfg Config, st store.Store, led *ledger.Ledger, opts Options) (*
 			Name: "paysidecar_notify_connections_refused_total",
 			Help: "Connections to the notify listener closed at once, by the limit they exceeded (max_conns, max_conns_per_source).",
 		}, []string{"reason"}),
+		verified: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "paysidecar_notify_verified_total",
+			Help: "Notifications whose signature verified, by the upstream key that verified it (current, next).",
+		}, []string{"key"}),
 		cacheHits: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "paysidecar_notify_duplicate_cache_hits_total",
 			Help: "Duplicate notifications acknowledged from memory, without verifying or storing them again.",
@@ -186,7 +196,7 @@ func NewHandler(cfg Config, st store.Store, led *ledger.Ledger, opts Options) (*
 	}
 	h.tracer = tp.Tracer("github.com/paysidecar/paysidecar/sidecar/notify")
 	if opts.Registerer != nil {
-		for _, c := range []prometheus.Collector{h.recv, h.reject, h.connRefused, h.cacheHits, h.latency} {
+		for _, c := range []prometheus.Collector{h.recv, h.reject, h.connRefused, h.cacheHits, h.verified, h.latency} {
 			if err := opts.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("notify: register metrics: %w", err)
 			}
@@ -230,9 +240,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer h.gate.leave()
 	// Nothing of the notification is read before this check.
-	if err := n.Verify(h.cfg.Verifier); err != nil {
+	keyName, err := nkp.UpstreamKeys{Current: h.cfg.Verifier, Next: h.cfg.NextVerifier}.VerifyNotification(n)
+	if err != nil {
 		h.refuse(r.Context(), w, nil, "unknown", src, &refusal{status: http.StatusForbidden, reason: ReasonBadSignature, msg: "signature does not verify"})
 		return
+	}
+	h.verified.WithLabelValues(keyName).Inc()
+	if keyName == nkp.KeyNext {
+		h.nextSeen.Do(func() {
+			h.log.Info("a notification verified with upstream.public_key_next: the upstream signs with its new key; make it upstream.public_key once nothing verifies with the current one",
+				"key_id", nkp.KeyID(h.cfg.NextVerifier))
+		})
 	}
 
 	// Only a genuine notification gets a span: a flood of forgeries must

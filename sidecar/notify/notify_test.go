@@ -638,3 +638,42 @@ func TestNewHandlerRefusesBadConfig(t *testing.T) {
 		t.Error("accepted a nil ledger")
 	}
 }
+
+func TestNextUpstreamKey(t *testing.T) {
+	_, next, err := nkp.GenerateKeyPair(2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, notify.Config{NextVerifier: &next.PublicKey})
+	p1, p2 := f.payment(t, "pay_1", 100), f.payment(t, "pay_2", 100)
+	if code, body := f.postForm(t, f.sign(t, payData(p1, "S", "1.00"))); code != 200 {
+		t.Fatalf("signed with the current key: %d %q", code, body)
+	}
+	byNext, err := nkp.SignNotification(next, "00000000", "success", payData(p2, "S", "1.00"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, body := f.postForm(t, byNext); code != 200 || body != "RECV_ORD_ID_seq-pay_2" {
+		t.Fatalf("signed with the next key: %d %q", code, body)
+	}
+	for key, want := range map[string]float64{nkp.KeyCurrent: 1, nkp.KeyNext: 1} {
+		if v := f.metric(t, "paysidecar_notify_verified_total", map[string]string{"key": key}); v != want {
+			t.Errorf("verified{%s} = %v, want %v", key, v, want)
+		}
+	}
+	logs := f.logs.String()
+	if !strings.Contains(logs, "upstream.public_key_next") || !strings.Contains(logs, nkp.KeyID(&next.PublicKey)) {
+		t.Errorf("no log of the switch-over:\n%s", logs)
+	}
+	pub, _ := nkp.PublicKeyBase64(&next.PublicKey)
+	if strings.Contains(logs, pub[40:80]) {
+		t.Error("the logs show the key")
+	}
+	// A handler without the next key refuses what it signs.
+	g := newFixture(t, notify.Config{})
+	p3 := g.payment(t, "pay_3", 100)
+	byNext3, _ := nkp.SignNotification(next, "00000000", "success", payData(p3, "S", "1.00"))
+	if code, _ := g.postForm(t, byNext3); code != http.StatusForbidden {
+		t.Errorf("next key not configured: %d, want 403", code)
+	}
+}
