@@ -36,7 +36,7 @@ var (
 	upstreamKey, evil *rsa.PrivateKey
 )
 
-func keys(t *testing.T) (*rsa.PrivateKey, *rsa.PrivateKey) {
+func keys(t testing.TB) (*rsa.PrivateKey, *rsa.PrivateKey) {
 	t.Helper()
 	keysOnce.Do(func() {
 		var err error
@@ -148,7 +148,7 @@ func (c *clock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func newFixture(t *testing.T, cfg notify.Config) *fixture {
+func newFixture(t testing.TB, cfg notify.Config) *fixture {
 	t.Helper()
 	key, evilKey := keys(t)
 	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "db.sqlite"))
@@ -177,7 +177,7 @@ func newFixture(t *testing.T, cfg notify.Config) *fixture {
 	return f
 }
 
-func (f *fixture) payment(t *testing.T, id string, amount int64) store.Payment {
+func (f *fixture) payment(t testing.TB, id string, amount int64) store.Payment {
 	t.Helper()
 	p := store.Payment{ID: id, MerchantID: merchant, OutTradeNo: "out-" + id, Flow: client.FlowWeChatJSAPI,
 		TradeType: nkp.TradeWxJSAPI, AmountFen: amount, ReqDate: "20260301", ReqSeqID: "seq-" + id,
@@ -208,7 +208,7 @@ func payData(p store.Payment, stat string, amount string) map[string]any {
 	}
 }
 
-func (f *fixture) sign(t *testing.T, data map[string]any) nkp.Notification {
+func (f *fixture) sign(t testing.TB, data map[string]any) nkp.Notification {
 	t.Helper()
 	n, err := nkp.SignNotification(f.key, "00000000", "success", data)
 	if err != nil {
