@@ -68,8 +68,8 @@ type Limits struct {
 	// address (an IPv4 address or an IPv6 /64). Default 32.
 	MaxConnsPerSource int
 	// RatePerSource is the sustained requests per second one source may
-	// send; BurstPerSource how many it may send at once. Defaults 50 and
-	// 100.
+	// send; BurstPerSource how many it may send at once. Defaults 200 and
+	// 400.
 	RatePerSource  float64
 	BurstPerSource int
 	// Sources bounds the table of per-source rate limiters; the least
@@ -96,8 +96,8 @@ const (
 	DefaultMaxHeaderBytes    = 8 << 10
 	DefaultReadTimeout       = 10 * time.Second
 	DefaultMaxConnsPerSource = 32
-	DefaultRatePerSource     = 50
-	DefaultBurstPerSource    = 100
+	DefaultRatePerSource     = 200
+	DefaultBurstPerSource    = 400
 	DefaultSources           = 4096
 	DefaultConcurrency       = 4
 	DefaultQueueTimeout      = 2 * time.Second
