@@ -411,7 +411,8 @@ func answerKeyCounter(reg prometheus.Registerer) func(string) {
 func notifyLimits(c config.NotifyConfig) notify.Limits {
 	return notify.Limits{
 		MaxHeaderBytes: c.MaxHeaderBytes, ReadTimeout: c.ReadTimeout, MaxConns: c.MaxConns, MaxConnsPerSource: c.MaxConnsPerSource,
-		RatePerSource: c.RatePerSource, BurstPerSource: c.BurstPerSource, Sources: c.Sources, Concurrency: c.Concurrency,
+		RatePerSource: c.RatePerSource, BurstPerSource: c.BurstPerSource, Sources: c.Sources, RateLimitDelay: c.RateLimitDelay,
+		Concurrency:  c.Concurrency,
 		QueueTimeout: c.QueueTimeout, DuplicateCache: c.DuplicateCache, LogRefusals: c.LogRefusals, LogInterval: c.LogInterval,
 	}
 }

@@ -112,6 +112,9 @@ type NotifyConfig struct {
 	RatePerSource  float64 `koanf:"rate_per_source"`
 	BurstPerSource int     `koanf:"burst_per_source"`
 	Sources        int     `koanf:"sources"`
+	// RateLimitDelay is how long a request over its source's rate waits
+	// for its 429.
+	RateLimitDelay time.Duration `koanf:"rate_limit_delay"`
 	// Concurrency bounds the notifications verified and processed at
 	// once; QueueTimeout how long one waits for its turn.
 	Concurrency  int           `koanf:"concurrency"`
@@ -258,6 +261,7 @@ func Defaults() Config {
 			RatePerSource:     200,
 			BurstPerSource:    400,
 			Sources:           4096,
+			RateLimitDelay:    time.Second,
 			Concurrency:       4,
 			QueueTimeout:      2 * time.Second,
 			DuplicateCache:    4096,
@@ -543,6 +547,7 @@ func (c *Config) validate(e *Error) {
 	}
 	positive(e, "notify.read_timeout", c.Notify.ReadTimeout)
 	positive(e, "notify.queue_timeout", c.Notify.QueueTimeout)
+	positive(e, "notify.rate_limit_delay", c.Notify.RateLimitDelay)
 	positive(e, "notify.log_interval", c.Notify.LogInterval)
 	if c.Webhook.URL != "" {
 		checkURL(e, "webhook.url", c.Webhook.URL, true)

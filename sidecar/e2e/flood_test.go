@@ -44,6 +44,8 @@ import (
 //	FLOOD_WORKERS  concurrent connections (16)
 //	FLOOD_PHASE    length of each phase (5s)
 //	FLOOD_REPEAT   repetitions of the three phases (3)
+//
+// and PAYSIDECAR_NOTIFY__* settings are passed on to the sidecar.
 
 type floodSettings struct {
 	rate    float64
@@ -127,9 +129,15 @@ func newFloodRig(b *testing.B) *floodRig {
 	b.Helper()
 	// The upstream's own retry rhythm, not the tests' fast one.
 	sb := sandboxtest.Start(b, sandboxtest.WithConfig(func(c *sandbox.Config) { c.NotifyBackoff = sandbox.DefaultNotifyBackoff }))
-	e, api, notify, admin := sidecarEnv(b, sb.URL, b.TempDir(),
-		"PAYSIDECAR_REQUERY__SCHEDULE=15s,30s,1m,2m,5m,10m", "PAYSIDECAR_REQUERY__INTERVAL=1s",
-		"PAYSIDECAR_TRACING__EXPORTER=stdout", "OTEL_BSP_SCHEDULE_DELAY=100")
+	extra := []string{"PAYSIDECAR_REQUERY__SCHEDULE=15s,30s,1m,2m,5m,10m", "PAYSIDECAR_REQUERY__INTERVAL=1s",
+		"PAYSIDECAR_TRACING__EXPORTER=stdout", "OTEL_BSP_SCHEDULE_DELAY=100"}
+	// Other notify limits can be tried from the benchmark's environment.
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "PAYSIDECAR_NOTIFY__") {
+			extra = append(extra, kv)
+		}
+	}
+	e, api, notify, admin := sidecarEnv(b, sb.URL, b.TempDir(), extra...)
 	rig := &floodRig{b: b, sb: sb, sc: startSidecar(b, e, api, notify, admin)}
 	ctx := context.Background()
 	p, err := rig.sc.Client.CreatePayment(ctx, benchOrder())

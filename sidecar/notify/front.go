@@ -33,7 +33,9 @@ import (
 //     beyond either is closed as soon as it is accepted.
 //  2. a token bucket per source (Limits.RatePerSource, BurstPerSource),
 //     in a table of at most Limits.Sources sources: over its rate a
-//     source is answered 429 before its body is read.
+//     source is answered 429 before its body is read, after
+//     Limits.RateLimitDelay, so that each of its connections can make only
+//     one request per delay.
 //  3. cheap checks: method, content type, declared and actual body size,
 //     form shape (resp_data and sign present, once each, resp_data a JSON
 //     object by its first byte).
@@ -72,6 +74,9 @@ type Limits struct {
 	// 400.
 	RatePerSource  float64
 	BurstPerSource int
+	// RateLimitDelay is how long a request over its source's rate waits
+	// for its 429. Default 1s.
+	RateLimitDelay time.Duration
 	// Sources bounds the table of per-source rate limiters; the least
 	// recently seen source is forgotten first. Default 4096.
 	Sources int
@@ -98,6 +103,7 @@ const (
 	DefaultMaxConnsPerSource = 32
 	DefaultRatePerSource     = 200
 	DefaultBurstPerSource    = 400
+	DefaultRateLimitDelay    = time.Second
 	DefaultSources           = 4096
 	DefaultConcurrency       = 4
 	DefaultQueueTimeout      = 2 * time.Second
@@ -128,6 +134,9 @@ func (l Limits) withDefaults() Limits {
 	def(&l.LogRefusals, DefaultLogRefusals)
 	if l.RatePerSource <= 0 {
 		l.RatePerSource = DefaultRatePerSource
+	}
+	if l.RateLimitDelay <= 0 {
+		l.RateLimitDelay = DefaultRateLimitDelay
 	}
 	if l.QueueTimeout <= 0 {
 		l.QueueTimeout = DefaultQueueTimeout
@@ -315,6 +324,15 @@ const maxSignLen = 1024
 // notification's four fields. Nothing in it is trusted yet.
 func (h *Handler) admit(r *http.Request, src string) (nkp.Notification, *refusal) {
 	if !h.rates.allow(src, h.now()) {
+		// Answer a source over its rate late: a flood from it can then
+		// make at most one request per connection per delay, and its
+		// connections are bounded.
+		penalty := time.NewTimer(h.limits.RateLimitDelay)
+		select {
+		case <-penalty.C:
+		case <-r.Context().Done():
+			penalty.Stop()
+		}
 		return nkp.Notification{}, &refusal{status: http.StatusTooManyRequests, reason: ReasonRateLimited, msg: "too many requests from this address"}
 	}
 	if r.Method != http.MethodPost {

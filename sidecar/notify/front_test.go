@@ -31,7 +31,7 @@ func (f *fixture) serve(t *testing.T, remote, body string) *httptest.ResponseRec
 }
 
 func TestRateLimitPerSource(t *testing.T) {
-	f := newFixture(t, notify.Config{Limits: notify.Limits{RatePerSource: 1, BurstPerSource: 3}})
+	f := newFixture(t, notify.Config{Limits: notify.Limits{RatePerSource: 1, BurstPerSource: 3, RateLimitDelay: 200 * time.Millisecond}})
 	p := f.payment(t, "pay_1", 100)
 	good := f.sign(t, payData(p, "S", "1.00")).Form().Encode()
 	const attacker = "198.51.100.7:40000"
@@ -42,7 +42,11 @@ func TestRateLimitPerSource(t *testing.T) {
 	}
 	// The bucket is empty: even a genuine notification from this source
 	// is turned away, with a status the upstream retries on.
+	began := time.Now()
 	rec := f.serve(t, attacker, good)
+	if waited := time.Since(began); waited < 200*time.Millisecond {
+		t.Errorf("the 429 came after %s, want at least the 200ms delay", waited)
+	}
 	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") == "" || strings.HasPrefix(rec.Body.String(), "RECV") {
 		t.Fatalf("over the rate: %d %q, Retry-After %q; want 429 with Retry-After", rec.Code, rec.Body, rec.Header().Get("Retry-After"))
 	}
