@@ -122,6 +122,10 @@ type NotifyConfig struct {
 	// DuplicateCache is how many acknowledged notifications are
 	// remembered to answer their duplicates from memory.
 	DuplicateCache int `koanf:"duplicate_cache"`
+	// DuplicateRate and DuplicateBurst bound how often the duplicates of
+	// one notification are acknowledged from memory.
+	DuplicateRate  float64 `koanf:"duplicate_rate"`
+	DuplicateBurst int     `koanf:"duplicate_burst"`
 	// LogRefusals refusals of one reason are logged one by one in each
 	// LogInterval; the rest as a count.
 	LogRefusals int           `koanf:"log_refusals"`
@@ -265,6 +269,8 @@ func Defaults() Config {
 			Concurrency:       4,
 			QueueTimeout:      2 * time.Second,
 			DuplicateCache:    4096,
+			DuplicateRate:     1,
+			DuplicateBurst:    10,
 			LogRefusals:       10,
 			LogInterval:       time.Minute,
 		},
@@ -534,6 +540,7 @@ func (c *Config) validate(e *Error) {
 		"notify.max_conns_per_source": c.Notify.MaxConnsPerSource, "notify.burst_per_source": c.Notify.BurstPerSource,
 		"notify.sources": c.Notify.Sources, "notify.concurrency": c.Notify.Concurrency,
 		"notify.duplicate_cache": c.Notify.DuplicateCache, "notify.log_refusals": c.Notify.LogRefusals,
+		"notify.duplicate_burst": c.Notify.DuplicateBurst,
 	} {
 		if v <= 0 {
 			e.add(key, "must be positive")
@@ -541,6 +548,9 @@ func (c *Config) validate(e *Error) {
 	}
 	if c.Notify.RatePerSource <= 0 {
 		e.add("notify.rate_per_source", "must be positive (requests per second)")
+	}
+	if c.Notify.DuplicateRate <= 0 {
+		e.add("notify.duplicate_rate", "must be positive (acknowledgements per second)")
 	}
 	if c.Notify.MaxConnsPerSource > c.Notify.MaxConns {
 		e.add("notify.max_conns_per_source", "must not exceed notify.max_conns")

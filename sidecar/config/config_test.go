@@ -163,7 +163,7 @@ func TestNotifyLimits(t *testing.T) {
 			"PAYSIDECAR_NOTIFY__MAX_CONNS=64", "PAYSIDECAR_NOTIFY__MAX_CONNS_PER_SOURCE=4",
 			"PAYSIDECAR_NOTIFY__RATE_PER_SOURCE=2.5", "PAYSIDECAR_NOTIFY__BURST_PER_SOURCE=5",
 			"PAYSIDECAR_NOTIFY__SOURCES=100", "PAYSIDECAR_NOTIFY__CONCURRENCY=2", "PAYSIDECAR_NOTIFY__RATE_LIMIT_DELAY=250ms",
-			"PAYSIDECAR_NOTIFY__QUEUE_TIMEOUT=500ms", "PAYSIDECAR_NOTIFY__DUPLICATE_CACHE=10",
+			"PAYSIDECAR_NOTIFY__QUEUE_TIMEOUT=500ms", "PAYSIDECAR_NOTIFY__DUPLICATE_CACHE=10", "PAYSIDECAR_NOTIFY__DUPLICATE_RATE=0.5", "PAYSIDECAR_NOTIFY__DUPLICATE_BURST=3",
 			"PAYSIDECAR_NOTIFY__LOG_REFUSALS=1", "PAYSIDECAR_NOTIFY__LOG_INTERVAL=10s",
 		}
 	})
@@ -173,13 +173,13 @@ func TestNotifyLimits(t *testing.T) {
 	n := cfg.Notify
 	if n.MaxHeaderBytes != 4096 || n.ReadTimeout != 3*time.Second || n.MaxConns != 64 || n.MaxConnsPerSource != 4 ||
 		n.RatePerSource != 2.5 || n.BurstPerSource != 5 || n.Sources != 100 || n.Concurrency != 2 ||
-		n.QueueTimeout != 500*time.Millisecond || n.RateLimitDelay != 250*time.Millisecond || n.DuplicateCache != 10 || n.LogRefusals != 1 || n.LogInterval != 10*time.Second {
+		n.QueueTimeout != 500*time.Millisecond || n.RateLimitDelay != 250*time.Millisecond || n.DuplicateCache != 10 || n.DuplicateRate != 0.5 || n.DuplicateBurst != 3 || n.LogRefusals != 1 || n.LogInterval != 10*time.Second {
 		t.Errorf("notify limits from the environment: %+v", n)
 	}
 
 	bad := []string{}
 	for _, k := range []string{"MAX_HEADER_BYTES", "READ_TIMEOUT", "MAX_CONNS", "RATE_PER_SOURCE", "BURST_PER_SOURCE", "RATE_LIMIT_DELAY",
-		"SOURCES", "CONCURRENCY", "QUEUE_TIMEOUT", "DUPLICATE_CACHE", "LOG_REFUSALS", "LOG_INTERVAL"} {
+		"SOURCES", "CONCURRENCY", "QUEUE_TIMEOUT", "DUPLICATE_CACHE", "DUPLICATE_RATE", "DUPLICATE_BURST", "LOG_REFUSALS", "LOG_INTERVAL"} {
 		bad = append(bad, "PAYSIDECAR_NOTIFY__"+k+"=0")
 	}
 	_, err = Load("", func() []string { return append(bad, "PAYSIDECAR_NOTIFY__MAX_CONNS_PER_SOURCE=-1") })
@@ -193,7 +193,7 @@ func TestNotifyLimits(t *testing.T) {
 	}
 	for _, k := range []string{"notify.max_header_bytes", "notify.read_timeout", "notify.max_conns", "notify.max_conns_per_source",
 		"notify.rate_per_source", "notify.burst_per_source", "notify.rate_limit_delay", "notify.sources", "notify.concurrency", "notify.queue_timeout",
-		"notify.duplicate_cache", "notify.log_refusals", "notify.log_interval"} {
+		"notify.duplicate_cache", "notify.duplicate_rate", "notify.duplicate_burst", "notify.log_refusals", "notify.log_interval"} {
 		if !keys[k] {
 			t.Errorf("no problem reported for %s; got %v", k, cerr.Problems)
 		}

@@ -105,6 +105,23 @@ type phaseResult struct {
 	spans       int
 	genuine     int
 	retried     int
+	sidecarCPU  float64 // seconds of CPU the sidecar used
+	benchCPU    float64 // seconds of CPU this process (flood, sandbox, API client) used
+}
+
+// cpuSeconds is the user and system CPU time pid has used.
+func cpuSeconds(pid string) float64 {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	// utime and stime are fields 14 and 15 of stat, in clock ticks (100 a
+	// second on Linux).
+	u, _ := strconv.ParseFloat(f[11], 64)
+	k, _ := strconv.ParseFloat(f[12], 64)
+	return (u + k) / 100
 }
 
 func BenchmarkNotifyFlood(b *testing.B) {
@@ -158,6 +175,8 @@ func (r *floodRig) phase(kind string, set floodSettings) phaseResult {
 	b := r.b
 	res := phaseResult{statuses: map[int]int64{}}
 	logsBefore, spansBefore := len(r.sc.logs.String()), strings.Count(r.sc.stdout.String(), `{"Name":`)
+	scPID := strconv.Itoa(r.sc.cmd.Process.Pid)
+	scCPU, benchCPU := cpuSeconds(scPID), cpuSeconds("self")
 	ctx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -201,6 +220,7 @@ func (r *floodRig) phase(kind string, set floodSettings) phaseResult {
 	stop()
 	wg.Wait()
 	res.elapsed = time.Since(started)
+	res.sidecarCPU, res.benchCPU = cpuSeconds(scPID)-scCPU, cpuSeconds("self")-benchCPU
 	res.sent = sent.Load()
 	res.logBytes = len(r.sc.logs.String()) - logsBefore
 
@@ -326,8 +346,8 @@ func reportFlood(b *testing.B, set floodSettings, results map[string][]phaseResu
 	w := bufio.NewWriter(&out)
 	fmt.Fprintf(w, "\nflood: %.0f req/s aimed, %d source address(es), %d connections, %s phases, %d repetitions\n\n",
 		set.rate, set.sources, set.workers, set.phase, set.repeat)
-	fmt.Fprintf(w, "| phase | flood req/s | GET p50 ms | GET p99 ms | create p50 ms | create p99 ms | log bytes | spans | genuine acked (retried) | answers |\n")
-	fmt.Fprintf(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
+	fmt.Fprintf(w, "| phase | flood req/s | GET p50 ms | GET p99 ms | create p50 ms | create p99 ms | sidecar CPU | bench CPU | log bytes | spans | genuine acked (retried) | answers |\n")
+	fmt.Fprintf(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
 	for _, k := range []string{"unloaded", "garbage", "replay"} {
 		for i, r := range results[k] {
 			var codes []string
@@ -335,9 +355,10 @@ func reportFlood(b *testing.B, set floodSettings, results map[string][]phaseResu
 				codes = append(codes, fmt.Sprintf("%d×%d", n, c))
 			}
 			sort.Strings(codes)
-			fmt.Fprintf(w, "| %s #%d | %.0f | %.2f | %.2f | %.2f | %.2f | %d | %d | %d (%d) | %s |\n", k, i+1,
+			fmt.Fprintf(w, "| %s #%d | %.0f | %.2f | %.2f | %.2f | %.2f | %.0f%% | %.0f%% | %d | %d | %d (%d) | %s |\n", k, i+1,
 				float64(r.sent)/r.elapsed.Seconds(), ms(percentile(r.get, 50)), ms(percentile(r.get, 99)),
-				ms(percentile(r.create, 50)), ms(percentile(r.create, 99)), r.logBytes, r.spans, r.genuine, r.retried, strings.Join(codes, " "))
+				ms(percentile(r.create, 50)), ms(percentile(r.create, 99)), 100*r.sidecarCPU/r.elapsed.Seconds(),
+				100*r.benchCPU/r.elapsed.Seconds(), r.logBytes, r.spans, r.genuine, r.retried, strings.Join(codes, " "))
 		}
 	}
 	fmt.Fprintf(w, "\nratios to the unloaded phase of the same repetition: median (min–max)\n\n")

@@ -40,7 +40,9 @@ import (
 //     form shape (resp_data and sign present, once each, resp_data a JSON
 //     object by its first byte).
 //  4. the duplicate cache: a notification this process has already
-//     verified, stored and acknowledged is acknowledged again from memory.
+//     verified, stored and acknowledged is acknowledged again from memory,
+//     at most Limits.DuplicateRate times a second (a replay flood of one
+//     captured notification from many sources is answered 429 late).
 //     The cache is keyed by the SHA-256 of resp_data and sign together, so
 //     a hit means these exact bytes verified before under the same keys;
 //     a forged copy of a genuine resp_data never hits it.
@@ -88,6 +90,13 @@ type Limits struct {
 	// DuplicateCache is the number of acknowledged notifications
 	// remembered to answer their duplicates from memory. Default 4096.
 	DuplicateCache int
+	// DuplicateRate and DuplicateBurst bound how often the duplicates of
+	// one remembered notification are acknowledged, from all sources
+	// together; more are answered 429 after RateLimitDelay. The upstream
+	// repeats a notification a few times a minute at most. Defaults 1 per
+	// second and 10.
+	DuplicateRate  float64
+	DuplicateBurst int
 	// LogRefusals is the number of refusals of one reason logged one by
 	// one in each LogInterval; the rest are logged as a count. Defaults
 	// 10 and 1m.
@@ -108,14 +117,17 @@ const (
 	DefaultConcurrency       = 4
 	DefaultQueueTimeout      = 2 * time.Second
 	DefaultDuplicateCache    = 4096
+	DefaultDuplicateRate     = 1
+	DefaultDuplicateBurst    = 10
 	DefaultLogRefusals       = 10
 	DefaultLogInterval       = time.Minute
 )
 
 // Refusal reasons of the front, besides those of the handler.
 const (
-	ReasonRateLimited = "rate_limited"
-	ReasonBusy        = "busy"
+	ReasonRateLimited   = "rate_limited"
+	ReasonDuplicateRate = "duplicate_rate_limited"
+	ReasonBusy          = "busy"
 )
 
 func (l Limits) withDefaults() Limits {
@@ -131,6 +143,10 @@ func (l Limits) withDefaults() Limits {
 	def(&l.Sources, DefaultSources)
 	def(&l.Concurrency, DefaultConcurrency)
 	def(&l.DuplicateCache, DefaultDuplicateCache)
+	def(&l.DuplicateBurst, DefaultDuplicateBurst)
+	if l.DuplicateRate <= 0 {
+		l.DuplicateRate = DefaultDuplicateRate
+	}
 	def(&l.LogRefusals, DefaultLogRefusals)
 	if l.RatePerSource <= 0 {
 		l.RatePerSource = DefaultRatePerSource
@@ -216,10 +232,11 @@ func dupKeyOf(respData, sign string) dupKey {
 }
 
 // acked is what the duplicate cache remembers of an acknowledged
-// notification.
+// notification, and the rate at which its duplicates are answered.
 type acked struct {
-	ack  string
-	kind string
+	ack   string
+	kind  string
+	again *rate.Limiter
 }
 
 // gate bounds the requests verified and processed at once.
@@ -316,6 +333,18 @@ func (c *limitedConn) Close() error {
 	return err
 }
 
+// penalize holds a request over a rate for Limits.RateLimitDelay before
+// it is refused: a flood can then make at most one request per connection
+// per delay, and its connections are bounded.
+func (h *Handler) penalize(r *http.Request) {
+	t := time.NewTimer(h.limits.RateLimitDelay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-r.Context().Done():
+	}
+}
+
 // maxSignLen bounds the sign field: the base64 of an RSA-4096 signature
 // is 684 characters.
 const maxSignLen = 1024
@@ -324,15 +353,7 @@ const maxSignLen = 1024
 // notification's four fields. Nothing in it is trusted yet.
 func (h *Handler) admit(r *http.Request, src string) (nkp.Notification, *refusal) {
 	if !h.rates.allow(src, h.now()) {
-		// Answer a source over its rate late: a flood from it can then
-		// make at most one request per connection per delay, and its
-		// connections are bounded.
-		penalty := time.NewTimer(h.limits.RateLimitDelay)
-		select {
-		case <-penalty.C:
-		case <-r.Context().Done():
-			penalty.Stop()
-		}
+		h.penalize(r)
 		return nkp.Notification{}, &refusal{status: http.StatusTooManyRequests, reason: ReasonRateLimited, msg: "too many requests from this address"}
 	}
 	if r.Method != http.MethodPost {

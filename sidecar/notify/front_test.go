@@ -391,3 +391,34 @@ func TestRefusalsSampledAndNotTraced(t *testing.T) {
 		t.Errorf("%d spans after a genuine notification, want 1", spans)
 	}
 }
+
+func TestDuplicatesOfOneNotificationBounded(t *testing.T) {
+	f := newFixture(t, notify.Config{Limits: notify.Limits{DuplicateRate: 1, DuplicateBurst: 2, RateLimitDelay: 10 * time.Millisecond}})
+	p := f.payment(t, "pay_1", 100)
+	good := f.sign(t, payData(p, "S", "1.00")).Form().Encode()
+	if rec := f.serve(t, "192.0.2.1:1", good); rec.Code != http.StatusOK {
+		t.Fatalf("first: %d", rec.Code)
+	}
+	// From many sources, the copies share one allowance.
+	for i, src := range []string{"192.0.2.2:1", "192.0.2.3:1"} {
+		if rec := f.serve(t, src, good); rec.Code != http.StatusOK {
+			t.Fatalf("copy %d: %d", i+1, rec.Code)
+		}
+	}
+	rec := f.serve(t, "192.0.2.4:1", good)
+	if rec.Code != http.StatusTooManyRequests || strings.HasPrefix(rec.Body.String(), "RECV") {
+		t.Fatalf("third copy: %d %q, want 429", rec.Code, rec.Body)
+	}
+	if v := f.metric(t, "paysidecar_notify_rejected_total", map[string]string{"reason": notify.ReasonDuplicateRate}); v != 1 {
+		t.Errorf("rejected{duplicate_rate_limited} = %v, want 1", v)
+	}
+	// Another notification has its own allowance, and this one's refills.
+	other := f.sign(t, payData(f.payment(t, "pay_2", 100), "S", "1.00")).Form().Encode()
+	if rec := f.serve(t, "192.0.2.4:1", other); rec.Code != http.StatusOK {
+		t.Errorf("another notification: %d", rec.Code)
+	}
+	f.clock.Advance(time.Second)
+	if rec := f.serve(t, "192.0.2.4:1", good); rec.Code != http.StatusOK {
+		t.Errorf("a second later: %d", rec.Code)
+	}
+}

@@ -21,7 +21,7 @@ import (
 
 // fuzzLimits keep the front's limits out of a fuzzer's way: every input
 // comes from one address.
-var fuzzLimits = notify.Limits{RatePerSource: 1e9, BurstPerSource: 1 << 30}
+var fuzzLimits = notify.Limits{RatePerSource: 1e9, BurstPerSource: 1 << 30, DuplicateRate: 1e9, DuplicateBurst: 1 << 30}
 
 // FuzzNotificationForm posts arbitrary bodies to the ingress. Whatever
 // arrives, nothing that does not verify is acknowledged, and an

@@ -34,6 +34,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/time/rate"
 
 	"github.com/paysidecar/paysidecar/sdk/client"
 	"github.com/paysidecar/paysidecar/sidecar/ledger"
@@ -229,6 +230,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if a, ok := h.dups.Get(key); ok {
 		// These exact bytes verified, were stored and were acknowledged
 		// before: acknowledge again without the key or the store.
+		if !a.again.AllowN(h.now(), 1) {
+			h.penalize(r)
+			h.refuse(r.Context(), w, nil, a.kind, src, &refusal{status: http.StatusTooManyRequests, reason: ReasonDuplicateRate, msg: "this notification was acknowledged already; too many copies"})
+			return
+		}
 		h.cacheHits.Inc()
 		h.recv.WithLabelValues(a.kind, "duplicate").Inc()
 		writeAck(w, a.ack)
@@ -267,7 +273,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refuse(ctx, w, span, kind, src, ref)
 		return
 	}
-	h.dups.Add(key, acked{ack: ack, kind: kind})
+	h.dups.Add(key, acked{ack: ack, kind: kind, again: rate.NewLimiter(rate.Limit(h.limits.DuplicateRate), h.limits.DuplicateBurst)})
 	h.recv.WithLabelValues(kind, result).Inc()
 	span.SetAttributes(attribute.String("paysidecar.notify.result", result))
 	writeAck(w, ack)

@@ -97,7 +97,7 @@ func (s *refusalLog) flushLocked(reason string, w *refusalWindow, now time.Time)
 // for our own failures (5xx), warn for the sender's fault and for load
 // shed by a limit.
 func refusalLogLevel(status int, reason string) slog.Level {
-	if status >= 500 && reason != ReasonBusy && reason != ReasonRateLimited {
+	if status >= 500 && reason != ReasonBusy {
 		return slog.LevelError
 	}
 	return slog.LevelWarn
