@@ -10,6 +10,13 @@
 // with 404 so that the upstream tries again: the order may have been created
 // a moment ago by another replica whose write is not yet visible, or the
 // notification may belong to another system sharing the address.
+//
+// In front of that work (front.go), limits on connections, per-source
+// rate, size and concurrency, and cheap checks of the form refuse a flood
+// before it costs an RSA verification; an exact copy of a notification
+// this process has verified, stored and acknowledged is acknowledged again
+// from memory. No limit answers 2xx, every refusal is counted, refusals
+// are logged sampled, and only a verified notification is traced.
 package notify
 
 import (

@@ -74,6 +74,7 @@ type sample struct {
 	goroutines   int
 	openFiles    int
 	rssMiB       float64
+	heapMiB      float64
 	pluginsMiB   float64
 	storeKiB     int64
 	walKiB       int64
@@ -173,8 +174,8 @@ func run(o options) error {
 		s.payments, s.refunds, s.queries = cnt.payments.Load(), cnt.refunds.Load(), cnt.queries.Load()
 		s.replays, s.webhooks, s.errors = cnt.replays.Load(), cnt.webhooks.Load(), cnt.errors.Load()
 		samples = append(samples, s)
-		log.Printf("%s goroutines %d, files %d, RSS %.1f MiB, plugins %.1f MiB, store %d KiB (WAL %d), payments %d, errors %d, load %s",
-			s.elapsed, s.goroutines, s.openFiles, s.rssMiB, s.pluginsMiB, s.storeKiB, s.walKiB, s.payments, s.errors, s.loadAverage1)
+		log.Printf("%s goroutines %d, files %d, RSS %.1f MiB (Go heap %.1f), plugins %.1f MiB, store %d KiB (WAL %d), payments %d, errors %d, load %s",
+			s.elapsed, s.goroutines, s.openFiles, s.rssMiB, s.heapMiB, s.pluginsMiB, s.storeKiB, s.walKiB, s.payments, s.errors, s.loadAverage1)
 	}
 	take()
 	tick := time.NewTicker(o.interval)
@@ -461,9 +462,11 @@ func waitHTTP(u string, timeout time.Duration) error {
 func measure(pid int, admin, db string) (sample, error) {
 	var s sample
 	var err error
-	if s.goroutines, err = goroutines(admin); err != nil {
+	m, err := scrape(admin, "go_goroutines", "go_memstats_heap_inuse_bytes")
+	if err != nil {
 		return s, err
 	}
+	s.goroutines, s.heapMiB = int(m["go_goroutines"]), m["go_memstats_heap_inuse_bytes"]/(1<<20)
 	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
 	if err != nil {
 		return s, err
@@ -489,21 +492,33 @@ func measure(pid int, admin, db string) (sample, error) {
 	return s, nil
 }
 
-func goroutines(admin string) (int, error) {
+// scrape reads the named unlabelled metrics from /metrics.
+func scrape(admin string, names ...string) (map[string]float64, error) {
 	resp, err := http.Get(admin + "/metrics")
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer resp.Body.Close()
+	out := map[string]float64{}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "go_goroutines "); ok {
-			n, err := strconv.ParseFloat(v, 64)
-			return int(n), err
+		for _, name := range names {
+			if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+				n, err := strconv.ParseFloat(v, 64)
+				if err != nil {
+					return nil, fmt.Errorf("%s: %w", name, err)
+				}
+				out[name] = n
+			}
 		}
 	}
-	return 0, errors.New("no go_goroutines in /metrics")
+	for _, name := range names {
+		if _, ok := out[name]; !ok {
+			return nil, fmt.Errorf("no %s in /metrics", name)
+		}
+	}
+	return out, sc.Err()
 }
 
 func rssMiB(pid int) float64 {
@@ -549,18 +564,18 @@ func childNamed(parent int, name string) int {
 }
 
 func report(out io.Writer, samples []sample) error {
-	fmt.Fprintln(out, "| elapsed | goroutines | open files | RSS MiB | plugins RSS MiB | store KiB (WAL) | payments | refunds | queries | replays | webhooks | errors | load avg |")
-	fmt.Fprintln(out, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	fmt.Fprintln(out, "| elapsed | goroutines | open files | RSS MiB | Go heap MiB | plugins RSS MiB | store KiB (WAL) | payments | refunds | queries | replays | webhooks | errors | load avg |")
+	fmt.Fprintln(out, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	for _, s := range samples {
-		fmt.Fprintf(out, "| %s | %d | %d | %.1f | %.1f | %d (%d) | %d | %d | %d | %d | %d | %d | %s |\n", s.elapsed, s.goroutines, s.openFiles,
-			s.rssMiB, s.pluginsMiB, s.storeKiB, s.walKiB, s.payments, s.refunds, s.queries, s.replays, s.webhooks, s.errors, s.loadAverage1)
+		fmt.Fprintf(out, "| %s | %d | %d | %.1f | %.1f | %.1f | %d (%d) | %d | %d | %d | %d | %d | %d | %s |\n", s.elapsed, s.goroutines, s.openFiles,
+			s.rssMiB, s.heapMiB, s.pluginsMiB, s.storeKiB, s.walKiB, s.payments, s.refunds, s.queries, s.replays, s.webhooks, s.errors, s.loadAverage1)
 	}
 	if len(samples) < 4 {
 		return nil
 	}
 	mid, last := samples[len(samples)/2], samples[len(samples)-1]
-	fmt.Fprintf(out, "\nsecond half (%s to %s): goroutines %+d, open files %+d, RSS %+.1f MiB, plugins RSS %+.1f MiB, store %+d KiB for %d more payments (%.2f KiB each)\n",
-		mid.elapsed, last.elapsed, last.goroutines-mid.goroutines, last.openFiles-mid.openFiles, last.rssMiB-mid.rssMiB,
+	fmt.Fprintf(out, "\nsecond half (%s to %s): goroutines %+d, open files %+d, RSS %+.1f MiB, Go heap %+.1f MiB, plugins RSS %+.1f MiB, store %+d KiB for %d more payments (%.2f KiB each)\n",
+		mid.elapsed, last.elapsed, last.goroutines-mid.goroutines, last.openFiles-mid.openFiles, last.rssMiB-mid.rssMiB, last.heapMiB-mid.heapMiB,
 		last.pluginsMiB-mid.pluginsMiB, last.storeKiB-mid.storeKiB, last.payments-mid.payments,
 		float64(last.storeKiB-mid.storeKiB)/float64(max(1, last.payments-mid.payments)))
 	return nil
@@ -572,11 +587,11 @@ func writeCSV(path string, samples []sample) error {
 		return err
 	}
 	w := csv.NewWriter(f)
-	_ = w.Write([]string{"elapsed_s", "goroutines", "open_files", "rss_mib", "plugins_rss_mib", "store_kib", "wal_kib", "payments", "refunds", "queries", "replays", "webhooks", "errors", "load1"})
+	_ = w.Write([]string{"elapsed_s", "goroutines", "open_files", "rss_mib", "go_heap_mib", "plugins_rss_mib", "store_kib", "wal_kib", "payments", "refunds", "queries", "replays", "webhooks", "errors", "load1"})
 	for _, s := range samples {
 		_ = w.Write([]string{
 			strconv.Itoa(int(s.elapsed.Seconds())), strconv.Itoa(s.goroutines), strconv.Itoa(s.openFiles),
-			strconv.FormatFloat(s.rssMiB, 'f', 1, 64), strconv.FormatFloat(s.pluginsMiB, 'f', 1, 64),
+			strconv.FormatFloat(s.rssMiB, 'f', 1, 64), strconv.FormatFloat(s.heapMiB, 'f', 1, 64), strconv.FormatFloat(s.pluginsMiB, 'f', 1, 64),
 			strconv.FormatInt(s.storeKiB, 10), strconv.FormatInt(s.walKiB, 10), strconv.FormatInt(s.payments, 10),
 			strconv.FormatInt(s.refunds, 10), strconv.FormatInt(s.queries, 10), strconv.FormatInt(s.replays, 10),
 			strconv.FormatInt(s.webhooks, 10), strconv.FormatInt(s.errors, 10), s.loadAverage1,
