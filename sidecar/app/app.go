@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
 	"github.com/paysidecar/paysidecar/sandbox"
@@ -68,11 +69,12 @@ func (o *Options) defaults() {
 	}
 }
 
-// keys are the merchant's private key and the upstream's public key.
+// keys are the merchant's private key and the upstream's public keys.
 type keys struct {
-	merchant *rsa.PrivateKey
-	upstream *rsa.PublicKey
-	sandbox  bool
+	merchant     *rsa.PrivateKey
+	upstream     *rsa.PublicKey
+	upstreamNext *rsa.PublicKey
+	sandbox      bool
 }
 
 func loadKeys(cfg config.Config, log *slog.Logger) (keys, error) {
@@ -99,6 +101,12 @@ func loadKeys(cfg config.Config, log *slog.Logger) (keys, error) {
 			return k, fmt.Errorf("upstream.public_key: %w", err)
 		}
 	}
+	if cfg.Upstream.PublicKeyNext != "" {
+		if k.upstreamNext, err = nkp.ParsePublicKey(cfg.Upstream.PublicKeyNext); err != nil {
+			return k, fmt.Errorf("upstream.public_key_next: %w", err)
+		}
+	}
+	log.Info("upstream public keys", "current", nkp.KeyID(k.upstream), "next", nkp.KeyID(k.upstreamNext))
 	return k, nil
 }
 
@@ -190,8 +198,8 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 	}
 	up := &nkp.Client{
 		BaseURL: cfg.Upstream.BaseURL, SysID: cfg.Upstream.SysID, ProductID: cfg.Upstream.ProductID,
-		Profile: nkp.Profile(cfg.Profile), Key: k.merchant, UpstreamKey: k.upstream, HTTP: upstreamHTTP,
-		Observe: upstreamCalls.Observe,
+		Profile: nkp.Profile(cfg.Profile), Key: k.merchant, UpstreamKey: k.upstream, UpstreamNextKey: k.upstreamNext,
+		HTTP: upstreamHTTP, Observe: upstreamCalls.Observe, Verified: answerKeyCounter(reg),
 	}
 
 	pluginOpts := []pluginhost.Option{
@@ -255,7 +263,8 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 	}
 
 	ingress, err := notify.NewHandler(notify.Config{
-		MaxBodyBytes: cfg.Notify.MaxBodyBytes, Profile: nkp.Profile(cfg.Profile), Verifier: k.upstream,
+		MaxBodyBytes: cfg.Notify.MaxBodyBytes, Profile: nkp.Profile(cfg.Profile), Verifier: k.upstream, NextVerifier: k.upstreamNext,
+		Limits: notifyLimits(cfg.Notify),
 	}, st, led, notify.Options{Telemetry: tel})
 	if err != nil {
 		return err
@@ -294,16 +303,20 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 			return nil
 		}},
 	})
+	// The notify port faces the internet: its listener and server carry
+	// the ingress's connection and header limits.
+	notifyFront := func(ln *net.Listener, srv *http.Server) { *ln = ingress.Listener(*ln); ingress.ConfigureServer(srv) }
 	for _, l := range []struct {
 		name, listen string
 		h            http.Handler
 		addr         *string
+		opts         []serveOption
 	}{
-		{"api", cfg.API.Listen, apiServer.Handler(), &addrs.API},
-		{"notify", cfg.Notify.Listen, notifyMux, &addrs.Notify},
-		{"admin", cfg.Admin.Listen, admin, &addrs.Admin},
+		{"api", cfg.API.Listen, apiServer.Handler(), &addrs.API, nil},
+		{"notify", cfg.Notify.Listen, notifyMux, &addrs.Notify, []serveOption{notifyFront}},
+		{"admin", cfg.Admin.Listen, admin, &addrs.Admin, nil},
 	} {
-		srv := newServer(l.name, l.listen, l.h, log, failed)
+		srv := newServer(l.name, l.listen, l.h, log, failed, l.opts...)
 		if err := parts.Start(ctx, l.name+" listener", srv); err != nil {
 			return err
 		}
@@ -425,14 +438,15 @@ GET http://%[1]s/v1/payments/<id> to see it succeed.
 type server struct {
 	name, listen string
 	srv          *http.Server
+	opts         []serveOption
 	failed       chan<- error
 	addr         string
 	done         chan struct{}
 }
 
-func newServer(name, listen string, h http.Handler, log *slog.Logger, failed chan<- error) *server {
+func newServer(name, listen string, h http.Handler, log *slog.Logger, failed chan<- error, opts ...serveOption) *server {
 	return &server{
-		name: name, listen: listen, failed: failed,
+		name: name, listen: listen, failed: failed, opts: opts,
 		srv: &http.Server{
 			Handler:           h,
 			ReadHeaderTimeout: 10 * time.Second,
@@ -444,11 +458,39 @@ func newServer(name, listen string, h http.Handler, log *slog.Logger, failed cha
 	}
 }
 
+// answerKeyCounter counts the upstream's answers by the key that verified
+// them, so that a key switch-over can be watched.
+func answerKeyCounter(reg prometheus.Registerer) func(string) {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "paysidecar_upstream_answers_verified_total",
+		Help: "Upstream answers whose signature verified, by the upstream key that verified it (current, next).",
+	}, []string{"key"})
+	reg.MustRegister(c)
+	return func(key string) { c.WithLabelValues(key).Inc() }
+}
+
+// notifyLimits are the notify port's limits from the configuration.
+func notifyLimits(c config.NotifyConfig) notify.Limits {
+	return notify.Limits{
+		MaxHeaderBytes: c.MaxHeaderBytes, ReadTimeout: c.ReadTimeout, MaxConns: c.MaxConns, MaxConnsPerSource: c.MaxConnsPerSource,
+		RatePerSource: c.RatePerSource, BurstPerSource: c.BurstPerSource, Sources: c.Sources, RateLimitDelay: c.RateLimitDelay,
+		Concurrency:  c.Concurrency,
+		QueueTimeout: c.QueueTimeout, DuplicateCache: c.DuplicateCache, DuplicateRate: c.DuplicateRate, DuplicateBurst: c.DuplicateBurst, LogRefusals: c.LogRefusals, LogInterval: c.LogInterval,
+	}
+}
+
+// serveOption adjusts a listener and its server before serving, e.g. to
+// apply limits.
+type serveOption func(ln *net.Listener, srv *http.Server)
+
 // Start implements lifecycle.Component.
 func (s *server) Start(context.Context) error {
 	ln, err := net.Listen("tcp", s.listen)
 	if err != nil {
 		return fmt.Errorf("%s: listen on %s: %w", s.name, s.listen, err)
+	}
+	for _, o := range s.opts {
+		o(&ln, s.srv)
 	}
 	s.addr = ln.Addr().String()
 	s.done = make(chan struct{})

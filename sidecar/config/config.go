@@ -112,9 +112,13 @@ type UpstreamConfig struct {
 	PrivateKeyFile string `koanf:"private_key_file"`
 	// PublicKey is the upstream's RSA public key that verifies answers
 	// and notifications.
-	PublicKey     string        `koanf:"public_key"`
-	PublicKeyFile string        `koanf:"public_key_file"`
-	Timeout       time.Duration `koanf:"timeout"`
+	PublicKey     string `koanf:"public_key"`
+	PublicKeyFile string `koanf:"public_key_file"`
+	// PublicKeyNext is the upstream's new public key during a key
+	// switch-over: answers and notifications verify with either.
+	PublicKeyNext     string        `koanf:"public_key_next"`
+	PublicKeyNextFile string        `koanf:"public_key_next_file"`
+	Timeout           time.Duration `koanf:"timeout"`
 	// Passthrough lists the upstream paths the app API may call through
 	// POST /v1/upstream/{path}, signed by the sidecar.
 	Passthrough []string `koanf:"passthrough"`
@@ -140,6 +144,38 @@ type NotifyConfig struct {
 	// reaches Listen from outside.
 	PublicURL    string `koanf:"public_url"`
 	MaxBodyBytes int64  `koanf:"max_body_bytes"`
+	// MaxHeaderBytes bounds a request's line and headers; ReadTimeout
+	// the time to read a whole request.
+	MaxHeaderBytes int           `koanf:"max_header_bytes"`
+	ReadTimeout    time.Duration `koanf:"read_timeout"`
+	// MaxConns bounds the open connections, MaxConnsPerSource those from
+	// one source address (an IPv4 address or an IPv6 /64).
+	MaxConns          int `koanf:"max_conns"`
+	MaxConnsPerSource int `koanf:"max_conns_per_source"`
+	// RatePerSource and BurstPerSource are the token bucket of one
+	// source, in requests per second; Sources bounds how many sources
+	// are tracked.
+	RatePerSource  float64 `koanf:"rate_per_source"`
+	BurstPerSource int     `koanf:"burst_per_source"`
+	Sources        int     `koanf:"sources"`
+	// RateLimitDelay is how long a request over its source's rate waits
+	// for its 429.
+	RateLimitDelay time.Duration `koanf:"rate_limit_delay"`
+	// Concurrency bounds the notifications verified and processed at
+	// once; QueueTimeout how long one waits for its turn.
+	Concurrency  int           `koanf:"concurrency"`
+	QueueTimeout time.Duration `koanf:"queue_timeout"`
+	// DuplicateCache is how many acknowledged notifications are
+	// remembered to answer their duplicates from memory.
+	DuplicateCache int `koanf:"duplicate_cache"`
+	// DuplicateRate and DuplicateBurst bound how often the duplicates of
+	// one notification are acknowledged from memory.
+	DuplicateRate  float64 `koanf:"duplicate_rate"`
+	DuplicateBurst int     `koanf:"duplicate_burst"`
+	// LogRefusals refusals of one reason are logged one by one in each
+	// LogInterval; the rest as a count.
+	LogRefusals int           `koanf:"log_refusals"`
+	LogInterval time.Duration `koanf:"log_interval"`
 }
 
 // WebhookConfig configures delivery to the application.
@@ -297,9 +333,24 @@ func Defaults() Config {
 			IdempotencyTTL: 24 * time.Hour,
 		},
 		Notify: NotifyConfig{
-			Listen:       "127.0.0.1:8001",
-			PublicURL:    "http://127.0.0.1:8001/notify",
-			MaxBodyBytes: 64 << 10,
+			Listen:            "127.0.0.1:8001",
+			PublicURL:         "http://127.0.0.1:8001/notify",
+			MaxBodyBytes:      64 << 10,
+			MaxHeaderBytes:    8 << 10,
+			ReadTimeout:       10 * time.Second,
+			MaxConns:          1024,
+			MaxConnsPerSource: 32,
+			RatePerSource:     200,
+			BurstPerSource:    400,
+			Sources:           4096,
+			RateLimitDelay:    time.Second,
+			Concurrency:       4,
+			QueueTimeout:      2 * time.Second,
+			DuplicateCache:    4096,
+			DuplicateRate:     1,
+			DuplicateBurst:    10,
+			LogRefusals:       10,
+			LogInterval:       time.Minute,
 		},
 		Webhook: WebhookConfig{
 			Timeout: 10 * time.Second,
@@ -663,6 +714,7 @@ func readSecret(e *Error, key, path string, dst *string) {
 func (c *Config) readSecretFiles(e *Error) {
 	readSecret(e, "upstream.private_key_file", c.Upstream.PrivateKeyFile, &c.Upstream.PrivateKey)
 	readSecret(e, "upstream.public_key_file", c.Upstream.PublicKeyFile, &c.Upstream.PublicKey)
+	readSecret(e, "upstream.public_key_next_file", c.Upstream.PublicKeyNextFile, &c.Upstream.PublicKeyNext)
 	readSecret(e, "api.token_file", c.API.TokenFile, &c.API.Token)
 	readSecret(e, "webhook.secret_file", c.Webhook.SecretFile, &c.Webhook.Secret)
 	readSecret(e, "store.postgres_dsn_file", c.Store.PostgresDSNFile, &c.Store.PostgresDSN)
@@ -708,6 +760,19 @@ func (c *Config) validate(e *Error) {
 	} else if !c.SandboxKeysAllowed() {
 		e.add("upstream.public_key", "required (or upstream.public_key_file)")
 	}
+	if c.Upstream.PublicKeyNext != "" {
+		next, err := nkp.ParsePublicKey(c.Upstream.PublicKeyNext)
+		switch {
+		case err != nil:
+			e.add("upstream.public_key_next", "not an RSA public key in base64 DER or PEM")
+		case c.Upstream.PublicKey == "":
+			e.add("upstream.public_key_next", "needs upstream.public_key, the key in use until the switch-over")
+		default:
+			if cur, err := nkp.ParsePublicKey(c.Upstream.PublicKey); err == nil && cur.Equal(next) {
+				e.add("upstream.public_key_next", "is the same key as upstream.public_key")
+			}
+		}
+	}
 	positive(e, "upstream.timeout", c.Upstream.Timeout)
 	for i, p := range c.Upstream.Passthrough {
 		if !strings.HasPrefix(p, "/v2/") {
@@ -738,6 +803,30 @@ func (c *Config) validate(e *Error) {
 	if c.Notify.MaxBodyBytes <= 0 {
 		e.add("notify.max_body_bytes", "must be positive")
 	}
+	for key, v := range map[string]int{
+		"notify.max_header_bytes": c.Notify.MaxHeaderBytes, "notify.max_conns": c.Notify.MaxConns,
+		"notify.max_conns_per_source": c.Notify.MaxConnsPerSource, "notify.burst_per_source": c.Notify.BurstPerSource,
+		"notify.sources": c.Notify.Sources, "notify.concurrency": c.Notify.Concurrency,
+		"notify.duplicate_cache": c.Notify.DuplicateCache, "notify.log_refusals": c.Notify.LogRefusals,
+		"notify.duplicate_burst": c.Notify.DuplicateBurst,
+	} {
+		if v <= 0 {
+			e.add(key, "must be positive")
+		}
+	}
+	if c.Notify.RatePerSource <= 0 {
+		e.add("notify.rate_per_source", "must be positive (requests per second)")
+	}
+	if c.Notify.DuplicateRate <= 0 {
+		e.add("notify.duplicate_rate", "must be positive (acknowledgements per second)")
+	}
+	if c.Notify.MaxConnsPerSource > c.Notify.MaxConns {
+		e.add("notify.max_conns_per_source", "must not exceed notify.max_conns")
+	}
+	positive(e, "notify.read_timeout", c.Notify.ReadTimeout)
+	positive(e, "notify.queue_timeout", c.Notify.QueueTimeout)
+	positive(e, "notify.rate_limit_delay", c.Notify.RateLimitDelay)
+	positive(e, "notify.log_interval", c.Notify.LogInterval)
 	if c.Webhook.URL != "" {
 		checkURL(e, "webhook.url", c.Webhook.URL, true)
 		if c.Webhook.Secret == "" {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/paysidecar/paysidecar/sidecar/nkp"
 )
 
 func noEnv() []string { return nil }
@@ -475,6 +477,84 @@ keys:
 	for _, key := range []string{"plugins.flows.no-key.keys[0]", "plugins.flows.no-key.keys[1]", "plugins.flows.no-key.keys[2]", "plugins.flows.off.path"} {
 		if _, ok := got[key]; ok {
 			t.Errorf("%s reported: %s", key, got[key])
+		}
+	}
+}
+
+func TestNotifyLimits(t *testing.T) {
+	cfg, err := Load("", func() []string {
+		return []string{
+			"PAYSIDECAR_NOTIFY__MAX_HEADER_BYTES=4096", "PAYSIDECAR_NOTIFY__READ_TIMEOUT=3s",
+			"PAYSIDECAR_NOTIFY__MAX_CONNS=64", "PAYSIDECAR_NOTIFY__MAX_CONNS_PER_SOURCE=4",
+			"PAYSIDECAR_NOTIFY__RATE_PER_SOURCE=2.5", "PAYSIDECAR_NOTIFY__BURST_PER_SOURCE=5",
+			"PAYSIDECAR_NOTIFY__SOURCES=100", "PAYSIDECAR_NOTIFY__CONCURRENCY=2", "PAYSIDECAR_NOTIFY__RATE_LIMIT_DELAY=250ms",
+			"PAYSIDECAR_NOTIFY__QUEUE_TIMEOUT=500ms", "PAYSIDECAR_NOTIFY__DUPLICATE_CACHE=10", "PAYSIDECAR_NOTIFY__DUPLICATE_RATE=0.5", "PAYSIDECAR_NOTIFY__DUPLICATE_BURST=3",
+			"PAYSIDECAR_NOTIFY__LOG_REFUSALS=1", "PAYSIDECAR_NOTIFY__LOG_INTERVAL=10s",
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := cfg.Notify
+	if n.MaxHeaderBytes != 4096 || n.ReadTimeout != 3*time.Second || n.MaxConns != 64 || n.MaxConnsPerSource != 4 ||
+		n.RatePerSource != 2.5 || n.BurstPerSource != 5 || n.Sources != 100 || n.Concurrency != 2 ||
+		n.QueueTimeout != 500*time.Millisecond || n.RateLimitDelay != 250*time.Millisecond || n.DuplicateCache != 10 || n.DuplicateRate != 0.5 || n.DuplicateBurst != 3 || n.LogRefusals != 1 || n.LogInterval != 10*time.Second {
+		t.Errorf("notify limits from the environment: %+v", n)
+	}
+
+	bad := []string{}
+	for _, k := range []string{"MAX_HEADER_BYTES", "READ_TIMEOUT", "MAX_CONNS", "RATE_PER_SOURCE", "BURST_PER_SOURCE", "RATE_LIMIT_DELAY",
+		"SOURCES", "CONCURRENCY", "QUEUE_TIMEOUT", "DUPLICATE_CACHE", "DUPLICATE_RATE", "DUPLICATE_BURST", "LOG_REFUSALS", "LOG_INTERVAL"} {
+		bad = append(bad, "PAYSIDECAR_NOTIFY__"+k+"=0")
+	}
+	_, err = Load("", func() []string { return append(bad, "PAYSIDECAR_NOTIFY__MAX_CONNS_PER_SOURCE=-1") })
+	var cerr *Error
+	if !errors.As(err, &cerr) {
+		t.Fatalf("want *Error, got %v", err)
+	}
+	keys := map[string]bool{}
+	for _, p := range cerr.Problems {
+		keys[p.Key] = true
+	}
+	for _, k := range []string{"notify.max_header_bytes", "notify.read_timeout", "notify.max_conns", "notify.max_conns_per_source",
+		"notify.rate_per_source", "notify.burst_per_source", "notify.rate_limit_delay", "notify.sources", "notify.concurrency", "notify.queue_timeout",
+		"notify.duplicate_cache", "notify.duplicate_rate", "notify.duplicate_burst", "notify.log_refusals", "notify.log_interval"} {
+		if !keys[k] {
+			t.Errorf("no problem reported for %s; got %v", k, cerr.Problems)
+		}
+	}
+}
+
+func TestUpstreamPublicKeyNext(t *testing.T) {
+	_, a, err := nkp.GenerateKeyPair(2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, b, err := nkp.GenerateKeyPair(2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubA, _ := nkp.PublicKeyBase64(&a.PublicKey)
+	pubB, _ := nkp.PublicKeyBase64(&b.PublicKey)
+	next := filepath.Join(t.TempDir(), "next.pub")
+	if err := os.WriteFile(next, []byte(pubB+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load("", func() []string {
+		return []string{"PAYSIDECAR_UPSTREAM__PUBLIC_KEY=" + pubA, "PAYSIDECAR_UPSTREAM__PUBLIC_KEY_NEXT_FILE=" + next}
+	})
+	if err != nil || cfg.Upstream.PublicKeyNext != pubB {
+		t.Fatalf("two keys: %v, next %q", err, cfg.Upstream.PublicKeyNext)
+	}
+	for name, env := range map[string][]string{
+		"next without current": {"PAYSIDECAR_UPSTREAM__PUBLIC_KEY_NEXT=" + pubB},
+		"the same key twice":   {"PAYSIDECAR_UPSTREAM__PUBLIC_KEY=" + pubA, "PAYSIDECAR_UPSTREAM__PUBLIC_KEY_NEXT=" + pubA},
+		"not a key":            {"PAYSIDECAR_UPSTREAM__PUBLIC_KEY=" + pubA, "PAYSIDECAR_UPSTREAM__PUBLIC_KEY_NEXT=bm90IGEga2V5"},
+	} {
+		_, err := Load("", func() []string { return env })
+		var cerr *Error
+		if !errors.As(err, &cerr) || len(cerr.Problems) != 1 || cerr.Problems[0].Key != "upstream.public_key_next" {
+			t.Errorf("%s: %v, want one problem with upstream.public_key_next", name, err)
 		}
 	}
 }

@@ -177,8 +177,9 @@ func (s *Service) validatePayment(req *client.CreatePaymentRequest, amountGiven 
 		}
 	}
 	if req.ExpiresInSeconds != 0 {
-		d := time.Duration(req.ExpiresInSeconds) * time.Second
-		if req.ExpiresInSeconds < 0 || d < minExpiry || d > maxExpiry {
+		// Compared in seconds: a huge value multiplied into a Duration
+		// would wrap around into the allowed range.
+		if req.ExpiresInSeconds < int64(minExpiry/time.Second) || req.ExpiresInSeconds > int64(maxExpiry/time.Second) {
 			return errorf(CodeInvalidField, "expires_in_seconds", "expires_in_seconds must be between %d and %d", int(minExpiry.Seconds()), int(maxExpiry.Seconds()))
 		}
 	}

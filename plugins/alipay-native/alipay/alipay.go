@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/paysidecar/paysidecar/plugins/internal/riskcheck"
 	"github.com/paysidecar/paysidecar/sdk/plugin"
@@ -96,7 +97,7 @@ func (f *Flow) PayParams(_ context.Context, in plugin.PayParamsInput) (plugin.Pa
 		return plugin.PayParams{}, plugin.Errorf(plugin.CodeInvalidRequest, FieldQRCode, "the upstream answer carries no qr_code")
 	}
 	u, err := url.Parse(qr)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || !utf8.ValidString(qr) {
 		return plugin.PayParams{}, plugin.Errorf(plugin.CodeInvalidRequest, FieldQRCode, "qr_code is not an http or https URL")
 	}
 	b, err := upstream.JSON(payParams{QRCode: qr, DeepLink: deepLinkPrefix + url.QueryEscape(qr)})
