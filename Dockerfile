@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 #
-# paysidecar: the sidecar binary and its three flow plugins on a distroless
-# base, running as an unprivileged user.
+# paysidecar: the sidecar binary and every flow plugin under plugins/ on a
+# distroless base, running as an unprivileged user.
 #
 #   docker build -t paysidecar:dev --build-arg VERSION=$(git describe --always) .
 #   docker run --rm -p 8001:8001 -p 9090:9090 \
@@ -18,7 +18,10 @@ FROM golang:${GO_VERSION}-bookworm AS build
 WORKDIR /src
 # Pure Go (SQLite is modernc.org/sqlite): static binaries without cgo.
 ENV CGO_ENABLED=0 GOFLAGS=-trimpath
+# The plugin SDK is a module of its own, which the sidecar's go.mod
+# replaces with ./sdk.
 COPY go.mod go.sum ./
+COPY sdk/go.mod sdk/go.sum ./sdk/
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
 ARG VERSION=dev
@@ -26,10 +29,12 @@ RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache
     set -eu; \
     mkdir -p /out/plugins /out/data; \
     go build -ldflags "-s -w -X main.version=${VERSION}" -o /out/paysidecar ./sidecar/cmd/paysidecar; \
-    for flow in wechat-jsapi wechat-miniapp alipay-native; do \
+    for dir in plugins/*/; do \
+      flow="$(basename "${dir}")"; \
+      [ "$(go list -f '{{.Name}}' "./plugins/${flow}" 2>/dev/null)" = main ] || continue; \
       go build -ldflags "-s -w" -o "/out/plugins/${flow}" "./plugins/${flow}"; \
     done; \
-    cd /out/plugins && sha256sum wechat-jsapi wechat-miniapp alipay-native > SHA256SUMS
+    cd /out/plugins && sha256sum -- * > /tmp/SHA256SUMS && mv /tmp/SHA256SUMS .
 
 FROM gcr.io/distroless/static-debian12:nonroot
 ARG VERSION=dev
@@ -37,7 +42,9 @@ LABEL org.opencontainers.image.title="paysidecar" \
       org.opencontainers.image.description="Payment sidecar for the NKP Open API (DouGong v2 compatible)" \
       org.opencontainers.image.version="${VERSION}"
 COPY --from=build /out/paysidecar /usr/bin/paysidecar
-# SHA256SUMS lists the plugins' checksums for plugins.<flow>.sha256.
+# Every executable in the directory is a flow plugin named after its file;
+# SHA256SUMS (not executable) lists their checksums for
+# plugins.flows.<flow>.sha256.
 COPY --from=build /out/plugins/ /usr/lib/paysidecar/plugins/
 COPY --from=build --chown=65532:65532 /out/data /var/lib/paysidecar
 ENV PAYSIDECAR_PLUGINS__DIR=/usr/lib/paysidecar/plugins \

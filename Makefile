@@ -1,7 +1,7 @@
 # paysidecar — build, run and test.
 #
 #   make run    build everything and start the sandbox upstream, the sidecar
-#               and its three flow plugins on embedded defaults
+#               and every flow plugin on embedded defaults
 #   make test   everything CI checks: lint, short fuzz runs of every fuzz
 #               target, and race-enabled tests (SQLite and PostgreSQL
 #               stores, real plugin processes, the sandbox over loopback
@@ -9,7 +9,9 @@
 
 GO        ?= go
 BIN       := bin
-PLUGINS   := wechat-jsapi wechat-miniapp alipay-native
+# The host module and the plugin SDK, a module of its own (go.work joins
+# them for development).
+PKGS      := ./... ./sdk/...
 # Inputs per fuzz target: a count, not a duration (see internal/tools/fuzz).
 FUZZ_EXECS ?= 10000
 BENCHTIME ?= 1s
@@ -21,9 +23,13 @@ all: build
 build: plugins
 	$(GO) build -o $(BIN)/paysidecar ./sidecar/cmd/paysidecar
 
+# Every directory under plugins/ that holds a main package is a flow
+# plugin, built to bin/plugins/<directory name>.
 plugins:
 	@mkdir -p $(BIN)/plugins
-	@for p in $(PLUGINS); do \
+	@for d in plugins/*/; do \
+		p=$$(basename $$d); \
+		[ "$$($(GO) list -f '{{.Name}}' ./$$d 2>/dev/null)" = main ] || continue; \
 		echo "go build -o $(BIN)/plugins/$$p ./plugins/$$p"; \
 		$(GO) build -o $(BIN)/plugins/$$p ./plugins/$$p || exit 1; \
 	done
@@ -37,17 +43,17 @@ test: lint fuzz test-go
 # the race detector; gotestsum closes with the skipped tests and their
 # reasons, then the failures.
 test-go:
-	$(GO) tool gotestsum --format pkgname-and-test-fails --format-hide-empty-pkg -- -race -count=1 -timeout 12m ./...
+	$(GO) tool gotestsum --format pkgname-and-test-fails --format-hide-empty-pkg -- -race -count=1 -timeout 12m $(PKGS)
 
-# fuzz finds every fuzz target in the module and fuzzes each for
+# fuzz finds every fuzz target in both modules and fuzzes each for
 # FUZZ_EXECS inputs.
 fuzz:
-	$(GO) run ./internal/tools/fuzz -execs $(FUZZ_EXECS)
+	$(GO) run ./internal/tools/fuzz -execs $(FUZZ_EXECS) $(PKGS)
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
-	$(GO) vet ./...
-	$(GO) tool staticcheck ./...
+	$(GO) vet $(PKGS)
+	$(GO) tool staticcheck $(PKGS)
 
 proto:
 	$(GO) generate ./sdk/plugin/...
@@ -58,7 +64,7 @@ proto-check: proto
 	git diff --exit-code -- sdk/plugin/internal
 
 bench:
-	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) ./...
+	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) $(PKGS)
 
 clean:
 	rm -rf $(BIN)

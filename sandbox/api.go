@@ -237,7 +237,7 @@ func (s *Server) writeAPI(w http.ResponseWriter, status int, data map[string]any
 		case f.badSign:
 			body, err = nkp.EncodeRawResponse(s.cfg.WeChatKey, canon)
 		default:
-			body, err = nkp.EncodeRawResponse(s.cfg.UpstreamKey, canon)
+			body, err = nkp.EncodeRawResponse(s.signingKey(), canon)
 		}
 	}
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/paysidecar/paysidecar/sdk/upstream"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 )
 
@@ -160,7 +161,7 @@ func (s *Server) applyBillDifferencesLocked(huifu, from, to string, lines []trad
 		}
 		out = append(out, tradeLine{
 			end: day.Add(12 * time.Hour), huifu: huifu, date: d.Date, seq: seq,
-			nkpSeq: "0030SBX" + d.Date + s.digits(10, "extra-seq", huifu, d.Date, n), transType: nkp.TradeWxJSAPI,
+			nkpSeq: "0030SBX" + d.Date + s.digits(10, "extra-seq", huifu, d.Date, n), transType: upstream.TradeWeChatJSAPI,
 			stat: nkp.StatSuccess, amount: amt, party: "03" + d.Date[2:] + s.digits(14, "extra-party", huifu, d.Date, n),
 			outTrans: "42000" + s.digits(15, "extra-trans", huifu, d.Date, n),
 		})

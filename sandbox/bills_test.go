@@ -15,6 +15,7 @@ import (
 
 	"github.com/paysidecar/paysidecar/sandbox"
 	"github.com/paysidecar/paysidecar/sandbox/sandboxtest"
+	"github.com/paysidecar/paysidecar/sdk/upstream"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 )
 
@@ -101,7 +102,7 @@ func fetchBill(t *testing.T, inst *sandboxtest.Instance, billType, fileDate stri
 func tradeDay(t *testing.T, inst *sandboxtest.Instance, clock *sandboxtest.Clock) map[string]string {
 	t.Helper()
 	placeOrder(t, inst, with(order("B1"), "trans_amt", "10.00"))
-	placeOrder(t, inst, with(order("B2"), "trans_amt", "3.33", "trade_type", nkp.TradeAliNative, "wx_data", nil))
+	placeOrder(t, inst, with(order("B2"), "trans_amt", "3.33", "trade_type", upstream.TradeAlipayNative, "wx_data", nil))
 	placeOrder(t, inst, order("B3"))
 	placeOrder(t, inst, order("B5"))
 	placeOrder(t, inst, with(order("B4"), "huifu_id", "6666000100000099"))
@@ -137,9 +138,9 @@ func TestReconciliationFiles(t *testing.T) {
 
 	trade := fetchBill(t, inst, nkp.BillTrade, day0)
 	want := []struct{ seq, typ, stat, amt, fee, settle, org string }{
-		{"B1", nkp.TradeWxJSAPI, "S", "10.00", "0.06", "9.94", ""},
-		{"B2", nkp.TradeAliNative, "S", "3.33", "0.02", "3.31", ""},
-		{"B3", nkp.TradeWxJSAPI, "F", "1.00", "0.00", "0.00", ""},
+		{"B1", upstream.TradeWeChatJSAPI, "S", "10.00", "0.06", "9.94", ""},
+		{"B2", upstream.TradeAlipayNative, "S", "3.33", "0.02", "3.31", ""},
+		{"B3", upstream.TradeWeChatJSAPI, "F", "1.00", "0.00", "0.00", ""},
 		{"BR1", nkp.TransRefund, "S", "1.11", "0.00", "-1.11", "B2"},
 		{"BR2", nkp.TransRefund, "F", "0.50", "0.00", "0.00", "B1"},
 	}

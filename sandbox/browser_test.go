@@ -14,6 +14,7 @@ import (
 
 	"github.com/paysidecar/paysidecar/sandbox"
 	"github.com/paysidecar/paysidecar/sandbox/sandboxtest"
+	"github.com/paysidecar/paysidecar/sdk/upstream"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 )
 
@@ -55,13 +56,13 @@ func miniBackend(t *testing.T, inst *sandboxtest.Instance) http.Handler {
 		_ = json.NewDecoder(resp.Body).Decode(&session)
 		_ = resp.Body.Close()
 		out, err := inst.NKPClient().JSPay(r.Context(), nkp.JSPayRequest{ReqDate: day0, ReqSeqID: "MP-" + checkout, HuifuID: sandbox.DevHuifuID,
-			GoodsDesc: "mini-program goods", TradeType: nkp.TradeWxMiniApp, TransAmt: 321,
+			GoodsDesc: "mini-program goods", TradeType: upstream.TradeWeChatMiniApp, TransAmt: 321,
 			WxData: `{"sub_appid":"` + sandbox.DevMiniAppID + `","sub_openid":"` + session.OpenID + `"}`})
 		if err != nil || out.PayInfo == "" {
 			http.Error(w, fmt.Sprintf("order: %v %+v", err, out), http.StatusBadGateway)
 			return
 		}
-		var pi nkp.PayInfo
+		var pi upstream.PayInfo
 		_ = json.Unmarshal([]byte(out.PayInfo), &pi)
 		writeBody, _ := json.Marshal(map[string]any{"request_payment": map[string]string{
 			"timeStamp": pi.TimeStamp, "nonceStr": pi.NonceStr, "package": pi.Package, "signType": pi.SignType, "paySign": pi.PaySign}})
@@ -133,7 +134,7 @@ func TestStandInMiniProgramInChromium(t *testing.T) {
 			t.Fatalf("result shown: %q", got)
 		}
 		o := orderOf("ck1")
-		if o.TransStat != nkp.StatSuccess || o.OpenID != sandbox.OpenID(sandbox.DevMiniAppID, sandbox.DefaultWeChatUser) || o.TradeType != nkp.TradeWxMiniApp {
+		if o.TransStat != nkp.StatSuccess || o.OpenID != sandbox.OpenID(sandbox.DevMiniAppID, sandbox.DefaultWeChatUser) || o.TradeType != upstream.TradeWeChatMiniApp {
 			t.Fatalf("order = %+v", o)
 		}
 	})

@@ -50,6 +50,10 @@ type Config struct {
 	// UpstreamKey signs answers and notifications; nil means the dev
 	// upstream key.
 	UpstreamKey *rsa.PrivateKey
+	// NextUpstreamKey is the key the control ControlSigningKey switches
+	// to, to rehearse a key switch-over; nil means the dev next upstream
+	// key.
+	NextUpstreamKey *rsa.PrivateKey
 	// WeChatKey signs paySign in pay_info; nil means the dev WeChat key.
 	WeChatKey *rsa.PrivateKey
 	// Merchants maps a sys_id to the public key that verifies its
@@ -246,13 +250,16 @@ func (cfg Config) withDefaults() (Config, error) {
 	if err := cfg.Profile.Validate(); err != nil {
 		return cfg, fmt.Errorf("sandbox config: %w", err)
 	}
-	if cfg.UpstreamKey == nil || cfg.WeChatKey == nil || len(cfg.Merchants) == 0 {
+	if cfg.UpstreamKey == nil || cfg.NextUpstreamKey == nil || cfg.WeChatKey == nil || len(cfg.Merchants) == 0 {
 		dev, err := DevKeys()
 		if err != nil {
 			return cfg, err
 		}
 		if cfg.UpstreamKey == nil {
 			cfg.UpstreamKey = dev.Upstream.Private
+		}
+		if cfg.NextUpstreamKey == nil {
+			cfg.NextUpstreamKey = dev.UpstreamNext.Private
 		}
 		if cfg.WeChatKey == nil {
 			cfg.WeChatKey = dev.WeChat.Private

@@ -127,6 +127,7 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+ControlStats, s.serveStats)
 	mux.HandleFunc("POST "+ControlSettleApplication, s.serveSettleApplication)
 	s.ruleControlRoutes(mux)
+	s.signingKeyRoutes(mux)
 	s.wechatControlRoutes(mux)
 	mux.HandleFunc("GET "+ControlBillDifferences, s.serveBillDifferences)
 	mux.HandleFunc("POST "+ControlBillDifferences, s.serveAddBillDifference)
@@ -144,7 +145,7 @@ func (s *Server) serveControlIndex(w http.ResponseWriter, _ *http.Request) {
 			"GET|PUT " + ControlAutoSettle, "GET|PUT " + ControlFaults,
 			"GET " + ControlNotifications, "POST " + ControlWeChatCodes,
 			"GET " + ControlStats, "POST " + ControlSettleApplication,
-			"GET|POST " + ControlMerchants,
+			"GET|POST " + ControlMerchants, "GET|PUT " + ControlSigningKey,
 			"POST " + ControlWeChatTokens, "POST " + ControlWeChatApps, "GET " + ControlWeChatAuthorizations,
 			"GET|POST|DELETE " + ControlBillDifferences,
 		},

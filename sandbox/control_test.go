@@ -11,6 +11,7 @@ import (
 
 	"github.com/paysidecar/paysidecar/sandbox"
 	"github.com/paysidecar/paysidecar/sandbox/sandboxtest"
+	"github.com/paysidecar/paysidecar/sdk/upstream"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 )
 
@@ -19,9 +20,9 @@ import (
 func TestCashier(t *testing.T) {
 	inst, _ := start(t)
 	rcv := newReceiver(t, nil)
-	out := placeOrder(t, inst, with(order("QR1"), "trade_type", nkp.TradeAliNative, "wx_data", nil, "trans_amt", "8.88",
+	out := placeOrder(t, inst, with(order("QR1"), "trade_type", upstream.TradeAlipayNative, "wx_data", nil, "trans_amt", "8.88",
 		"goods_desc", `<script>alert(1)</script>`, "notify_url", rcv.srv.URL+"/n"))
-	placeOrder(t, inst, with(order("QR2"), "trade_type", nkp.TradeAliNative, "wx_data", nil))
+	placeOrder(t, inst, with(order("QR2"), "trade_type", upstream.TradeAlipayNative, "wx_data", nil))
 	qr := out["qr_code"].(string)
 	page := func() (int, string) {
 		resp, err := inst.HTTP.Get(qr)
@@ -196,7 +197,7 @@ func TestStatsProveNothingSent(t *testing.T) {
 	placeOrder(t, inst, with(order("ST1"), "huifu_id", "6666000100000042"))
 	call(t, inst, nkp.PathPaymentQuery, map[string]any{"huifu_id": "6666000100000042", "org_req_date": day0, "org_req_seq_id": "ST1"})
 	st := inst.Stats(t, "6666000100000042")
-	if st.Requests[nkp.PathJSPay] != 1 || st.Requests[nkp.PathPaymentQuery] != 1 || st.Orders != 1 || st.OrdersByType[nkp.TradeWxJSAPI] != 1 {
+	if st.Requests[nkp.PathJSPay] != 1 || st.Requests[nkp.PathPaymentQuery] != 1 || st.Orders != 1 || st.OrdersByType[upstream.TradeWeChatJSAPI] != 1 {
 		t.Fatalf("stats = %+v", st)
 	}
 	if other := inst.Stats(t, sandbox.DevHuifuID); other.Orders != 0 || other.Requests[nkp.PathJSPay] != 0 {

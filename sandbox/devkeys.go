@@ -46,13 +46,17 @@ type DevKeyPair struct {
 	Public *rsa.PublicKey
 }
 
-// DevKeySet holds the three sandbox-only key pairs. They are embedded in the
+// DevKeySet holds the four sandbox-only key pairs. They are embedded in the
 // binary and published in the repository: never use them with a real
 // upstream.
 type DevKeySet struct {
 	// Upstream signs the sandbox's answers and notifications; the sidecar
 	// verifies with its public half.
 	Upstream DevKeyPair
+	// UpstreamNext is the upstream's second key, which the sandbox signs
+	// with once told to (ControlSigningKey), to rehearse a key
+	// switch-over.
+	UpstreamNext DevKeyPair
 	// Merchant signs the dev merchant's requests; the sidecar's embedded
 	// defaults use it.
 	Merchant DevKeyPair
@@ -67,7 +71,7 @@ func DevKeys() (DevKeySet, error) {
 	for _, k := range []struct {
 		name string
 		dst  *DevKeyPair
-	}{{"upstream", &set.Upstream}, {"merchant", &set.Merchant}, {"wechat", &set.WeChat}} {
+	}{{"upstream", &set.Upstream}, {"upstream_next", &set.UpstreamNext}, {"merchant", &set.Merchant}, {"wechat", &set.WeChat}} {
 		raw, err := devKeyFiles.ReadFile("devkeys/" + k.name + ".pkcs8.b64")
 		if err != nil {
 			return DevKeySet{}, fmt.Errorf("dev key %s: %w", k.name, err)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/paysidecar/paysidecar/sandbox"
 	"github.com/paysidecar/paysidecar/sandbox/sandboxtest"
+	"github.com/paysidecar/paysidecar/sdk/upstream"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 )
 
@@ -74,7 +75,7 @@ func order(seq string) map[string]any {
 		"req_seq_id": seq,
 		"huifu_id":   sandbox.DevHuifuID,
 		"goods_desc": "sandbox goods",
-		"trade_type": nkp.TradeWxJSAPI,
+		"trade_type": upstream.TradeWeChatJSAPI,
 		"trans_amt":  "1.00",
 		"wx_data":    `{"sub_appid":"wxsub0001","sub_openid":"oSubUser0001"}`,
 	}

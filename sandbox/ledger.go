@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/paysidecar/paysidecar/sdk/upstream"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 )
 
@@ -48,7 +49,7 @@ type order struct {
 	amount       nkp.Fen
 	goodsDesc    string
 	notifyURL    string
-	wx           nkp.WxData
+	wx           upstream.WxData
 	appID        string
 	buyerID      string
 	created      time.Time
@@ -191,7 +192,7 @@ func (o *order) view(base string) Order {
 		AppID: o.appID, OpenID: o.openID(), RefundedAmt: o.refunded,
 		CreatedAt: o.created, ExpireAt: o.expire, EndTime: o.endTime,
 	}
-	if o.tradeType == nkp.TradeAliNative {
+	if native(o.tradeType) {
 		v.QRCode = qrURL(base, o.qrToken)
 	}
 	return v
@@ -353,10 +354,13 @@ func (s *Server) settlePaymentLocked(o *order, paid bool, bankCode, bankMessage 
 		o.stat = nkp.StatSuccess
 		n := s.l.next()
 		day := now.In(cst()).Format(nkp.DateLayout)
-		if o.tradeType == nkp.TradeAliNative {
+		switch o.tradeType {
+		case upstream.TradeUnionPayNative:
+			o.outTransID = day + s.digits(12, "unionpay-trade", fmt.Sprint(n))
+		case upstream.TradeAlipayNative:
 			o.outTransID = day + "22001" + s.digits(15, "alipay-trade", fmt.Sprint(n))
 			o.buyerID = "2088" + s.digits(12, "alipay-buyer", o.nkpSeqID)
-		} else {
+		default:
 			o.outTransID = "42000" + s.digits(5, "wx-trade-a", fmt.Sprint(n)) + day + s.digits(10, "wx-trade-b", fmt.Sprint(n))
 		}
 	} else {

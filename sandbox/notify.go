@@ -155,7 +155,7 @@ func (s *Server) notifyRefundLocked(r *refund) {
 // starts one owned goroutine per copy to deliver it.
 func (s *Server) dispatchLocked(kind string, key serial, stat, url string, data map[string]any) {
 	s.cfg.Profile.ToWire(data)
-	n, err := nkp.SignNotification(s.cfg.UpstreamKey, nkp.CodeAccepted, "success", data)
+	n, err := nkp.SignNotification(s.signingKey(), nkp.CodeAccepted, "success", data)
 	if err != nil {
 		s.log.Error("sandbox could not sign a notification", "kind", kind, "req_seq_id", key.seq, "error", err)
 		return

@@ -11,6 +11,7 @@ import (
 
 	"github.com/paysidecar/paysidecar/sandbox"
 	"github.com/paysidecar/paysidecar/sandbox/sandboxtest"
+	"github.com/paysidecar/paysidecar/sdk/upstream"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 )
 
@@ -135,7 +136,7 @@ func TestNotificationContent(t *testing.T) {
 		wantExtra string
 	}{
 		{"jsapi paid", nkp.ProfileNKP, order("NC1"), sandbox.ResultPaid, nkp.StatSuccess, "nkp_seq_id", "wx_response"},
-		{"native paid", nkp.ProfileNKP, with(order("NC2"), "trade_type", nkp.TradeAliNative, "wx_data", nil), sandbox.ResultPaid, nkp.StatSuccess, "nkp_seq_id", "alipay_response"},
+		{"native paid", nkp.ProfileNKP, with(order("NC2"), "trade_type", upstream.TradeAlipayNative, "wx_data", nil), sandbox.ResultPaid, nkp.StatSuccess, "nkp_seq_id", "alipay_response"},
 		{"jsapi failed", nkp.ProfileNKP, order("NC3"), sandbox.ResultFailed, nkp.StatFailure, "nkp_seq_id", "bank_code"},
 		{"dougong dialect", nkp.ProfileDouGong, order("NC4"), sandbox.ResultPaid, nkp.StatSuccess, "hf_seq_id", "wx_response"},
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/paysidecar/paysidecar/sandbox"
 	"github.com/paysidecar/paysidecar/sandbox/sandboxtest"
+	"github.com/paysidecar/paysidecar/sdk/upstream"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 )
 
@@ -168,7 +169,7 @@ func TestRealnameMustBeComplete(t *testing.T) {
 	const m = "6666000100000020"
 	jsapi := func(seq string) map[string]any { return with(order(seq), "huifu_id", m) }
 	native := func(seq string) map[string]any {
-		return with(order(seq), "huifu_id", m, "trade_type", nkp.TradeAliNative, "wx_data", nil)
+		return with(order(seq), "huifu_id", m, "trade_type", upstream.TradeAlipayNative, "wx_data", nil)
 	}
 	for _, stat := range []string{nkp.StatInitial, nkp.StatProcessing, nkp.StatFailure} {
 		st := setMerchant(t, inst, sandbox.MerchantRequest{HuifuID: m, WxRealnameStat: stat, AliRealnameStat: nkp.StatSuccess})
@@ -176,7 +177,7 @@ func TestRealnameMustBeComplete(t *testing.T) {
 			t.Fatalf("state = %+v", st)
 		}
 		refused(t, inst, c, nkp.PathJSPay, jsapi("RW"+stat), sandbox.CodeBusinessFailed, sandbox.DescWeChatRealname)
-		refused(t, inst, c, nkp.PathJSPay, with(jsapi("RM"+stat), "trade_type", nkp.TradeWxMiniApp), sandbox.CodeBusinessFailed, sandbox.DescWeChatRealname)
+		refused(t, inst, c, nkp.PathJSPay, with(jsapi("RM"+stat), "trade_type", upstream.TradeWeChatMiniApp), sandbox.CodeBusinessFailed, sandbox.DescWeChatRealname)
 		placeOrder(t, inst, native("RA"+stat))
 	}
 	st := setMerchant(t, inst, sandbox.MerchantRequest{HuifuID: m, WxRealnameStat: nkp.StatSuccess, AliRealnameStat: nkp.StatProcessing})
@@ -202,7 +203,7 @@ func TestSubAppIDMustBeBound(t *testing.T) {
 	bound := []string{"wxbound00000001"}
 	setMerchant(t, inst, sandbox.MerchantRequest{HuifuID: m, SubAppIDs: &bound})
 	pay := func(seq, wxData string) map[string]any {
-		return with(order(seq), "huifu_id", m, "trade_type", nkp.TradeWxMiniApp, "wx_data", wxData)
+		return with(order(seq), "huifu_id", m, "trade_type", upstream.TradeWeChatMiniApp, "wx_data", wxData)
 	}
 	out := refused(t, inst, c, nkp.PathJSPay, pay("B1", `{"sub_appid":"wxother0000001","sub_openid":"o1"}`), sandbox.CodeBusinessFailed, sandbox.DescSubAppIDNotBound)
 	if out["trans_stat"] != nkp.StatFailure || out["bank_code"] != sandbox.BankCodeParamError || out["bank_message"] != sandbox.DescSubAppIDNotBound {
@@ -216,7 +217,7 @@ func TestSubAppIDMustBeBound(t *testing.T) {
 	setMerchant(t, inst, sandbox.MerchantRequest{HuifuID: m, SubAppIDs: &none})
 	refused(t, inst, c, nkp.PathJSPay, pay("B4", `{"sub_appid":"wxbound00000001","sub_openid":"o1"}`), sandbox.CodeBusinessFailed, sandbox.DescSubAppIDNotBound)
 	// Alipay does not look at WeChat app ids.
-	placeOrder(t, inst, with(order("B5"), "huifu_id", m, "trade_type", nkp.TradeAliNative, "wx_data", nil))
+	placeOrder(t, inst, with(order("B5"), "huifu_id", m, "trade_type", upstream.TradeAlipayNative, "wx_data", nil))
 	anyApp := []string{sandbox.AnySubAppID}
 	setMerchant(t, inst, sandbox.MerchantRequest{HuifuID: m, SubAppIDs: &anyApp})
 	placeOrder(t, inst, pay("B4", `{"sub_appid":"wxanything0001","sub_openid":"o1"}`))

@@ -28,6 +28,8 @@ type Server struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	apiSeq atomic.Uint64
+	// signNext makes the sandbox sign with Config.NextUpstreamKey.
+	signNext atomic.Bool
 
 	mu      sync.Mutex
 	closed  bool

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paysidecar/paysidecar/sdk/upstream"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 )
 
@@ -33,8 +34,8 @@ func TestLedgerIsPersistable(t *testing.T) {
 func TestLedgerRoundTrip(t *testing.T) {
 	l := newLedger()
 	now := time.Date(2025, 6, 15, 10, 0, 0, 123456789, time.FixedZone("CST", 8*3600))
-	o := &order{serial: serial{"h1", "20250615", "s1"}, nkpSeqID: "n1", qrToken: "tok", tradeType: nkp.TradeAliNative,
-		amount: 123, created: now, expire: now.Add(time.Hour), stat: nkp.StatSuccess, wx: nkp.WxData{OpenID: "o1"}, refunded: 23}
+	o := &order{serial: serial{"h1", "20250615", "s1"}, nkpSeqID: "n1", qrToken: "tok", tradeType: upstream.TradeAlipayNative,
+		amount: 123, created: now, expire: now.Add(time.Hour), stat: nkp.StatSuccess, wx: upstream.WxData{OpenID: "o1"}, refunded: 23}
 	r := &refund{serial: serial{"h1", "20250615", "r1"}, nkpSeqID: "n2", order: o, amount: 23, stat: nkp.StatSuccess, created: now}
 	l.counter = 2
 	l.serials[o.serial] = true

@@ -11,6 +11,7 @@ import (
 
 	"github.com/paysidecar/paysidecar/sandbox"
 	"github.com/paysidecar/paysidecar/sandbox/sandboxtest"
+	"github.com/paysidecar/paysidecar/sdk/upstream"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 )
 
@@ -46,7 +47,7 @@ func TestStateSurvivesARestart(t *testing.T) {
 	withState := sandboxtest.WithConfig(func(c *sandbox.Config) { c.StateFile = file })
 	first, _ := start(t, withState)
 
-	native := with(order("OLD1"), "trade_type", nkp.TradeAliNative, "wx_data", nil, "trans_amt", "12.34")
+	native := with(order("OLD1"), "trade_type", upstream.TradeAlipayNative, "wx_data", nil, "trans_amt", "12.34")
 	out := placeOrder(t, first, native)
 	link := out["qr_code"].(string)
 	oldSeq := out["nkp_seq_id"].(string)

@@ -7,10 +7,11 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/paysidecar/paysidecar/sdk/upstream"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 )
 
-// jspay orders a payment: T_JSAPI, T_MINIAPP or A_NATIVE.
+// jspay orders a payment: T_JSAPI, T_MINIAPP, A_NATIVE or U_NATIVE.
 func (s *Server) jspay(c *apiCall) (map[string]any, error) {
 	f := &form{data: c.data}
 	reqDate := f.date("req_date", true)
@@ -23,15 +24,16 @@ func (s *Server) jspay(c *apiCall) (map[string]any, error) {
 	notifyURL := f.notifyURL("notify_url", s.cfg.StrictNotifyURL)
 	_, wxMap := f.jsonObject("wx_data")
 	_, _ = f.jsonObject("alipay_data")
+	_, _ = f.jsonObject("unionpay_data")
 	if f.err == nil && len([]rune(goods)) > 127 {
 		f.err = errParams("goods_desc must be at most 127 characters")
 	}
 	if f.err != nil {
 		return nil, f.err
 	}
-	var wx nkp.WxData
+	var wx upstream.WxData
 	switch tradeType {
-	case nkp.TradeWxJSAPI, nkp.TradeWxMiniApp:
+	case upstream.TradeWeChatJSAPI, upstream.TradeWeChatMiniApp:
 		if wxMap == nil {
 			return nil, errParams("wx_data is required for trade_type %s", tradeType)
 		}
@@ -48,9 +50,10 @@ func (s *Server) jspay(c *apiCall) (map[string]any, error) {
 		if wx.OpenID == "" && (wx.SubAppID == "" || wx.SubOpenID == "") {
 			return nil, errParams("wx_data needs openid, or both sub_appid and sub_openid")
 		}
-	case nkp.TradeAliNative:
+	case upstream.TradeAlipayNative, upstream.TradeUnionPayNative:
 	default:
-		return nil, errParams("trade_type %q is not supported (want %s, %s or %s)", tradeType, nkp.TradeWxJSAPI, nkp.TradeWxMiniApp, nkp.TradeAliNative)
+		return nil, errParams("trade_type %q is not supported (want %s, %s, %s or %s)", tradeType,
+			upstream.TradeWeChatJSAPI, upstream.TradeWeChatMiniApp, upstream.TradeAlipayNative, upstream.TradeUnionPayNative)
 	}
 	if !hasExpire {
 		expire = c.now.Add(DefaultOrderTTL)
@@ -95,7 +98,7 @@ func (s *Server) jspay(c *apiCall) (map[string]any, error) {
 		"trans_amt":      amt.Yuan(),
 		"party_order_id": o.partyOrderID,
 	}
-	if tradeType == nkp.TradeAliNative {
+	if native(tradeType) {
 		o.qrToken = s.token(24, "qr", ns)
 		out["qr_code"] = qrURL(c.base, o.qrToken)
 	} else {
@@ -130,7 +133,7 @@ func (s *Server) jspay(c *apiCall) (map[string]any, error) {
 // returns its package too: paySign is SHA256withRSA over
 // "appId\ntimeStamp\nnonceStr\npackage\n".
 func (s *Server) payInfo(appID string, now time.Time, n string) (string, string, error) {
-	pi := nkp.PayInfo{
+	pi := upstream.PayInfo{
 		AppID:     appID,
 		TimeStamp: strconv.FormatInt(now.Unix(), 10),
 		NonceStr:  s.token(32, "nonce", n),
@@ -151,7 +154,7 @@ func (s *Server) payInfo(appID string, now time.Time, n string) (string, string,
 
 // PaySignMessage returns the message WeChat's paySign covers:
 // appId, timeStamp, nonceStr and package, each followed by a newline.
-func PaySignMessage(pi nkp.PayInfo) string {
+func PaySignMessage(pi upstream.PayInfo) string {
 	return pi.AppID + "\n" + pi.TimeStamp + "\n" + pi.NonceStr + "\n" + pi.Package + "\n"
 }
 
@@ -199,9 +202,24 @@ func (s *Server) paymentQuery(c *apiCall) (map[string]any, error) {
 	return out, nil
 }
 
-// channelResponse adds wx_response or alipay_response for a paid order.
+// native reports whether tradeType answers a QR code URL, which in the
+// sandbox is its cashier page: A_NATIVE (Alipay) and U_NATIVE (UnionPay).
+func native(tradeType string) bool {
+	return tradeType == upstream.TradeAlipayNative || tradeType == upstream.TradeUnionPayNative
+}
+
+// channelResponse adds wx_response, alipay_response or unionpay_response
+// for a paid order.
 func (s *Server) channelResponse(o *order, out map[string]any) {
-	if o.tradeType == nkp.TradeAliNative {
+	if o.tradeType == upstream.TradeUnionPayNative {
+		out["unionpay_response"] = encodeNested(map[string]any{
+			"bank_type":   "UNIONPAY",
+			"settle_amt":  o.amount.Yuan(),
+			"voucher_num": o.outTransID,
+		})
+		return
+	}
+	if o.tradeType == upstream.TradeAlipayNative {
 		out["alipay_response"] = encodeNested(map[string]any{
 			"buyer_id":       o.buyerID,
 			"buyer_logon_id": "san***@sandbox.invalid",

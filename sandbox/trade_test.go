@@ -8,6 +8,7 @@ import (
 
 	"github.com/paysidecar/paysidecar/sandbox"
 	"github.com/paysidecar/paysidecar/sandbox/sandboxtest"
+	"github.com/paysidecar/paysidecar/sdk/upstream"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 )
 
@@ -23,10 +24,10 @@ func TestJSPay(t *testing.T) {
 		wxData    string
 		wantAppID string
 	}{
-		{"jsapi with sub_appid", nkp.TradeWxJSAPI, `{"sub_appid":"wxabc","sub_openid":"oUser1"}`, "wxabc"},
-		{"jsapi with openid only", nkp.TradeWxJSAPI, `{"openid":"oUser2"}`, sandbox.DevWeChatAppID},
-		{"mini-program", nkp.TradeWxMiniApp, `{"sub_appid":"` + sandbox.DevMiniAppID + `","sub_openid":"oMini"}`, sandbox.DevMiniAppID},
-		{"alipay native", nkp.TradeAliNative, "", ""},
+		{"jsapi with sub_appid", upstream.TradeWeChatJSAPI, `{"sub_appid":"wxabc","sub_openid":"oUser1"}`, "wxabc"},
+		{"jsapi with openid only", upstream.TradeWeChatJSAPI, `{"openid":"oUser2"}`, sandbox.DevWeChatAppID},
+		{"mini-program", upstream.TradeWeChatMiniApp, `{"sub_appid":"` + sandbox.DevMiniAppID + `","sub_openid":"oMini"}`, sandbox.DevMiniAppID},
+		{"alipay native", upstream.TradeAlipayNative, "", ""},
 	}
 	seen := map[string]bool{}
 	for i, tc := range tests {
@@ -47,13 +48,13 @@ func TestJSPay(t *testing.T) {
 				t.Fatalf("ids are not unique: %+v", resp)
 			}
 			seen[resp.NkpSeqID], seen[resp.PartyOrderID] = true, true
-			if tc.tradeType == nkp.TradeAliNative {
+			if tc.tradeType == upstream.TradeAlipayNative {
 				if resp.PayInfo != "" || !strings.HasPrefix(resp.QRCode, inst.URL+"/qr/") {
 					t.Fatalf("native answer = %+v, want a qr_code on the sandbox", resp)
 				}
 				return
 			}
-			var pi nkp.PayInfo
+			var pi upstream.PayInfo
 			if err := json.Unmarshal([]byte(resp.PayInfo), &pi); err != nil {
 				t.Fatalf("pay_info %q: %v", resp.PayInfo, err)
 			}
@@ -70,7 +71,7 @@ func TestJSPay(t *testing.T) {
 			}
 		})
 	}
-	if st := inst.Stats(t, sandbox.DevHuifuID); st.Orders != 4 || st.OrdersByType[nkp.TradeWxJSAPI] != 2 {
+	if st := inst.Stats(t, sandbox.DevHuifuID); st.Orders != 4 || st.OrdersByType[upstream.TradeWeChatJSAPI] != 2 {
 		t.Fatalf("stats = %+v", st)
 	}
 }
@@ -173,7 +174,7 @@ func TestPaymentQuery(t *testing.T) {
 	inst, clock := start(t)
 	client := inst.NKPClient()
 	placed, err := client.JSPay(testCtx(t), nkp.JSPayRequest{ReqDate: day0, ReqSeqID: "Q1", HuifuID: sandbox.DevHuifuID,
-		GoodsDesc: "g", TradeType: nkp.TradeAliNative, TransAmt: 250})
+		GoodsDesc: "g", TradeType: upstream.TradeAlipayNative, TransAmt: 250})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/paysidecar/paysidecar/sdk/upstream"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 )
 
@@ -347,7 +348,7 @@ func (s *Server) payLocked(p PayAttempt) PayOutcome {
 	if o == nil {
 		return fail("no order has this package (prepay_id)")
 	}
-	want := map[string]string{"jsapi": nkp.TradeWxJSAPI, "miniprogram": nkp.TradeWxMiniApp}[p.Kind]
+	want := map[string]string{"jsapi": upstream.TradeWeChatJSAPI, "miniprogram": upstream.TradeWeChatMiniApp}[p.Kind]
 	switch {
 	case want == "":
 		return fail("kind must be jsapi or miniprogram")
@@ -358,7 +359,7 @@ func (s *Server) payLocked(p PayAttempt) PayOutcome {
 	case p.SignType != "RSA":
 		return fail("signType must be RSA")
 	}
-	msg := PaySignMessage(nkp.PayInfo{AppID: p.AppID, TimeStamp: p.TimeStamp, NonceStr: p.NonceStr, Package: p.Package})
+	msg := PaySignMessage(upstream.PayInfo{AppID: p.AppID, TimeStamp: p.TimeStamp, NonceStr: p.NonceStr, Package: p.Package})
 	if err := nkp.Verify(&s.cfg.WeChatKey.PublicKey, []byte(msg), p.PaySign); err != nil {
 		return fail("paySign does not verify")
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/paysidecar/paysidecar/sandbox"
 	"github.com/paysidecar/paysidecar/sandbox/sandboxtest"
+	"github.com/paysidecar/paysidecar/sdk/upstream"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 )
 
@@ -403,7 +404,7 @@ func TestWeChatAuthorizeConnectRedirect(t *testing.T) {
 }
 
 // payAttempt is what the pay sheet posts.
-func payAttempt(t *testing.T, inst *sandboxtest.Instance, kind, appID string, pi nkp.PayInfo, action string) sandbox.PayOutcome {
+func payAttempt(t *testing.T, inst *sandboxtest.Instance, kind, appID string, pi upstream.PayInfo, action string) sandbox.PayOutcome {
 	t.Helper()
 	b, _ := json.Marshal(sandbox.PayAttempt{Kind: kind, AppID: appID, TimeStamp: pi.TimeStamp, NonceStr: pi.NonceStr, Package: pi.Package,
 		SignType: pi.SignType, PaySign: pi.PaySign, Action: action})
@@ -422,9 +423,9 @@ func payAttempt(t *testing.T, inst *sandboxtest.Instance, kind, appID string, pi
 	return out
 }
 
-func payInfoOf(t *testing.T, out map[string]any) nkp.PayInfo {
+func payInfoOf(t *testing.T, out map[string]any) upstream.PayInfo {
 	t.Helper()
-	var pi nkp.PayInfo
+	var pi upstream.PayInfo
 	if err := json.Unmarshal([]byte(out["pay_info"].(string)), &pi); err != nil {
 		t.Fatal(err)
 	}
@@ -434,7 +435,7 @@ func payInfoOf(t *testing.T, out map[string]any) nkp.PayInfo {
 func TestWeChatPaySheet(t *testing.T) {
 	inst, _ := start(t)
 	jsapi := payInfoOf(t, placeOrder(t, inst, order("PS1")))
-	mini := payInfoOf(t, placeOrder(t, inst, with(order("PS2"), "trade_type", nkp.TradeWxMiniApp,
+	mini := payInfoOf(t, placeOrder(t, inst, with(order("PS2"), "trade_type", upstream.TradeWeChatMiniApp,
 		"wx_data", `{"sub_appid":"`+sandbox.DevMiniAppID+`","sub_openid":"oMini"}`)))
 	orderState := func(seq string) string {
 		os, err := inst.Control.Orders(testCtx(t), sandbox.Filter{ReqSeqID: seq})
@@ -449,7 +450,7 @@ func TestWeChatPaySheet(t *testing.T) {
 	unknown.Package = "prepay_id=wxnosuchprepay"
 	for name, tc := range map[string]struct {
 		kind, app string
-		pi        nkp.PayInfo
+		pi        upstream.PayInfo
 		action    string
 		want      string
 	}{

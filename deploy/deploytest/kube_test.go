@@ -531,16 +531,19 @@ func TestConfigurationLoads(t *testing.T) {
 			if cfg.Webhook.Secret != secrets["webhook-secret"] || cfg.API.Token != secrets["api-token"] {
 				t.Error("the webhook secret or the API token does not come from the Secret")
 			}
-			if got := cfg.Plugins.WeChatJSAPI.Settings["app_secret"]; got != secrets["wechat-jsapi-app-secret"] {
-				t.Errorf("plugins.wechat_jsapi.settings.app_secret = %q, want the Secret's value", got)
+			if got := cfg.Plugins.Flows["wechat-jsapi"].Settings["app_secret"]; got != secrets["wechat-jsapi-app-secret"] {
+				t.Errorf("plugins.flows.wechat-jsapi.settings.app_secret = %q, want the Secret's value", got)
 			}
-			if got := cfg.Plugins.WeChatMiniApp.Settings["app_secret"]; got != secrets["wechat-miniapp-app-secret"] {
-				t.Errorf("plugins.wechat_miniapp.settings.app_secret = %q, want the Secret's value", got)
+			if got := cfg.Plugins.Flows["wechat-miniapp"].Settings["app_secret"]; got != secrets["wechat-miniapp-app-secret"] {
+				t.Errorf("plugins.flows.wechat-miniapp.settings.app_secret = %q, want the Secret's value", got)
+			}
+			if len(cfg.Hints) != 0 {
+				t.Errorf("the deployed configuration uses old forms: %v", cfg.Hints)
 			}
 			if cfg.Plugins.Dir != "/usr/lib/paysidecar/plugins" {
 				t.Errorf("plugins.dir = %q, want where the image installs them", cfg.Plugins.Dir)
 			}
-			for name, f := range cfg.Plugins.Flows() {
+			for name, f := range cfg.Plugins.Flows {
 				for _, v := range f.Settings {
 					if strings.Contains(v, "127.0.0.1") {
 						t.Errorf("plugin %s still points at the sandbox: %s", name, v)
@@ -579,14 +582,20 @@ func TestDockerfile(t *testing.T) {
 		t.Errorf("%d stages; build in one and run from a small base in another", froms)
 	}
 	text := strings.Join(all, "\n")
-	for _, want := range []string{"./sidecar/cmd/paysidecar", `"./plugins/${flow}"`, "for flow in wechat-jsapi wechat-miniapp alipay-native"} {
+	// Every directory under plugins/ that holds a main package is built,
+	// and no flow is named: adding a flow is adding a directory.
+	for _, want := range []string{"./sidecar/cmd/paysidecar", `"./plugins/${flow}"`, "for dir in plugins/*/", "= main ]"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the Dockerfile does not build %s", want)
 		}
 	}
-	for _, flow := range []string{"wechat-jsapi", "wechat-miniapp", "alipay-native"} {
-		if _, err := os.Stat(filepath.Join(repoRoot, "plugins", flow)); err != nil {
-			t.Errorf("the Dockerfile builds ./plugins/%s, which does not exist: %v", flow, err)
+	dirs, err := os.ReadDir(filepath.Join(repoRoot, "plugins"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range dirs {
+		if d.IsDir() && strings.Contains(text, d.Name()) {
+			t.Errorf("the Dockerfile names the flow %s", d.Name())
 		}
 	}
 	var user, copiesPlugins bool

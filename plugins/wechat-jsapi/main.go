@@ -8,9 +8,10 @@ import (
 
 	"github.com/paysidecar/paysidecar/plugins/wechat-jsapi/jsapi"
 	"github.com/paysidecar/paysidecar/sdk/plugin"
+	"github.com/paysidecar/paysidecar/sdk/plugin/otlpexport"
 )
 
 func main() {
 	logger := plugin.NewLogger(os.Stderr, slog.LevelInfo)
-	plugin.Serve(jsapi.New(logger), plugin.WithLogger(logger))
+	plugin.Serve(jsapi.New(logger), plugin.WithLogger(logger), plugin.WithTracing(otlpexport.FromEnv))
 }

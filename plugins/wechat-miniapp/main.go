@@ -9,9 +9,10 @@ import (
 
 	"github.com/paysidecar/paysidecar/plugins/wechat-miniapp/miniapp"
 	"github.com/paysidecar/paysidecar/sdk/plugin"
+	"github.com/paysidecar/paysidecar/sdk/plugin/otlpexport"
 )
 
 func main() {
 	logger := plugin.NewLogger(os.Stderr, slog.LevelInfo)
-	plugin.Serve(miniapp.New(logger), plugin.WithLogger(logger))
+	plugin.Serve(miniapp.New(logger), plugin.WithLogger(logger), plugin.WithTracing(otlpexport.FromEnv))
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/paysidecar/paysidecar/sandbox"
 	"github.com/paysidecar/paysidecar/sandbox/sandboxtest"
+	"github.com/paysidecar/paysidecar/sdk/upstream"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 )
 
@@ -26,7 +27,7 @@ func TestStart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	resp, err := inst.NKPClient().JSPay(ctx, nkp.JSPayRequest{ReqDate: "20250102", ReqSeqID: "S1", HuifuID: inst.HuifuID,
-		GoodsDesc: "g", TradeType: nkp.TradeWxMiniApp, TransAmt: 1, WxData: `{"openid":"o1"}`})
+		GoodsDesc: "g", TradeType: upstream.TradeWeChatMiniApp, TransAmt: 1, WxData: `{"openid":"o1"}`})
 	if err != nil || !resp.Accepted() {
 		t.Fatalf("jspay = %+v, %v", resp, err)
 	}

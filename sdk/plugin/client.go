@@ -2,38 +2,58 @@ package plugin
 
 import (
 	"context"
+	"sync"
 
+	goplugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
-	"github.com/paysidecar/paysidecar/sdk/plugin/internal/flowv1"
+	"github.com/paysidecar/paysidecar/sdk/plugin/internal/flowv2"
 )
 
-// client is the host side of the contract: a Flow that calls a plugin.
+// client is the host side of contract version 2: a Flow that calls a
+// plugin.
 type client struct {
-	rpc flowv1.FlowServiceClient
+	rpc    flowv2.FlowServiceClient
+	broker *goplugin.GRPCBroker
+
+	hostOnce sync.Once
+	hostID   uint32
 }
 
 var _ Flow = (*client)(nil)
 
-// NewGRPCClient returns a Flow that calls the flow served on conn. Errors
-// are *Error values for the plugin's answers, wrap ErrTransport for a
-// broken connection, and wrap the context's error when ctx ended.
-func NewGRPCClient(conn grpc.ClientConnInterface) Flow {
-	return &client{rpc: flowv1.NewFlowServiceClient(conn)}
-}
-
 // Info implements Flow over gRPC.
 func (c *client) Info(ctx context.Context) (Info, error) {
-	resp, err := c.rpc.GetInfo(ctx, &flowv1.GetInfoRequest{})
+	resp, err := c.rpc.GetInfo(ctx, &flowv2.GetInfoRequest{})
 	if err != nil {
 		return Info{}, fromStatus(ctx, "Info", err)
 	}
 	return infoFromProto(resp.GetInfo()), nil
 }
 
-// Configure implements Flow over gRPC.
-func (c *client) Configure(ctx context.Context, s Settings) error {
-	_, err := c.rpc.Configure(ctx, &flowv1.ConfigureRequest{Settings: s})
+// Configure implements Flow over gRPC. The first Configure that carries a
+// Host serves it to the plugin on go-plugin's broker for the life of the
+// connection.
+func (c *client) Configure(ctx context.Context, cfg Config) error {
+	if cfg.Host != nil && c.broker != nil {
+		c.hostOnce.Do(func() {
+			c.hostID = c.broker.NextId()
+			// AcceptAndServe returns when the broker closes, that is when
+			// the connection to the plugin ends.
+			go c.broker.AcceptAndServe(c.hostID, func(opts []grpc.ServerOption) *grpc.Server {
+				srv := grpc.NewServer(append(opts, GRPCServerOptions(nil, nil)...)...)
+				flowv2.RegisterHostServiceServer(srv, &hostServer{host: cfg.Host})
+				return srv
+			})
+		})
+	}
+	_, err := c.rpc.Configure(ctx, &flowv2.ConfigureRequest{
+		Settings:     cfg.Settings.values,
+		ApiVersion:   int32(cfg.APIVersion),
+		Environment:  environmentToProto(cfg.Environment),
+		HostBrokerId: c.hostID,
+		HostKeys:     cfg.HostKeys,
+	})
 	return fromStatus(ctx, "Configure", err)
 }
 
@@ -55,15 +75,6 @@ func (c *client) PayParams(ctx context.Context, in PayParamsInput) (PayParams, e
 	return payParamsFromProto(resp), nil
 }
 
-// DecodeNotification implements Flow over gRPC.
-func (c *client) DecodeNotification(ctx context.Context, in NotificationInput) (ChannelDetail, error) {
-	resp, err := c.rpc.DecodeNotification(ctx, notificationInputToProto(in))
-	if err != nil {
-		return ChannelDetail{}, fromStatus(ctx, "DecodeNotification", err)
-	}
-	return channelDetailFromProto(resp), nil
-}
-
 // AuthorizeURL implements Flow over gRPC.
 func (c *client) AuthorizeURL(ctx context.Context, in AuthorizeInput) (string, error) {
 	resp, err := c.rpc.AuthorizeURL(ctx, authorizeInputToProto(in))
@@ -80,4 +91,10 @@ func (c *client) ExchangeCode(ctx context.Context, in ExchangeInput) (Identity, 
 		return Identity{}, fromStatus(ctx, "ExchangeCode", err)
 	}
 	return identityFromProto(resp.GetIdentity()), nil
+}
+
+// Check implements Flow over gRPC.
+func (c *client) Check(ctx context.Context) error {
+	_, err := c.rpc.Check(ctx, &flowv2.CheckRequest{})
+	return fromStatus(ctx, "Check", err)
 }

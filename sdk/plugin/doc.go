@@ -1,28 +1,53 @@
 // Package plugin is the contract between the paysidecar host and its channel
 // flow plugins, and everything a flow plugin needs to serve it.
 //
-// Each channel flow (WeChat JSAPI, WeChat mini-program, Alipay native) runs
-// as its own process, launched and supervised by the host through
-// hashicorp/go-plugin over gRPC. A plugin author implements Flow and calls
-// Serve from main:
+// Each channel flow (WeChat JSAPI, WeChat mini-program, Alipay native,
+// UnionPay QR, …) runs as its own process, launched and supervised by the
+// host through hashicorp/go-plugin over gRPC. A plugin author implements
+// Flow, embedding UnsupportedFlow for the optional methods, and calls Serve
+// from main:
 //
 //	func main() {
-//		plugin.Serve(myflow.New(plugin.NewLogger(os.Stderr, slog.LevelInfo)))
+//		plugin.Serve(myflow.New())
 //	}
 //
-// The wire contract is a versioned gRPC service (proto package
-// paysidecar.flow.v1, see proto/). Its generated code is internal to this
-// module: the Go API here has no proto types, and the conversions between
-// the two live in one file each direction (toproto.go, fromproto.go).
+// The wire contract is a versioned gRPC service (proto packages
+// paysidecar.flow.v1 and paysidecar.flow.v2, see proto/). Its generated
+// code is internal to this module: the Go API here has no proto types, and
+// the conversions between the two live in one file each direction
+// (toproto.go, fromproto.go; legacy_v1.go for version 1).
+//
+// # Versions
+//
+// A plugin built with this SDK speaks contract version 2; a host speaks 2
+// and 1. At start go-plugin agrees on the highest version both speak (see
+// ServerPlugins and ClientPlugins); the host passes the agreed version to
+// the plugin in Config.APIVersion, and refuses a plugin that speaks no
+// version it knows. A version 1 plugin, built before version 2, is driven
+// through the same Go API by the host.
 //
 // # Lifecycle
 //
-// The host starts the plugin process, checks its Info (name, trade type,
-// capabilities, contract versions), then calls Configure with the plugin's
-// own settings and nothing else: the merchant's RSA key, the upstream
-// credentials and the other plugins' settings never reach a plugin. After a
-// restart the host configures the plugin again. Every other method may be
-// called concurrently once Configure has succeeded.
+// The host starts the plugin process, reads its Info (name, trade type,
+// capabilities, what the application must give, settings schema), checks
+// the configured settings against the schema and calls Configure with
+// them, the agreed version, the environment (whether the host runs against
+// its sandbox, whose URL the sandbox defaults may use) and its services.
+// The SDK enforces the schema again inside the plugin before the flow's
+// Configure sees anything: defaults are filled in, unknown and missing
+// required settings and values of the wrong type are refused. The
+// merchant's RSA key, the upstream credentials and the other plugins'
+// settings never reach a plugin. After a restart the host configures the
+// plugin again. Every other method may be called concurrently once
+// Configure has succeeded; Check is called periodically.
+//
+// # Host services
+//
+// Config.Host calls back into the host over go-plugin's broker: Sign and
+// Verify with keys the host keeps and names (the host decides which names a
+// flow may use), and Log through the host's logger, which removes the
+// values of the flow's secret settings. A flow that speaks a channel's own
+// signed protocol can thus do so without ever holding a private key.
 //
 // # Errors
 //
@@ -37,9 +62,12 @@
 //
 // Both sides install OpenTelemetry gRPC stats handlers that propagate W3C
 // trace context and baggage, so a span started by the host is the parent of
-// what the plugin does.
+// what the plugin does. A plugin that exports its own spans passes
+// otlpexport.FromEnv to WithTracing; only such a plugin depends on the
+// OpenTelemetry SDK and its exporter.
 //
-// Package plugintest runs a Flow over real gRPC in-process for tests, and
-// package mockflow is a configurable Flow, also buildable as a plugin
-// binary, for testing hosts.
+// Package plugintest runs a Flow in-process the way a host does for tests,
+// with a Host of real RSA keys, and package mockflow is a Flow that uses
+// every method and host service, also buildable as a plugin binary, for
+// testing hosts.
 package plugin

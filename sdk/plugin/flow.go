@@ -2,22 +2,27 @@ package plugin
 
 import (
 	"context"
+	"log/slog"
 	"slices"
+	"strings"
 )
 
 // Flow is implemented by every channel flow plugin. The host calls Info
 // and Configure after starting the plugin process; the other methods may be
-// called concurrently afterwards. A method a flow does not support returns
-// an *Error with CodeUnsupported.
+// called concurrently afterwards. A flow embeds UnsupportedFlow to get the
+// optional methods it does not implement.
 type Flow interface {
 	// Info describes the flow: its name, version, trade type,
-	// capabilities, supported contract versions and settings.
+	// capabilities, what the application must give and its settings.
+	// It must not depend on the configuration.
 	Info(ctx context.Context) (Info, error)
 
-	// Configure hands the flow its own settings (app id, app secret, API
-	// base URLs, ...). It validates them and either applies all of them
-	// or none, returning an *Error that names the offending key.
-	Configure(ctx context.Context, s Settings) error
+	// Configure hands the flow its settings, already checked against
+	// the schema in Info and with defaults filled in, the agreed
+	// contract version, the environment and the host's services. It
+	// applies all of the configuration or none, returning an *Error that
+	// names the offending key.
+	Configure(ctx context.Context, c Config) error
 
 	// ShapeOrder returns the trade type and the extra upstream data fields
 	// (wx_data, alipay_data, risk_check_data, ...) of an order.
@@ -27,25 +32,27 @@ type Flow interface {
 	// qr_code, ...) into the object the front end needs.
 	PayParams(ctx context.Context, in PayParamsInput) (PayParams, error)
 
-	// DecodeNotification reads the flow-specific part of a verified
-	// notification (wx_response, alipay_response, ...).
-	DecodeNotification(ctx context.Context, in NotificationInput) (ChannelDetail, error)
-
 	// AuthorizeURL builds the OAuth authorize URL the buyer's browser is
-	// sent to (WeChat JSAPI).
+	// sent to (CapAuthorizeURL).
 	AuthorizeURL(ctx context.Context, in AuthorizeInput) (string, error)
 
-	// ExchangeCode exchanges an OAuth code (WeChat JSAPI) or a
-	// mini-program login code for the buyer's identity. Channel tokens and
-	// session keys never leave the plugin.
+	// ExchangeCode exchanges an OAuth or login code for the buyer's
+	// identity (CapExchangeCode). Channel tokens and session keys never
+	// leave the plugin.
 	ExchangeCode(ctx context.Context, in ExchangeInput) (Identity, error)
+
+	// Check reports whether the flow can serve. The host calls it
+	// periodically through the same server as every other call and
+	// restarts a plugin that fails or does not answer in time, so a flow
+	// whose calls share state (a lock, a pool) should touch it here, and
+	// should fail only when a restart would help.
+	Check(ctx context.Context) error
 }
 
 // Capability names an optional part of the Flow interface a flow supports.
 type Capability string
 
-// The optional capabilities. Every flow supports ShapeOrder, PayParams and
-// DecodeNotification.
+// The optional capabilities. Every flow supports ShapeOrder and PayParams.
 const (
 	// CapAuthorizeURL means AuthorizeURL is supported.
 	CapAuthorizeURL Capability = "authorize_url"
@@ -55,38 +62,64 @@ const (
 
 // Info describes a flow plugin.
 type Info struct {
-	// Name is the flow's name, e.g. "wechat-jsapi"; the host routes by it
-	// and refuses a plugin whose name differs from its configuration.
+	// Name is the flow's name, e.g. "wechat-jsapi": lower-case letters
+	// and digits in words joined by "-". The host routes by it and
+	// refuses a plugin whose name differs from the one it was configured
+	// or discovered under.
 	Name string
 	// Version is the plugin's own version.
 	Version string
-	// TradeType is the upstream trade type the flow orders, e.g. "T_JSAPI".
+	// TradeType is the upstream trade type the flow orders, e.g. "T_JSAPI"
+	// (see package upstream).
 	TradeType string
 	// Capabilities lists the optional methods the flow supports.
 	Capabilities []Capability
+	// Buyer says whether an order of this flow needs the buyer's
+	// identity; the host refuses an order without one before calling the
+	// plugin when it is BuyerRequired.
+	Buyer BuyerRule
 	// APIVersions lists the contract versions the plugin speaks. The
 	// server fills it in from the SDK when a flow leaves it empty.
 	APIVersions []int
-	// Settings describes the settings the flow accepts; Configure
-	// refuses keys that are not listed.
-	Settings []SettingSpec
+	// Settings declares the settings the flow accepts; the SDK refuses
+	// any other and enforces their types before Configure.
+	Settings Schema
 }
 
 // Supports reports whether the flow has capability c.
 func (i Info) Supports(c Capability) bool { return slices.Contains(i.Capabilities, c) }
 
-// SettingSpec describes one setting a flow accepts.
-type SettingSpec struct {
-	// Key is the setting's name, e.g. "app_id".
-	Key string
-	// Required means Configure fails without it.
-	Required bool
-	// Secret means the value must never be logged or displayed.
-	Secret bool
-	// Default is the value used when the setting is absent.
-	Default string
-	// Description says what the setting is for, in one sentence.
-	Description string
+// BuyerRule says whether an order needs the buyer's identity.
+type BuyerRule string
+
+// The buyer rules.
+const (
+	// BuyerOptional means the flow uses a buyer's identity when given
+	// one. It is what an empty BuyerRule means.
+	BuyerOptional BuyerRule = "optional"
+	// BuyerRequired means an order needs Buyer.OpenID or Buyer.Code.
+	BuyerRequired BuyerRule = "required"
+	// BuyerNone means the flow takes no buyer.
+	BuyerNone BuyerRule = "none"
+)
+
+// Config is what Configure hands a flow.
+type Config struct {
+	// Settings are the flow's settings, checked against its schema.
+	Settings Settings
+	// APIVersion is the contract version host and plugin agreed on.
+	APIVersion int
+	// Environment says whether the host runs against its sandbox.
+	Environment Environment
+	// Host offers the host's services: signing and verifying with keys
+	// the host keeps, and logging through the host's logger. It is never
+	// nil in a plugin; its calls fail with CodeUnsupported when the host
+	// offers no services.
+	Host Host
+	// HostKeys names the keys the host lets this flow use with Host.
+	HostKeys []string
+	// Logger logs through Host.Log; it is set in a plugin.
+	Logger *slog.Logger
 }
 
 // Buyer identifies who pays. For the WeChat flows it carries the buyer's
@@ -127,7 +160,7 @@ type OrderShape struct {
 	// TradeType is the upstream trade type, e.g. "T_JSAPI".
 	TradeType string
 	// Fields are extra string fields placed into the order's data, e.g.
-	// "wx_data" with a JSON string built by nkp.EncodeNested.
+	// "wx_data" with a JSON string built by upstream.Encode.
 	Fields map[string]string
 	// Buyer is the buyer's identity the flow resolved, for example from a
 	// code in OrderInput.Buyer; it is zero when the flow resolved none.
@@ -147,46 +180,13 @@ type PayParamsInput struct {
 	Upstream map[string]string
 }
 
-// Kinds of pay parameters, one per flow.
-const (
-	// KindWeChatJSAPI is the getBrandWCPayRequest object for WeChat's
-	// browser.
-	KindWeChatJSAPI = "wechat_jsapi"
-	// KindWeChatMiniApp is the wx.requestPayment object plus what is
-	// needed to launch the mini-program from elsewhere.
-	KindWeChatMiniApp = "wechat_miniapp"
-	// KindAlipayNative is the Alipay cashier URL and its deep link.
-	KindAlipayNative = "alipay_native"
-)
-
 // PayParams is what the front end needs to start the payment.
 type PayParams struct {
-	// Kind says which front end API the object is for, one of the Kind
-	// constants.
+	// Kind says which front end API the object is for, e.g. one of the
+	// Kind constants of package upstream.
 	Kind string
 	// JSON is the object the host returns verbatim to the application.
 	JSON []byte
-}
-
-// NotificationInput is a verified notification's business data.
-type NotificationInput struct {
-	// TradeType is the trade type (trans_type) of the notified payment.
-	TradeType string
-	// Fields holds the resp_data fields as strings; nested objects such
-	// as wx_response are JSON strings.
-	Fields map[string]string
-}
-
-// ChannelDetail is the flow-specific part of a notification.
-type ChannelDetail struct {
-	// Channel is "wechat" or "alipay".
-	Channel string
-	// BuyerID is the buyer's id at the channel (openid, Alipay buyer id).
-	BuyerID string
-	// ChannelTradeNo is the channel's transaction number.
-	ChannelTradeNo string
-	// Extra holds further non-secret channel fields worth keeping.
-	Extra map[string]string
 }
 
 // AuthorizeInput asks for an OAuth authorize URL.
@@ -222,3 +222,19 @@ type Identity struct {
 
 // IsZero reports whether id identifies nobody.
 func (id Identity) IsZero() bool { return id == Identity{} }
+
+// ValidName reports whether name is a valid flow name: lower-case letters
+// and digits in words joined by single "-", at most 64 characters, as
+// "wechat-jsapi". A plugin binary discovered by a host is named after its
+// file, so the rule keeps names safe as file names and metric labels.
+func ValidName(name string) bool {
+	if name == "" || len(name) > 64 || name[0] == '-' || name[len(name)-1] == '-' || strings.Contains(name, "--") {
+		return false
+	}
+	for _, c := range name {
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}

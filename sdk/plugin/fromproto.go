@@ -3,21 +3,24 @@ package plugin
 import (
 	"context"
 	"fmt"
+	"log/slog"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/paysidecar/paysidecar/sdk/plugin/internal/flowv1"
+	"github.com/paysidecar/paysidecar/sdk/plugin/internal/flowv2"
 )
 
-// This file holds every conversion from the proto contract to the Go API.
-// toproto.go holds the other direction.
+// This file holds every conversion from the version 2 proto contract to
+// the Go API, and the error boundary of both versions. toproto.go holds
+// the other direction; legacy_v1.go holds the conversions of version 1.
 
-func infoFromProto(p *flowv1.Info) Info {
+func infoFromProto(p *flowv2.Info) Info {
 	if p == nil {
 		return Info{}
 	}
-	out := Info{Name: p.GetName(), Version: p.GetVersion(), TradeType: p.GetTradeType()}
+	out := Info{Name: p.GetName(), Version: p.GetVersion(), TradeType: p.GetTradeType(), Buyer: BuyerRule(p.GetBuyer())}
 	for _, c := range p.GetCapabilities() {
 		out.Capabilities = append(out.Capabilities, Capability(c))
 	}
@@ -26,25 +29,40 @@ func infoFromProto(p *flowv1.Info) Info {
 	}
 	for _, s := range p.GetSettings() {
 		out.Settings = append(out.Settings, SettingSpec{
-			Key:         s.GetKey(),
-			Required:    s.GetRequired(),
-			Secret:      s.GetSecret(),
-			Default:     s.GetDefaultValue(),
-			Description: s.GetDescription(),
+			Key:            s.GetKey(),
+			Type:           SettingType(s.GetType()),
+			Required:       s.GetRequired(),
+			Secret:         s.GetSecret(),
+			Default:        s.GetDefaultValue(),
+			SandboxDefault: s.GetSandboxDefault(),
+			Description:    s.GetDescription(),
+			Enum:           s.GetEnum(),
 		})
 	}
 	return out
 }
 
-func buyerFromProto(p *flowv1.Buyer) Buyer {
+func attrsFromProto(p []*flowv2.Attr) []slog.Attr {
+	out := make([]slog.Attr, 0, len(p))
+	for _, a := range p {
+		out = append(out, slog.String(a.GetKey(), a.GetValue()))
+	}
+	return out
+}
+
+func environmentFromProto(p *flowv2.Environment) Environment {
+	return Environment{Sandbox: p.GetSandbox(), SandboxURL: p.GetSandboxUrl()}
+}
+
+func buyerFromProto(p *flowv2.Buyer) Buyer {
 	return Buyer{OpenID: p.GetOpenid(), AppID: p.GetAppId(), Code: p.GetCode()}
 }
 
-func identityFromProto(p *flowv1.Identity) Identity {
+func identityFromProto(p *flowv2.Identity) Identity {
 	return Identity{OpenID: p.GetOpenid(), UnionID: p.GetUnionid(), AppID: p.GetAppId()}
 }
 
-func orderInputFromProto(p *flowv1.ShapeOrderRequest) OrderInput {
+func orderInputFromProto(p *flowv2.ShapeOrderRequest) OrderInput {
 	return OrderInput{
 		MerchantID:  p.GetMerchantId(),
 		PaymentID:   p.GetPaymentId(),
@@ -57,11 +75,11 @@ func orderInputFromProto(p *flowv1.ShapeOrderRequest) OrderInput {
 	}
 }
 
-func orderShapeFromProto(p *flowv1.ShapeOrderResponse) OrderShape {
+func orderShapeFromProto(p *flowv2.ShapeOrderResponse) OrderShape {
 	return OrderShape{TradeType: p.GetTradeType(), Fields: p.GetFields(), Buyer: identityFromProto(p.GetBuyer())}
 }
 
-func payParamsInputFromProto(p *flowv1.PayParamsRequest) PayParamsInput {
+func payParamsInputFromProto(p *flowv2.PayParamsRequest) PayParamsInput {
 	return PayParamsInput{
 		PaymentID:  p.GetPaymentId(),
 		OutTradeNo: p.GetOutTradeNo(),
@@ -70,32 +88,20 @@ func payParamsInputFromProto(p *flowv1.PayParamsRequest) PayParamsInput {
 	}
 }
 
-func payParamsFromProto(p *flowv1.PayParamsResponse) PayParams {
+func payParamsFromProto(p *flowv2.PayParamsResponse) PayParams {
 	return PayParams{Kind: p.GetKind(), JSON: p.GetJson()}
 }
 
-func notificationInputFromProto(p *flowv1.DecodeNotificationRequest) NotificationInput {
-	return NotificationInput{TradeType: p.GetTradeType(), Fields: p.GetFields()}
-}
-
-func channelDetailFromProto(p *flowv1.DecodeNotificationResponse) ChannelDetail {
-	return ChannelDetail{
-		Channel:        p.GetChannel(),
-		BuyerID:        p.GetBuyerId(),
-		ChannelTradeNo: p.GetChannelTradeNo(),
-		Extra:          p.GetExtra(),
-	}
-}
-
-func authorizeInputFromProto(p *flowv1.AuthorizeURLRequest) AuthorizeInput {
+func authorizeInputFromProto(p *flowv2.AuthorizeURLRequest) AuthorizeInput {
 	return AuthorizeInput{RedirectURI: p.GetRedirectUri(), Scope: p.GetScope(), State: p.GetState()}
 }
 
-func exchangeInputFromProto(p *flowv1.ExchangeCodeRequest) ExchangeInput {
+func exchangeInputFromProto(p *flowv2.ExchangeCodeRequest) ExchangeInput {
 	return ExchangeInput{Code: p.GetCode(), AppID: p.GetAppId()}
 }
 
-// fromStatus turns the error of a gRPC call into the Go API's error:
+// fromStatus turns the error of a gRPC call of either contract version
+// into the Go API's error:
 //   - a status with an Error detail becomes that *Error;
 //   - a call whose own context ended, or whose deadline gRPC enforced,
 //     wraps the context's error;
@@ -115,7 +121,10 @@ func fromStatus(ctx context.Context, method string, err error) error {
 		return fmt.Errorf("%w: %s: %w", ErrTransport, method, err)
 	}
 	for _, d := range st.Details() {
-		if pe, ok := d.(*flowv1.Error); ok {
+		switch pe := d.(type) {
+		case *flowv2.Error:
+			return &Error{Code: pe.GetCode(), Message: pe.GetMessage(), Field: pe.GetField()}
+		case *flowv1.Error:
 			return &Error{Code: pe.GetCode(), Message: pe.GetMessage(), Field: pe.GetField()}
 		}
 	}

@@ -9,6 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"log/slog"
+
 	"go.opentelemetry.io/otel/baggage"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -17,6 +24,7 @@ import (
 	"github.com/paysidecar/paysidecar/sdk/plugin"
 	"github.com/paysidecar/paysidecar/sdk/plugin/mockflow"
 	"github.com/paysidecar/paysidecar/sdk/plugin/plugintest"
+	"github.com/paysidecar/paysidecar/sdk/upstream"
 )
 
 // TestRoundTrip sends every field of every method through the contract and
@@ -40,9 +48,7 @@ func TestRoundTrip(t *testing.T) {
 	}
 	ppIn := plugin.PayParamsInput{PaymentID: "pay_01", OutTradeNo: "ORDER-1", TradeType: "T_JSAPI",
 		Upstream: map[string]string{"pay_info": "{}", "nkp_seq_id": "N1"}}
-	pp := plugin.PayParams{Kind: plugin.KindWeChatJSAPI, JSON: []byte(`{"appId":"wx"}`)}
-	nIn := plugin.NotificationInput{TradeType: "T_JSAPI", Fields: map[string]string{"wx_response": "{}"}}
-	detail := plugin.ChannelDetail{Channel: "wechat", BuyerID: "o-1", ChannelTradeNo: "42000", Extra: map[string]string{"bank_type": "CMC"}}
+	pp := plugin.PayParams{Kind: upstream.KindWeChatJSAPI, JSON: []byte(`{"appId":"wx"}`)}
 	aIn := plugin.AuthorizeInput{RedirectURI: "https://shop.example/cb", Scope: "snsapi_base", State: "s1"}
 	eIn := plugin.ExchangeInput{Code: "c-1", AppID: "wx-app"}
 	ident := plugin.Identity{OpenID: "o-1", UnionID: "u-1", AppID: "wx-app"}
@@ -50,7 +56,6 @@ func TestRoundTrip(t *testing.T) {
 	var seen struct {
 		order plugin.OrderInput
 		pp    plugin.PayParamsInput
-		n     plugin.NotificationInput
 		a     plugin.AuthorizeInput
 		e     plugin.ExchangeInput
 	}
@@ -63,10 +68,6 @@ func TestRoundTrip(t *testing.T) {
 		PayParams: func(_ context.Context, in plugin.PayParamsInput) (plugin.PayParams, error) {
 			seen.pp = in
 			return pp, nil
-		},
-		DecodeNotification: func(_ context.Context, in plugin.NotificationInput) (plugin.ChannelDetail, error) {
-			seen.n = in
-			return detail, nil
 		},
 		AuthorizeURL: func(_ context.Context, in plugin.AuthorizeInput) (string, error) {
 			seen.a = in
@@ -83,7 +84,7 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Info: %v", err)
 	}
-	if info.Name != mockflow.Name || info.TradeType != "T_JSAPI" || info.Version != mockflow.Version {
+	if info.Name != mockflow.Name || info.TradeType != "T_JSAPI" || info.Version != mockflow.Version || info.Buyer != plugin.BuyerOptional {
 		t.Errorf("Info = %+v", info)
 	}
 	if !reflect.DeepEqual(info.APIVersions, plugin.APIVersions()) {
@@ -92,20 +93,19 @@ func TestRoundTrip(t *testing.T) {
 	if !info.Supports(plugin.CapAuthorizeURL) || !info.Supports(plugin.CapExchangeCode) {
 		t.Errorf("capabilities = %v", info.Capabilities)
 	}
-	var secret bool
-	for _, s := range info.Settings {
-		if s.Key == "app_secret" {
-			secret = s.Secret
-		}
+	if !reflect.DeepEqual(info.Settings, mockflow.Schema) {
+		t.Errorf("schema crossed as %+v, want %+v", info.Settings, mockflow.Schema)
 	}
-	if !secret {
-		t.Errorf("setting app_secret not reported as secret: %+v", info.Settings)
-	}
-	if err := f.Configure(ctx, plugin.Settings{"label": "L", "app_id": "wx-app"}); err != nil {
+	env := plugin.Environment{Sandbox: true, SandboxURL: "http://127.0.0.1:8900"}
+	if _, err := plugintest.Configure(ctx, f, map[string]string{"label": "L", "app_id": "wx-app", "max_fen": "50000"}, plugin.Config{Environment: env, APIVersion: 2}); err != nil {
 		t.Fatalf("Configure: %v", err)
 	}
-	if got := mock.Settings(); !reflect.DeepEqual(got, plugin.Settings{"label": "L", "app_id": "wx-app"}) {
-		t.Errorf("settings seen by the flow = %v", got)
+	c := mock.Config()
+	if c.Settings.Get("label") != "L" || c.Settings.Get("app_id") != "wx-app" || c.Settings.Int("max_fen") != 50000 || c.APIVersion != 2 || c.Environment != env {
+		t.Errorf("configuration seen by the flow = %v, version %d, environment %+v", c.Settings, c.APIVersion, c.Environment)
+	}
+	if got := c.Settings.Get("callback_url"); got != "http://127.0.0.1:8900/mock" {
+		t.Errorf("sandbox default of callback_url = %q", got)
 	}
 
 	gotShape, err := f.ShapeOrder(ctx, order)
@@ -127,14 +127,6 @@ func TestRoundTrip(t *testing.T) {
 		t.Errorf("PayParams: flow saw %+v, host got %+v", seen.pp, gotPP)
 	}
 
-	gotDetail, err := f.DecodeNotification(ctx, nIn)
-	if err != nil {
-		t.Fatalf("DecodeNotification: %v", err)
-	}
-	if !reflect.DeepEqual(seen.n, nIn) || !reflect.DeepEqual(gotDetail, detail) {
-		t.Errorf("DecodeNotification: flow saw %+v, host got %+v", seen.n, gotDetail)
-	}
-
 	gotURL, err := f.AuthorizeURL(ctx, aIn)
 	if err != nil {
 		t.Fatalf("AuthorizeURL: %v", err)
@@ -149,6 +141,116 @@ func TestRoundTrip(t *testing.T) {
 	}
 	if seen.e != eIn || gotIdent != ident {
 		t.Errorf("ExchangeCode: flow saw %+v, host got %+v", seen.e, gotIdent)
+	}
+
+	if err := f.Check(ctx); err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	mock.SetError("Check", plugin.Errorf(plugin.CodeInternal, "", "lost my state"))
+	if err := f.Check(ctx); plugin.ErrorCode(err) != plugin.CodeInternal || !strings.Contains(err.Error(), "lost my state") {
+		t.Errorf("failing Check: %v", err)
+	}
+}
+
+// TestHostServices has the mock sign, verify and log through the host's
+// services over go-plugin's broker, with keys only the host holds.
+func TestHostServices(t *testing.T) {
+	ctx := t.Context()
+	merchant, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := plugintest.NewHost()
+	host.AddKey("merchant", merchant)
+	host.AddPublicKey("other", &other.PublicKey)
+	mock := mockflow.New(nil)
+	f := plugintest.Serve(t, mock)
+	const secret = "s3cr3t-app-value"
+	if _, err := plugintest.Configure(ctx, f, map[string]string{"app_secret": secret, "verbose": "true"}, plugin.Config{Host: host, HostKeys: host.Keys()}); err != nil {
+		t.Fatalf("Configure: %v", err)
+	}
+	if got := mock.Config().HostKeys; !reflect.DeepEqual(got, []string{"merchant", "other"}) {
+		t.Errorf("HostKeys = %v", got)
+	}
+
+	s, err := f.ShapeOrder(ctx, plugin.OrderInput{PaymentID: "pay_signed", Metadata: map[string]string{"mock.sign": "merchant", "mock.log": "hello from the flow"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := base64.StdEncoding.DecodeString(s.Fields["signature"])
+	if err != nil {
+		t.Fatalf("signature %q: %v", s.Fields["signature"], err)
+	}
+	sum := sha256.Sum256([]byte("pay_signed"))
+	if err := rsa.VerifyPKCS1v15(&merchant.PublicKey, crypto.SHA256, sum[:], sig); err != nil {
+		t.Errorf("the host's signature does not verify with the merchant key: %v", err)
+	}
+	if s.Fields["verified"] != "true" {
+		t.Errorf("verify with the signing key = %q", s.Fields["verified"])
+	}
+
+	s, err = f.ShapeOrder(ctx, plugin.OrderInput{PaymentID: "pay_signed", Metadata: map[string]string{"mock.sign": "merchant", "mock.verify": "other"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Fields["verified"] != "false" {
+		t.Errorf("verify with another key = %q, want false", s.Fields["verified"])
+	}
+	s, err = f.ShapeOrder(ctx, plugin.OrderInput{PaymentID: "p", Metadata: map[string]string{"mock.sign": "nobody"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(s.Fields["signature"], "invalid_request") || !strings.Contains(s.Fields["signature"], "nobody") {
+		t.Errorf("signing with an unknown key = %q", s.Fields["signature"])
+	}
+	s, err = f.ShapeOrder(ctx, plugin.OrderInput{PaymentID: "p", Metadata: map[string]string{"mock.sign": "other"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(s.Fields["signature"], "error: ") {
+		t.Errorf("signing with a public key = %q", s.Fields["signature"])
+	}
+
+	var configured, hello, debug bool
+	for _, r := range host.Records() {
+		switch r.Message {
+		case "mock configured":
+			configured = r.Attrs["settings.app_secret"] == "[redacted]" && r.Attrs["api_version"] == "2" && r.Level == slog.LevelInfo
+		case "hello from the flow":
+			hello = r.Attrs["payment_id"] == "pay_signed"
+		case "mock call":
+			debug = debug || r.Attrs["method"] == "ShapeOrder"
+		}
+		for k, v := range r.Attrs {
+			if strings.Contains(v, secret) && k != "secret" {
+				t.Errorf("record %q carries the secret in %s", r.Message, k)
+			}
+		}
+	}
+	if !configured || !hello || !debug {
+		t.Errorf("records through the host: configured %v, hello %v, verbose %v: %+v", configured, hello, debug, host.Records())
+	}
+}
+
+// TestUnsupportedFlow checks what the embeddable base answers.
+func TestUnsupportedFlow(t *testing.T) {
+	type minimal struct{ plugin.UnsupportedFlow }
+	var b minimal
+	if err := b.Configure(t.Context(), plugin.Config{}); err != nil {
+		t.Errorf("Configure: %v", err)
+	}
+	if err := b.Check(t.Context()); err != nil {
+		t.Errorf("Check: %v", err)
+	}
+	if _, err := b.AuthorizeURL(t.Context(), plugin.AuthorizeInput{}); plugin.ErrorCode(err) != plugin.CodeUnsupported {
+		t.Errorf("AuthorizeURL: %v", err)
+	}
+	if _, err := b.ExchangeCode(t.Context(), plugin.ExchangeInput{}); plugin.ErrorCode(err) != plugin.CodeUnsupported {
+		t.Errorf("ExchangeCode: %v", err)
 	}
 }
 
@@ -248,25 +350,27 @@ func TestErrorsCrossTheBoundary(t *testing.T) {
 	})
 }
 
-// TestConfigureRefusesUnknownSettings checks that a misspelt setting fails
-// with the key named, and that the flow never sees the settings.
-func TestConfigureRefusesUnknownSettings(t *testing.T) {
+// TestConfigureEnforcesTheSchema checks that settings the schema refuses
+// never reach the flow, and that the error names the setting without
+// showing a secret value.
+func TestConfigureEnforcesTheSchema(t *testing.T) {
 	mock := mockflow.New(nil)
 	f := plugintest.Serve(t, mock)
-	err := f.Configure(t.Context(), plugin.Settings{"label": "x", "app_secert": "s", "zzz": "1"})
-	var pe *plugin.Error
-	if !errors.As(err, &pe) || pe.Code != plugin.CodeInvalidRequest || pe.Field != "app_secert" {
-		t.Fatalf("error = %v, want invalid_request naming app_secert", err)
+	_, err := plugintest.Configure(t.Context(), f, map[string]string{"label": "x", "app_secert": "hush-hush", "max_fen": "many"}, plugin.Config{})
+	var se *plugin.SettingsError
+	if !errors.As(err, &se) || len(se.Problems) != 2 || se.Problems[0].Key != "app_secert" || se.Problems[1].Key != "max_fen" {
+		t.Fatalf("error = %v, want the unknown key and the bad integer", err)
 	}
-	if strings.Contains(err.Error(), `"s"`) {
+	if strings.Contains(err.Error(), "hush-hush") || strings.Contains(err.Error(), "many") {
 		t.Errorf("error reveals a value: %v", err)
 	}
 	for _, c := range mock.Calls() {
 		if c == "Configure" {
-			t.Errorf("the flow was configured with unknown settings")
+			t.Errorf("the flow was configured with refused settings")
 		}
 	}
-	if err := f.Configure(t.Context(), plugin.Settings{"fail_configure": "nope"}); plugin.ErrorCode(err) != plugin.CodeInvalidRequest {
+	var pe *plugin.Error
+	if _, err := plugintest.Configure(t.Context(), f, map[string]string{"fail_configure": "nope"}, plugin.Config{}); !errors.As(err, &pe) || pe.Code != plugin.CodeInvalidRequest || pe.Field != "fail_configure" {
 		t.Errorf("failing Configure: error = %v", err)
 	}
 }

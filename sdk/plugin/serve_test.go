@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -21,8 +22,9 @@ import (
 	"github.com/paysidecar/paysidecar/sdk/plugin"
 )
 
-// mockBinary is the mock flow built as a real plugin binary by TestMain.
-var mockBinary string
+// Plugin binaries built by TestMain: the mock flow, a plugin of contract
+// version 1 only, and one of a version no host knows.
+var mockBinary, mockV1Binary, futureBinary string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "sdkplugin-test-")
@@ -31,12 +33,20 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	mockBinary = filepath.Join(dir, "mockflow")
-	build := exec.Command("go", "build", "-o", mockBinary, "github.com/paysidecar/paysidecar/sdk/plugin/mockflow/cmd/mockflow")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build mockflow:", err)
-		_ = os.RemoveAll(dir)
-		os.Exit(1)
+	mockV1Binary = filepath.Join(dir, "mockv1")
+	futureBinary = filepath.Join(dir, "future")
+	for bin, pkg := range map[string]string{
+		mockBinary:   "github.com/paysidecar/paysidecar/sdk/plugin/mockflow/cmd/mockflow",
+		mockV1Binary: "github.com/paysidecar/paysidecar/sdk/plugin/internal/testplugins/mockv1",
+		futureBinary: "github.com/paysidecar/paysidecar/sdk/plugin/internal/testplugins/future",
+	} {
+		build := exec.Command("go", "build", "-o", bin, pkg)
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n", pkg, err)
+			_ = os.RemoveAll(dir)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	_ = os.RemoveAll(dir)
@@ -67,12 +77,12 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-func newClient(t *testing.T, versions map[int]goplugin.PluginSet, logOut *syncBuffer) *goplugin.Client {
+func newClient(t *testing.T, bin string, versions map[int]goplugin.PluginSet, logOut *syncBuffer) *goplugin.Client {
 	t.Helper()
 	c := goplugin.NewClient(&goplugin.ClientConfig{
 		HandshakeConfig:  plugin.Handshake(),
 		VersionedPlugins: versions,
-		Cmd:              exec.Command(mockBinary),
+		Cmd:              exec.Command(bin),
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
 		AutoMTLS:         true,
 		GRPCDialOptions:  plugin.GRPCDialOptions(nil),
@@ -87,7 +97,7 @@ func newClient(t *testing.T, versions map[int]goplugin.PluginSet, logOut *syncBu
 // does (handshake, AutoMTLS, gRPC only) and calls it.
 func TestServeOverGoPlugin(t *testing.T) {
 	logs := &syncBuffer{}
-	c := newClient(t, plugin.VersionedPlugins(nil), logs)
+	c := newClient(t, mockBinary, plugin.ClientPlugins(), logs)
 	rpc, err := c.Client()
 	if err != nil {
 		t.Fatalf("start plugin: %v", err)
@@ -107,14 +117,14 @@ func TestServeOverGoPlugin(t *testing.T) {
 	if err != nil || info.Name != "mock" {
 		t.Fatalf("Info = %+v, %v", info, err)
 	}
-	if err := f.Configure(t.Context(), plugin.Settings{"label": "from-host"}); err != nil {
+	if _, err := plugin.Configure(t.Context(), f, map[string]string{"label": "from-host"}, plugin.Config{APIVersion: c.NegotiatedVersion()}); err != nil {
 		t.Fatalf("Configure: %v", err)
 	}
 	shape, err := f.ShapeOrder(t.Context(), plugin.OrderInput{PaymentID: "p1"})
 	if err != nil {
 		t.Fatalf("ShapeOrder: %v", err)
 	}
-	if shape.Fields["label"] != "from-host" || shape.Fields["pid"] == fmt.Sprint(os.Getpid()) {
+	if shape.Fields["label"] != "from-host" || shape.Fields["pid"] == fmt.Sprint(os.Getpid()) || shape.Fields["api_version"] != "2" {
 		t.Errorf("ShapeOrder fields = %v; want the configured label from another process", shape.Fields)
 	}
 	if _, err := f.ExchangeCode(t.Context(), plugin.ExchangeInput{Code: "invalid"}); plugin.ErrorCode(err) != plugin.CodeCodeInvalid {
@@ -145,11 +155,85 @@ func TestServeOverGoPlugin(t *testing.T) {
 // TestServeRefusesOtherVersions checks that a host speaking only another
 // contract version is refused at start with a clear error.
 func TestServeRefusesOtherVersions(t *testing.T) {
-	c := newClient(t, map[int]goplugin.PluginSet{plugin.ProtocolVersion + 1: {plugin.PluginName: &plugin.GRPCPlugin{}}}, &syncBuffer{})
+	c := newClient(t, mockBinary, map[int]goplugin.PluginSet{plugin.ProtocolVersion + 1: {plugin.PluginName: &plugin.GRPCPlugin{}}}, &syncBuffer{})
 	_, err := c.Client()
 	if err == nil || !strings.Contains(err.Error(), "incompatible API version") {
 		t.Fatalf("start error = %v, want an incompatible version error", err)
 	}
+}
+
+// TestVersionNegotiation starts real plugin processes of each contract
+// version against a host that speaks versions 1 and 2: the highest version
+// both speak is agreed, a version 1 plugin works through the same Go API,
+// and a plugin speaking only a version the host does not know is refused.
+func TestVersionNegotiation(t *testing.T) {
+	cases := []struct {
+		name    string
+		bin     string
+		version int
+		flow    string
+	}{
+		{"v2 plugin", mockBinary, 2, "mock"},
+		{"v1 plugin", mockV1Binary, 1, "mock-v1"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			client := newClient(t, c.bin, plugin.ClientPlugins(), &syncBuffer{})
+			rpc, err := client.Client()
+			if err != nil {
+				t.Fatalf("start: %v", err)
+			}
+			if client.NegotiatedVersion() != c.version {
+				t.Fatalf("negotiated version %d, want %d", client.NegotiatedVersion(), c.version)
+			}
+			raw, err := rpc.Dispense(plugin.PluginName)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := raw.(plugin.Flow)
+			info, err := plugin.Configure(t.Context(), f, map[string]string{"label": "negotiated"}, plugin.Config{APIVersion: client.NegotiatedVersion()})
+			if err != nil || info.Name != c.flow || !slices.Contains(info.APIVersions, c.version) {
+				t.Fatalf("Configure: info %+v, %v", info, err)
+			}
+			s, err := f.ShapeOrder(t.Context(), plugin.OrderInput{PaymentID: "p", Buyer: plugin.Buyer{OpenID: "o-neg"}})
+			if err != nil || s.Fields["label"] != "negotiated" || s.TradeType != "T_JSAPI" {
+				t.Fatalf("ShapeOrder = %+v, %v", s, err)
+			}
+			pp, err := f.PayParams(t.Context(), plugin.PayParamsInput{PaymentID: "p", Upstream: map[string]string{"qr_code": "https://x"}})
+			if err != nil || !strings.Contains(string(pp.JSON), "https://x") {
+				t.Fatalf("PayParams = %s, %v", pp.JSON, err)
+			}
+			if err := f.Check(t.Context()); err != nil {
+				t.Errorf("Check: %v", err)
+			}
+			if _, err := plugin.Configure(t.Context(), f, map[string]string{"labl": "typo"}, plugin.Config{}); !strings.Contains(fmt.Sprint(err), "labl") {
+				t.Errorf("unknown setting: %v", err)
+			}
+		})
+	}
+
+	t.Run("v1 plugin without optional methods", func(t *testing.T) {
+		client := newClient(t, mockV1Binary, plugin.ClientPlugins(), &syncBuffer{})
+		rpc, err := client.Client()
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := rpc.Dispense(plugin.PluginName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := raw.(plugin.Flow).AuthorizeURL(t.Context(), plugin.AuthorizeInput{}); plugin.ErrorCode(err) != plugin.CodeUnsupported {
+			t.Errorf("AuthorizeURL of a v1 plugin without it: %v", err)
+		}
+	})
+
+	t.Run("future plugin", func(t *testing.T) {
+		client := newClient(t, futureBinary, plugin.ClientPlugins(), &syncBuffer{})
+		_, err := client.Client()
+		if err == nil || !strings.Contains(err.Error(), "incompatible API version") || !strings.Contains(err.Error(), "99") {
+			t.Fatalf("start error = %v, want an incompatible version error naming version 99", err)
+		}
+	})
 }
 
 // TestServeWithoutHost checks that the binary started by hand explains

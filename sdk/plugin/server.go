@@ -2,23 +2,38 @@ package plugin
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
+	"sync"
 
-	"github.com/paysidecar/paysidecar/sdk/plugin/internal/flowv1"
+	goplugin "github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+
+	"github.com/paysidecar/paysidecar/sdk/plugin/internal/flowv2"
 )
 
-// server serves a Flow over the gRPC contract inside a plugin process.
+// server serves a Flow over contract version 2 inside a plugin process.
 type server struct {
-	flowv1.UnimplementedFlowServiceServer
-	impl Flow
+	flowv2.UnimplementedFlowServiceServer
+	impl   Flow
+	broker *goplugin.GRPCBroker
+	// logger is the flow's logger when the host offers no services.
+	logger   *slog.Logger
+	logLevel slog.Leveler
+	dialOpts []grpc.DialOption
+
+	mu       sync.Mutex
+	hostID   uint32
+	hostConn *grpc.ClientConn
 }
 
 // GetInfo serves the method of the same name of the flow.
-func (s *server) GetInfo(ctx context.Context, _ *flowv1.GetInfoRequest) (*flowv1.GetInfoResponse, error) {
+func (s *server) GetInfo(ctx context.Context, _ *flowv2.GetInfoRequest) (*flowv2.GetInfoResponse, error) {
 	info, err := s.info(ctx)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &flowv1.GetInfoResponse{Info: infoToProto(info)}, nil
+	return &flowv2.GetInfoResponse{Info: infoToProto(info)}, nil
 }
 
 func (s *server) info(ctx context.Context) (Info, error) {
@@ -32,27 +47,74 @@ func (s *server) info(ctx context.Context) (Info, error) {
 	return info, nil
 }
 
-// Configure serves the method of the same name of the flow.
-func (s *server) Configure(ctx context.Context, req *flowv1.ConfigureRequest) (*flowv1.ConfigureResponse, error) {
+// Configure checks the settings against the flow's schema, connects to
+// the host's services and only then hands the flow its configuration.
+func (s *server) Configure(ctx context.Context, req *flowv2.ConfigureRequest) (*flowv2.ConfigureResponse, error) {
 	info, err := s.info(ctx)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	settings := Settings(req.GetSettings())
-	if settings == nil {
-		settings = Settings{}
+	if err := info.Settings.Check(); err != nil {
+		return nil, toStatus(&Error{Code: CodeInternal, Message: fmt.Sprintf("the flow declares an invalid settings schema: %v", err)})
 	}
-	if err := settings.CheckKeys(info.Settings); err != nil {
+	env := environmentFromProto(req.GetEnvironment())
+	settings, err := info.Settings.Apply(req.GetSettings(), env)
+	if err != nil {
 		return nil, toStatus(err)
 	}
-	if err := s.impl.Configure(ctx, settings); err != nil {
+	c := Config{
+		Settings:    settings,
+		APIVersion:  int(req.GetApiVersion()),
+		Environment: env,
+		Host:        noHost{},
+		HostKeys:    req.GetHostKeys(),
+		Logger:      s.logger,
+	}
+	if id := req.GetHostBrokerId(); id != 0 && s.broker != nil {
+		conn, err := s.dialHost(id)
+		if err != nil {
+			return nil, toStatus(&Error{Code: CodeInternal, Message: fmt.Sprintf("connect to the host's services: %v", err)})
+		}
+		c.Host = &hostClient{rpc: flowv2.NewHostServiceClient(conn)}
+		c.Logger = HostLogger(c.Host, s.logLevel)
+	}
+	if err := s.impl.Configure(ctx, c); err != nil {
 		return nil, toStatus(err)
 	}
-	return &flowv1.ConfigureResponse{}, nil
+	return &flowv2.ConfigureResponse{}, nil
+}
+
+// dialHost returns the connection to the host's services served under
+// id, dialing it the first time.
+func (s *server) dialHost(id uint32) (*grpc.ClientConn, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hostConn != nil && s.hostID == id {
+		return s.hostConn, nil
+	}
+	conn, err := s.broker.DialWithOptions(id, s.dialOpts...)
+	if err != nil {
+		return nil, err
+	}
+	if s.hostConn != nil {
+		_ = s.hostConn.Close()
+	}
+	s.hostID, s.hostConn = id, conn
+	return conn, nil
+}
+
+// close closes the connection to the host's services.
+func (s *server) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hostConn != nil {
+		_ = s.hostConn.Close()
+		s.hostConn = nil
+	}
 }
 
 // ShapeOrder serves the method of the same name of the flow.
-func (s *server) ShapeOrder(ctx context.Context, req *flowv1.ShapeOrderRequest) (*flowv1.ShapeOrderResponse, error) {
+func (s *server) ShapeOrder(ctx context.Context, req *flowv2.ShapeOrderRequest) (*flowv2.ShapeOrderResponse, error) {
 	out, err := s.impl.ShapeOrder(ctx, orderInputFromProto(req))
 	if err != nil {
 		return nil, toStatus(err)
@@ -61,7 +123,7 @@ func (s *server) ShapeOrder(ctx context.Context, req *flowv1.ShapeOrderRequest) 
 }
 
 // PayParams serves the method of the same name of the flow.
-func (s *server) PayParams(ctx context.Context, req *flowv1.PayParamsRequest) (*flowv1.PayParamsResponse, error) {
+func (s *server) PayParams(ctx context.Context, req *flowv2.PayParamsRequest) (*flowv2.PayParamsResponse, error) {
 	out, err := s.impl.PayParams(ctx, payParamsInputFromProto(req))
 	if err != nil {
 		return nil, toStatus(err)
@@ -69,29 +131,28 @@ func (s *server) PayParams(ctx context.Context, req *flowv1.PayParamsRequest) (*
 	return payParamsToProto(out), nil
 }
 
-// DecodeNotification serves the method of the same name of the flow.
-func (s *server) DecodeNotification(ctx context.Context, req *flowv1.DecodeNotificationRequest) (*flowv1.DecodeNotificationResponse, error) {
-	out, err := s.impl.DecodeNotification(ctx, notificationInputFromProto(req))
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	return channelDetailToProto(out), nil
-}
-
 // AuthorizeURL serves the method of the same name of the flow.
-func (s *server) AuthorizeURL(ctx context.Context, req *flowv1.AuthorizeURLRequest) (*flowv1.AuthorizeURLResponse, error) {
+func (s *server) AuthorizeURL(ctx context.Context, req *flowv2.AuthorizeURLRequest) (*flowv2.AuthorizeURLResponse, error) {
 	out, err := s.impl.AuthorizeURL(ctx, authorizeInputFromProto(req))
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &flowv1.AuthorizeURLResponse{Url: out}, nil
+	return &flowv2.AuthorizeURLResponse{Url: out}, nil
 }
 
 // ExchangeCode serves the method of the same name of the flow.
-func (s *server) ExchangeCode(ctx context.Context, req *flowv1.ExchangeCodeRequest) (*flowv1.ExchangeCodeResponse, error) {
+func (s *server) ExchangeCode(ctx context.Context, req *flowv2.ExchangeCodeRequest) (*flowv2.ExchangeCodeResponse, error) {
 	out, err := s.impl.ExchangeCode(ctx, exchangeInputFromProto(req))
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &flowv1.ExchangeCodeResponse{Identity: identityToProto(out)}, nil
+	return &flowv2.ExchangeCodeResponse{Identity: identityToProto(out)}, nil
+}
+
+// Check serves the method of the same name of the flow.
+func (s *server) Check(ctx context.Context, _ *flowv2.CheckRequest) (*flowv2.CheckResponse, error) {
+	if err := s.impl.Check(ctx); err != nil {
+		return nil, toStatus(err)
+	}
+	return &flowv2.CheckResponse{}, nil
 }

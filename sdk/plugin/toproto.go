@@ -3,21 +3,24 @@ package plugin
 import (
 	"context"
 	"errors"
+	"log/slog"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/paysidecar/paysidecar/sdk/plugin/internal/flowv1"
+	"github.com/paysidecar/paysidecar/sdk/plugin/internal/flowv2"
 )
 
-// This file holds every conversion from the Go API to the proto contract.
-// fromproto.go holds the other direction.
+// This file holds every conversion from the Go API to the version 2 proto
+// contract. fromproto.go holds the other direction; legacy_v1.go holds the
+// conversions of version 1.
 
-func infoToProto(i Info) *flowv1.Info {
-	out := &flowv1.Info{
+func infoToProto(i Info) *flowv2.Info {
+	out := &flowv2.Info{
 		Name:      i.Name,
 		Version:   i.Version,
 		TradeType: i.TradeType,
+		Buyer:     string(i.Buyer),
 	}
 	for _, c := range i.Capabilities {
 		out.Capabilities = append(out.Capabilities, string(c))
@@ -26,27 +29,34 @@ func infoToProto(i Info) *flowv1.Info {
 		out.ApiVersions = append(out.ApiVersions, int32(v))
 	}
 	for _, s := range i.Settings {
-		out.Settings = append(out.Settings, &flowv1.SettingSpec{
-			Key:          s.Key,
-			Required:     s.Required,
-			Secret:       s.Secret,
-			DefaultValue: s.Default,
-			Description:  s.Description,
+		out.Settings = append(out.Settings, &flowv2.SettingSpec{
+			Key:            s.Key,
+			Type:           string(s.Type),
+			Required:       s.Required,
+			Secret:         s.Secret,
+			DefaultValue:   s.Default,
+			SandboxDefault: s.SandboxDefault,
+			Description:    s.Description,
+			Enum:           s.Enum,
 		})
 	}
 	return out
 }
 
-func buyerToProto(b Buyer) *flowv1.Buyer {
-	return &flowv1.Buyer{Openid: b.OpenID, AppId: b.AppID, Code: b.Code}
+func environmentToProto(e Environment) *flowv2.Environment {
+	return &flowv2.Environment{Sandbox: e.Sandbox, SandboxUrl: e.SandboxURL}
 }
 
-func identityToProto(id Identity) *flowv1.Identity {
-	return &flowv1.Identity{Openid: id.OpenID, Unionid: id.UnionID, AppId: id.AppID}
+func buyerToProto(b Buyer) *flowv2.Buyer {
+	return &flowv2.Buyer{Openid: b.OpenID, AppId: b.AppID, Code: b.Code}
 }
 
-func orderInputToProto(in OrderInput) *flowv1.ShapeOrderRequest {
-	return &flowv1.ShapeOrderRequest{
+func identityToProto(id Identity) *flowv2.Identity {
+	return &flowv2.Identity{Openid: id.OpenID, Unionid: id.UnionID, AppId: id.AppID}
+}
+
+func orderInputToProto(in OrderInput) *flowv2.ShapeOrderRequest {
+	return &flowv2.ShapeOrderRequest{
 		MerchantId:  in.MerchantID,
 		PaymentId:   in.PaymentID,
 		OutTradeNo:  in.OutTradeNo,
@@ -58,16 +68,16 @@ func orderInputToProto(in OrderInput) *flowv1.ShapeOrderRequest {
 	}
 }
 
-func orderShapeToProto(s OrderShape) *flowv1.ShapeOrderResponse {
-	out := &flowv1.ShapeOrderResponse{TradeType: s.TradeType, Fields: s.Fields}
+func orderShapeToProto(s OrderShape) *flowv2.ShapeOrderResponse {
+	out := &flowv2.ShapeOrderResponse{TradeType: s.TradeType, Fields: s.Fields}
 	if !s.Buyer.IsZero() {
 		out.Buyer = identityToProto(s.Buyer)
 	}
 	return out
 }
 
-func payParamsInputToProto(in PayParamsInput) *flowv1.PayParamsRequest {
-	return &flowv1.PayParamsRequest{
+func payParamsInputToProto(in PayParamsInput) *flowv2.PayParamsRequest {
+	return &flowv2.PayParamsRequest{
 		PaymentId:  in.PaymentID,
 		OutTradeNo: in.OutTradeNo,
 		TradeType:  in.TradeType,
@@ -75,33 +85,28 @@ func payParamsInputToProto(in PayParamsInput) *flowv1.PayParamsRequest {
 	}
 }
 
-func payParamsToProto(p PayParams) *flowv1.PayParamsResponse {
-	return &flowv1.PayParamsResponse{Kind: p.Kind, Json: p.JSON}
+func payParamsToProto(p PayParams) *flowv2.PayParamsResponse {
+	return &flowv2.PayParamsResponse{Kind: p.Kind, Json: p.JSON}
 }
 
-func notificationInputToProto(in NotificationInput) *flowv1.DecodeNotificationRequest {
-	return &flowv1.DecodeNotificationRequest{TradeType: in.TradeType, Fields: in.Fields}
+func authorizeInputToProto(in AuthorizeInput) *flowv2.AuthorizeURLRequest {
+	return &flowv2.AuthorizeURLRequest{RedirectUri: in.RedirectURI, Scope: in.Scope, State: in.State}
 }
 
-func channelDetailToProto(d ChannelDetail) *flowv1.DecodeNotificationResponse {
-	return &flowv1.DecodeNotificationResponse{
-		Channel:        d.Channel,
-		BuyerId:        d.BuyerID,
-		ChannelTradeNo: d.ChannelTradeNo,
-		Extra:          d.Extra,
+func exchangeInputToProto(in ExchangeInput) *flowv2.ExchangeCodeRequest {
+	return &flowv2.ExchangeCodeRequest{Code: in.Code, AppId: in.AppID}
+}
+
+func attrsToProto(attrs []slog.Attr) []*flowv2.Attr {
+	out := make([]*flowv2.Attr, 0, len(attrs))
+	for _, a := range attrs {
+		out = append(out, &flowv2.Attr{Key: a.Key, Value: a.Value.Resolve().String()})
 	}
-}
-
-func authorizeInputToProto(in AuthorizeInput) *flowv1.AuthorizeURLRequest {
-	return &flowv1.AuthorizeURLRequest{RedirectUri: in.RedirectURI, Scope: in.Scope, State: in.State}
-}
-
-func exchangeInputToProto(in ExchangeInput) *flowv1.ExchangeCodeRequest {
-	return &flowv1.ExchangeCodeRequest{Code: in.Code, AppId: in.AppID}
+	return out
 }
 
 // grpcCode is the gRPC status code an *Error travels with. The code is
-// only a coarse hint for gRPC tooling; the client reads the Error detail.
+// only a coarse hint for gRPC tooling; the receiver reads the Error detail.
 func grpcCode(code string) codes.Code {
 	switch code {
 	case CodeInvalidRequest, CodeInvalidBuyer, CodeCodeInvalid:
@@ -118,22 +123,27 @@ func grpcCode(code string) codes.Code {
 	return codes.Unknown
 }
 
-// toStatus turns a flow's error into a gRPC status error that carries an
-// Error detail. Context errors travel as plain Canceled or
-// DeadlineExceeded statuses; any other error becomes CodeInternal.
+// toStatus turns an error into a gRPC status error that carries an Error
+// detail. A *SettingsError becomes CodeInvalidRequest naming its first
+// key and listing every problem. Context errors travel as plain Canceled
+// or DeadlineExceeded statuses; any other error becomes CodeInternal.
 func toStatus(err error) error {
 	if err == nil {
 		return nil
 	}
 	var pe *Error
-	if !errors.As(err, &pe) {
-		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-			return status.FromContextError(err).Err()
-		}
+	var se *SettingsError
+	switch {
+	case errors.As(err, &pe):
+	case errors.As(err, &se) && len(se.Problems) > 0:
+		pe = &Error{Code: CodeInvalidRequest, Field: se.Problems[0].Key, Message: se.Error()}
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		return status.FromContextError(err).Err()
+	default:
 		pe = &Error{Code: CodeInternal, Message: err.Error()}
 	}
 	st := status.New(grpcCode(pe.Code), pe.Message)
-	withDetail, derr := st.WithDetails(&flowv1.Error{Code: pe.Code, Message: pe.Message, Field: pe.Field})
+	withDetail, derr := st.WithDetails(&flowv2.Error{Code: pe.Code, Message: pe.Message, Field: pe.Field})
 	if derr != nil {
 		// Only a detail that cannot be marshalled fails here; the plain
 		// status still says what went wrong.

@@ -19,25 +19,6 @@ func upstreamError(err error) error { return fromService(payments.UpstreamError(
 // pluginError maps a failed flow plugin call to the API's answer.
 func pluginError(err error) error { return fromService(payments.PluginError(err)) }
 
-func (s *Server) listFlows(_ context.Context, _ *http.Request) (int, any, error) {
-	type flowInfo struct {
-		Name         string   `json:"name"`
-		Version      string   `json:"version"`
-		TradeType    string   `json:"trade_type"`
-		Capabilities []string `json:"capabilities"`
-		APIVersions  []int    `json:"api_versions"`
-	}
-	out := []flowInfo{}
-	for _, i := range s.flows.Infos() {
-		caps := make([]string, 0, len(i.Capabilities))
-		for _, c := range i.Capabilities {
-			caps = append(caps, string(c))
-		}
-		out = append(out, flowInfo{Name: i.Name, Version: i.Version, TradeType: i.TradeType, Capabilities: caps, APIVersions: i.APIVersions})
-	}
-	return http.StatusOK, map[string]any{"flows": out}, nil
-}
-
 type authorizeRequest struct {
 	Flow        string `json:"flow"`
 	RedirectURI string `json:"redirect_uri"`
@@ -50,14 +31,11 @@ func (s *Server) authorizeURL(ctx context.Context, _ *http.Request, body []byte)
 	if err := decodeStrict(body, &req); err != nil {
 		return 0, nil, err
 	}
-	if req.Flow == "" {
-		req.Flow = "wechat-jsapi"
-	}
 	if req.RedirectURI == "" {
 		return 0, nil, badRequest(CodeMissingField, "redirect_uri", "redirect_uri is required")
 	}
-	if req.Scope == "" {
-		req.Scope = "snsapi_base"
+	if err := s.checkFlow(&req.Flow, plugin.CapAuthorizeURL); err != nil {
+		return 0, nil, err
 	}
 	if err := checkText(map[string]string{"flow": req.Flow, "redirect_uri": req.RedirectURI, "scope": req.Scope, "state": req.State}); err != nil {
 		return 0, nil, err
@@ -84,8 +62,8 @@ func (s *Server) exchangeCode(ctx context.Context, _ *http.Request, body []byte)
 	if err := decodeStrict(body, &req); err != nil {
 		return 0, nil, err
 	}
-	if req.Flow == "" {
-		return 0, nil, badRequest(CodeMissingField, "flow", "flow is required")
+	if err := s.checkFlow(&req.Flow, plugin.CapExchangeCode); err != nil {
+		return 0, nil, err
 	}
 	if req.Code == "" {
 		return 0, nil, badRequest(CodeMissingField, "code", "code is required")

@@ -15,8 +15,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
 	"github.com/paysidecar/paysidecar/sandbox"
@@ -78,11 +81,12 @@ func (o *Options) defaults() {
 	}
 }
 
-// keys are the merchant's private key and the upstream's public key.
+// keys are the merchant's private key and the upstream's public keys.
 type keys struct {
-	merchant *rsa.PrivateKey
-	upstream *rsa.PublicKey
-	sandbox  bool
+	merchant     *rsa.PrivateKey
+	upstream     *rsa.PublicKey
+	upstreamNext *rsa.PublicKey
+	sandbox      bool
 }
 
 func loadKeys(cfg config.Config, log *slog.Logger) (keys, error) {
@@ -109,6 +113,12 @@ func loadKeys(cfg config.Config, log *slog.Logger) (keys, error) {
 			return k, fmt.Errorf("upstream.public_key: %w", err)
 		}
 	}
+	if cfg.Upstream.PublicKeyNext != "" {
+		if k.upstreamNext, err = nkp.ParsePublicKey(cfg.Upstream.PublicKeyNext); err != nil {
+			return k, fmt.Errorf("upstream.public_key_next: %w", err)
+		}
+	}
+	log.Info("upstream public keys", "current", nkp.KeyID(k.upstream), "next", nkp.KeyID(k.upstreamNext))
 	return k, nil
 }
 
@@ -121,36 +131,6 @@ func openStore(ctx context.Context, cfg config.StoreConfig) (store.Store, error)
 		// sqlite.Open creates the file's directory.
 		return sqlite.Open(ctx, cfg.SQLitePath)
 	}
-}
-
-// pluginConfigs turns the flow settings into plugin launch configurations.
-// Against the sandbox, WeChat app secrets default to the sandbox's own.
-func pluginConfigs(cfg config.Config, sandboxKeys bool) []pluginhost.PluginConfig {
-	var out []pluginhost.PluginConfig
-	for _, name := range []string{config.FlowWeChatJSAPI, config.FlowWeChatMiniApp, config.FlowAlipayNative} {
-		f := cfg.Plugins.Flows()[name]
-		if !f.Enabled {
-			continue
-		}
-		path := f.Path
-		if path == "" {
-			path = filepath.Join(cfg.Plugins.Dir, name)
-		}
-		settings := map[string]string{}
-		for k, v := range f.Settings {
-			settings[k] = v
-		}
-		if sandboxKeys && settings["app_secret"] == "" {
-			switch name {
-			case config.FlowWeChatJSAPI:
-				settings["app_secret"] = sandbox.DevWeChatSecret
-			case config.FlowWeChatMiniApp:
-				settings["app_secret"] = sandbox.DevMiniAppSecret
-			}
-		}
-		out = append(out, pluginhost.PluginConfig{Name: name, Path: path, SHA256: f.SHA256, Settings: settings})
-	}
-	return out
 }
 
 // Run runs the sidecar until ctx ends or a listener fails. It validates
@@ -186,7 +166,21 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 	reg := telemetry.NewRegistry()
 	tel := telemetry.Bundle{Logger: log, Registerer: reg, TracerProvider: tp}.WithDefaults()
 
+	for _, h := range cfg.Hints {
+		log.Warn(h)
+	}
 	k, err := loadKeys(cfg, log)
+	if err != nil {
+		return err
+	}
+	flowCfgs, skipped, err := flowConfigs(cfg.Plugins)
+	if err != nil {
+		return err
+	}
+	for _, name := range skipped {
+		log.Warn("an executable in plugins.dir is not a flow plugin: its name is not a flow name", "file", name, "dir", cfg.Plugins.Dir)
+	}
+	hkeys, err := hostKeys(cfg, k)
 	if err != nil {
 		return err
 	}
@@ -219,21 +213,32 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 	}
 	up := &nkp.Client{
 		BaseURL: cfg.Upstream.BaseURL, SysID: cfg.Upstream.SysID, ProductID: cfg.Upstream.ProductID,
-		Profile: nkp.Profile(cfg.Profile), Key: k.merchant, UpstreamKey: k.upstream, HTTP: upstreamHTTP,
-		Observe: upstreamCalls.Observe,
+		Profile: nkp.Profile(cfg.Profile), Key: k.merchant, UpstreamKey: k.upstream, UpstreamNextKey: k.upstreamNext,
+		HTTP: upstreamHTTP, Observe: upstreamCalls.Observe, Verified: answerKeyCounter(reg),
 	}
 
-	pluginOpts := []pluginhost.Option{pluginhost.WithTracerProvider(tp)}
+	pluginOpts := []pluginhost.Option{
+		pluginhost.WithTracerProvider(tp),
+		pluginhost.WithEnvironment(environment(cfg, k.sandbox || opts.WithSandbox)),
+		pluginhost.WithKeys(hkeys),
+		pluginhost.WithHealthCheck(cfg.Plugins.HealthInterval, cfg.Plugins.HealthTimeout),
+	}
+	if cfg.Plugins.SocketDir != "" {
+		pluginOpts = append(pluginOpts, pluginhost.WithSocketDir(cfg.Plugins.SocketDir))
+	}
 	if cfg.Tracing.Exporter == "otlp" {
 		// The plugins export their own spans to the same collector.
 		pluginOpts = append(pluginOpts, pluginhost.WithSetEnv(plugin.EnvOTLPEndpoint+"=http://"+cfg.Tracing.OTLPEndpoint))
 	}
-	plugins, err := pluginhost.New(pluginConfigs(cfg, k.sandbox), log, reg, pluginOpts...)
+	plugins, err := pluginhost.New(flowCfgs, log, reg, pluginOpts...)
 	if err != nil {
 		return err
 	}
 	if err := parts.Start(ctx, "plugins", plugins); err != nil {
 		return err
+	}
+	if len(plugins.Infos()) == 0 {
+		return errors.New("start plugins: every flow plugin was refused; see the log")
 	}
 
 	var disp *delivery.Dispatcher
@@ -273,7 +278,8 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 	}
 
 	ingress, err := notify.NewHandler(notify.Config{
-		MaxBodyBytes: cfg.Notify.MaxBodyBytes, Profile: nkp.Profile(cfg.Profile), Verifier: k.upstream,
+		MaxBodyBytes: cfg.Notify.MaxBodyBytes, Profile: nkp.Profile(cfg.Profile), Verifier: k.upstream, NextVerifier: k.upstreamNext,
+		Limits: notifyLimits(cfg.Notify),
 	}, st, led, notify.Options{Telemetry: tel})
 	if err != nil {
 		return err
@@ -312,16 +318,20 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 			return nil
 		}},
 	})
+	// The notify port faces the internet: its listener and server carry
+	// the ingress's connection and header limits.
+	notifyFront := func(ln *net.Listener, srv *http.Server) { *ln = ingress.Listener(*ln); ingress.ConfigureServer(srv) }
 	for _, l := range []struct {
 		name, listen string
 		h            http.Handler
 		addr         *string
+		opts         []serveOption
 	}{
-		{"api", cfg.API.Listen, apiServer.Handler(), &addrs.API},
-		{"notify", cfg.Notify.Listen, notifyMux, &addrs.Notify},
-		{"admin", cfg.Admin.Listen, admin, &addrs.Admin},
+		{"api", cfg.API.Listen, apiServer.Handler(), &addrs.API, nil},
+		{"notify", cfg.Notify.Listen, notifyMux, &addrs.Notify, []serveOption{notifyFront}},
+		{"admin", cfg.Admin.Listen, admin, &addrs.Admin, nil},
 	} {
-		srv := newServer(l.name, l.listen, l.h, log, failed)
+		srv := newServer(l.name, l.listen, l.h, log, failed, l.opts...)
 		if err := parts.Start(ctx, l.name+" listener", srv); err != nil {
 			return err
 		}
@@ -341,7 +351,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 	log.Info("paysidecar is running", "api", addrs.API, "notify", addrs.Notify, "admin", addrs.Admin,
 		"upstream", cfg.Upstream.BaseURL, "store", cfg.Store.Driver, "version", opts.Version)
 	if opts.WithSandbox {
-		printBanner(opts.Stdout, addrs)
+		printBanner(opts.Stdout, addrs, plugins.Infos())
 	}
 	if opts.Ready != nil {
 		opts.Ready(addrs)
@@ -414,7 +424,10 @@ func startSandbox(ctx context.Context, cfg config.Config, log *slog.Logger, part
 	return srv, nil
 }
 
-func printBanner(w io.Writer, a Addrs) {
+// printBanner prints where everything runs and a curl that creates a
+// payment with one of the running flows: the first, by name, that needs no
+// buyer, so that the command works as printed.
+func printBanner(w io.Writer, a Addrs, flows []plugin.Info) {
 	fmt.Fprintf(w, `
 paysidecar is running against the sandbox upstream.
 
@@ -422,16 +435,27 @@ paysidecar is running against the sandbox upstream.
   notify         http://%[2]s/notify
   metrics        http://%[3]s/metrics
   sandbox        http://%[4]s
-
-Create a payment (Alipay native; the answer carries the cashier URL and deep link):
+  flows          http://%[1]s/v1/flows
+`, a.API, a.Notify, a.Admin, a.Sandbox)
+	slices.SortFunc(flows, func(x, y plugin.Info) int { return strings.Compare(x.Name, y.Name) })
+	for _, f := range flows {
+		if f.Buyer == plugin.BuyerRequired {
+			continue
+		}
+		fmt.Fprintf(w, `
+Create a payment with the %[2]s flow (trade type %[3]s):
 
   curl -s http://%[1]s/v1/payments -H 'Content-Type: application/json' \
-    -d '{"flow":"alipay-native","out_trade_no":"demo-'"$(date +%%s)"'","amount_fen":1,"description":"demo"}'
+    -d '{"flow":"%[2]s","out_trade_no":"demo-'"$(date +%%s)"'","amount_fen":1,"description":"demo"}'
 
-Then open pay_params.qr_code to pay in the sandbox's cashier, and
+Its pay_params are what the front end needs; a QR code URL in them opens
+the sandbox's cashier, where the payment can be paid. Then
 GET http://%[1]s/v1/payments/<id> to see it succeed.
 
-`, a.API, a.Notify, a.Admin, a.Sandbox)
+`, a.API, f.Name, f.TradeType)
+		return
+	}
+	fmt.Fprintf(w, "\nEvery running flow needs a buyer: see GET http://%s/v1/flows.\n\n", a.API)
 }
 
 // server is one HTTP listener of the process, as a lifecycle.Component:
@@ -440,14 +464,15 @@ GET http://%[1]s/v1/payments/<id> to see it succeed.
 type server struct {
 	name, listen string
 	srv          *http.Server
+	opts         []serveOption
 	failed       chan<- error
 	addr         string
 	done         chan struct{}
 }
 
-func newServer(name, listen string, h http.Handler, log *slog.Logger, failed chan<- error) *server {
+func newServer(name, listen string, h http.Handler, log *slog.Logger, failed chan<- error, opts ...serveOption) *server {
 	return &server{
-		name: name, listen: listen, failed: failed,
+		name: name, listen: listen, failed: failed, opts: opts,
 		srv: &http.Server{
 			Handler:           h,
 			ReadHeaderTimeout: 10 * time.Second,
@@ -459,11 +484,39 @@ func newServer(name, listen string, h http.Handler, log *slog.Logger, failed cha
 	}
 }
 
+// answerKeyCounter counts the upstream's answers by the key that verified
+// them, so that a key switch-over can be watched.
+func answerKeyCounter(reg prometheus.Registerer) func(string) {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "paysidecar_upstream_answers_verified_total",
+		Help: "Upstream answers whose signature verified, by the upstream key that verified it (current, next).",
+	}, []string{"key"})
+	reg.MustRegister(c)
+	return func(key string) { c.WithLabelValues(key).Inc() }
+}
+
+// notifyLimits are the notify port's limits from the configuration.
+func notifyLimits(c config.NotifyConfig) notify.Limits {
+	return notify.Limits{
+		MaxHeaderBytes: c.MaxHeaderBytes, ReadTimeout: c.ReadTimeout, MaxConns: c.MaxConns, MaxConnsPerSource: c.MaxConnsPerSource,
+		RatePerSource: c.RatePerSource, BurstPerSource: c.BurstPerSource, Sources: c.Sources, RateLimitDelay: c.RateLimitDelay,
+		Concurrency:  c.Concurrency,
+		QueueTimeout: c.QueueTimeout, DuplicateCache: c.DuplicateCache, DuplicateRate: c.DuplicateRate, DuplicateBurst: c.DuplicateBurst, LogRefusals: c.LogRefusals, LogInterval: c.LogInterval,
+	}
+}
+
+// serveOption adjusts a listener and its server before serving, e.g. to
+// apply limits.
+type serveOption func(ln *net.Listener, srv *http.Server)
+
 // Start implements lifecycle.Component.
 func (s *server) Start(context.Context) error {
 	ln, err := net.Listen("tcp", s.listen)
 	if err != nil {
 		return fmt.Errorf("%s: listen on %s: %w", s.name, s.listen, err)
+	}
+	for _, o := range s.opts {
+		o(&ln, s.srv)
 	}
 	s.addr = ln.Addr().String()
 	s.done = make(chan struct{})

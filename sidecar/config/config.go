@@ -1,8 +1,8 @@
 // Package config loads, defaults and validates the sidecar's settings.
 //
 // Settings come, in rising precedence, from the embedded defaults (which
-// run the sidecar against the sandbox upstream with SQLite and all three
-// flow plugins), an optional YAML file, and environment variables named
+// run the sidecar against the sandbox upstream with SQLite and every flow
+// plugin in bin/plugins), an optional YAML file, and environment variables named
 // PAYSIDECAR_<KEY>, where a double underscore separates levels:
 // PAYSIDECAR_UPSTREAM__SYS_ID sets upstream.sys_id. Secrets are read from
 // files named by *_file keys, so they need not appear in the file or the
@@ -42,6 +42,7 @@ import (
 	"github.com/knadh/koanf/providers/structs"
 	"github.com/knadh/koanf/v2"
 
+	"github.com/paysidecar/paysidecar/sdk/plugin"
 	"github.com/paysidecar/paysidecar/sidecar/delivery"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 )
@@ -60,12 +61,21 @@ type Config struct {
 	Requery  RequeryConfig  `koanf:"requery"`
 	Store    StoreConfig    `koanf:"store"`
 	Plugins  PluginsConfig  `koanf:"plugins"`
-	Admin    AdminConfig    `koanf:"admin"`
-	Tracing  TracingConfig  `koanf:"tracing"`
-	Log      LogConfig      `koanf:"log"`
-	Sandbox  SandboxConfig  `koanf:"sandbox"`
+	// Keys are the host keys flows may sign and verify with through the
+	// host's services, by name, besides the built-in KeyMerchant and
+	// KeyUpstream. A flow uses only those its plugins.flows entry grants.
+	Keys    map[string]KeyConfig `koanf:"keys"`
+	Admin   AdminConfig          `koanf:"admin"`
+	Tracing TracingConfig        `koanf:"tracing"`
+	Log     LogConfig            `koanf:"log"`
+	Sandbox SandboxConfig        `koanf:"sandbox"`
 	// Reconcile configures statements and the daily reconciliation.
 	Reconcile ReconcileConfig `koanf:"reconcile"`
+
+	// Hints are notes for the operator found while loading, such as an
+	// old form of a setting that still works and what to write instead.
+	// They are not settings.
+	Hints []string `koanf:"-"`
 }
 
 // ReconcileConfig configures the upstream's statements and the daily
@@ -102,9 +112,13 @@ type UpstreamConfig struct {
 	PrivateKeyFile string `koanf:"private_key_file"`
 	// PublicKey is the upstream's RSA public key that verifies answers
 	// and notifications.
-	PublicKey     string        `koanf:"public_key"`
-	PublicKeyFile string        `koanf:"public_key_file"`
-	Timeout       time.Duration `koanf:"timeout"`
+	PublicKey     string `koanf:"public_key"`
+	PublicKeyFile string `koanf:"public_key_file"`
+	// PublicKeyNext is the upstream's new public key during a key
+	// switch-over: answers and notifications verify with either.
+	PublicKeyNext     string        `koanf:"public_key_next"`
+	PublicKeyNextFile string        `koanf:"public_key_next_file"`
+	Timeout           time.Duration `koanf:"timeout"`
 	// Passthrough lists the upstream paths the app API may call through
 	// POST /v1/upstream/{path}, signed by the sidecar.
 	Passthrough []string `koanf:"passthrough"`
@@ -130,6 +144,38 @@ type NotifyConfig struct {
 	// reaches Listen from outside.
 	PublicURL    string `koanf:"public_url"`
 	MaxBodyBytes int64  `koanf:"max_body_bytes"`
+	// MaxHeaderBytes bounds a request's line and headers; ReadTimeout
+	// the time to read a whole request.
+	MaxHeaderBytes int           `koanf:"max_header_bytes"`
+	ReadTimeout    time.Duration `koanf:"read_timeout"`
+	// MaxConns bounds the open connections, MaxConnsPerSource those from
+	// one source address (an IPv4 address or an IPv6 /64).
+	MaxConns          int `koanf:"max_conns"`
+	MaxConnsPerSource int `koanf:"max_conns_per_source"`
+	// RatePerSource and BurstPerSource are the token bucket of one
+	// source, in requests per second; Sources bounds how many sources
+	// are tracked.
+	RatePerSource  float64 `koanf:"rate_per_source"`
+	BurstPerSource int     `koanf:"burst_per_source"`
+	Sources        int     `koanf:"sources"`
+	// RateLimitDelay is how long a request over its source's rate waits
+	// for its 429.
+	RateLimitDelay time.Duration `koanf:"rate_limit_delay"`
+	// Concurrency bounds the notifications verified and processed at
+	// once; QueueTimeout how long one waits for its turn.
+	Concurrency  int           `koanf:"concurrency"`
+	QueueTimeout time.Duration `koanf:"queue_timeout"`
+	// DuplicateCache is how many acknowledged notifications are
+	// remembered to answer their duplicates from memory.
+	DuplicateCache int `koanf:"duplicate_cache"`
+	// DuplicateRate and DuplicateBurst bound how often the duplicates of
+	// one notification are acknowledged from memory.
+	DuplicateRate  float64 `koanf:"duplicate_rate"`
+	DuplicateBurst int     `koanf:"duplicate_burst"`
+	// LogRefusals refusals of one reason are logged one by one in each
+	// LogInterval; the rest as a count.
+	LogRefusals int           `koanf:"log_refusals"`
+	LogInterval time.Duration `koanf:"log_interval"`
 }
 
 // WebhookConfig configures delivery to the application.
@@ -169,28 +215,70 @@ type StoreConfig struct {
 	PostgresMaxConns int `koanf:"postgres_max_conns"`
 }
 
-// PluginsConfig configures the flow plugins.
+// PluginsConfig configures the flow plugins. The host knows no flow by
+// name: every executable file in Dir is a flow named after the file, and
+// Flows configures flows by name, whether found in Dir or elsewhere.
 type PluginsConfig struct {
-	// Dir holds the plugin binaries, named after their flows.
-	Dir           string     `koanf:"dir"`
-	WeChatJSAPI   FlowConfig `koanf:"wechat_jsapi"`
-	WeChatMiniApp FlowConfig `koanf:"wechat_miniapp"`
-	AlipayNative  FlowConfig `koanf:"alipay_native"`
+	// Dir holds the plugin binaries, each named after its flow.
+	Dir string `koanf:"dir"`
+	// Flows configures flows by name. A name may be written with "_" for
+	// "-" (as environment variables must), so plugins.flows.acme_pay
+	// is the flow acme-pay.
+	Flows map[string]FlowConfig `koanf:"flows"`
+	// SocketDir holds a private directory per run of the host for its
+	// plugins' sockets; empty means one of this user's in the system's
+	// temporary directory. Directories of hosts that are gone are removed
+	// at start.
+	SocketDir string `koanf:"socket_dir"`
+	// HealthInterval is how often each plugin's health check runs through
+	// its flow service, and HealthTimeout how long it may take before the
+	// plugin is deemed hung, killed and restarted.
+	HealthInterval time.Duration `koanf:"health_interval"`
+	HealthTimeout  time.Duration `koanf:"health_timeout"`
 }
 
 // FlowConfig configures one flow plugin.
 type FlowConfig struct {
-	Enabled bool `koanf:"enabled"`
+	// Enabled runs the flow; a flow is enabled unless set to false.
+	Enabled *bool `koanf:"enabled"`
 	// Path of the binary; Dir/<flow name> when empty.
 	Path string `koanf:"path"`
 	// SHA256 of the binary; computed at start and logged when empty.
 	SHA256 string `koanf:"sha256"`
-	// Settings are handed to the plugin, and only to it.
+	// Settings are handed to the plugin, and only to it, after they are
+	// checked against the settings schema the plugin declares.
 	Settings map[string]string `koanf:"settings"`
 	// SettingsFiles maps a setting name to a file holding its value,
 	// for secrets such as app_secret.
 	SettingsFiles map[string]string `koanf:"settings_files"`
+	// Keys names the host keys the flow may sign and verify with through
+	// the host's services (see Config.Keys).
+	Keys []string `koanf:"keys"`
 }
+
+// IsEnabled reports whether the flow is enabled: unless Enabled is false.
+func (f FlowConfig) IsEnabled() bool { return f.Enabled == nil || *f.Enabled }
+
+// KeyConfig is a key the host keeps for flows: a private key (which also
+// verifies) or a public key, each inline or from a file, base64 DER or PEM.
+type KeyConfig struct {
+	PrivateKey     string `koanf:"private_key"`
+	PrivateKeyFile string `koanf:"private_key_file"`
+	PublicKey      string `koanf:"public_key"`
+	PublicKeyFile  string `koanf:"public_key_file"`
+}
+
+// Names of the built-in host keys.
+const (
+	// KeyMerchant is the merchant's private key, upstream.private_key.
+	KeyMerchant = "merchant"
+	// KeyUpstream is the upstream's public key, upstream.public_key.
+	KeyUpstream = "upstream"
+)
+
+// FlowName returns the flow a plugins.flows key names: the key with "_"
+// written as "-".
+func FlowName(key string) string { return strings.ReplaceAll(key, "_", "-") }
 
 // AdminConfig configures the listener for /metrics, /healthz and /readyz.
 type AdminConfig struct {
@@ -221,24 +309,10 @@ type SandboxConfig struct {
 	Seed       int64         `koanf:"seed"`
 }
 
-// Flow names as the plugins report them.
-const (
-	FlowWeChatJSAPI   = "wechat-jsapi"
-	FlowWeChatMiniApp = "wechat-miniapp"
-	FlowAlipayNative  = "alipay-native"
-)
-
-// Flows returns the flow configurations by flow name.
-func (p PluginsConfig) Flows() map[string]FlowConfig {
-	return map[string]FlowConfig{
-		FlowWeChatJSAPI:   p.WeChatJSAPI,
-		FlowWeChatMiniApp: p.WeChatMiniApp,
-		FlowAlipayNative:  p.AlipayNative,
-	}
-}
-
 // Defaults returns the embedded defaults: the sandbox upstream on
-// loopback, SQLite in ./.paysidecar, all three plugins from ./bin/plugins.
+// loopback, SQLite in ./.paysidecar, every plugin in ./bin/plugins. Flows
+// need no settings against the sandbox: each plugin declares its own
+// sandbox defaults.
 func Defaults() Config {
 	return Config{
 		Profile: string(nkp.ProfileNKP),
@@ -259,9 +333,24 @@ func Defaults() Config {
 			IdempotencyTTL: 24 * time.Hour,
 		},
 		Notify: NotifyConfig{
-			Listen:       "127.0.0.1:8001",
-			PublicURL:    "http://127.0.0.1:8001/notify",
-			MaxBodyBytes: 64 << 10,
+			Listen:            "127.0.0.1:8001",
+			PublicURL:         "http://127.0.0.1:8001/notify",
+			MaxBodyBytes:      64 << 10,
+			MaxHeaderBytes:    8 << 10,
+			ReadTimeout:       10 * time.Second,
+			MaxConns:          1024,
+			MaxConnsPerSource: 32,
+			RatePerSource:     200,
+			BurstPerSource:    400,
+			Sources:           4096,
+			RateLimitDelay:    time.Second,
+			Concurrency:       4,
+			QueueTimeout:      2 * time.Second,
+			DuplicateCache:    4096,
+			DuplicateRate:     1,
+			DuplicateBurst:    10,
+			LogRefusals:       10,
+			LogInterval:       time.Minute,
 		},
 		Webhook: WebhookConfig{
 			Timeout: 10 * time.Second,
@@ -285,20 +374,7 @@ func Defaults() Config {
 			Driver:     "sqlite",
 			SQLitePath: ".paysidecar/paysidecar.db",
 		},
-		Plugins: PluginsConfig{
-			Dir: "bin/plugins",
-			WeChatJSAPI: FlowConfig{Enabled: true, Settings: map[string]string{
-				"app_id":     "wxsandbox00000001",
-				"oauth_base": "http://127.0.0.1:8900",
-				"api_base":   "http://127.0.0.1:8900",
-			}},
-			WeChatMiniApp: FlowConfig{Enabled: true, Settings: map[string]string{
-				"app_id":      "wxsandbox00000002",
-				"api_base":    "http://127.0.0.1:8900",
-				"original_id": "gh_0sandbox0001",
-			}},
-			AlipayNative: FlowConfig{Enabled: true, Settings: map[string]string{}},
-		},
+		Plugins: PluginsConfig{Dir: "bin/plugins", HealthInterval: 10 * time.Second, HealthTimeout: 5 * time.Second},
 		Admin:   AdminConfig{Listen: "127.0.0.1:9090"},
 		Tracing: TracingConfig{Exporter: "none", SampleRatio: 1},
 		Log:     LogConfig{Level: "info", Format: "text"},
@@ -402,6 +478,11 @@ func Load(path string, environ func() []string) (Config, error) {
 	}), nil); err != nil {
 		return Config{}, fmt.Errorf("load environment: %w", err)
 	}
+	problems := &Error{}
+	k, hints, err := normalizeFlows(k, problems)
+	if err != nil {
+		return Config{}, err
+	}
 	var cfg Config
 	var md mapstructure.Metadata
 	dc := &mapstructure.DecoderConfig{
@@ -413,7 +494,6 @@ func Load(path string, environ func() []string) (Config, error) {
 		Metadata:         &md,
 		TagName:          "koanf",
 	}
-	problems := &Error{}
 	if err := k.UnmarshalWithConf("", &cfg, koanf.UnmarshalConf{DecoderConfig: dc}); err != nil {
 		decodeProblems(problems, err)
 	} else {
@@ -425,6 +505,7 @@ func Load(path string, environ func() []string) (Config, error) {
 	for _, key := range md.Unused {
 		problems.add(key, "%s", unknownSetting(key, fromEnv[key]))
 	}
+	cfg.Hints = hints
 	if len(problems.Problems) > 0 {
 		problems.locate(src, fromEnv)
 		return cfg, problems
@@ -633,22 +714,27 @@ func readSecret(e *Error, key, path string, dst *string) {
 func (c *Config) readSecretFiles(e *Error) {
 	readSecret(e, "upstream.private_key_file", c.Upstream.PrivateKeyFile, &c.Upstream.PrivateKey)
 	readSecret(e, "upstream.public_key_file", c.Upstream.PublicKeyFile, &c.Upstream.PublicKey)
+	readSecret(e, "upstream.public_key_next_file", c.Upstream.PublicKeyNextFile, &c.Upstream.PublicKeyNext)
 	readSecret(e, "api.token_file", c.API.TokenFile, &c.API.Token)
 	readSecret(e, "webhook.secret_file", c.Webhook.SecretFile, &c.Webhook.Secret)
 	readSecret(e, "store.postgres_dsn_file", c.Store.PostgresDSNFile, &c.Store.PostgresDSN)
-	for name, key := range map[string]*FlowConfig{
-		"wechat_jsapi": &c.Plugins.WeChatJSAPI, "wechat_miniapp": &c.Plugins.WeChatMiniApp, "alipay_native": &c.Plugins.AlipayNative,
-	} {
-		for setting, path := range key.SettingsFiles {
+	for name, f := range c.Plugins.Flows {
+		for setting, path := range f.SettingsFiles {
 			var v string
-			readSecret(e, "plugins."+name+".settings_files."+setting, path, &v)
+			readSecret(e, "plugins.flows."+name+".settings_files."+setting, path, &v)
 			if v != "" {
-				if key.Settings == nil {
-					key.Settings = map[string]string{}
+				if f.Settings == nil {
+					f.Settings = map[string]string{}
 				}
-				key.Settings[setting] = v
+				f.Settings[setting] = v
 			}
 		}
+		c.Plugins.Flows[name] = f
+	}
+	for name, kc := range c.Keys {
+		readSecret(e, "keys."+name+".private_key_file", kc.PrivateKeyFile, &kc.PrivateKey)
+		readSecret(e, "keys."+name+".public_key_file", kc.PublicKeyFile, &kc.PublicKey)
+		c.Keys[name] = kc
 	}
 }
 
@@ -673,6 +759,19 @@ func (c *Config) validate(e *Error) {
 		}
 	} else if !c.SandboxKeysAllowed() {
 		e.add("upstream.public_key", "required (or upstream.public_key_file)")
+	}
+	if c.Upstream.PublicKeyNext != "" {
+		next, err := nkp.ParsePublicKey(c.Upstream.PublicKeyNext)
+		switch {
+		case err != nil:
+			e.add("upstream.public_key_next", "not an RSA public key in base64 DER or PEM")
+		case c.Upstream.PublicKey == "":
+			e.add("upstream.public_key_next", "needs upstream.public_key, the key in use until the switch-over")
+		default:
+			if cur, err := nkp.ParsePublicKey(c.Upstream.PublicKey); err == nil && cur.Equal(next) {
+				e.add("upstream.public_key_next", "is the same key as upstream.public_key")
+			}
+		}
 	}
 	positive(e, "upstream.timeout", c.Upstream.Timeout)
 	for i, p := range c.Upstream.Passthrough {
@@ -704,6 +803,30 @@ func (c *Config) validate(e *Error) {
 	if c.Notify.MaxBodyBytes <= 0 {
 		e.add("notify.max_body_bytes", "must be positive")
 	}
+	for key, v := range map[string]int{
+		"notify.max_header_bytes": c.Notify.MaxHeaderBytes, "notify.max_conns": c.Notify.MaxConns,
+		"notify.max_conns_per_source": c.Notify.MaxConnsPerSource, "notify.burst_per_source": c.Notify.BurstPerSource,
+		"notify.sources": c.Notify.Sources, "notify.concurrency": c.Notify.Concurrency,
+		"notify.duplicate_cache": c.Notify.DuplicateCache, "notify.log_refusals": c.Notify.LogRefusals,
+		"notify.duplicate_burst": c.Notify.DuplicateBurst,
+	} {
+		if v <= 0 {
+			e.add(key, "must be positive")
+		}
+	}
+	if c.Notify.RatePerSource <= 0 {
+		e.add("notify.rate_per_source", "must be positive (requests per second)")
+	}
+	if c.Notify.DuplicateRate <= 0 {
+		e.add("notify.duplicate_rate", "must be positive (acknowledgements per second)")
+	}
+	if c.Notify.MaxConnsPerSource > c.Notify.MaxConns {
+		e.add("notify.max_conns_per_source", "must not exceed notify.max_conns")
+	}
+	positive(e, "notify.read_timeout", c.Notify.ReadTimeout)
+	positive(e, "notify.queue_timeout", c.Notify.QueueTimeout)
+	positive(e, "notify.rate_limit_delay", c.Notify.RateLimitDelay)
+	positive(e, "notify.log_interval", c.Notify.LogInterval)
 	if c.Webhook.URL != "" {
 		checkURL(e, "webhook.url", c.Webhook.URL, true)
 		if c.Webhook.Secret == "" {
@@ -751,23 +874,46 @@ func (c *Config) validate(e *Error) {
 	if n := c.Store.PostgresMaxConns; n < 0 || n == 1 || n > 1000 {
 		e.add("store.postgres_max_conns", "must be 0 (the default) or from 2 to 1000")
 	}
-	enabled := 0
-	for name, f := range map[string]FlowConfig{
-		"wechat_jsapi": c.Plugins.WeChatJSAPI, "wechat_miniapp": c.Plugins.WeChatMiniApp, "alipay_native": c.Plugins.AlipayNative,
-	} {
-		if !f.Enabled {
+	positive(e, "plugins.health_interval", c.Plugins.HealthInterval)
+	positive(e, "plugins.health_timeout", c.Plugins.HealthTimeout)
+	for name, f := range c.Plugins.Flows {
+		key := "plugins.flows." + name
+		if !plugin.ValidName(name) {
+			e.add(key, "a flow name is lower-case letters and digits in words joined by -")
+		}
+		if !f.IsEnabled() {
 			continue
 		}
-		enabled++
 		if f.Path == "" && c.Plugins.Dir == "" {
-			e.add("plugins."+name+".path", "required when plugins.dir is empty")
+			e.add(key+".path", "required when plugins.dir is empty")
 		}
 		if f.SHA256 != "" && (len(f.SHA256) != 64 || strings.Trim(strings.ToLower(f.SHA256), "0123456789abcdef") != "") {
-			e.add("plugins."+name+".sha256", "must be 64 hex digits")
+			e.add(key+".sha256", "must be 64 hex digits")
+		}
+		for i, k := range f.Keys {
+			if _, ok := c.Keys[k]; !ok && k != KeyMerchant && k != KeyUpstream {
+				e.add(fmt.Sprintf("%s.keys[%d]", key, i), "no key %q: use %s, %s or a name under keys", k, KeyMerchant, KeyUpstream)
+			}
 		}
 	}
-	if enabled == 0 {
-		e.add("plugins", "enable at least one flow")
+	for name, kc := range c.Keys {
+		key := "keys." + name
+		if name == KeyMerchant || name == KeyUpstream {
+			e.add(key, "%s is built in (upstream.private_key and upstream.public_key); name this key otherwise", name)
+		}
+		switch {
+		case kc.PrivateKey != "":
+			if _, err := nkp.ParsePrivateKey(kc.PrivateKey); err != nil {
+				e.add(key+".private_key", "not an RSA private key in base64 DER or PEM")
+			}
+		case kc.PublicKey == "":
+			e.add(key, "give private_key or public_key (or their _file forms)")
+		}
+		if kc.PublicKey != "" {
+			if _, err := nkp.ParsePublicKey(kc.PublicKey); err != nil {
+				e.add(key+".public_key", "not an RSA public key in base64 DER or PEM")
+			}
+		}
 	}
 	checkListen(e, "admin.listen", c.Admin.Listen)
 	switch c.Tracing.Exporter {
@@ -870,4 +1016,99 @@ func checkListen(e *Error, key, v string) bool {
 func LoopbackListen(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
 	return err == nil && host != "" && isLoopback(host)
+}
+
+// pluginsKeys are the keys of the plugins section; any other key whose
+// value is a mapping is an old-form flow entry (plugins.<flow>: …).
+var pluginsKeys = map[string]bool{"dir": true, "flows": true, "socket_dir": true, "health_interval": true, "health_timeout": true}
+
+// normalizeFlows returns the loaded settings with the plugins section in
+// its one form:
+// old-form entries plugins.<flow> (before flows were a map) move to
+// plugins.flows.<flow>, with a hint saying what to write instead, and
+// every flow key is written with "-", so that a file's
+// plugins.flows.acme-pay and the environment's
+// PAYSIDECAR_PLUGINS__FLOWS__ACME_PAY__… configure the same flow. An
+// old-form entry and a new one for the same flow are merged, the new one
+// winning; so are a name's "-" and "_" spellings, the "_" one (the
+// environment's) winning. The mapping is generic: any flow, not a list of
+// names.
+func normalizeFlows(k *koanf.Koanf, e *Error) (*koanf.Koanf, []string, error) {
+	raw := k.Raw()
+	section, ok := raw["plugins"].(map[string]any)
+	if !ok {
+		return k, nil, nil
+	}
+	flows, _ := section["flows"].(map[string]any)
+	if flows == nil {
+		flows = map[string]any{}
+	}
+	var hints []string
+	legacy := map[string]map[string]any{}
+	for key, v := range section {
+		if pluginsKeys[key] {
+			continue
+		}
+		entry, ok := v.(map[string]any)
+		if !ok {
+			continue // reported as an unknown setting
+		}
+		name := FlowName(key)
+		legacy[name] = entry
+		delete(section, key)
+		envName := strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+		hints = append(hints, fmt.Sprintf("plugins.%s is the old form of a flow's configuration and still works; write it as plugins.flows.%s (in the environment PAYSIDECAR_PLUGINS__FLOWS__%s__…)", key, name, envName))
+	}
+	out := map[string]any{}
+	// Old form first, then the "-" spellings, then the "_" ones, each
+	// merged over what came before.
+	for name, entry := range legacy {
+		out[name] = mergeMaps(nil, entry)
+	}
+	keys := make([]string, 0, len(flows))
+	for key := range flows {
+		keys = append(keys, key)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		ui, uj := strings.Contains(keys[i], "_"), strings.Contains(keys[j], "_")
+		if ui != uj {
+			return uj
+		}
+		return keys[i] < keys[j]
+	})
+	for _, key := range keys {
+		entry, ok := flows[key].(map[string]any)
+		if !ok {
+			e.add("plugins.flows."+key, "must be a mapping (path, sha256, settings, settings_files, keys, enabled)")
+			continue
+		}
+		name := FlowName(key)
+		prev, _ := out[name].(map[string]any)
+		out[name] = mergeMaps(prev, entry)
+	}
+	section["flows"] = out
+	sort.Strings(hints)
+	nk := koanf.New(".")
+	if err := nk.Load(confmap.Provider(raw, ""), nil); err != nil {
+		return nil, nil, fmt.Errorf("load plugins: %w", err)
+	}
+	return nk, hints, nil
+}
+
+// mergeMaps returns a copy of dst with src merged over it, nested maps
+// merged member by member.
+func mergeMaps(dst, src map[string]any) map[string]any {
+	out := make(map[string]any, len(dst)+len(src))
+	for k, v := range dst {
+		out[k] = v
+	}
+	for k, v := range src {
+		if sm, ok := v.(map[string]any); ok {
+			dm, _ := out[k].(map[string]any)
+			out[k] = mergeMaps(dm, sm)
+			continue
+		}
+		out[k] = v
+	}
+	return out
 }

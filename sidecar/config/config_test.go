@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/paysidecar/paysidecar/sidecar/nkp"
 )
 
 func noEnv() []string { return nil }
@@ -20,8 +22,8 @@ func TestDefaultsAreValid(t *testing.T) {
 	if !cfg.SandboxKeysAllowed() {
 		t.Fatalf("defaults point at %s, which should be the loopback sandbox", cfg.Upstream.BaseURL)
 	}
-	if cfg.Store.Driver != "sqlite" || len(cfg.Plugins.Flows()) != 3 {
-		t.Fatalf("defaults: store %q, %d flows", cfg.Store.Driver, len(cfg.Plugins.Flows()))
+	if cfg.Store.Driver != "sqlite" || cfg.Plugins.Dir != "bin/plugins" || len(cfg.Plugins.Flows) != 0 || len(cfg.Hints) != 0 {
+		t.Fatalf("defaults: store %q, plugins from %q, flows %v, hints %v: the defaults name no flow", cfg.Store.Driver, cfg.Plugins.Dir, cfg.Plugins.Flows, cfg.Hints)
 	}
 }
 
@@ -33,6 +35,9 @@ func TestExampleFileLoads(t *testing.T) {
 	if cfg.API.Listen == "" {
 		t.Fatal("example has no api.listen")
 	}
+	if len(cfg.Hints) != 0 {
+		t.Errorf("the example uses old forms: %v", cfg.Hints)
+	}
 }
 
 func TestEnvironmentOverrides(t *testing.T) {
@@ -40,7 +45,7 @@ func TestEnvironmentOverrides(t *testing.T) {
 		return []string{
 			"PAYSIDECAR_UPSTREAM__SYS_ID=6666000123",
 			"PAYSIDECAR_WEBHOOK__SCHEDULE=1s,2s,3s",
-			"PAYSIDECAR_PLUGINS__WECHAT_JSAPI__SETTINGS__APP_ID=wx123",
+			"PAYSIDECAR_PLUGINS__FLOWS__WECHAT_JSAPI__SETTINGS__APP_ID=wx123",
 			"PAYSIDECAR_API__MAX_AMOUNT_FEN=500",
 			"OTHER_VAR=ignored",
 			"PAYSIDECAR_CONFIG=/etc/paysidecar/config.yaml", // names the file, not a setting
@@ -55,11 +60,8 @@ func TestEnvironmentOverrides(t *testing.T) {
 	if want := []time.Duration{time.Second, 2 * time.Second, 3 * time.Second}; len(cfg.Webhook.Schedule) != 3 || cfg.Webhook.Schedule[2] != want[2] {
 		t.Errorf("schedule = %v", cfg.Webhook.Schedule)
 	}
-	if cfg.Plugins.WeChatJSAPI.Settings["app_id"] != "wx123" {
-		t.Errorf("app_id = %q", cfg.Plugins.WeChatJSAPI.Settings["app_id"])
-	}
-	if cfg.Plugins.WeChatJSAPI.Settings["api_base"] == "" {
-		t.Errorf("an override of one setting dropped the others: %v", cfg.Plugins.WeChatJSAPI.Settings)
+	if got := cfg.Plugins.Flows["wechat-jsapi"].Settings["app_id"]; got != "wx123" {
+		t.Errorf("app_id = %q", got)
 	}
 	if cfg.API.MaxAmountFen != 500 {
 		t.Errorf("max_amount_fen = %d", cfg.API.MaxAmountFen)
@@ -126,7 +128,7 @@ func TestSecretsFromFilesNeverInErrors(t *testing.T) {
 		return []string{
 			"PAYSIDECAR_UPSTREAM__PRIVATE_KEY_FILE=" + secret,
 			"PAYSIDECAR_WEBHOOK__SECRET_FILE=" + hook,
-			"PAYSIDECAR_PLUGINS__WECHAT_JSAPI__SETTINGS_FILES__APP_SECRET=" + hook,
+			"PAYSIDECAR_PLUGINS__FLOWS__WECHAT_JSAPI__SETTINGS_FILES__APP_SECRET=" + hook,
 		}
 	})
 	if err == nil {
@@ -138,7 +140,7 @@ func TestSecretsFromFilesNeverInErrors(t *testing.T) {
 	if cfg.Webhook.Secret != "whsec_c2VjcmV0" {
 		t.Errorf("webhook secret from file = %q", cfg.Webhook.Secret)
 	}
-	if cfg.Plugins.WeChatJSAPI.Settings["app_secret"] != "whsec_c2VjcmV0" {
+	if cfg.Plugins.Flows["wechat-jsapi"].Settings["app_secret"] != "whsec_c2VjcmV0" {
 		t.Errorf("plugin secret from file not applied")
 	}
 }
@@ -335,5 +337,224 @@ func TestValidateMatchesLoad(t *testing.T) {
 	var cerr *Error
 	if err := c.Validate(); !errors.As(err, &cerr) || len(cerr.Problems) != 2 {
 		t.Fatalf("Validate: %v", err)
+	}
+}
+
+// TestFlowsAreAMap checks the flows map: a file's "-" names and the
+// environment's "_" names configure the same flow, one setting can be
+// overridden without dropping the others, and a flow may be disabled or
+// pointed elsewhere.
+func TestFlowsAreAMap(t *testing.T) {
+	path := writeFile(t, `
+plugins:
+  dir: /usr/lib/paysidecar/plugins
+  flows:
+    acme-pay:
+      path: /opt/acme/acme-pay
+      keys: [merchant]
+      settings:
+        app_id: from-file
+        region: cn
+    wechat-miniapp:
+      enabled: false
+`)
+	cfg, err := Load(path, func() []string {
+		return []string{"PAYSIDECAR_PLUGINS__FLOWS__ACME_PAY__SETTINGS__APP_ID=from-env"}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acme := cfg.Plugins.Flows["acme-pay"]
+	if acme.Settings["app_id"] != "from-env" || acme.Settings["region"] != "cn" || acme.Path != "/opt/acme/acme-pay" || !acme.IsEnabled() || acme.Keys[0] != "merchant" {
+		t.Errorf("acme-pay = %+v", acme)
+	}
+	if _, ok := cfg.Plugins.Flows["acme_pay"]; ok || len(cfg.Plugins.Flows) != 2 {
+		t.Errorf("flows = %v, want acme-pay and wechat-miniapp only", cfg.Plugins.Flows)
+	}
+	if cfg.Plugins.Flows["wechat-miniapp"].IsEnabled() {
+		t.Errorf("wechat-miniapp is enabled")
+	}
+	if len(cfg.Hints) != 0 {
+		t.Errorf("hints for a configuration in the current form: %v", cfg.Hints)
+	}
+}
+
+// TestOldFlowFormStillWorks loads configurations written before flows
+// were a map: any plugins.<flow> entry, whatever the flow, becomes
+// plugins.flows.<flow-name> with a hint saying exactly what to write.
+func TestOldFlowFormStillWorks(t *testing.T) {
+	path := writeFile(t, `
+plugins:
+  dir: bin/plugins
+  wechat_jsapi:
+    enabled: true
+    settings:
+      app_id: wx-old
+      api_base: https://api.weixin.qq.com
+  some_future_pay:
+    enabled: false
+  wechat_miniapp:
+    settings:
+      app_id: wx-old-mini
+  flows:
+    wechat-miniapp:
+      settings:
+        app_id: wx-new-mini
+`)
+	cfg, err := Load(path, func() []string {
+		return []string{"PAYSIDECAR_PLUGINS__WECHAT_JSAPI__SETTINGS__APP_SECRET=old-env-secret"}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jsapi := cfg.Plugins.Flows["wechat-jsapi"]
+	if jsapi.Settings["app_id"] != "wx-old" || jsapi.Settings["api_base"] != "https://api.weixin.qq.com" || jsapi.Settings["app_secret"] != "old-env-secret" {
+		t.Errorf("wechat-jsapi = %+v", jsapi)
+	}
+	if cfg.Plugins.Flows["some-future-pay"].IsEnabled() {
+		t.Errorf("an old-form disabled flow is enabled")
+	}
+	if got := cfg.Plugins.Flows["wechat-miniapp"].Settings["app_id"]; got != "wx-new-mini" {
+		t.Errorf("the new form does not win over the old: app_id %q", got)
+	}
+	want := []string{
+		"plugins.some_future_pay is the old form of a flow's configuration and still works; write it as plugins.flows.some-future-pay (in the environment PAYSIDECAR_PLUGINS__FLOWS__SOME_FUTURE_PAY__…)",
+		"plugins.wechat_jsapi is the old form of a flow's configuration and still works; write it as plugins.flows.wechat-jsapi (in the environment PAYSIDECAR_PLUGINS__FLOWS__WECHAT_JSAPI__…)",
+		"plugins.wechat_miniapp is the old form of a flow's configuration and still works; write it as plugins.flows.wechat-miniapp (in the environment PAYSIDECAR_PLUGINS__FLOWS__WECHAT_MINIAPP__…)",
+	}
+	if strings.Join(cfg.Hints, "\n") != strings.Join(want, "\n") {
+		t.Errorf("hints =\n%s\nwant\n%s", strings.Join(cfg.Hints, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestFlowAndKeyProblems(t *testing.T) {
+	path := writeFile(t, `
+plugins:
+  dir: ""
+  flows:
+    Bad.Name:
+      path: /x
+    no-path: {}
+    bad-sum:
+      path: /x
+      sha256: abc
+    no-key:
+      path: /x
+      keys: [merchant, upstream, partner, missing]
+    off:
+      enabled: false
+  stray: 5
+keys:
+  partner:
+    public_key: not-a-key
+  merchant:
+    private_key: x
+  empty: {}
+`)
+	_, err := Load(path, noEnv)
+	var cerr *Error
+	if !errors.As(err, &cerr) {
+		t.Fatalf("want *Error, got %v", err)
+	}
+	got := map[string]string{}
+	for _, p := range cerr.Problems {
+		got[p.Key] = p.Message
+	}
+	for key, want := range map[string]string{
+		"plugins.flows.Bad.Name":       "a flow name is",
+		"plugins.flows.no-path.path":   "required when plugins.dir is empty",
+		"plugins.flows.bad-sum.sha256": "64 hex digits",
+		"plugins.flows.no-key.keys[3]": `no key "missing"`,
+		"plugins.stray":                "unknown setting",
+		"keys.partner.public_key":      "not an RSA public key",
+		"keys.merchant":                "built in",
+		"keys.empty":                   "give private_key or public_key",
+	} {
+		if !strings.Contains(got[key], want) {
+			t.Errorf("%s: problem %q, want one containing %q (all: %v)", key, got[key], want, cerr.Problems)
+		}
+	}
+	for _, key := range []string{"plugins.flows.no-key.keys[0]", "plugins.flows.no-key.keys[1]", "plugins.flows.no-key.keys[2]", "plugins.flows.off.path"} {
+		if _, ok := got[key]; ok {
+			t.Errorf("%s reported: %s", key, got[key])
+		}
+	}
+}
+
+func TestNotifyLimits(t *testing.T) {
+	cfg, err := Load("", func() []string {
+		return []string{
+			"PAYSIDECAR_NOTIFY__MAX_HEADER_BYTES=4096", "PAYSIDECAR_NOTIFY__READ_TIMEOUT=3s",
+			"PAYSIDECAR_NOTIFY__MAX_CONNS=64", "PAYSIDECAR_NOTIFY__MAX_CONNS_PER_SOURCE=4",
+			"PAYSIDECAR_NOTIFY__RATE_PER_SOURCE=2.5", "PAYSIDECAR_NOTIFY__BURST_PER_SOURCE=5",
+			"PAYSIDECAR_NOTIFY__SOURCES=100", "PAYSIDECAR_NOTIFY__CONCURRENCY=2", "PAYSIDECAR_NOTIFY__RATE_LIMIT_DELAY=250ms",
+			"PAYSIDECAR_NOTIFY__QUEUE_TIMEOUT=500ms", "PAYSIDECAR_NOTIFY__DUPLICATE_CACHE=10", "PAYSIDECAR_NOTIFY__DUPLICATE_RATE=0.5", "PAYSIDECAR_NOTIFY__DUPLICATE_BURST=3",
+			"PAYSIDECAR_NOTIFY__LOG_REFUSALS=1", "PAYSIDECAR_NOTIFY__LOG_INTERVAL=10s",
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := cfg.Notify
+	if n.MaxHeaderBytes != 4096 || n.ReadTimeout != 3*time.Second || n.MaxConns != 64 || n.MaxConnsPerSource != 4 ||
+		n.RatePerSource != 2.5 || n.BurstPerSource != 5 || n.Sources != 100 || n.Concurrency != 2 ||
+		n.QueueTimeout != 500*time.Millisecond || n.RateLimitDelay != 250*time.Millisecond || n.DuplicateCache != 10 || n.DuplicateRate != 0.5 || n.DuplicateBurst != 3 || n.LogRefusals != 1 || n.LogInterval != 10*time.Second {
+		t.Errorf("notify limits from the environment: %+v", n)
+	}
+
+	bad := []string{}
+	for _, k := range []string{"MAX_HEADER_BYTES", "READ_TIMEOUT", "MAX_CONNS", "RATE_PER_SOURCE", "BURST_PER_SOURCE", "RATE_LIMIT_DELAY",
+		"SOURCES", "CONCURRENCY", "QUEUE_TIMEOUT", "DUPLICATE_CACHE", "DUPLICATE_RATE", "DUPLICATE_BURST", "LOG_REFUSALS", "LOG_INTERVAL"} {
+		bad = append(bad, "PAYSIDECAR_NOTIFY__"+k+"=0")
+	}
+	_, err = Load("", func() []string { return append(bad, "PAYSIDECAR_NOTIFY__MAX_CONNS_PER_SOURCE=-1") })
+	var cerr *Error
+	if !errors.As(err, &cerr) {
+		t.Fatalf("want *Error, got %v", err)
+	}
+	keys := map[string]bool{}
+	for _, p := range cerr.Problems {
+		keys[p.Key] = true
+	}
+	for _, k := range []string{"notify.max_header_bytes", "notify.read_timeout", "notify.max_conns", "notify.max_conns_per_source",
+		"notify.rate_per_source", "notify.burst_per_source", "notify.rate_limit_delay", "notify.sources", "notify.concurrency", "notify.queue_timeout",
+		"notify.duplicate_cache", "notify.duplicate_rate", "notify.duplicate_burst", "notify.log_refusals", "notify.log_interval"} {
+		if !keys[k] {
+			t.Errorf("no problem reported for %s; got %v", k, cerr.Problems)
+		}
+	}
+}
+
+func TestUpstreamPublicKeyNext(t *testing.T) {
+	_, a, err := nkp.GenerateKeyPair(2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, b, err := nkp.GenerateKeyPair(2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubA, _ := nkp.PublicKeyBase64(&a.PublicKey)
+	pubB, _ := nkp.PublicKeyBase64(&b.PublicKey)
+	next := filepath.Join(t.TempDir(), "next.pub")
+	if err := os.WriteFile(next, []byte(pubB+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load("", func() []string {
+		return []string{"PAYSIDECAR_UPSTREAM__PUBLIC_KEY=" + pubA, "PAYSIDECAR_UPSTREAM__PUBLIC_KEY_NEXT_FILE=" + next}
+	})
+	if err != nil || cfg.Upstream.PublicKeyNext != pubB {
+		t.Fatalf("two keys: %v, next %q", err, cfg.Upstream.PublicKeyNext)
+	}
+	for name, env := range map[string][]string{
+		"next without current": {"PAYSIDECAR_UPSTREAM__PUBLIC_KEY_NEXT=" + pubB},
+		"the same key twice":   {"PAYSIDECAR_UPSTREAM__PUBLIC_KEY=" + pubA, "PAYSIDECAR_UPSTREAM__PUBLIC_KEY_NEXT=" + pubA},
+		"not a key":            {"PAYSIDECAR_UPSTREAM__PUBLIC_KEY=" + pubA, "PAYSIDECAR_UPSTREAM__PUBLIC_KEY_NEXT=bm90IGEga2V5"},
+	} {
+		_, err := Load("", func() []string { return env })
+		var cerr *Error
+		if !errors.As(err, &cerr) || len(cerr.Problems) != 1 || cerr.Problems[0].Key != "upstream.public_key_next" {
+			t.Errorf("%s: %v, want one problem with upstream.public_key_next", name, err)
+		}
 	}
 }

@@ -9,19 +9,29 @@ import (
 	"time"
 )
 
+// withFlow is the defaults with the wechat-jsapi flow configured.
+func withFlow() Config {
+	c := Defaults()
+	on := true
+	c.Plugins.Flows = map[string]FlowConfig{"wechat-jsapi": {Enabled: &on, Settings: map[string]string{
+		"app_id": "wxsandbox00000001", "oauth_base": "http://127.0.0.1:8900", "api_base": "http://127.0.0.1:8900",
+	}}}
+	return c
+}
+
 func TestSettingsNameEveryKey(t *testing.T) {
-	cfg := Defaults()
+	cfg := withFlow()
 	s := cfg.Settings()
 	for key, want := range map[string]any{
-		"webhook.url":                              "",
-		"log.level":                                "info",
-		"api.token_file":                           "",
-		"requery.interval":                         time.Second,
-		"plugins.wechat_jsapi.settings.app_id":     "wxsandbox00000001",
-		"plugins.wechat_miniapp.enabled":           true,
-		"upstream.passthrough":                     cfg.Upstream.Passthrough,
-		"reconcile.schedule":                       "10:00",
-		"plugins.wechat_miniapp.settings.api_base": "http://127.0.0.1:8900",
+		"webhook.url":      "",
+		"log.level":        "info",
+		"api.token_file":   "",
+		"requery.interval": time.Second,
+		"plugins.flows.wechat-jsapi.settings.app_id": "wxsandbox00000001",
+		"plugins.flows.wechat-jsapi.enabled":         true,
+		"plugins.dir":                                "bin/plugins",
+		"upstream.passthrough":                       cfg.Upstream.Passthrough,
+		"reconcile.schedule":                         "10:00",
 	} {
 		got, ok := s[key]
 		if !ok {
@@ -33,7 +43,7 @@ func TestSettingsNameEveryKey(t *testing.T) {
 		}
 	}
 	for key := range s {
-		if !strings.Contains(key, ".settings") && !known(key) {
+		if !strings.HasPrefix(key, "plugins.flows.") && !strings.HasPrefix(key, "keys.") && !known(key) {
 			t.Errorf("setting %s names no key of Config", key)
 		}
 	}
@@ -48,7 +58,7 @@ func equalSetting(a, b any) bool {
 }
 
 func TestChangedAndHash(t *testing.T) {
-	base := Defaults()
+	base := withFlow()
 	base.API.Token = "first-token"
 	tests := []struct {
 		name   string
@@ -60,16 +70,26 @@ func TestChangedAndHash(t *testing.T) {
 		{"a secret", func(c *Config) { c.API.Token = "second-token" }, []string{"api.token"}},
 		{"a list", func(c *Config) { c.Webhook.Schedule = []time.Duration{time.Second} }, []string{"webhook.schedule"}},
 		{"a map entry added", func(c *Config) {
-			c.Plugins.AlipayNative.Settings = map[string]string{"x": "1"}
-		}, []string{"plugins.alipay_native.settings.x"}},
+			f := c.Plugins.Flows["wechat-jsapi"]
+			f.Settings["x"] = "1"
+		}, []string{"plugins.flows.wechat-jsapi.settings.x"}},
+		{"a flow added", func(c *Config) {
+			c.Plugins.Flows["alipay-native"] = FlowConfig{Path: "/bin/a"}
+		}, []string{"plugins.flows.alipay-native.keys", "plugins.flows.alipay-native.path", "plugins.flows.alipay-native.sha256"}},
 		{"a map entry removed", func(c *Config) {
-			c.Plugins.WeChatJSAPI.Settings = map[string]string{"app_id": "wxsandbox00000001", "oauth_base": "http://127.0.0.1:8900"}
-		}, []string{"plugins.wechat_jsapi.settings.api_base"}},
+			delete(c.Plugins.Flows["wechat-jsapi"].Settings, "api_base")
+		}, []string{"plugins.flows.wechat-jsapi.settings.api_base"}},
+		{"a flow disabled", func(c *Config) {
+			off := false
+			f := c.Plugins.Flows["wechat-jsapi"]
+			f.Enabled = &off
+			c.Plugins.Flows["wechat-jsapi"] = f
+		}, []string{"plugins.flows.wechat-jsapi.enabled"}},
 		{"two", func(c *Config) { c.API.Listen = "127.0.0.1:1"; c.Store.Driver = "postgres" }, []string{"api.listen", "store.driver"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := Defaults()
+			c := withFlow()
 			c.API.Token = "first-token"
 			tt.change(&c)
 			got := Changed(base.Settings(), c.Settings())
@@ -107,8 +127,8 @@ func TestSecretFiles(t *testing.T) {
 			"PAYSIDECAR_API__TOKEN_FILE=" + token,
 			"PAYSIDECAR_WEBHOOK__URL=http://127.0.0.1:9/hook",
 			"PAYSIDECAR_WEBHOOK__SECRET_FILE=" + secret,
-			"PAYSIDECAR_PLUGINS__WECHAT_JSAPI__SETTINGS_FILES__APP_SECRET=" + app,
-			"PAYSIDECAR_PLUGINS__WECHAT_MINIAPP__SETTINGS_FILES__APP_SECRET=" + app,
+			"PAYSIDECAR_PLUGINS__FLOWS__WECHAT_JSAPI__SETTINGS_FILES__APP_SECRET=" + app,
+			"PAYSIDECAR_PLUGINS__FLOWS__WECHAT_MINIAPP__SETTINGS_FILES__APP_SECRET=" + app,
 		}
 	})
 	if err != nil {

@@ -25,6 +25,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/paysidecar/paysidecar/sdk/client"
+	"github.com/paysidecar/paysidecar/sdk/upstream"
 	"github.com/paysidecar/paysidecar/sidecar/delivery"
 	"github.com/paysidecar/paysidecar/sidecar/ledger"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
@@ -174,7 +175,7 @@ func (f *fixture) settle(t *testing.T, id string, refunds int) []string {
 	t.Helper()
 	ctx := context.Background()
 	p := store.Payment{ID: id, MerchantID: "m1", OutTradeNo: "o-" + id, Flow: client.FlowWeChatJSAPI,
-		TradeType: nkp.TradeWxJSAPI, AmountFen: 10000, ReqDate: "20260301", ReqSeqID: "s-" + id,
+		TradeType: upstream.TradeWeChatJSAPI, AmountFen: 10000, ReqDate: "20260301", ReqSeqID: "s-" + id,
 		Status: store.StatusProcessing, CreatedAt: f.clock.Now()}
 	if err := f.st.CreatePayment(ctx, &p); err != nil {
 		t.Fatal(err)

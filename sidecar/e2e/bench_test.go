@@ -16,6 +16,7 @@ import (
 
 	"github.com/paysidecar/paysidecar/sandbox/sandboxtest"
 	"github.com/paysidecar/paysidecar/sdk/client"
+	"github.com/paysidecar/paysidecar/sdk/upstream"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 )
 
@@ -50,7 +51,7 @@ func BenchmarkBaselineDirectJSPay(b *testing.B) {
 		now := time.Now()
 		resp, err := c.JSPay(ctx, nkp.JSPayRequest{
 			ReqDate: nkp.ReqDate(now), ReqSeqID: nkp.NewReqSeqID(now), HuifuID: sb.HuifuID, GoodsDesc: "bench",
-			TradeType: nkp.TradeAliNative, TransAmt: 1, NotifyURL: "http://127.0.0.1:8001/notify",
+			TradeType: upstream.TradeAlipayNative, TransAmt: 1, NotifyURL: "http://127.0.0.1:8001/notify",
 		})
 		if err != nil || !resp.Accepted() {
 			b.Fatalf("jspay: %v %+v", err, resp.Result)
@@ -103,7 +104,7 @@ func BenchmarkNotifyIngress(b *testing.B) {
 			}
 			n, err := nkp.SignNotification(sb.Keys.Upstream.Private, nkp.CodeAccepted, "ok", map[string]any{
 				"resp_code": nkp.CodeAccepted, "resp_desc": "ok", "huifu_id": p.MerchantID, "req_seq_id": p.ReqSeqID,
-				"req_date": p.ReqDate, "nkp_seq_id": p.NkpSeqID, "trans_type": nkp.TradeAliNative, "trans_amt": "0.01",
+				"req_date": p.ReqDate, "nkp_seq_id": p.NkpSeqID, "trans_type": upstream.TradeAlipayNative, "trans_amt": "0.01",
 				"trans_stat": nkp.StatSuccess, "end_time": nkp.Timestamp(time.Now()), "notify_type": nkp.NotifyTypeChannel,
 			})
 			if err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/paysidecar/paysidecar/sandbox"
 	"github.com/paysidecar/paysidecar/sandbox/sandboxtest"
+	"github.com/paysidecar/paysidecar/sdk/upstream"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 )
 
@@ -148,7 +149,7 @@ func TestDemoShopInChromium(t *testing.T) {
 			t.Fatalf("the pay sheet shows %q", got)
 		}
 		paymentID := text(t, tab, "#payment-id")
-		if o := orderOf(t, paymentID); o.TransStat != nkp.StatProcessing || o.TradeType != nkp.TradeWxJSAPI ||
+		if o := orderOf(t, paymentID); o.TransStat != nkp.StatProcessing || o.TradeType != upstream.TradeWeChatJSAPI ||
 			o.OpenID != sandbox.OpenID(sandbox.DevWeChatAppID, sandbox.DefaultWeChatUser) {
 			t.Fatalf("before paying, the order is %+v", o)
 		}
@@ -203,7 +204,7 @@ func TestDemoShopInChromium(t *testing.T) {
 		if err := steps(tab, chromedp.WaitVisible(chromedp.CSS(`#status[data-status="paid"]`))); err != nil {
 			t.Fatalf("the shop's page never showed paid: %v; the page:\n%s", err, dump(tab))
 		}
-		if o := orderOf(t, text(t, tab, "#payment-id")); o.TransStat != nkp.StatSuccess || o.TradeType != nkp.TradeAliNative {
+		if o := orderOf(t, text(t, tab, "#payment-id")); o.TransStat != nkp.StatSuccess || o.TradeType != upstream.TradeAlipayNative {
 			t.Fatalf("the page says paid, the sandbox %+v", o)
 		}
 	})

@@ -11,6 +11,7 @@ import (
 	"github.com/paysidecar/paysidecar/sandbox"
 	"github.com/paysidecar/paysidecar/sandbox/sandboxtest"
 	"github.com/paysidecar/paysidecar/sdk/client"
+	"github.com/paysidecar/paysidecar/sdk/upstream"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 )
 
@@ -90,10 +91,10 @@ func TestFlowsEndToEnd(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p.Status != client.StatusProcessing || p.TradeType != nkp.TradeWxJSAPI || p.AmountFen != 1 || p.NkpSeqID == "" {
+		if p.Status != client.StatusProcessing || p.TradeType != upstream.TradeWeChatJSAPI || p.AmountFen != 1 || p.NkpSeqID == "" {
 			t.Fatalf("payment = %+v", p)
 		}
-		var pi nkp.PayInfo
+		var pi upstream.PayInfo
 		if err := json.Unmarshal(p.PayParams, &pi); err != nil {
 			t.Fatalf("pay_params %s: %v", p.PayParams, err)
 		}
@@ -133,7 +134,7 @@ func TestFlowsEndToEnd(t *testing.T) {
 			t.Fatalf("pay_params %s: %v", p.PayParams, err)
 		}
 		rp := pp.RequestPayment
-		pi := nkp.PayInfo{AppID: sandbox.DevMiniAppID, TimeStamp: rp.TimeStamp, NonceStr: rp.NonceStr, Package: rp.Package}
+		pi := upstream.PayInfo{AppID: sandbox.DevMiniAppID, TimeStamp: rp.TimeStamp, NonceStr: rp.NonceStr, Package: rp.Package}
 		if err := nkp.Verify(dev.WeChat.Public, []byte(sandbox.PaySignMessage(pi)), rp.PaySign); err != nil {
 			t.Fatalf("wx.requestPayment paySign does not verify: %v (%s)", err, p.PayParams)
 		}

@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"go/build"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -27,8 +28,33 @@ import (
 	"github.com/paysidecar/paysidecar/sdk/client"
 )
 
-// binDir holds the binaries TestMain builds once for the package.
+// binDir holds the binaries TestMain builds once for the package: the
+// sidecar, and in plugins/ every flow plugin under the repository's
+// plugins/ directory.
 var binDir string
+
+// flowNames are the flows TestMain built, by name.
+var flowNames []string
+
+// pluginBuilds lists the flow plugins under the repository's plugins/
+// directory, as the Makefile finds them: every directory that holds a main
+// package, named after the directory.
+func pluginBuilds(root string) ([][2]string, error) {
+	dirs, err := os.ReadDir(filepath.Join(root, "plugins"))
+	if err != nil {
+		return nil, err
+	}
+	var out [][2]string
+	for _, d := range dirs {
+		if !d.IsDir() {
+			continue
+		}
+		if pkg, err := build.ImportDir(filepath.Join(root, "plugins", d.Name()), 0); err == nil && pkg.Name == "main" {
+			out = append(out, [2]string{"plugins/" + d.Name(), "./plugins/" + d.Name()})
+		}
+	}
+	return out, nil
+}
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "paysidecar-e2e-")
@@ -38,13 +64,15 @@ func TestMain(m *testing.M) {
 	}
 	code := func() int {
 		defer os.RemoveAll(dir)
-		builds := [][2]string{
-			{"paysidecar", "./sidecar/cmd/paysidecar"},
-			{"plugins/wechat-jsapi", "./plugins/wechat-jsapi"},
-			{"plugins/wechat-miniapp", "./plugins/wechat-miniapp"},
-			{"plugins/alipay-native", "./plugins/alipay-native"},
-			{"demo-app", "./examples/demo-app"},
+		plugins, err := pluginBuilds(filepath.Join("..", ".."))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "find the flow plugins:", err)
+			return 1
 		}
+		for _, p := range plugins {
+			flowNames = append(flowNames, filepath.Base(p[0]))
+		}
+		builds := append([][2]string{{"paysidecar", "./sidecar/cmd/paysidecar"}, {"demo-app", "./examples/demo-app"}}, plugins...)
 		for _, b := range builds {
 			args := []string{"build", "-o", filepath.Join(dir, b[0])}
 			if raceEnabled {
@@ -141,10 +169,9 @@ func sidecarEnv(t testing.TB, upstream, dir string, extra ...string) (env []stri
 		"PAYSIDECAR_NOTIFY__PUBLIC_URL=http://" + notifyAddr + "/notify",
 		"PAYSIDECAR_ADMIN__LISTEN=" + admin,
 		"PAYSIDECAR_STORE__SQLITE_PATH=" + filepath.Join(dir, "paysidecar.db"),
+		// Every plugin in the directory runs; against the sandbox each
+		// fills in its own settings' sandbox defaults.
 		"PAYSIDECAR_PLUGINS__DIR=" + filepath.Join(binDir, "plugins"),
-		"PAYSIDECAR_PLUGINS__WECHAT_JSAPI__SETTINGS__API_BASE=" + upstream,
-		"PAYSIDECAR_PLUGINS__WECHAT_JSAPI__SETTINGS__OAUTH_BASE=" + upstream,
-		"PAYSIDECAR_PLUGINS__WECHAT_MINIAPP__SETTINGS__API_BASE=" + upstream,
 		"PAYSIDECAR_REQUERY__SCHEDULE=300ms,500ms,1s",
 		"PAYSIDECAR_REQUERY__INTERVAL=100ms",
 		"PAYSIDECAR_LOG__LEVEL=info",
@@ -165,6 +192,11 @@ func startSidecar(t testing.TB, env []string, api, notify, admin string) *sideca
 		s.stop(syscall.SIGTERM)
 		if logs := s.logs.String(); strings.Contains(logs, "WARNING: DATA RACE") {
 			t.Errorf("the race detector found a data race in the sidecar:\n%s", logs[strings.Index(logs, "WARNING: DATA RACE"):])
+		}
+		// A plugin built with the race detector that found a race exits
+		// with status 66; its report is a debug line of the host's log.
+		if logs := s.logs.String(); raceEnabled && strings.Contains(logs, `error="exit status 66"`) {
+			t.Errorf("the race detector found a data race in a plugin:\n%s", tail(logs, 30))
 		}
 		if t.Failed() {
 			t.Logf("sidecar logs:\n%s", tail(s.logs.String(), 30))
@@ -227,8 +259,8 @@ func (s *sidecar) stop(sig syscall.Signal) {
 		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
 		<-s.exited
 	}
-	// Plugin processes left behind by a SIGKILL of the host exit on their
-	// own when their stdin closes; make sure of it.
+	// Plugin processes exit on their own when their host is gone (see
+	// TestPluginsDieWithTheHost); the group's kill only makes sure of it.
 	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
 }
 

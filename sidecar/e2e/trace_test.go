@@ -84,7 +84,7 @@ func TestTraceFromAppThroughPluginToUpstreamAndBack(t *testing.T) {
 	if server == nil || server.Parent.SpanID != appSpan {
 		t.Fatalf("no API span continuing the application's trace; spans in it: %v", keys(inTrace))
 	}
-	for _, want := range []string{"paysidecar.flow.v1.FlowService/ShapeOrder", "paysidecar.flow.v1.FlowService/PayParams"} {
+	for _, want := range []string{"paysidecar.flow.v2.FlowService/ShapeOrder", "paysidecar.flow.v2.FlowService/PayParams"} {
 		if !inTrace[want] {
 			t.Errorf("plugin call %s is not in the application's trace: %v", want, keys(inTrace))
 		}

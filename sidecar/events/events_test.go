@@ -15,10 +15,10 @@ import (
 	"time"
 
 	"github.com/paysidecar/paysidecar/sdk/client"
+	"github.com/paysidecar/paysidecar/sdk/upstream"
 	"github.com/paysidecar/paysidecar/sidecar/delivery"
 	"github.com/paysidecar/paysidecar/sidecar/events"
 	"github.com/paysidecar/paysidecar/sidecar/ledger"
-	"github.com/paysidecar/paysidecar/sidecar/nkp"
 	"github.com/paysidecar/paysidecar/sidecar/store"
 	"github.com/paysidecar/paysidecar/sidecar/store/sqlite"
 	"github.com/paysidecar/paysidecar/sidecar/telemetry"
@@ -52,7 +52,7 @@ func newFixture(t *testing.T, payments int) *fixture {
 	for i := 0; i < payments; i++ {
 		id := fmt.Sprintf("pay_%d", i)
 		p := store.Payment{ID: id, MerchantID: "m", OutTradeNo: "o" + id, AmountFen: 100, ReqDate: "20260301",
-			ReqSeqID: "s" + id, TradeType: nkp.TradeWxJSAPI, Status: store.StatusProcessing}
+			ReqSeqID: "s" + id, TradeType: upstream.TradeWeChatJSAPI, Status: store.StatusProcessing}
 		if err := st.CreatePayment(ctx, &p); err != nil {
 			t.Fatal(err)
 		}

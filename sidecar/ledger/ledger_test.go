@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/paysidecar/paysidecar/sdk/client"
+	"github.com/paysidecar/paysidecar/sdk/upstream"
 	"github.com/paysidecar/paysidecar/sidecar/ledger"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 	"github.com/paysidecar/paysidecar/sidecar/store"
@@ -100,7 +101,7 @@ func TestEventID(t *testing.T) {
 
 func TestConversions(t *testing.T) {
 	p := store.Payment{
-		ID: "pay_1", MerchantID: "m1", OutTradeNo: "o1", Flow: client.FlowWeChatJSAPI, TradeType: nkp.TradeWxJSAPI,
+		ID: "pay_1", MerchantID: "m1", OutTradeNo: "o1", Flow: client.FlowWeChatJSAPI, TradeType: upstream.TradeWeChatJSAPI,
 		AmountFen: 1234, Description: "tea", ReqDate: "20260301", ReqSeqID: "r1", NkpSeqID: "n1",
 		PartyOrderID: "po", OutTransID: "ot", Status: store.StatusSucceeded, RefundedFen: 34,
 		PayParams: json.RawMessage(`{"appId":"wx"}`), Metadata: json.RawMessage(`{"k":"v"}`),
@@ -161,7 +162,7 @@ func (f *fixture) payment(t *testing.T, id string, amount int64) store.Payment {
 	t.Helper()
 	p := store.Payment{
 		ID: id, MerchantID: "6666000100000001", OutTradeNo: "out-" + id, Flow: client.FlowWeChatJSAPI,
-		TradeType: nkp.TradeWxJSAPI, AmountFen: amount, Description: "tea", ReqDate: "20260301",
+		TradeType: upstream.TradeWeChatJSAPI, AmountFen: amount, Description: "tea", ReqDate: "20260301",
 		ReqSeqID: "seq-" + id, Status: store.StatusProcessing, ExpiresAt: t0.Add(2 * time.Hour), CreatedAt: t0,
 	}
 	if err := f.st.CreatePayment(context.Background(), &p); err != nil {

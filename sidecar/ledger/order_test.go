@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/paysidecar/paysidecar/sdk/client"
+	"github.com/paysidecar/paysidecar/sdk/upstream"
 	"github.com/paysidecar/paysidecar/sidecar/ledger"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 	"github.com/paysidecar/paysidecar/sidecar/store"
@@ -16,7 +17,7 @@ import (
 func pendingPayment(id string) *store.Payment {
 	return &store.Payment{
 		ID: id, MerchantID: "6666000100000001", OutTradeNo: "out-" + id, Flow: client.FlowAlipayNative,
-		TradeType: nkp.TradeAliNative, AmountFen: 100, Description: "tea", ReqDate: "20260301",
+		TradeType: upstream.TradeAlipayNative, AmountFen: 100, Description: "tea", ReqDate: "20260301",
 		ReqSeqID: "seq-" + id, ExpiresAt: t0.Add(2 * time.Hour), CreatedAt: t0,
 	}
 }

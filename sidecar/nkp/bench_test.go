@@ -78,7 +78,7 @@ func BenchmarkVerifyResponse(b *testing.B) {
 	answer := map[string]any{
 		"resp_code": CodeAccepted, "resp_desc": "成功", "trans_stat": StatProcessing,
 		"huifu_id": "6666000123456789", "req_date": "20250101", "req_seq_id": "20250101123456789012345",
-		"nkp_seq_id": "002900TOP1A250101120000P123ac1364e00000", "trans_amt": "0.10", "trade_type": TradeWxJSAPI,
+		"nkp_seq_id": "002900TOP1A250101120000P123ac1364e00000", "trans_amt": "0.10", "trade_type": "T_JSAPI",
 		"party_order_id": "03232501015555555555555",
 		"pay_info":       `{"appId":"wx1234567890abcdef","timeStamp":"1735704000","nonceStr":"e61463f8efa94090b1f366cccfbbb444","package":"prepay_id=wx01120000123456789","signType":"RSA","paySign":"oR9d8PuhnIc+YZ8cBHFCwfgpaK9gd7vaRvkYD7rthRAZ/X+QBhcCYL21N7cHCTUxbQ+EAt6Uy+lwSN22f5YZvI45MLko8Pfso0jm46v5hqcVwrk6uddkGuT+Cdvu4WBqDzaDjnNa5UK3GfE1Wfl2gHxIIY5lLdUgWFts17D4WuolLLkiFZV+JSHMvH7eaLdT9N5GBovBwu5yYKUR7skR8Fu+LozcSqQixnlEZUfyE55feLOQTUYzLmR9pNtPbPsu6WVhbNHMS3Ss2+AehHvz+n64GDmXxbX++IOBvm81oTkDrf8gh0Q1OW6Zl6R9K4ZqnuiDCbECmsoYLv6AE6UxQ=="}`,
 	}

@@ -399,15 +399,22 @@ func TestDecodeData(t *testing.T) {
 	}
 }
 
+// wxData has the members of wx_data, for a struct's nested encoding.
+type wxData struct {
+	SubAppID  string `json:"sub_appid,omitempty"`
+	OpenID    string `json:"openid,omitempty"`
+	SubOpenID string `json:"sub_openid,omitempty"`
+}
+
 func TestEncodeNested(t *testing.T) {
 	tests := []struct {
 		name string
 		in   any
 		want string
 	}{
-		{"wx_data with sub ids", WxData{SubAppID: "wx1", SubOpenID: "o<&>"}, `{"sub_appid":"wx1","sub_openid":"o<&>"}`},
-		{"wx_data with openid only", WxData{OpenID: "o1"}, `{"openid":"o1"}`},
-		{"wx_data in field order", WxData{SubAppID: "wx1", OpenID: "o0", SubOpenID: "o1"}, `{"sub_appid":"wx1","openid":"o0","sub_openid":"o1"}`},
+		{"wx_data with sub ids", wxData{SubAppID: "wx1", SubOpenID: "o<&>"}, `{"sub_appid":"wx1","sub_openid":"o<&>"}`},
+		{"wx_data with openid only", wxData{OpenID: "o1"}, `{"openid":"o1"}`},
+		{"wx_data in field order", wxData{SubAppID: "wx1", OpenID: "o0", SubOpenID: "o1"}, `{"sub_appid":"wx1","openid":"o0","sub_openid":"o1"}`},
 		{"map sorted", map[string]any{"z": "中", "a": Fen(1)}, `{"a":"0.01","z":"中"}`},
 		{"empties kept below the first level", map[string]any{"a": "", "b": nil}, `{"a":"","b":null}`},
 		{"string", "a/b", `"a/b"`},

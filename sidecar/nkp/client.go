@@ -76,6 +76,12 @@ type Client struct {
 	Key *rsa.PrivateKey
 	// UpstreamKey is the upstream's RSA public key, used to verify answers.
 	UpstreamKey *rsa.PublicKey
+	// UpstreamNextKey, when set, verifies answers as well, while the
+	// upstream switches keys (see UpstreamKeys).
+	UpstreamNextKey *rsa.PublicKey
+	// Verified, when set, is told which key verified each answer:
+	// KeyCurrent or KeyNext.
+	Verified func(key string)
 	// HTTP sends the requests; http.DefaultClient when nil.
 	HTTP *http.Client
 	// MaxResponseBytes bounds the answer size; 1 MiB when zero.
@@ -161,7 +167,10 @@ func (c *Client) call(ctx context.Context, path string, data map[string]any) (ma
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return nil, &CallError{Path: path, Kind: KindStatus, StatusCode: resp.StatusCode, Err: errors.New(http.StatusText(resp.StatusCode))}
 	}
-	rawData, err := VerifyResponse(c.UpstreamKey, raw)
+	rawData, keyName, err := UpstreamKeys{Current: c.UpstreamKey, Next: c.UpstreamNextKey}.VerifyResponse(raw)
+	if err == nil && c.Verified != nil {
+		c.Verified(keyName)
+	}
 	if err != nil {
 		kind := KindDecode
 		if errors.Is(err, ErrBadSignature) {

@@ -106,7 +106,7 @@ func TestClientJSPay(t *testing.T) {
 	c := u.client(ProfileNKP)
 	got, err := c.JSPay(context.Background(), JSPayRequest{
 		ReqDate: "20250101", ReqSeqID: "r1", HuifuID: "6666000123456789", GoodsDesc: "测试<&>",
-		TradeType: TradeWxJSAPI, TransAmt: 10, WxData: `{"sub_appid":"wx1","sub_openid":"o1"}`,
+		TradeType: "T_JSAPI", TransAmt: 10, WxData: `{"sub_appid":"wx1","sub_openid":"o1"}`,
 	})
 	if err != nil {
 		t.Fatalf("JSPay: %v", err)

@@ -112,27 +112,8 @@ func EncodeRawResponse(key *rsa.PrivateKey, rawData []byte) ([]byte, error) {
 // over the raw bytes of the data member as received and, only if that
 // fails, over the re-canonicalized data. It returns the raw data.
 func VerifyResponse(pub *rsa.PublicKey, body []byte) (json.RawMessage, error) {
-	var r Response
-	if err := json.Unmarshal(body, &r); err != nil {
-		return nil, fmt.Errorf("decode response envelope: %w", err)
-	}
-	if len(r.Data) == 0 || string(r.Data) == "null" {
-		return nil, fmt.Errorf("decode response envelope: missing data")
-	}
-	if r.Sign == "" {
-		return r.Data, fmt.Errorf("%w: response is unsigned", ErrBadSignature)
-	}
-	if err := Verify(pub, r.Data, r.Sign); err == nil {
-		return r.Data, nil
-	}
-	canon, err := CanonicalizeJSON(r.Data)
-	if err != nil {
-		return r.Data, fmt.Errorf("%w: response data is not a JSON object", ErrBadSignature)
-	}
-	if err := Verify(pub, canon, r.Sign); err != nil {
-		return r.Data, fmt.Errorf("response: %w", err)
-	}
-	return r.Data, nil
+	data, _, err := UpstreamKeys{Current: pub}.VerifyResponse(body)
+	return data, err
 }
 
 // Notification is the asynchronous notification form the upstream posts.

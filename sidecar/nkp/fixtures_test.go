@@ -66,7 +66,7 @@ func jspayData() map[string]any {
 		"req_seq_id":      "20250101123456789012345",
 		"huifu_id":        "6666000123456789",
 		"goods_desc":      "会员月卡 VIP monthly",
-		"trade_type":      TradeWxJSAPI,
+		"trade_type":      "T_JSAPI",
 		"trans_amt":       "0.10",
 		"time_expire":     "20250101140000",
 		"notify_url":      "https://pay.example.com:8443/notify?x=1&y=<2>",

@@ -39,11 +39,10 @@ const (
 	StatInitial    = "I"
 )
 
-// Trade types served by the flows.
+// Layouts of req_date and of timestamps such as time_expire and end_time.
+// Trade types and the contents of the nested order fields a flow sets are
+// the flow's business and live in the SDK's package upstream.
 const (
-	TradeWxJSAPI    = "T_JSAPI"
-	TradeWxMiniApp  = "T_MINIAPP"
-	TradeAliNative  = "A_NATIVE"
 	DateLayout      = "20060102"
 	TimestampLayout = "20060102150405"
 )
@@ -73,8 +72,8 @@ type Result struct {
 // processed (00000100).
 func (r Result) Accepted() bool { return r.RespCode == CodeAccepted || r.RespCode == CodeProcessing }
 
-// JSPayRequest orders a payment: WeChat JSAPI, WeChat mini-program or
-// Alipay native.
+// JSPayRequest orders a payment of any trade type; a flow plugin supplies
+// the trade type and its nested fields.
 type JSPayRequest struct {
 	ReqDate    string `json:"req_date"`
 	ReqSeqID   string `json:"req_seq_id"`
@@ -91,14 +90,6 @@ type JSPayRequest struct {
 	// RiskCheckData is a JSON string with ip_addr and device data.
 	RiskCheckData string `json:"risk_check_data,omitempty"`
 	Remark        string `json:"remark,omitempty"`
-}
-
-// WxData is the content of the wx_data JSON string. With OpenID no Sub*
-// field is needed; otherwise both SubAppID and SubOpenID are.
-type WxData struct {
-	SubAppID  string `json:"sub_appid,omitempty"`
-	OpenID    string `json:"openid,omitempty"`
-	SubOpenID string `json:"sub_openid,omitempty"`
 }
 
 // JSPayResponse is the answer to JSPayRequest.
@@ -118,16 +109,6 @@ type JSPayResponse struct {
 	PayInfo string `json:"pay_info,omitempty"`
 	// QRCode is the Alipay cashier URL for A_NATIVE.
 	QRCode string `json:"qr_code,omitempty"`
-}
-
-// PayInfo is the content of pay_info for T_JSAPI and T_MINIAPP.
-type PayInfo struct {
-	AppID     string `json:"appId"`
-	TimeStamp string `json:"timeStamp"`
-	NonceStr  string `json:"nonceStr"`
-	Package   string `json:"package"`
-	SignType  string `json:"signType"`
-	PaySign   string `json:"paySign"`
 }
 
 // PaymentQueryRequest asks for the state of a payment by one of

@@ -10,6 +10,13 @@
 // with 404 so that the upstream tries again: the order may have been created
 // a moment ago by another replica whose write is not yet visible, or the
 // notification may belong to another system sharing the address.
+//
+// In front of that work (front.go), limits on connections, per-source
+// rate, size and concurrency, and cheap checks of the form refuse a flood
+// before it costs an RSA verification; an exact copy of a notification
+// this process has verified, stored and acknowledged is acknowledged again
+// from memory. No limit answers 2xx, every refusal is counted, refusals
+// are logged sampled, and only a verified notification is traced.
 package notify
 
 import (
@@ -23,14 +30,16 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
-	"net/url"
 	"strings"
+	"sync"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/time/rate"
 
 	"github.com/paysidecar/paysidecar/sidecar/ledger"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
@@ -59,6 +68,8 @@ const (
 	ReasonAmountMismatch = ledger.CodeAmountMismatch
 	ReasonUnknownOrder   = "unknown_order"
 	ReasonStore          = "store_error"
+	// ReasonRateLimited and ReasonBusy (front.go) are load shed by a
+	// limit.
 )
 
 // Config configures the handler. Zero values take the defaults.
@@ -73,6 +84,11 @@ type Config struct {
 	Profile nkp.Profile
 	// Verifier is the upstream's RSA public key. Required.
 	Verifier *rsa.PublicKey
+	// NextVerifier, when set, is accepted as well while the upstream
+	// switches keys (nkp.UpstreamKeys).
+	NextVerifier *rsa.PublicKey
+	// Limits bound what the ingress spends on the requests it receives.
+	Limits Limits
 }
 
 // Options carries the handler's collaborators. Every field is optional.
@@ -82,17 +98,28 @@ type Options struct {
 	Telemetry telemetry.Bundle
 }
 
-// Handler is the notification ingress, an http.Handler.
+// Handler is the notification ingress, an http.Handler. Serve it on the
+// listener Handler.Listener returns, from an http.Server set up by
+// Handler.ConfigureServer.
 type Handler struct {
-	cfg     Config
-	st      store.Store
-	led     *ledger.Ledger
-	now     func() time.Time
-	log     *slog.Logger
-	tracer  trace.Tracer
-	recv    *prometheus.CounterVec
-	reject  *prometheus.CounterVec
-	latency prometheus.Histogram
+	cfg         Config
+	limits      Limits
+	st          store.Store
+	led         *ledger.Ledger
+	now         func() time.Time
+	log         *slog.Logger
+	tracer      trace.Tracer
+	rates       *rateTable
+	dups        *lru.Cache[dupKey, acked]
+	gate        gate
+	refusals    *refusalLog
+	recv        *prometheus.CounterVec
+	reject      *prometheus.CounterVec
+	connRefused *prometheus.CounterVec
+	cacheHits   prometheus.Counter
+	verified    *prometheus.CounterVec
+	latency     prometheus.Histogram
+	nextSeen    sync.Once
 }
 
 // NewHandler returns the ingress handler. Mount it on its own listener at
@@ -114,13 +141,26 @@ func NewHandler(cfg Config, st store.Store, led *ledger.Ledger, opts Options) (*
 		return nil, fmt.Errorf("notify: %w", err)
 	}
 	tel := opts.Telemetry.WithDefaults()
+	limits := cfg.Limits.withDefaults()
+	rates, err := newRateTable(limits)
+	if err != nil {
+		return nil, fmt.Errorf("notify: %w", err)
+	}
+	dups, err := lru.New[dupKey, acked](limits.DuplicateCache)
+	if err != nil {
+		return nil, fmt.Errorf("notify: %w", err)
+	}
 	h := &Handler{
 		cfg:    cfg,
+		limits: limits,
 		st:     st,
 		led:    led,
 		now:    tel.Now,
 		log:    tel.Logger,
 		tracer: tel.Tracer("github.com/paysidecar/paysidecar/sidecar/notify"),
+		rates:  rates,
+		dups:   dups,
+		gate:   make(gate, limits.Concurrency),
 		recv: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "paysidecar_notify_received_total",
 			Help: "Notifications received, by kind (payment, refund, unknown) and result (applied, duplicate, unchanged, ignored, rejected, error).",
@@ -129,12 +169,25 @@ func NewHandler(cfg Config, st store.Store, led *ledger.Ledger, opts Options) (*
 			Name: "paysidecar_notify_rejected_total",
 			Help: "Notifications refused, by reason.",
 		}, []string{"reason"}),
+		connRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "paysidecar_notify_connections_refused_total",
+			Help: "Connections to the notify listener closed at once, by the limit they exceeded (max_conns, max_conns_per_source).",
+		}, []string{"reason"}),
+		verified: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "paysidecar_notify_verified_total",
+			Help: "Notifications whose signature verified, by the upstream key that verified it (current, next).",
+		}, []string{"key"}),
+		cacheHits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "paysidecar_notify_duplicate_cache_hits_total",
+			Help: "Duplicate notifications acknowledged from memory, without verifying or storing them again.",
+		}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "paysidecar_notify_duration_seconds",
 			Help:    "Time to handle one notification, from request to answer.",
 			Buckets: telemetry.DurationBuckets,
 		}),
 	}
+	h.refusals = newRefusalLog(h.log, limits.LogRefusals, limits.LogInterval, h.now)
 	// Every series an alert or a panel reads exists from the start.
 	for _, kind := range []string{ledger.KindPayment, ledger.KindRefund, "unknown"} {
 		for _, result := range []string{"applied", "duplicate", "unchanged", "ignored", "rejected", "error"} {
@@ -142,10 +195,14 @@ func NewHandler(cfg Config, st store.Store, led *ledger.Ledger, opts Options) (*
 		}
 	}
 	for _, reason := range []string{ReasonMethod, ReasonContentType, ReasonOversize, ReasonMalformed, ReasonUnsigned,
-		ReasonBadSignature, ReasonBadData, ReasonAmountMismatch, ReasonUnknownOrder, ReasonStore} {
+		ReasonBadSignature, ReasonBadData, ReasonAmountMismatch, ReasonUnknownOrder, ReasonStore,
+		ReasonRateLimited, ReasonDuplicateRate, ReasonBusy} {
 		h.reject.WithLabelValues(reason)
 	}
-	if err := tel.Register(h.recv, h.reject, h.latency); err != nil {
+	for _, key := range []string{nkp.KeyCurrent, nkp.KeyNext} {
+		h.verified.WithLabelValues(key)
+	}
+	if err := tel.Register(h.recv, h.reject, h.connRefused, h.cacheHits, h.verified, h.latency); err != nil {
 		return nil, fmt.Errorf("notify: %w", err)
 	}
 	return h, nil
@@ -159,87 +216,110 @@ type refusal struct {
 	err    error
 }
 
-// ServeHTTP handles one notification.
+// ServeHTTP handles one notification: the front's limits and checks
+// (front.go), the duplicate cache, then, within the concurrency gate, the
+// signature and the work.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	started := time.Now()
+	defer func() { h.latency.Observe(time.Since(started).Seconds()) }()
+	src := sourceOf(r.RemoteAddr)
+	n, ref := h.admit(r, src)
+	if ref != nil {
+		h.refuse(r.Context(), w, nil, "unknown", src, ref)
+		return
+	}
+	key := dupKeyOf(n.RespData, n.Sign)
+	if a, ok := h.dups.Get(key); ok {
+		// These exact bytes verified, were stored and were acknowledged
+		// before: acknowledge again without the key or the store.
+		if !a.again.AllowN(h.now(), 1) {
+			h.penalize(r)
+			h.refuse(r.Context(), w, nil, a.kind, src, &refusal{status: http.StatusTooManyRequests, reason: ReasonDuplicateRate, msg: "this notification was acknowledged already; too many copies"})
+			return
+		}
+		h.cacheHits.Inc()
+		h.recv.WithLabelValues(a.kind, "duplicate").Inc()
+		writeAck(w, a.ack)
+		return
+	}
+	if !h.gate.enter(r.Context(), h.limits.QueueTimeout) {
+		h.refuse(r.Context(), w, nil, "unknown", src, &refusal{status: http.StatusServiceUnavailable, reason: ReasonBusy, msg: "too many notifications at once; try again"})
+		return
+	}
+	defer h.gate.leave()
+	// Nothing of the notification is read before this check.
+	keyName, err := nkp.UpstreamKeys{Current: h.cfg.Verifier, Next: h.cfg.NextVerifier}.VerifyNotification(n)
+	if err != nil {
+		h.refuse(r.Context(), w, nil, "unknown", src, &refusal{status: http.StatusForbidden, reason: ReasonBadSignature, msg: "signature does not verify"})
+		return
+	}
+	h.verified.WithLabelValues(keyName).Inc()
+	if keyName == nkp.KeyNext {
+		h.nextSeen.Do(func() {
+			h.log.Info("a notification verified with upstream.public_key_next: the upstream signs with its new key; make it upstream.public_key once nothing verifies with the current one",
+				"key_id", nkp.KeyID(h.cfg.NextVerifier))
+		})
+	}
+
+	// Only a genuine notification gets a span: a flood of forgeries must
+	// not become a flood of traces.
 	method, _ := telemetry.HTTPMethod(r.Method)
 	ctx, span := h.tracer.Start(r.Context(), "notify.receive", trace.WithSpanKind(trace.SpanKindServer),
 		trace.WithAttributes(attribute.String("http.request.method", method)))
 	defer span.End()
-	defer func() { telemetry.ObserveWithExemplar(ctx, h.latency, time.Since(started).Seconds()) }()
-
 	kind := "unknown"
 	// Once started, the work finishes even if the upstream hangs up: what
 	// is half done is only repeated when it retries.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), processTimeout)
 	defer cancel()
-	ack, result, ref := h.handle(ctx, r, span, &kind)
+	ack, result, ref := h.handle(ctx, n, span, &kind)
 	if ref != nil {
-		span.SetStatus(codes.Error, ref.reason)
-		span.SetAttributes(attribute.String("paysidecar.notify.rejected", ref.reason))
-		result := "rejected"
-		level := slog.LevelWarn
-		if ref.status >= 500 {
-			result = "error"
-			level = slog.LevelError
-		}
-		h.recv.WithLabelValues(kind, result).Inc()
-		h.reject.WithLabelValues(ref.reason).Inc()
-		attrs := []slog.Attr{
-			slog.String("reason", ref.reason), slog.Int("status", ref.status), slog.String("kind", kind),
-			slog.String("remote", r.RemoteAddr),
-		}
-		if ref.err != nil {
-			attrs = append(attrs, slog.String("error", ref.err.Error()))
-		}
-		h.log.LogAttrs(ctx, level, "notification refused: "+ref.msg, attrs...)
-		if ref.status == http.StatusMethodNotAllowed {
-			w.Header().Set("Allow", http.MethodPost)
-		}
-		span.SetAttributes(attribute.Int("http.response.status_code", ref.status))
-		http.Error(w, ref.msg, ref.status)
+		h.refuse(ctx, w, span, kind, src, ref)
 		return
 	}
+	h.dups.Add(key, acked{ack: ack, kind: kind, again: rate.NewLimiter(rate.Limit(h.limits.DuplicateRate), h.limits.DuplicateBurst)})
 	h.recv.WithLabelValues(kind, result).Inc()
 	span.SetAttributes(attribute.String("paysidecar.notify.result", result), attribute.Int("http.response.status_code", http.StatusOK))
+	writeAck(w, ack)
+}
+
+func writeAck(w http.ResponseWriter, ack string) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	_, _ = io.WriteString(w, ack)
 }
 
-// handle does the work; it returns the acknowledgement body and result, or
-// a refusal.
-func (h *Handler) handle(ctx context.Context, r *http.Request, span trace.Span, kind *string) (string, string, *refusal) {
-	if r.Method != http.MethodPost {
-		return "", "", &refusal{status: http.StatusMethodNotAllowed, reason: ReasonMethod, msg: "only POST is accepted"}
+// refuse answers a refusal, counts it and logs it (sampled); span is nil
+// before the signature verified.
+func (h *Handler) refuse(ctx context.Context, w http.ResponseWriter, span trace.Span, kind, src string, ref *refusal) {
+	result := "rejected"
+	level := refusalLogLevel(ref.status, ref.reason)
+	if level == slog.LevelError {
+		result = "error"
 	}
-	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
-		return "", "", &refusal{status: http.StatusUnsupportedMediaType, reason: ReasonContentType, msg: "want application/x-www-form-urlencoded in UTF-8", err: err}
+	if span != nil {
+		span.SetStatus(codes.Error, ref.reason)
+		span.SetAttributes(attribute.String("paysidecar.notify.rejected", ref.reason))
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, h.cfg.MaxBodyBytes))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return "", "", &refusal{status: http.StatusRequestEntityTooLarge, reason: ReasonOversize, msg: fmt.Sprintf("body larger than %d bytes", h.cfg.MaxBodyBytes)}
-		}
-		return "", "", &refusal{status: http.StatusBadRequest, reason: ReasonMalformed, msg: "cannot read body", err: err}
+	h.recv.WithLabelValues(kind, result).Inc()
+	h.reject.WithLabelValues(ref.reason).Inc()
+	attrs := []slog.Attr{slog.Int("status", ref.status), slog.String("kind", kind), sourceAttr(src)}
+	if ref.err != nil {
+		attrs = append(attrs, slog.String("error", ref.err.Error()))
 	}
-	form, err := url.ParseQuery(string(body))
-	if err != nil {
-		return "", "", &refusal{status: http.StatusBadRequest, reason: ReasonMalformed, msg: "body is not a valid form", err: err}
+	h.refusals.log(ctx, level, ref.reason, "notification refused: "+ref.msg, attrs...)
+	switch ref.status {
+	case http.StatusMethodNotAllowed:
+		w.Header().Set("Allow", http.MethodPost)
+	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+		w.Header().Set("Retry-After", "1")
 	}
-	n, err := nkp.NotificationFromForm(form)
-	if err != nil {
-		if errors.Is(err, nkp.ErrBadSignature) {
-			return "", "", &refusal{status: http.StatusForbidden, reason: ReasonUnsigned, msg: "notification is not signed"}
-		}
-		return "", "", &refusal{status: http.StatusBadRequest, reason: ReasonMalformed, msg: "resp_data is missing", err: err}
-	}
-	// Nothing of the notification is read before this check.
-	if err := n.Verify(h.cfg.Verifier); err != nil {
-		return "", "", &refusal{status: http.StatusForbidden, reason: ReasonBadSignature, msg: "signature does not verify"}
-	}
+	http.Error(w, ref.msg, ref.status)
+}
 
+// handle does the work for a verified notification; it returns the
+// acknowledgement body and result, or a refusal.
+func (h *Handler) handle(ctx context.Context, n nkp.Notification, span trace.Span, kind *string) (string, string, *refusal) {
 	notice, err := ledger.FromNotification(n)
 	if err != nil {
 		return "", "", &refusal{status: http.StatusBadRequest, reason: ReasonBadData, msg: "resp_data is not a JSON object with well-formed fields", err: err}

@@ -22,6 +22,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/paysidecar/paysidecar/sdk/client"
+	"github.com/paysidecar/paysidecar/sdk/upstream"
 	"github.com/paysidecar/paysidecar/sidecar/ledger"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 	"github.com/paysidecar/paysidecar/sidecar/notify"
@@ -37,7 +38,7 @@ var (
 	upstreamKey, evil *rsa.PrivateKey
 )
 
-func keys(t *testing.T) (*rsa.PrivateKey, *rsa.PrivateKey) {
+func keys(t testing.TB) (*rsa.PrivateKey, *rsa.PrivateKey) {
 	t.Helper()
 	keysOnce.Do(func() {
 		var err error
@@ -58,6 +59,8 @@ type failingStore struct {
 	mu             sync.Mutex
 	failTransition bool
 	failRecord     bool
+	hold           chan struct{}
+	entered        chan struct{}
 }
 
 func (s *failingStore) TransitionPayment(ctx context.Context, id string, t store.Transition) (store.Payment, bool, error) {
@@ -80,6 +83,19 @@ func (s *failingStore) RecordNotification(ctx context.Context, n store.Notificat
 	return s.Store.RecordNotification(ctx, n)
 }
 
+// GetPaymentByReqSeqID blocks, when the test set hold, until hold is
+// closed, after telling entered.
+func (s *failingStore) GetPaymentByReqSeqID(ctx context.Context, huifuID, reqDate, reqSeqID string) (store.Payment, error) {
+	s.mu.Lock()
+	hold, entered := s.hold, s.entered
+	s.mu.Unlock()
+	if hold != nil {
+		entered <- struct{}{}
+		<-hold
+	}
+	return s.Store.GetPaymentByReqSeqID(ctx, huifuID, reqDate, reqSeqID)
+}
+
 func (s *failingStore) set(transition, record bool) {
 	s.mu.Lock()
 	s.failTransition, s.failRecord = transition, record
@@ -87,14 +103,16 @@ func (s *failingStore) set(transition, record bool) {
 }
 
 type fixture struct {
-	st   *sqlite.Store
-	fs   *failingStore
-	srv  *httptest.Server
-	key  *rsa.PrivateKey
-	evil *rsa.PrivateKey
-	reg  *prometheus.Registry
-	logs *syncBuffer
-	rec  *tracetest.SpanRecorder
+	h     *notify.Handler
+	clock *clock
+	st    *sqlite.Store
+	fs    *failingStore
+	srv   *httptest.Server
+	key   *rsa.PrivateKey
+	evil  *rsa.PrivateKey
+	reg   *prometheus.Registry
+	logs  *syncBuffer
+	rec   *tracetest.SpanRecorder
 }
 
 type syncBuffer struct {
@@ -114,7 +132,25 @@ func (b *syncBuffer) String() string {
 	return b.b.String()
 }
 
-func newFixture(t *testing.T, cfg notify.Config) *fixture {
+// clock is a clock the test moves.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func newFixture(t testing.TB, cfg notify.Config) *fixture {
 	t.Helper()
 	key, evilKey := keys(t)
 	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "db.sqlite"))
@@ -132,19 +168,21 @@ func newFixture(t *testing.T, cfg notify.Config) *fixture {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(f.rec))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
 	cfg.Verifier = &key.PublicKey
-	h, err := notify.NewHandler(cfg, f.fs, led, notify.Options{Telemetry: telemetry.Bundle{Logger: logger, Registerer: f.reg, TracerProvider: tp}})
+	f.clock = &clock{t: time.Now()}
+	h, err := notify.NewHandler(cfg, f.fs, led, notify.Options{Telemetry: telemetry.Bundle{Logger: logger, Registerer: f.reg, TracerProvider: tp, Now: f.clock.Now}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.h = h
 	f.srv = httptest.NewServer(h)
 	t.Cleanup(f.srv.Close)
 	return f
 }
 
-func (f *fixture) payment(t *testing.T, id string, amount int64) store.Payment {
+func (f *fixture) payment(t testing.TB, id string, amount int64) store.Payment {
 	t.Helper()
 	p := store.Payment{ID: id, MerchantID: merchant, OutTradeNo: "out-" + id, Flow: client.FlowWeChatJSAPI,
-		TradeType: nkp.TradeWxJSAPI, AmountFen: amount, ReqDate: "20260301", ReqSeqID: "seq-" + id,
+		TradeType: upstream.TradeWeChatJSAPI, AmountFen: amount, ReqDate: "20260301", ReqSeqID: "seq-" + id,
 		Status: store.StatusProcessing, ExpiresAt: time.Now().Add(time.Hour)}
 	if err := f.st.CreatePayment(context.Background(), &p); err != nil {
 		t.Fatal(err)
@@ -166,13 +204,13 @@ func (f *fixture) refund(t *testing.T, id, paymentID string, amount int64) store
 func payData(p store.Payment, stat string, amount string) map[string]any {
 	return map[string]any{
 		"resp_code": "00000000", "resp_desc": "success", "huifu_id": p.MerchantID, "req_date": p.ReqDate,
-		"req_seq_id": p.ReqSeqID, "nkp_seq_id": "0030default220" + p.ID, "trans_type": nkp.TradeWxJSAPI,
+		"req_seq_id": p.ReqSeqID, "nkp_seq_id": "0030default220" + p.ID, "trans_type": upstream.TradeWeChatJSAPI,
 		"trans_amt": amount, "trans_stat": stat, "out_trans_id": "4200" + p.ID, "party_order_id": "po" + p.ID,
 		"end_time": "20260301101010", "notify_type": "1",
 	}
 }
 
-func (f *fixture) sign(t *testing.T, data map[string]any) nkp.Notification {
+func (f *fixture) sign(t testing.TB, data map[string]any) nkp.Notification {
 	t.Helper()
 	n, err := nkp.SignNotification(f.key, "00000000", "success", data)
 	if err != nil {
@@ -600,5 +638,44 @@ func TestNewHandlerRefusesBadConfig(t *testing.T) {
 	}
 	if _, err := notify.NewHandler(notify.Config{Verifier: &key.PublicKey}, st, nil, notify.Options{}); err == nil {
 		t.Error("accepted a nil ledger")
+	}
+}
+
+func TestNextUpstreamKey(t *testing.T) {
+	_, next, err := nkp.GenerateKeyPair(2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, notify.Config{NextVerifier: &next.PublicKey})
+	p1, p2 := f.payment(t, "pay_1", 100), f.payment(t, "pay_2", 100)
+	if code, body := f.postForm(t, f.sign(t, payData(p1, "S", "1.00"))); code != 200 {
+		t.Fatalf("signed with the current key: %d %q", code, body)
+	}
+	byNext, err := nkp.SignNotification(next, "00000000", "success", payData(p2, "S", "1.00"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, body := f.postForm(t, byNext); code != 200 || body != "RECV_ORD_ID_seq-pay_2" {
+		t.Fatalf("signed with the next key: %d %q", code, body)
+	}
+	for key, want := range map[string]float64{nkp.KeyCurrent: 1, nkp.KeyNext: 1} {
+		if v := f.metric(t, "paysidecar_notify_verified_total", map[string]string{"key": key}); v != want {
+			t.Errorf("verified{%s} = %v, want %v", key, v, want)
+		}
+	}
+	logs := f.logs.String()
+	if !strings.Contains(logs, "upstream.public_key_next") || !strings.Contains(logs, nkp.KeyID(&next.PublicKey)) {
+		t.Errorf("no log of the switch-over:\n%s", logs)
+	}
+	pub, _ := nkp.PublicKeyBase64(&next.PublicKey)
+	if strings.Contains(logs, pub[40:80]) {
+		t.Error("the logs show the key")
+	}
+	// A handler without the next key refuses what it signs.
+	g := newFixture(t, notify.Config{})
+	p3 := g.payment(t, "pay_3", 100)
+	byNext3, _ := nkp.SignNotification(next, "00000000", "success", payData(p3, "S", "1.00"))
+	if code, _ := g.postForm(t, byNext3); code != http.StatusForbidden {
+		t.Errorf("next key not configured: %d, want 403", code)
 	}
 }

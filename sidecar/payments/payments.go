@@ -51,6 +51,8 @@ type Flows interface {
 	// Flow returns the named flow, or an error that wraps
 	// pluginhost.ErrUnknownFlow or pluginhost.ErrUnavailable.
 	Flow(name string) (plugin.Flow, error)
+	// Infos describes the running flows.
+	Infos() []plugin.Info
 }
 
 // Config configures a Service. Zero durations take the defaults named.

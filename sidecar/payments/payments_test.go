@@ -18,6 +18,7 @@ import (
 	"github.com/paysidecar/paysidecar/sdk/plugin"
 	"github.com/paysidecar/paysidecar/sdk/plugin/mockflow"
 	"github.com/paysidecar/paysidecar/sdk/plugin/plugintest"
+	"github.com/paysidecar/paysidecar/sdk/upstream"
 	"github.com/paysidecar/paysidecar/sidecar/ledger"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 	"github.com/paysidecar/paysidecar/sidecar/payments"
@@ -40,6 +41,15 @@ func (f *flows) Flow(name string) (plugin.Flow, error) {
 		return nil, fmt.Errorf("flow %s: %w", name, pluginhost.ErrUnknownFlow)
 	}
 	return downFlow{Flow: f.flow, f: f}, nil
+}
+
+// Infos describes the running flows: the mock as alipay-native, and a
+// WeChat flow that needs a buyer (never called).
+func (f *flows) Infos() []plugin.Info {
+	return []plugin.Info{
+		{Name: client.FlowAlipayNative, TradeType: upstream.TradeAlipayNative},
+		{Name: client.FlowWeChatJSAPI, TradeType: upstream.TradeWeChatJSAPI, Buyer: plugin.BuyerRequired},
+	}
 }
 
 type downFlow struct {
@@ -87,7 +97,7 @@ func newFixture(t *testing.T) *fixture {
 		if v := in.Metadata["alipay_data"]; v != "" {
 			fields["alipay_data"] = v
 		}
-		return plugin.OrderShape{TradeType: nkp.TradeAliNative, Fields: fields}, nil
+		return plugin.OrderShape{TradeType: upstream.TradeAlipayNative, Fields: fields}, nil
 	}})
 	fl := &flows{flow: plugintest.Serve(t, mock)}
 	svc, err := payments.New(payments.Config{

@@ -3,12 +3,14 @@ package payments
 import (
 	"net"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/paysidecar/paysidecar/sdk/client"
+	"github.com/paysidecar/paysidecar/sdk/plugin"
 )
 
 var (
@@ -67,23 +69,69 @@ func isBidiControl(r rune) bool {
 	return false
 }
 
-// checkFlow refuses a create request whose flow is missing or unknown, or
-// lacks the buyer the flow needs. It is the only place here that knows
-// flows by name.
-func checkFlow(req *client.CreatePaymentRequest) error {
-	known := false
-	for _, f := range []string{client.FlowWeChatJSAPI, client.FlowWeChatMiniApp, client.FlowAlipayNative} {
-		known = known || req.Flow == f
+// RunningFlows describes the flows that are running, sorted by name. The
+// service knows no flow by name: it accepts exactly these, as the plugins
+// describe themselves.
+func (s *Service) RunningFlows() []plugin.Info {
+	infos := s.flows.Infos()
+	slices.SortFunc(infos, func(a, b plugin.Info) int { return strings.Compare(a.Name, b.Name) })
+	return infos
+}
+
+// flowNames lists the names of infos for an error message.
+func flowNames(infos []plugin.Info) string {
+	names := make([]string, 0, len(infos))
+	for _, i := range infos {
+		names = append(names, i.Name)
 	}
-	switch {
-	case req.Flow == "":
-		return errorf(CodeMissingField, "flow", "flow is required: one of wechat-jsapi, wechat-miniapp, alipay-native")
-	case !known:
-		return errorf(CodeUnknownFlow, "flow", "unknown flow %q: use wechat-jsapi, wechat-miniapp or alipay-native", req.Flow)
+	if len(names) == 0 {
+		return "(none is running)"
 	}
-	needsBuyer := req.Flow == client.FlowWeChatJSAPI || req.Flow == client.FlowWeChatMiniApp
-	if needsBuyer && (req.Buyer == nil || (req.Buyer.OpenID == "" && req.Buyer.Code == "")) {
-		return errorf(CodeMissingBuyer, "buyer", "flow %s needs buyer.openid or buyer.code", req.Flow)
+	return strings.Join(names, ", ")
+}
+
+// CheckFlow checks that *name is a running flow, refusing with
+// CodeMissingField or CodeUnknownFlow, whose messages name the running
+// flows. An empty name becomes the running flow with capability need when
+// there is exactly one; with need empty, or several candidates, a name is
+// required. A named flow without the capability is left to the plugin,
+// which answers unsupported.
+func (s *Service) CheckFlow(name *string, need plugin.Capability) error {
+	running := s.RunningFlows()
+	if *name == "" {
+		candidates := running
+		if need != "" {
+			candidates = nil
+			for _, i := range running {
+				if i.Supports(need) {
+					candidates = append(candidates, i)
+				}
+			}
+		}
+		if need != "" && len(candidates) == 1 {
+			*name = candidates[0].Name
+			return nil
+		}
+		return errorf(CodeMissingField, "flow", "flow is required: one of %s", flowNames(candidates))
+	}
+	for _, i := range running {
+		if i.Name == *name {
+			return nil
+		}
+	}
+	return errorf(CodeUnknownFlow, "flow", "unknown flow %q: the running flows are %s", *name, flowNames(running))
+}
+
+// checkFlow refuses a create request whose flow is missing or not
+// running, or that lacks a buyer the flow declares it needs.
+func (s *Service) checkFlow(req *client.CreatePaymentRequest) error {
+	if err := s.CheckFlow(&req.Flow, ""); err != nil {
+		return err
+	}
+	for _, i := range s.flows.Infos() {
+		if i.Name == req.Flow && i.Buyer == plugin.BuyerRequired && (req.Buyer == nil || (req.Buyer.OpenID == "" && req.Buyer.Code == "")) {
+			return errorf(CodeMissingBuyer, "buyer", "flow %s needs buyer.openid or buyer.code", req.Flow)
+		}
 	}
 	return nil
 }
@@ -91,7 +139,7 @@ func checkFlow(req *client.CreatePaymentRequest) error {
 // validatePayment checks a create request and fills in the default
 // merchant. amountGiven tells a missing amount_fen from a zero one.
 func (s *Service) validatePayment(req *client.CreatePaymentRequest, amountGiven bool) error {
-	if err := checkFlow(req); err != nil {
+	if err := s.checkFlow(req); err != nil {
 		return err
 	}
 	if req.OutTradeNo == "" {
@@ -129,8 +177,9 @@ func (s *Service) validatePayment(req *client.CreatePaymentRequest, amountGiven 
 		}
 	}
 	if req.ExpiresInSeconds != 0 {
-		d := time.Duration(req.ExpiresInSeconds) * time.Second
-		if req.ExpiresInSeconds < 0 || d < minExpiry || d > maxExpiry {
+		// Compared in seconds: a huge value multiplied into a Duration
+		// would wrap around into the allowed range.
+		if req.ExpiresInSeconds < int64(minExpiry/time.Second) || req.ExpiresInSeconds > int64(maxExpiry/time.Second) {
 			return errorf(CodeInvalidField, "expires_in_seconds", "expires_in_seconds must be between %d and %d", int(minExpiry.Seconds()), int(maxExpiry.Seconds()))
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"log"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 
 	"github.com/hashicorp/go-hclog"
 )
@@ -22,14 +23,17 @@ type slogHCLogger struct {
 	l       *slog.Logger
 	name    string
 	implied []any
+	// quiet, when set, logs go-plugin's lines at debug level: the host
+	// is ending a plugin it has already said everything about.
+	quiet *atomic.Bool
 }
 
 var _ hclog.Logger = (*slogHCLogger)(nil)
 
 // newHCLogger returns the hclog.Logger for one plugin: every line carries
 // plugin=name.
-func newHCLogger(l *slog.Logger, name string) hclog.Logger {
-	return &slogHCLogger{l: l.With("plugin", name)}
+func newHCLogger(l *slog.Logger, name string) *slogHCLogger {
+	return &slogHCLogger{l: l.With("plugin", name), quiet: &atomic.Bool{}}
 }
 
 func slogLevel(level hclog.Level) slog.Level {
@@ -53,6 +57,9 @@ func (h *slogHCLogger) Log(level hclog.Level, msg string, args ...any) {
 		return
 	}
 	lvl := slogLevel(level)
+	if h.quiet.Load() && lvl > slog.LevelDebug {
+		lvl = slog.LevelDebug
+	}
 	ctx := context.Background()
 	if !h.l.Enabled(ctx, lvl) {
 		return
@@ -131,6 +138,7 @@ func (h *slogHCLogger) With(args ...any) hclog.Logger {
 		l:       h.l.With(flattenArgs(args)...),
 		name:    h.name,
 		implied: append(append([]any(nil), h.implied...), args...),
+		quiet:   h.quiet,
 	}
 }
 
@@ -143,12 +151,12 @@ func (h *slogHCLogger) Named(name string) hclog.Logger {
 	if h.name != "" {
 		n = h.name + "." + name
 	}
-	return &slogHCLogger{l: h.l, name: n, implied: h.implied}
+	return &slogHCLogger{l: h.l, name: n, implied: h.implied, quiet: h.quiet}
 }
 
 // ResetNamed implements hclog.Logger.
 func (h *slogHCLogger) ResetNamed(name string) hclog.Logger {
-	return &slogHCLogger{l: h.l, name: name, implied: h.implied}
+	return &slogHCLogger{l: h.l, name: name, implied: h.implied, quiet: h.quiet}
 }
 
 // SetLevel does nothing: the slog handler decides what is written.

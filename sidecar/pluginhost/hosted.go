@@ -58,7 +58,7 @@ func (h *hostedFlow) Info(ctx context.Context) (plugin.Info, error) {
 
 // Configure is refused: a plugin's settings come from the Manager's
 // configuration, which is applied at every start.
-func (h *hostedFlow) Configure(context.Context, plugin.Settings) error {
+func (h *hostedFlow) Configure(context.Context, plugin.Config) error {
 	return &plugin.Error{Code: plugin.CodeUnsupported, Message: "plugins are configured by the plugin manager only"}
 }
 
@@ -89,11 +89,12 @@ func (h *hostedFlow) PayParams(ctx context.Context, in plugin.PayParamsInput) (p
 	})
 }
 
-// DecodeNotification implements plugin.Flow on the plugin's current process.
-func (h *hostedFlow) DecodeNotification(ctx context.Context, in plugin.NotificationInput) (plugin.ChannelDetail, error) {
-	return call(ctx, h, "DecodeNotification", func(ctx context.Context, f plugin.Flow) (plugin.ChannelDetail, error) {
-		return f.DecodeNotification(ctx, in)
+// Check implements plugin.Flow on the plugin's current process.
+func (h *hostedFlow) Check(ctx context.Context) error {
+	_, err := call(ctx, h, "Check", func(ctx context.Context, f plugin.Flow) (struct{}, error) {
+		return struct{}{}, f.Check(ctx)
 	})
+	return err
 }
 
 // AuthorizeURL implements plugin.Flow on the plugin's current process.

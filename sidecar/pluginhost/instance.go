@@ -10,11 +10,16 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
+	"github.com/hashicorp/go-plugin/runner"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/paysidecar/paysidecar/sdk/plugin"
@@ -22,8 +27,12 @@ import (
 
 // instance is one configured plugin and its current process, if any.
 type instance struct {
-	cfg    PluginConfig
-	logger *slog.Logger
+	cfg PluginConfig
+	// logger carries plugin=<name>; baseLogger does not. Both redact the
+	// plugin's secrets.
+	logger     *slog.Logger
+	baseLogger *slog.Logger
+	redact     *redactor
 	// kick asks the supervisor to check the plugin now.
 	kick chan struct{}
 
@@ -31,13 +40,61 @@ type instance struct {
 	path     string
 	checksum []byte
 
-	mu        sync.RWMutex
-	client    *goplugin.Client
-	rpc       *goplugin.GRPCClient
-	flow      plugin.Flow
-	info      plugin.Info
-	pid       int
-	startedAt time.Time
+	mu         sync.RWMutex
+	client     *goplugin.Client
+	rpc        *goplugin.GRPCClient
+	flow       plugin.Flow
+	info       plugin.Info
+	pid        int
+	startedAt  time.Time
+	apiVersion int
+	// refused says why the plugin was left out at start (it speaks no
+	// contract version the host knows); such a plugin is never started
+	// again.
+	refused string
+}
+
+// VersionError is the error of a plugin that speaks no contract version
+// the host knows.
+type VersionError struct {
+	// Plugin is the version the plugin offered, 0 when unknown.
+	Plugin int
+	// Host lists the versions the host speaks.
+	Host []int
+}
+
+// Error implements error.
+func (e *VersionError) Error() string {
+	host := make([]string, len(e.Host))
+	for i, v := range e.Host {
+		host[i] = strconv.Itoa(v)
+	}
+	offered := "a contract version"
+	if e.Plugin != 0 {
+		offered = "contract version " + strconv.Itoa(e.Plugin)
+	}
+	return fmt.Sprintf("it speaks %s, this host speaks %s; rebuild it against a paysidecar plugin SDK this host supports", offered, strings.Join(host, " and "))
+}
+
+// incompatibleVersion matches go-plugin's error for a plugin that offered
+// a version the host does not speak.
+var incompatibleVersion = regexp.MustCompile(`incompatible API version with plugin\. Plugin version: (\d+)`)
+
+// versionError returns a *VersionError for go-plugin's error of a version
+// mismatch, and nil for any other error.
+func versionError(err error) *VersionError {
+	m := incompatibleVersion.FindStringSubmatch(err.Error())
+	if m == nil {
+		return nil
+	}
+	v, _ := strconv.Atoi(m[1])
+	return &VersionError{Plugin: v, Host: plugin.HostAPIVersions()}
+}
+
+func (inst *instance) isRefused() bool {
+	inst.mu.RLock()
+	defer inst.mu.RUnlock()
+	return inst.refused != ""
 }
 
 // prepare resolves the binary's path and, when no checksum is configured,
@@ -74,18 +131,33 @@ func fileSHA256(path string) ([]byte, error) {
 	return h.Sum(nil), nil
 }
 
-// launch starts a process for inst, checks its Info, configures it and
-// makes it the current one.
-func (m *Manager) launch(ctx context.Context, inst *instance) error {
-	cmd := exec.Command(inst.path)
-	cmd.Env = append(pluginEnv(m.opts.env), m.opts.setEnv...)
-	logger := newHCLogger(m.logger, inst.cfg.Name)
-	client := goplugin.NewClient(&goplugin.ClientConfig{
+// start starts a process for inst and dispenses its flow. The process
+// runs from inst's binary, held to its checksum, with a minimal
+// environment, and keeps its sockets (and go-plugin's on the host's side)
+// in a directory go-plugin makes for it in the run's directory.
+func (m *Manager) start(inst *instance) (*goplugin.Client, *goplugin.GRPCClient, plugin.Flow, int, error) {
+	logger := newHCLogger(inst.baseLogger, inst.cfg.Name)
+	var proc *processRunner
+	cfg := &goplugin.ClientConfig{
 		HandshakeConfig:  plugin.Handshake(),
-		VersionedPlugins: plugin.VersionedPlugins(nil),
-		Cmd:              cmd,
+		VersionedPlugins: plugin.ClientPlugins(),
+		RunnerFunc: func(l hclog.Logger, spec *exec.Cmd, _ string) (runner.Runner, error) {
+			if err := checkBinary(inst.path, inst.checksum); err != nil {
+				return nil, err
+			}
+			cmd := exec.Command(inst.path)
+			// go-plugin's variables (handshake, certificate, socket
+			// directory) after the minimal environment; the plugin
+			// watches the host by its pid, so that it exits and removes
+			// its sockets when the host is gone.
+			cmd.Env = append(pluginEnv(m.opts.env), m.opts.setEnv...)
+			cmd.Env = append(cmd.Env, spec.Env...)
+			cmd.Env = append(cmd.Env, plugin.EnvHostPID+"="+strconv.Itoa(os.Getpid()))
+			r, err := newProcessRunner(l, cmd)
+			proc = r
+			return r, err
+		},
 		SkipHostEnv:      true,
-		SecureConfig:     &goplugin.SecureConfig{Checksum: inst.checksum, Hash: sha256.New()},
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
 		AutoMTLS:         true,
 		GRPCDialOptions:  plugin.GRPCDialOptions(m.opts.tracerProvider),
@@ -95,26 +167,47 @@ func (m *Manager) launch(ctx context.Context, inst *instance) error {
 		SyncStdout:   logger.Named("stdout").StandardWriter(&hclog.StandardLoggerOptions{ForceLevel: hclog.Info}),
 		SyncStderr:   logger.Named("stderr").StandardWriter(&hclog.StandardLoggerOptions{ForceLevel: hclog.Warn}),
 		StartTimeout: m.opts.startTimeout,
-	})
+	}
+	if m.run != nil {
+		cfg.UnixSocketConfig = &goplugin.UnixSocketConfig{TempDir: m.run.path}
+	}
+	client := goplugin.NewClient(cfg)
 	proto, err := client.Client()
 	if err != nil {
+		ve := versionError(err)
+		// A refused plugin is reported in one line by the caller, not
+		// in go-plugin's lines about ending it.
+		logger.quiet.Store(ve != nil)
 		client.Kill()
-		return fmt.Errorf("launch %s: %w", inst.path, err)
+		if ve != nil {
+			return nil, nil, nil, 0, ve
+		}
+		return nil, nil, nil, 0, fmt.Errorf("launch %s: %w", inst.path, err)
 	}
 	rpc, ok := proto.(*goplugin.GRPCClient)
 	if !ok {
 		client.Kill()
-		return fmt.Errorf("launch %s: plugin does not speak gRPC", inst.path)
+		return nil, nil, nil, 0, fmt.Errorf("launch %s: plugin does not speak gRPC", inst.path)
 	}
 	raw, err := rpc.Dispense(plugin.PluginName)
 	if err != nil {
 		client.Kill()
-		return fmt.Errorf("launch %s: %w", inst.path, err)
+		return nil, nil, nil, 0, fmt.Errorf("launch %s: %w", inst.path, err)
 	}
 	flow, ok := raw.(plugin.Flow)
 	if !ok {
 		client.Kill()
-		return fmt.Errorf("launch %s: dispensed %T, not a flow", inst.path, raw)
+		return nil, nil, nil, 0, fmt.Errorf("launch %s: dispensed %T, not a flow", inst.path, raw)
+	}
+	return client, rpc, flow, int(proc.pid.Load()), nil
+}
+
+// launch starts a process for inst, checks its Info, configures it and
+// makes it the current one.
+func (m *Manager) launch(ctx context.Context, inst *instance) error {
+	client, rpc, flow, pid, err := m.start(inst)
+	if err != nil {
+		return err
 	}
 
 	callCtx, cancel := context.WithTimeout(ctx, m.opts.startTimeout)
@@ -128,25 +221,43 @@ func (m *Manager) launch(ctx context.Context, inst *instance) error {
 		client.Kill()
 		return fmt.Errorf("binary %s is the plugin %q, not %q", inst.path, info.Name, inst.cfg.Name)
 	}
-	// Only the plugin's own settings cross; nothing else of the host does.
-	if err := flow.Configure(callCtx, plugin.Settings(inst.cfg.Settings)); err != nil {
+	version := client.NegotiatedVersion()
+	settings, err := info.Settings.Apply(inst.cfg.Settings, m.opts.environment)
+	if err != nil {
+		client.Kill()
+		return fmt.Errorf("settings: %w", err)
+	}
+	var secrets []string
+	for _, sp := range info.Settings {
+		if sp.Secret {
+			secrets = append(secrets, settings.Get(sp.Key))
+		}
+	}
+	inst.redact.set(secrets)
+	// Only the plugin's own settings and the keys it is granted cross;
+	// nothing else of the host does.
+	err = flow.Configure(callCtx, plugin.Config{
+		Settings:    settings,
+		APIVersion:  version,
+		Environment: m.opts.environment,
+		Host:        &hostServices{name: inst.cfg.Name, keys: m.opts.keys, granted: inst.cfg.Keys, logger: inst.logger},
+		HostKeys:    inst.cfg.Keys,
+	})
+	if err != nil {
 		client.Kill()
 		return fmt.Errorf("configure: %w", err)
 	}
 
-	pid := 0
-	if rc := client.ReattachConfig(); rc != nil {
-		pid = rc.Pid
-	}
-	// The gauge goes up before the plugin is available, so that whoever
-	// can call it also sees the gauge at 1.
-	m.metrics.up.WithLabelValues(inst.cfg.Name).Set(1)
 	inst.mu.Lock()
 	inst.client, inst.rpc, inst.flow, inst.info = client, rpc, flow, info
-	inst.pid, inst.startedAt = pid, time.Now()
+	inst.pid, inst.startedAt, inst.apiVersion = pid, time.Now(), version
+	// The gauge changes under the same lock as the state it reports, so
+	// whoever sees the plugin available or unavailable sees the gauge
+	// agree.
+	m.metrics.up.WithLabelValues(inst.cfg.Name).Set(1)
 	inst.mu.Unlock()
 	inst.logger.Info("plugin ready", "version", info.Version, "trade_type", info.TradeType,
-		"pid", pid, "api_version", client.NegotiatedVersion())
+		"pid", pid, "api_version", version)
 	return nil
 }
 
@@ -192,16 +303,57 @@ func (inst *instance) healthy(ctx context.Context, timeout time.Duration) bool {
 	return err == nil || errors.Is(ctx.Err(), context.Canceled)
 }
 
-// markDown forgets the current process and kills it. It reports whether
-// there was one.
-func (inst *instance) markDown() bool {
+// markDown forgets the current process, sets the plugin's up gauge to 0
+// and stops the process. It reports whether there was one. The gauge is set
+// under the lock that publishes the state, so no caller can see the plugin
+// unavailable while the gauge still says it is up.
+//
+// The process is asked to stop, and killed when it has not within grace:
+// a hung plugin would never answer go-plugin's request. With grace 0 it is
+// killed at once.
+func (inst *instance) markDown(up prometheus.Gauge, grace time.Duration) bool {
 	inst.mu.Lock()
-	c := inst.client
+	c, pid := inst.client, inst.pid
 	inst.client, inst.rpc, inst.flow, inst.pid = nil, nil, nil, 0
+	up.Set(0)
 	inst.mu.Unlock()
 	if c == nil {
 		return false
 	}
-	c.Kill()
+	if grace == 0 && pid > 0 {
+		killPID(pid)
+	}
+	done := make(chan struct{})
+	go func() {
+		c.Kill()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(grace):
+		if pid > 0 {
+			killPID(pid)
+		}
+		<-done
+	}
 	return true
+}
+
+// killPID kills the process pid at once.
+func killPID(pid int) {
+	if p, err := os.FindProcess(pid); err == nil {
+		_ = p.Kill()
+	}
+}
+
+// check calls the current process's Check through its flow service within
+// timeout.
+func (inst *instance) check(ctx context.Context, timeout time.Duration) error {
+	f, err := inst.current()
+	if err != nil {
+		return nil // nothing runs to check
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return f.Check(ctx)
 }

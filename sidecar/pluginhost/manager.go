@@ -2,19 +2,36 @@
 // plugins.
 //
 // Each configured plugin is a binary that serves the contract of package
-// sdk/plugin. The Manager starts it through hashicorp/go-plugin: the
-// binary's SHA-256 checksum is verified before every launch, the connection
-// is gRPC only and authenticated both ways with AutoMTLS, the plugin gets a
+// sdk/plugin; the host knows flows only by the names they are configured
+// or discovered under (Discover lists a plugin directory). The Manager
+// starts each through hashicorp/go-plugin: the binary's SHA-256 checksum
+// is verified before every launch, the contract version is negotiated (2,
+// or 1 for plugins built before it; a plugin speaking only another version
+// is refused with one log line and the others run), the connection is gRPC
+// only and authenticated both ways with AutoMTLS, the plugin gets a
 // minimal environment (never the host's, which may hold the merchant's
-// key) and, through Configure, only its own settings. The plugin's stderr
-// is parsed and logged through the host's slog logger with plugin=<name>.
+// key) and, through Configure, only its own settings, checked against the
+// schema it declares, with the agreed version, the environment (sandbox or
+// not) and the host's services: signing and verifying with the keys its
+// configuration grants (WithKeys, PluginConfig.Keys) and logging. The
+// plugin's stderr and what it logs through the host are logged through the
+// host's slog logger with plugin=<name>, the values of its secret settings
+// removed.
 //
 // A goroutine per plugin, owned by the Manager, notices when the process
-// exits or its connection breaks, marks the plugin unavailable, restarts it
-// with exponential backoff and configures it again. While a plugin is
-// down, Flow returns an error wrapping ErrUnavailable, and so does a call
-// that was in flight when the plugin died, so the API can answer 503
-// plugin_unavailable with nothing half done.
+// exits, its connection breaks, or its periodic health check (Check,
+// through the flow's own service) fails or times out, marks the plugin
+// unavailable, kills it and restarts it with exponential backoff,
+// configuring it again. While a plugin is down, Flow returns an error
+// wrapping ErrUnavailable, and so does a call that was in flight when the
+// plugin died, so the API can answer 503 plugin_unavailable with nothing
+// half done.
+//
+// Plugins keep their sockets in a private directory per run of the host
+// (WithSocketDir), locked for the run; a plugin whose host is gone removes
+// its sockets and exits, and the next run removes the directories of runs
+// whose host is gone. Inspect starts plugins only to read their Info, for
+// checking a configuration without starting traffic.
 //
 // Metrics: paysidecar_plugin_up{plugin}, paysidecar_plugin_restarts_total{plugin}
 // and paysidecar_plugin_call_duration_seconds{plugin,method,outcome}.
@@ -27,6 +44,8 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -49,7 +68,7 @@ var ErrUnknownFlow = errors.New("unknown flow")
 
 // PluginConfig configures one plugin.
 type PluginConfig struct {
-	// Name is the flow's name, e.g. "wechat-jsapi"; the plugin must report
+	// Name is the flow's name, e.g. "acme-pay"; the plugin must report
 	// the same name in its Info.
 	Name string
 	// Path is the plugin binary.
@@ -58,9 +77,14 @@ type PluginConfig struct {
 	// empty, Start computes it from the file, logs it, and holds every
 	// restart to it.
 	SHA256 string
-	// Settings are the plugin's own settings, handed to it by Configure.
-	// They may hold secrets and are never logged.
+	// Settings are the plugin's own settings, checked against the schema
+	// the plugin declares and handed to it by Configure. They may hold
+	// secrets, which are never logged: the host removes the values of
+	// the plugin's secret settings from everything it logs for it.
 	Settings map[string]string
+	// Keys names the host keys (WithKeys) the flow may sign and verify
+	// with through the host's services.
+	Keys []string
 }
 
 // Option changes a Manager's behavior.
@@ -74,6 +98,12 @@ type options struct {
 	tracerProvider trace.TracerProvider
 	env            []string
 	setEnv         []string
+	environment    plugin.Environment
+	keys           map[string]Key
+	socketBase     string
+	healthInterval time.Duration
+	healthTimeout  time.Duration
+	killGrace      time.Duration
 }
 
 // WithRestartBackoff sets the delay before the first restart attempt of a
@@ -119,6 +149,35 @@ func WithSetEnv(vars ...string) Option {
 	return func(o *options) { o.setEnv = append(o.setEnv, vars...) }
 }
 
+// WithEnvironment tells every plugin what it runs against; against the
+// sandbox a plugin fills in its settings' sandbox defaults.
+func WithEnvironment(env plugin.Environment) Option {
+	return func(o *options) { o.environment = env }
+}
+
+// WithKeys gives the host's services the keys flows may use by name;
+// PluginConfig.Keys grants them to each flow.
+func WithKeys(keys map[string]Key) Option {
+	return func(o *options) { o.keys = maps.Clone(keys) }
+}
+
+// WithSocketDir sets the directory that holds, for each run of the host, a
+// private directory of its plugins' sockets (default: a directory of this
+// user's in the system's temporary directory). At start the host removes
+// the directories of runs whose host is gone, with whatever sockets their
+// plugins left; at Close it removes its own.
+func WithSocketDir(dir string) Option {
+	return func(o *options) { o.socketBase = dir }
+}
+
+// WithHealthCheck sets how often each plugin's Check is called through its
+// flow service, and how long it may take (defaults 10s and 5s). A plugin
+// that fails or does not answer in time, live but hung, is killed and
+// restarted.
+func WithHealthCheck(interval, timeout time.Duration) Option {
+	return func(o *options) { o.healthInterval, o.healthTimeout = interval, timeout }
+}
+
 // Manager runs the configured plugins. Its methods are safe for concurrent
 // use.
 type Manager struct {
@@ -133,6 +192,7 @@ type Manager struct {
 	closed  bool
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
+	run     *runDir
 }
 
 // New checks the configuration and returns a Manager that has started
@@ -146,12 +206,17 @@ func New(cfgs []PluginConfig, logger *slog.Logger, reg prometheus.Registerer, op
 		backoffMax:     30 * time.Second,
 		checkInterval:  250 * time.Millisecond,
 		startTimeout:   30 * time.Second,
+		healthInterval: 10 * time.Second,
+		healthTimeout:  5 * time.Second,
+		killGrace:      3 * time.Second,
+		socketBase:     defaultSocketBase(),
 	}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if o.backoffInitial <= 0 || o.backoffMax < o.backoffInitial || o.checkInterval <= 0 || o.startTimeout <= 0 {
-		return nil, errors.New("pluginhost: backoff, check interval and start timeout must be positive, and the backoff's maximum at least its initial delay")
+	if o.backoffInitial <= 0 || o.backoffMax < o.backoffInitial || o.checkInterval <= 0 || o.startTimeout <= 0 ||
+		o.healthInterval <= 0 || o.healthTimeout <= 0 {
+		return nil, errors.New("pluginhost: backoff, check interval, start timeout and health check must be positive, and the backoff's maximum at least its initial delay")
 	}
 	m := &Manager{logger: logger, opts: o, byName: map[string]*instance{}}
 	for i, c := range cfgs {
@@ -173,13 +238,23 @@ func New(cfgs []PluginConfig, logger *slog.Logger, reg prometheus.Registerer, op
 			}
 			sum = b
 		}
+		for _, k := range c.Keys {
+			if _, ok := o.keys[k]; !ok {
+				return nil, fmt.Errorf("pluginhost: plugin %s: key %q is not one of the host's keys", c.Name, k)
+			}
+		}
 		c.Settings = maps.Clone(c.Settings)
+		c.Keys = slices.Clone(c.Keys)
 		inst := &instance{
 			cfg:      c,
 			checksum: sum,
-			logger:   logger.With("plugin", c.Name),
 			kick:     make(chan struct{}, 1),
+			redact:   &redactor{},
 		}
+		// Everything the host logs for the plugin goes through its
+		// redactor.
+		inst.baseLogger = slog.New(inst.redact.handler(logger.Handler()))
+		inst.logger = inst.baseLogger.With("plugin", c.Name)
 		m.order = append(m.order, inst)
 		m.byName[c.Name] = inst
 	}
@@ -216,13 +291,27 @@ func (m *Manager) Start(ctx context.Context) error {
 	m.started = true
 	m.mu.Unlock()
 
+	if err := m.openRun(); err != nil {
+		return err
+	}
 	for i, inst := range m.order {
 		err := m.prepare(inst)
 		if err == nil {
 			err = m.launch(ctx, inst)
 		}
+		var ve *VersionError
+		if errors.As(err, &ve) {
+			// A plugin the host cannot talk to is left out; the others
+			// run.
+			inst.mu.Lock()
+			inst.refused = ve.Error()
+			inst.mu.Unlock()
+			inst.logger.Error("flow plugin refused: "+ve.Error(), "path", inst.path)
+			continue
+		}
 		if err != nil {
 			m.stopAll(m.order[:i])
+			m.run.close()
 			return fmt.Errorf("pluginhost: start plugin %s: %w", inst.cfg.Name, err)
 		}
 	}
@@ -232,11 +321,15 @@ func (m *Manager) Start(ctx context.Context) error {
 	if m.closed {
 		// Close ran while starting; it found nothing to stop yet.
 		m.stopAll(m.order)
+		m.run.close()
 		return errors.New("pluginhost: closed while starting")
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
 	for _, inst := range m.order {
+		if inst.isRefused() {
+			continue
+		}
 		m.wg.Go(func() { m.supervise(runCtx, inst) })
 	}
 	return nil
@@ -251,6 +344,9 @@ func (m *Manager) Flow(name string) (plugin.Flow, error) {
 	inst, ok := m.byName[name]
 	if !ok {
 		return nil, fmt.Errorf("pluginhost: %w: %q", ErrUnknownFlow, name)
+	}
+	if inst.isRefused() {
+		return nil, fmt.Errorf("pluginhost: %w: %q was refused at start", ErrUnknownFlow, name)
 	}
 	if _, err := inst.current(); err != nil {
 		return nil, err
@@ -275,7 +371,7 @@ func (m *Manager) Infos() []plugin.Info {
 }
 
 // Ready reports whether the Manager has started, is not closed, and every
-// plugin is running and configured.
+// plugin it did not refuse is running and configured.
 func (m *Manager) Ready() bool {
 	m.mu.Lock()
 	ok := m.started && !m.closed
@@ -284,6 +380,9 @@ func (m *Manager) Ready() bool {
 		return false
 	}
 	for _, inst := range m.order {
+		if inst.isRefused() {
+			continue
+		}
 		if _, err := inst.current(); err != nil {
 			return false
 		}
@@ -307,6 +406,23 @@ func (m *Manager) Close() error {
 	}
 	m.wg.Wait()
 	m.stopAll(m.order)
+	if m.run != nil {
+		m.run.close()
+	}
+	return nil
+}
+
+// openRun makes the run's socket directory, removing those of hosts that
+// are gone.
+func (m *Manager) openRun() error {
+	run, removed, err := openRunDir(m.opts.socketBase)
+	if err != nil {
+		return err
+	}
+	for _, name := range removed {
+		m.logger.Info("removed the plugin sockets of a host that is gone", "dir", filepath.Join(m.opts.socketBase, name))
+	}
+	m.run = run
 	return nil
 }
 
@@ -314,10 +430,7 @@ func (m *Manager) Close() error {
 func (m *Manager) stopAll(insts []*instance) {
 	var wg sync.WaitGroup
 	for _, inst := range insts {
-		wg.Go(func() {
-			m.metrics.up.WithLabelValues(inst.cfg.Name).Set(0)
-			inst.markDown()
-		})
+		wg.Go(func() { inst.markDown(m.metrics.up.WithLabelValues(inst.cfg.Name), m.opts.killGrace) })
 	}
 	wg.Wait()
 }

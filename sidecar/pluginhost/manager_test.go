@@ -32,10 +32,13 @@ import (
 	"github.com/paysidecar/paysidecar/sdk/plugin"
 )
 
-// Plugin binaries built once by TestMain.
+// Plugin binaries built once by TestMain: the mock flow, a real flow, a
+// plugin of contract version 1 and one of a version no host knows.
 var (
-	mockBin  string
-	jsapiBin string
+	mockBin   string
+	jsapiBin  string
+	mockV1Bin string
+	futureBin string
 )
 
 func TestMain(m *testing.M) {
@@ -46,9 +49,13 @@ func TestMain(m *testing.M) {
 	}
 	mockBin = filepath.Join(dir, "mockflow")
 	jsapiBin = filepath.Join(dir, "wechat-jsapi")
+	mockV1Bin = filepath.Join(dir, "mockv1")
+	futureBin = filepath.Join(dir, "future")
 	for bin, pkg := range map[string]string{
-		mockBin:  "github.com/paysidecar/paysidecar/sdk/plugin/mockflow/cmd/mockflow",
-		jsapiBin: "github.com/paysidecar/paysidecar/plugins/wechat-jsapi",
+		mockBin:   "github.com/paysidecar/paysidecar/sdk/plugin/mockflow/cmd/mockflow",
+		jsapiBin:  "github.com/paysidecar/paysidecar/plugins/wechat-jsapi",
+		mockV1Bin: "github.com/paysidecar/paysidecar/sdk/plugin/internal/testplugins/mockv1",
+		futureBin: "github.com/paysidecar/paysidecar/sdk/plugin/internal/testplugins/future",
 	} {
 		build := exec.Command("go", "build", "-o", bin, pkg)
 		build.Stdout, build.Stderr = os.Stderr, os.Stderr
@@ -232,7 +239,7 @@ func TestStartAndCall(t *testing.T) {
 	if err != nil || u != want {
 		t.Errorf("AuthorizeURL = %q, %v", u, err)
 	}
-	if err := jsapi.Configure(t.Context(), plugin.Settings{}); plugin.ErrorCode(err) != plugin.CodeUnsupported {
+	if err := jsapi.Configure(t.Context(), plugin.Config{}); plugin.ErrorCode(err) != plugin.CodeUnsupported {
 		t.Errorf("Configure through the manager: %v, want unsupported", err)
 	}
 
@@ -255,7 +262,8 @@ func TestStartAndCall(t *testing.T) {
 		t.Errorf("checksum log = %v", computed)
 	}
 	configured := h.logs.entries("configured")
-	if len(configured) != 1 || configured[0]["plugin"] != "wechat-jsapi" || configured[0]["app_id"] != "wx520c15f417810387" || configured[0]["level"] != "INFO" {
+	if len(configured) != 1 || configured[0]["plugin"] != "wechat-jsapi" || configured[0]["settings.app_id"] != "wx520c15f417810387" ||
+		configured[0]["settings.app_secret"] != "[redacted]" || configured[0]["level"] != "INFO" {
 		t.Errorf("plugin log lines = %v", configured)
 	}
 	if strings.Contains(h.logs.String(), "topsecret-value-42") {

@@ -76,7 +76,7 @@ func TestPluginExportsItsSpansToTheCollector(t *testing.T) {
 	traceID := root.SpanContext().TraceID().String()
 	waitFor(t, 10*time.Second, "the plugin's server span at the collector", func() bool {
 		for _, s := range col.of(traceID) {
-			if s == "paysidecar-plugin-mock: paysidecar.flow.v1.FlowService/ShapeOrder" {
+			if s == "paysidecar-plugin-mock: paysidecar.flow.v2.FlowService/ShapeOrder" {
 				return true
 			}
 		}

@@ -10,9 +10,11 @@ import (
 // healthTimeout bounds the health check made after a failed call.
 const healthTimeout = 2 * time.Second
 
-// supervise watches one plugin until ctx ends: when its process exits, or
-// a failed call finds it no longer answering, the plugin is marked
-// unavailable, killed, and restarted with exponential backoff.
+// supervise watches one plugin until ctx ends: when its process exits, a
+// failed call finds it no longer answering, or its periodic health check
+// through the flow's own service fails or times out (a live but hung
+// plugin), the plugin is marked unavailable, killed, and restarted with
+// exponential backoff.
 func (m *Manager) supervise(ctx context.Context, inst *instance) {
 	b := &backoff.ExponentialBackOff{
 		InitialInterval:     m.opts.backoffInitial,
@@ -23,8 +25,11 @@ func (m *Manager) supervise(ctx context.Context, inst *instance) {
 	b.Reset()
 	ticker := time.NewTicker(m.opts.checkInterval)
 	defer ticker.Stop()
+	health := time.NewTicker(m.opts.healthInterval)
+	defer health.Stop()
 	for {
 		var reason string
+		grace := m.opts.killGrace
 		select {
 		case <-ctx.Done():
 			return
@@ -38,6 +43,14 @@ func (m *Manager) supervise(ctx context.Context, inst *instance) {
 				continue
 			}
 			reason = "not answering"
+		case <-health.C:
+			err := inst.check(ctx, m.opts.healthTimeout)
+			if err == nil || ctx.Err() != nil {
+				continue
+			}
+			reason = "health check failed: " + err.Error()
+			// A hung process answers nothing, not even a request to stop.
+			grace = 0
 		}
 		if ctx.Err() != nil {
 			return
@@ -49,10 +62,7 @@ func (m *Manager) supervise(ctx context.Context, inst *instance) {
 		if ranFor > m.opts.backoffMax {
 			b.Reset()
 		}
-		// The gauge goes down before the plugin is marked unavailable, so
-		// that whoever sees it unavailable also sees the gauge at 0.
-		m.metrics.up.WithLabelValues(inst.cfg.Name).Set(0)
-		inst.markDown()
+		inst.markDown(m.metrics.up.WithLabelValues(inst.cfg.Name), grace)
 		inst.logger.Warn("plugin down; restarting", "reason", reason, "ran_for", ranFor.Round(time.Millisecond))
 
 		for attempt := 1; ; attempt++ {

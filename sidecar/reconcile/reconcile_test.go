@@ -17,6 +17,7 @@ import (
 
 	"github.com/paysidecar/paysidecar/sandbox"
 	"github.com/paysidecar/paysidecar/sandbox/sandboxtest"
+	"github.com/paysidecar/paysidecar/sdk/upstream"
 	"github.com/paysidecar/paysidecar/sidecar/ledger"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 	"github.com/paysidecar/paysidecar/sidecar/reconcile"
@@ -116,12 +117,12 @@ func (w *world) pay(seq string, amt nkp.Fen) string {
 	ctx := testCtx(w.t)
 	w.n++
 	p := &store.Payment{ID: "pay_" + seq, MerchantID: sandbox.DevHuifuID, OutTradeNo: "order-" + seq, Flow: "alipay-native",
-		TradeType: nkp.TradeAliNative, AmountFen: int64(amt), ReqDate: day0, ReqSeqID: seq, ExpiresAt: w.clock.Now().Add(2 * time.Hour)}
+		TradeType: upstream.TradeAlipayNative, AmountFen: int64(amt), ReqDate: day0, ReqSeqID: seq, ExpiresAt: w.clock.Now().Add(2 * time.Hour)}
 	if err := w.st.CreatePayment(ctx, p); err != nil {
 		w.t.Fatal(err)
 	}
 	resp, err := w.up.JSPay(ctx, nkp.JSPayRequest{ReqDate: day0, ReqSeqID: seq, HuifuID: sandbox.DevHuifuID, GoodsDesc: "goods",
-		TradeType: nkp.TradeAliNative, TransAmt: amt})
+		TradeType: upstream.TradeAlipayNative, TransAmt: amt})
 	if err != nil || !resp.Accepted() {
 		w.t.Fatalf("jspay %s: %+v %v", seq, resp, err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/paysidecar/paysidecar/sandbox"
 	"github.com/paysidecar/paysidecar/sandbox/sandboxtest"
 	"github.com/paysidecar/paysidecar/sdk/client"
+	"github.com/paysidecar/paysidecar/sdk/upstream"
 	"github.com/paysidecar/paysidecar/sidecar/ledger"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 	"github.com/paysidecar/paysidecar/sidecar/requery"
@@ -99,14 +100,14 @@ func (f *fixture) order(t *testing.T, id string, amountFen int64, storedTTL, ups
 	now := f.clock.Now()
 	wx, _ := nkp.EncodeNested(map[string]any{"openid": "o-" + id})
 	req := nkp.JSPayRequest{ReqDate: nkp.ReqDate(now), ReqSeqID: nkp.NewReqSeqID(now), HuifuID: f.sb.HuifuID,
-		GoodsDesc: "tea", TradeType: nkp.TradeWxJSAPI, TransAmt: nkp.Fen(amountFen),
+		GoodsDesc: "tea", TradeType: upstream.TradeWeChatJSAPI, TransAmt: nkp.Fen(amountFen),
 		TimeExpire: nkp.Timestamp(now.Add(upstreamTTL)), NotifyURL: "http://127.0.0.1:9/notify", WxData: wx}
 	resp, err := f.up.JSPay(ctx, req)
 	if err != nil || !resp.Accepted() {
 		t.Fatalf("jspay: %+v %v", resp, err)
 	}
 	p := store.Payment{ID: id, MerchantID: f.sb.HuifuID, OutTradeNo: "o-" + id, Flow: client.FlowWeChatJSAPI,
-		TradeType: nkp.TradeWxJSAPI, AmountFen: amountFen, ReqDate: req.ReqDate, ReqSeqID: req.ReqSeqID,
+		TradeType: upstream.TradeWeChatJSAPI, AmountFen: amountFen, ReqDate: req.ReqDate, ReqSeqID: req.ReqSeqID,
 		NkpSeqID: resp.NkpSeqID, Status: store.StatusProcessing, ExpiresAt: now.Add(storedTTL), CreatedAt: now,
 		NextQueryAt: now.Add(15 * time.Second)}
 	if err := f.st.CreatePayment(ctx, &p); err != nil {
@@ -408,7 +409,7 @@ func TestAmountMismatch(t *testing.T) {
 	now := f.clock.Now()
 	wx, _ := nkp.EncodeNested(map[string]any{"openid": "o"})
 	req := nkp.JSPayRequest{ReqDate: nkp.ReqDate(now), ReqSeqID: nkp.NewReqSeqID(now), HuifuID: f.sb.HuifuID,
-		GoodsDesc: "tea", TradeType: nkp.TradeWxJSAPI, TransAmt: 1000, NotifyURL: "http://127.0.0.1:9/n", WxData: wx}
+		GoodsDesc: "tea", TradeType: upstream.TradeWeChatJSAPI, TransAmt: 1000, NotifyURL: "http://127.0.0.1:9/n", WxData: wx}
 	if resp, err := f.up.JSPay(ctx, req); err != nil || !resp.Accepted() {
 		t.Fatalf("jspay: %+v %v", resp, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paysidecar/paysidecar/sdk/upstream"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 	"github.com/paysidecar/paysidecar/sidecar/statements"
 )
@@ -55,7 +56,7 @@ func TestParseTrade(t *testing.T) {
 	}
 	p := rows[0].(statements.TradeRow)
 	want := statements.TradeRow{Line: 2, TransDate: "20250615", EndTime: time.Date(2025, 6, 15, 10, 15, 0, 0, nkp.Beijing), HuifuID: "6666000100000001",
-		ReqDate: "20250615", ReqSeqID: "P1", NkpSeqID: "0030A", TransType: nkp.TradeWxJSAPI, TransStat: "S", TransAmt: 1000, FeeAmt: 6, SettleAmt: 994,
+		ReqDate: "20250615", ReqSeqID: "P1", NkpSeqID: "0030A", TransType: upstream.TradeWeChatJSAPI, TransStat: "S", TransAmt: 1000, FeeAmt: 6, SettleAmt: 994,
 		PartyOrderID: "0325", OutTransID: "4200"}
 	if p != want || !p.EndTime.Equal(want.EndTime) {
 		t.Fatalf("payment = %+v\nwant      %+v", p, want)

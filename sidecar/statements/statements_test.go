@@ -21,6 +21,7 @@ import (
 
 	"github.com/paysidecar/paysidecar/sandbox"
 	"github.com/paysidecar/paysidecar/sandbox/sandboxtest"
+	"github.com/paysidecar/paysidecar/sdk/upstream"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 	"github.com/paysidecar/paysidecar/sidecar/statements"
 )
@@ -86,7 +87,7 @@ func startDay(t *testing.T, opts ...sandboxtest.Option) (*sandboxtest.Instance, 
 	for i, amt := range []nkp.Fen{1000, 333, 100} {
 		seq := []string{"P1", "P2", "P3"}[i]
 		if _, err := c.JSPay(ctx(t), nkp.JSPayRequest{ReqDate: day0, ReqSeqID: seq, HuifuID: sandbox.DevHuifuID, GoodsDesc: "goods",
-			TradeType: nkp.TradeAliNative, TransAmt: amt}); err != nil {
+			TradeType: upstream.TradeAlipayNative, TransAmt: amt}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -86,7 +86,7 @@ type Payment struct {
 	ID           string
 	MerchantID   string // huifu_id of the merchant doing the trade
 	OutTradeNo   string // the application's own order number, unique per merchant
-	Flow         string // plugin name, e.g. "wechat-jsapi"
+	Flow         string // name of the flow plugin
 	TradeType    string // T_JSAPI, T_MINIAPP, A_NATIVE
 	AmountFen    int64
 	Description  string

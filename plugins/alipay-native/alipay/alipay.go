@@ -8,11 +8,11 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 
-	"github.com/paysidecar/paysidecar/plugins/internal/jsonstr"
 	"github.com/paysidecar/paysidecar/plugins/internal/riskcheck"
 	"github.com/paysidecar/paysidecar/sdk/plugin"
-	"github.com/paysidecar/paysidecar/sidecar/nkp"
+	"github.com/paysidecar/paysidecar/sdk/upstream"
 )
 
 // Name is the flow's name.
@@ -21,22 +21,20 @@ const Name = "alipay-native"
 // Version is the flow's version.
 const Version = "1.0.0"
 
-// ChannelAlipay is the channel name of Alipay notifications.
-const ChannelAlipay = "alipay"
-
-// Field names of the order, its answer and its notification.
+// Field names of the order and its answer.
 const (
-	FieldAlipayData     = "alipay_data"
-	FieldQRCode         = "qr_code"
-	FieldAlipayResponse = "alipay_response"
+	FieldAlipayData = upstream.FieldAlipayData
+	FieldQRCode     = upstream.FieldQRCode
 )
 
 // deepLinkPrefix opens a URL in Alipay's scanner (app id 10000007).
 const deepLinkPrefix = "alipays://platformapi/startapp?saId=10000007&qrcode="
 
 // Flow is the Alipay native flow. It has no settings and is safe for
-// concurrent use.
+// concurrent use. Alipay native needs neither OAuth nor a code, so
+// AuthorizeURL and ExchangeCode are the unsupported ones of the base.
 type Flow struct {
+	plugin.UnsupportedFlow
 	logger *slog.Logger
 }
 
@@ -52,21 +50,9 @@ func New(logger *slog.Logger) *Flow {
 
 // Info implements plugin.Flow.
 func (f *Flow) Info(context.Context) (plugin.Info, error) {
-	return plugin.Info{Name: Name, Version: Version, TradeType: nkp.TradeAliNative}, nil
-}
-
-// Configure implements plugin.Flow. The flow has no settings; any given
-// are refused before they reach it.
-func (f *Flow) Configure(context.Context, plugin.Settings) error { return nil }
-
-// AuthorizeURL implements plugin.Flow; Alipay native needs no OAuth.
-func (f *Flow) AuthorizeURL(context.Context, plugin.AuthorizeInput) (string, error) {
-	return "", plugin.Unsupported(Name, "AuthorizeURL")
-}
-
-// ExchangeCode implements plugin.Flow; Alipay native needs no code.
-func (f *Flow) ExchangeCode(context.Context, plugin.ExchangeInput) (plugin.Identity, error) {
-	return plugin.Identity{}, plugin.Unsupported(Name, "ExchangeCode")
+	// No settings: the SDK refuses any given before they reach the flow,
+	// and the base's Configure accepts the empty configuration.
+	return plugin.Info{Name: Name, Version: Version, TradeType: upstream.TradeAlipayNative, Buyer: plugin.BuyerOptional}, nil
 }
 
 // ShapeOrder implements plugin.Flow. An A_NATIVE order needs no buyer;
@@ -78,7 +64,7 @@ func (f *Flow) ShapeOrder(_ context.Context, in plugin.OrderInput) (plugin.Order
 	}
 	fields := map[string]string{}
 	if buyerID := strings.TrimSpace(in.Buyer.OpenID); buyerID != "" {
-		data, err := nkp.EncodeNested(map[string]any{"buyer_id": buyerID})
+		data, err := upstream.Encode(upstream.AlipayData{BuyerID: buyerID})
 		if err != nil {
 			return plugin.OrderShape{}, plugin.Errorf(plugin.CodeInternal, "", "encode alipay_data: %v", err)
 		}
@@ -95,7 +81,7 @@ func (f *Flow) ShapeOrder(_ context.Context, in plugin.OrderInput) (plugin.Order
 	if in.Buyer.OpenID != "" {
 		buyer = plugin.Identity{OpenID: strings.TrimSpace(in.Buyer.OpenID)}
 	}
-	return plugin.OrderShape{TradeType: nkp.TradeAliNative, Fields: fields, Buyer: buyer}, nil
+	return plugin.OrderShape{TradeType: upstream.TradeAlipayNative, Fields: fields, Buyer: buyer}, nil
 }
 
 type payParams struct {
@@ -111,38 +97,12 @@ func (f *Flow) PayParams(_ context.Context, in plugin.PayParamsInput) (plugin.Pa
 		return plugin.PayParams{}, plugin.Errorf(plugin.CodeInvalidRequest, FieldQRCode, "the upstream answer carries no qr_code")
 	}
 	u, err := url.Parse(qr)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || !utf8.ValidString(qr) {
 		return plugin.PayParams{}, plugin.Errorf(plugin.CodeInvalidRequest, FieldQRCode, "qr_code is not an http or https URL")
 	}
-	b, err := jsonstr.Marshal(payParams{QRCode: qr, DeepLink: deepLinkPrefix + url.QueryEscape(qr)})
+	b, err := upstream.JSON(payParams{QRCode: qr, DeepLink: deepLinkPrefix + url.QueryEscape(qr)})
 	if err != nil {
 		return plugin.PayParams{}, plugin.Errorf(plugin.CodeInternal, "", "encode pay params: %v", err)
 	}
-	return plugin.PayParams{Kind: plugin.KindAlipayNative, JSON: b}, nil
-}
-
-// DecodeNotification implements plugin.Flow: the buyer's Alipay user id
-// (buyer_id) and the scalar members of alipay_response, and the channel's
-// transaction number from out_trans_id.
-func (f *Flow) DecodeNotification(_ context.Context, in plugin.NotificationInput) (plugin.ChannelDetail, error) {
-	if in.TradeType != "" && in.TradeType != nkp.TradeAliNative {
-		return plugin.ChannelDetail{}, plugin.Errorf(plugin.CodeInvalidRequest, "trade_type", "notification of a %s trade sent to the %s flow", in.TradeType, Name)
-	}
-	d := plugin.ChannelDetail{Channel: ChannelAlipay, ChannelTradeNo: in.Fields["out_trans_id"], Extra: map[string]string{}}
-	if v := in.Fields["party_order_id"]; v != "" {
-		d.Extra["party_order_id"] = v
-	}
-	raw := strings.TrimSpace(in.Fields[FieldAlipayResponse])
-	if raw == "" {
-		return d, nil
-	}
-	extra, err := jsonstr.ScalarMembers(raw)
-	if err != nil {
-		return plugin.ChannelDetail{}, plugin.Errorf(plugin.CodeInvalidRequest, FieldAlipayResponse, "alipay_response is not a JSON object")
-	}
-	for k, v := range extra {
-		d.Extra[k] = v
-	}
-	d.BuyerID = extra["buyer_id"]
-	return d, nil
+	return plugin.PayParams{Kind: upstream.KindAlipayNative, JSON: b}, nil
 }

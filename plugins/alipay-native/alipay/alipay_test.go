@@ -8,12 +8,13 @@ import (
 	"github.com/paysidecar/paysidecar/plugins/alipay-native/alipay"
 	"github.com/paysidecar/paysidecar/sdk/plugin"
 	"github.com/paysidecar/paysidecar/sdk/plugin/plugintest"
+	"github.com/paysidecar/paysidecar/sdk/upstream"
 )
 
 func serve(t *testing.T) plugin.Flow {
 	t.Helper()
 	f := plugintest.Serve(t, alipay.New(nil))
-	if err := f.Configure(t.Context(), plugin.Settings{}); err != nil {
+	if _, err := plugintest.Configure(t.Context(), f, nil, plugin.Config{}); err != nil {
 		t.Fatalf("Configure: %v", err)
 	}
 	return f
@@ -39,7 +40,12 @@ func TestInfoAndSettings(t *testing.T) {
 	if info.Name != "alipay-native" || info.TradeType != "A_NATIVE" || len(info.Capabilities) != 0 {
 		t.Errorf("Info = %+v", info)
 	}
-	wantError(t, f.Configure(t.Context(), plugin.Settings{"app_id": "x"}), plugin.CodeInvalidRequest, "app_id")
+	if info.Buyer != plugin.BuyerOptional {
+		t.Errorf("buyer rule = %q", info.Buyer)
+	}
+	if _, err := plugintest.Configure(t.Context(), f, map[string]string{"app_id": "x"}, plugin.Config{}); plugintest.RefusedSetting(err) != "app_id" {
+		t.Errorf("Configure with a setting: %v", err)
+	}
 }
 
 func TestUnsupported(t *testing.T) {
@@ -91,31 +97,11 @@ func TestPayParams(t *testing.T) {
 	}
 	want := `{"qr_code":"https://qr.alipay.com/bax03431ljhokirwl38f00a7?x=1&y=2",` +
 		`"deep_link":"alipays://platformapi/startapp?saId=10000007&qrcode=https%3A%2F%2Fqr.alipay.com%2Fbax03431ljhokirwl38f00a7%3Fx%3D1%26y%3D2"}`
-	if got.Kind != plugin.KindAlipayNative || string(got.JSON) != want {
+	if got.Kind != upstream.KindAlipayNative || string(got.JSON) != want {
 		t.Errorf("PayParams = %s %s\nwant %s", got.Kind, got.JSON, want)
 	}
 	for _, qr := range []string{"", "  ", "javascript:alert(1)", "qr.alipay.com/x"} {
 		_, err := f.PayParams(t.Context(), plugin.PayParamsInput{Upstream: map[string]string{"qr_code": qr}})
 		wantError(t, err, plugin.CodeInvalidRequest, "qr_code")
 	}
-}
-
-func TestDecodeNotification(t *testing.T) {
-	f := serve(t)
-	got, err := f.DecodeNotification(t.Context(), plugin.NotificationInput{TradeType: "A_NATIVE", Fields: map[string]string{
-		"out_trans_id":    "2023110122001425131234567890",
-		"alipay_response": `{"buyer_id":"2088102146225135","buyer_logon_id":"159****5620","app_id":"2021000000000000","fund_bill_list":[{"amount":"0.10"}]}`,
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := plugin.ChannelDetail{Channel: "alipay", BuyerID: "2088102146225135", ChannelTradeNo: "2023110122001425131234567890",
-		Extra: map[string]string{"buyer_id": "2088102146225135", "buyer_logon_id": "159****5620", "app_id": "2021000000000000"}}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("DecodeNotification = %+v\nwant %+v", got, want)
-	}
-	_, err = f.DecodeNotification(t.Context(), plugin.NotificationInput{TradeType: "T_JSAPI"})
-	wantError(t, err, plugin.CodeInvalidRequest, "trade_type")
-	_, err = f.DecodeNotification(t.Context(), plugin.NotificationInput{Fields: map[string]string{"alipay_response": "[1]"}})
-	wantError(t, err, plugin.CodeInvalidRequest, "alipay_response")
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -153,4 +154,34 @@ func (e *Exchanger) clean(msg string) string {
 		msg = string(r[:200]) + "…"
 	}
 	return msg
+}
+
+// Names of the settings both WeChat flows declare for their app.
+const (
+	SettingAppID       = "app_id"
+	SettingAppSecret   = "app_secret"
+	SettingAPIBase     = "api_base"
+	SettingHTTPTimeout = "http_timeout"
+)
+
+// NewExchanger returns the Exchanger of the app the settings name
+// (app_id, app_secret, api_base, http_timeout), checked by the flow's
+// schema.
+func NewExchanger(s plugin.Settings) *Exchanger {
+	return &Exchanger{
+		HTTP:    NewHTTPClient(s.Duration(SettingHTTPTimeout)),
+		APIBase: s.Get(SettingAPIBase),
+		AppID:   s.Get(SettingAppID),
+		Secret:  s.Get(SettingAppSecret),
+	}
+}
+
+// LogConfigured logs a flow's configuration, its secrets redacted, through
+// the host's logger when it has one and through fallback otherwise.
+func LogConfigured(c plugin.Config, fallback *slog.Logger) {
+	logger := fallback
+	if c.Logger != nil {
+		logger = c.Logger
+	}
+	logger.Info("configured", "settings", c.Settings, "sandbox", c.Environment.Sandbox)
 }

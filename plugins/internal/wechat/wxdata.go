@@ -4,11 +4,11 @@ import (
 	"strings"
 
 	"github.com/paysidecar/paysidecar/sdk/plugin"
-	"github.com/paysidecar/paysidecar/sidecar/nkp"
+	"github.com/paysidecar/paysidecar/sdk/upstream"
 )
 
 // FieldWxData is the name of the order field.
-const FieldWxData = "wx_data"
+const FieldWxData = upstream.FieldWxData
 
 // WxData returns the wx_data JSON string of an order: {"openid": …} when
 // useOpenID is set (the openid belongs to the upstream's own app), or
@@ -18,14 +18,14 @@ func WxData(appID, openID string, useOpenID bool) (string, error) {
 	if openID == "" {
 		return "", plugin.Errorf(plugin.CodeInvalidBuyer, "buyer.openid", "the buyer's openid is required")
 	}
-	d := nkp.WxData{OpenID: openID}
+	d := upstream.WxData{OpenID: openID}
 	if !useOpenID {
 		if appID == "" {
 			return "", plugin.Errorf(plugin.CodeInvalidBuyer, "buyer.app_id", "the app id of the buyer's openid is required")
 		}
-		d = nkp.WxData{SubAppID: appID, SubOpenID: openID}
+		d = upstream.WxData{SubAppID: appID, SubOpenID: openID}
 	}
-	s, err := nkp.EncodeNested(d)
+	s, err := upstream.Encode(d)
 	if err != nil {
 		return "", plugin.Errorf(plugin.CodeInternal, "", "encode wx_data: %v", err)
 	}

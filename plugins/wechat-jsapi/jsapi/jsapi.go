@@ -12,10 +12,9 @@ import (
 	"strings"
 	"sync/atomic"
 
-	"github.com/paysidecar/paysidecar/plugins/internal/jsonstr"
 	"github.com/paysidecar/paysidecar/plugins/internal/wechat"
 	"github.com/paysidecar/paysidecar/sdk/plugin"
-	"github.com/paysidecar/paysidecar/sidecar/nkp"
+	"github.com/paysidecar/paysidecar/sdk/upstream"
 )
 
 // Name is the flow's name.
@@ -32,13 +31,30 @@ const (
 
 // Setting keys.
 const (
-	SettingAppID       = "app_id"
-	SettingAppSecret   = "app_secret"
+	SettingAppID       = wechat.SettingAppID
+	SettingAppSecret   = wechat.SettingAppSecret
 	SettingOAuthBase   = "oauth_base"
-	SettingAPIBase     = "api_base"
+	SettingAPIBase     = wechat.SettingAPIBase
 	SettingUseOpenID   = "use_openid"
-	SettingHTTPTimeout = "http_timeout"
+	SettingHTTPTimeout = wechat.SettingHTTPTimeout
 )
+
+// The official account the sandbox upstream emulates, used when the host
+// runs against its sandbox and no app is configured.
+const (
+	sandboxAppID  = "wxsandbox00000001"
+	sandboxSecret = "sandbox-only-official-account-secret"
+)
+
+// Schema is the flow's settings.
+var Schema = plugin.Schema{
+	{Key: SettingAppID, Required: true, SandboxDefault: sandboxAppID, Description: "WeChat official account app id (wx…) whose OAuth identifies buyers."},
+	{Key: SettingAppSecret, Required: true, Secret: true, SandboxDefault: sandboxSecret, Description: "App secret of app_id, used only for code exchanges."},
+	{Key: SettingOAuthBase, Type: plugin.TypeURL, Default: wechat.DefaultOAuthBase, SandboxDefault: plugin.SandboxURL, Description: "Base URL of WeChat's OAuth pages."},
+	{Key: SettingAPIBase, Type: plugin.TypeURL, Default: wechat.DefaultAPIBase, SandboxDefault: plugin.SandboxURL, Description: "Base URL of WeChat's API."},
+	{Key: SettingUseOpenID, Type: plugin.TypeBool, Default: "false", Description: "Send the openid as wx_data.openid (app_id is the upstream's own app) instead of sub_appid and sub_openid."},
+	{Key: SettingHTTPTimeout, Type: plugin.TypeDuration, Default: wechat.DefaultTimeout.String(), Description: "Bound of one call to WeChat."},
+}
 
 // maxState is the longest state WeChat echoes back.
 const maxState = 128
@@ -53,6 +69,7 @@ type config struct {
 // Flow is the WeChat JSAPI flow. It is safe for concurrent use; Configure
 // replaces its settings atomically.
 type Flow struct {
+	plugin.UnsupportedFlow
 	logger *slog.Logger
 	cfg    atomic.Pointer[config]
 }
@@ -72,52 +89,24 @@ func (f *Flow) Info(context.Context) (plugin.Info, error) {
 	return plugin.Info{
 		Name:         Name,
 		Version:      Version,
-		TradeType:    nkp.TradeWxJSAPI,
+		TradeType:    upstream.TradeWeChatJSAPI,
 		Capabilities: []plugin.Capability{plugin.CapAuthorizeURL, plugin.CapExchangeCode},
-		Settings: []plugin.SettingSpec{
-			{Key: SettingAppID, Required: true, Description: "WeChat official account app id (wx…) whose OAuth identifies buyers."},
-			{Key: SettingAppSecret, Required: true, Secret: true, Description: "App secret of app_id, used only for code exchanges."},
-			{Key: SettingOAuthBase, Default: wechat.DefaultOAuthBase, Description: "Base URL of WeChat's OAuth pages."},
-			{Key: SettingAPIBase, Default: wechat.DefaultAPIBase, Description: "Base URL of WeChat's API."},
-			{Key: SettingUseOpenID, Default: "false", Description: "Send the openid as wx_data.openid (app_id is the upstream's own app) instead of sub_appid and sub_openid."},
-			{Key: SettingHTTPTimeout, Default: wechat.DefaultTimeout.String(), Description: "Bound of one call to WeChat."},
-		},
+		Buyer:        plugin.BuyerRequired,
+		Settings:     Schema,
 	}, nil
 }
 
-// Configure implements plugin.Flow.
-func (f *Flow) Configure(_ context.Context, s plugin.Settings) error {
-	appID, err := s.Required(SettingAppID)
-	if err != nil {
-		return err
-	}
-	secret, err := s.Required(SettingAppSecret)
-	if err != nil {
-		return err
-	}
-	oauthBase, err := s.BaseURL(SettingOAuthBase, wechat.DefaultOAuthBase)
-	if err != nil {
-		return err
-	}
-	apiBase, err := s.BaseURL(SettingAPIBase, wechat.DefaultAPIBase)
-	if err != nil {
-		return err
-	}
-	useOpenID, err := s.Bool(SettingUseOpenID, false)
-	if err != nil {
-		return err
-	}
-	timeout, err := s.Duration(SettingHTTPTimeout, wechat.DefaultTimeout)
-	if err != nil {
-		return err
-	}
+// Configure implements plugin.Flow. The SDK has checked the settings
+// against Schema.
+func (f *Flow) Configure(_ context.Context, c plugin.Config) error {
+	s := c.Settings
 	f.cfg.Store(&config{
-		appID:     appID,
-		oauthBase: oauthBase,
-		useOpenID: useOpenID,
-		exchanger: &wechat.Exchanger{HTTP: wechat.NewHTTPClient(timeout), APIBase: apiBase, AppID: appID, Secret: secret},
+		appID:     s.Get(SettingAppID),
+		oauthBase: s.Get(SettingOAuthBase),
+		useOpenID: s.Bool(SettingUseOpenID),
+		exchanger: wechat.NewExchanger(s),
 	})
-	f.logger.Info("configured", "app_id", appID, "oauth_base", oauthBase, "api_base", apiBase, "use_openid", useOpenID)
+	wechat.LogConfigured(c, f.logger)
 	return nil
 }
 
@@ -208,7 +197,7 @@ func (f *Flow) ShapeOrder(ctx context.Context, in plugin.OrderInput) (plugin.Ord
 	if c.useOpenID && buyer.AppID != c.appID {
 		return plugin.OrderShape{}, plugin.Errorf(plugin.CodeInvalidBuyer, "buyer.app_id", "with use_openid the openid must belong to the configured app")
 	}
-	return wechat.OrderShape(nkp.TradeWxJSAPI, buyer, c.useOpenID, in.ClientIP)
+	return wechat.OrderShape(upstream.TradeWeChatJSAPI, buyer, c.useOpenID, in.ClientIP)
 }
 
 func (f *Flow) resolveBuyer(ctx context.Context, c *config, b plugin.Buyer) (plugin.Identity, error) {
@@ -222,16 +211,11 @@ func (f *Flow) PayParams(_ context.Context, in plugin.PayParamsInput) (plugin.Pa
 	if err != nil {
 		return plugin.PayParams{}, err
 	}
-	// nkp.PayInfo is the object getBrandWCPayRequest takes, members in
+	// upstream.PayInfo is the object getBrandWCPayRequest takes, members in
 	// WeChat's order.
-	b, err := jsonstr.Marshal(pi)
+	b, err := upstream.JSON(pi)
 	if err != nil {
 		return plugin.PayParams{}, plugin.Errorf(plugin.CodeInternal, "", "encode pay params: %v", err)
 	}
-	return plugin.PayParams{Kind: plugin.KindWeChatJSAPI, JSON: b}, nil
-}
-
-// DecodeNotification implements plugin.Flow.
-func (f *Flow) DecodeNotification(_ context.Context, in plugin.NotificationInput) (plugin.ChannelDetail, error) {
-	return wechat.DecodeNotification(in, nkp.TradeWxJSAPI)
+	return plugin.PayParams{Kind: upstream.KindWeChatJSAPI, JSON: b}, nil
 }

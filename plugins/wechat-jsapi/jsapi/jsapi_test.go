@@ -3,6 +3,7 @@ package jsapi_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/paysidecar/paysidecar/plugins/wechat-jsapi/jsapi"
 	"github.com/paysidecar/paysidecar/sdk/plugin"
 	"github.com/paysidecar/paysidecar/sdk/plugin/plugintest"
+	"github.com/paysidecar/paysidecar/sdk/upstream"
 )
 
 const (
@@ -20,17 +22,23 @@ const (
 
 // serve runs the flow over gRPC, configured with settings on top of a
 // working default.
-func serve(t *testing.T, settings plugin.Settings) plugin.Flow {
+func serve(t *testing.T, settings map[string]string) plugin.Flow {
 	t.Helper()
 	f := plugintest.Serve(t, jsapi.New(nil))
-	s := plugin.Settings{"app_id": appID, "app_secret": secret}
+	s := map[string]string{"app_id": appID, "app_secret": secret}
 	for k, v := range settings {
 		s[k] = v
 	}
-	if err := f.Configure(t.Context(), s); err != nil {
+	if err := configure(t, f, s); err != nil {
 		t.Fatalf("Configure: %v", err)
 	}
 	return f
+}
+
+// configure configures f with settings as the host does.
+func configure(t *testing.T, f plugin.Flow, settings map[string]string) error {
+	_, err := plugintest.Configure(t.Context(), f, settings, plugin.Config{})
+	return err
 }
 
 // wantError checks that err is an *plugin.Error with code and field, and
@@ -60,32 +68,54 @@ func TestInfo(t *testing.T) {
 	}
 }
 
+func TestSchemaAndSandboxDefaults(t *testing.T) {
+	if err := jsapi.Schema.Check(); err != nil {
+		t.Fatal(err)
+	}
+	f := plugintest.Serve(t, jsapi.New(nil))
+	env := plugin.Environment{Sandbox: true, SandboxURL: "http://127.0.0.1:8900"}
+	if _, err := plugintest.Configure(t.Context(), f, nil, plugin.Config{Environment: env}); err != nil {
+		t.Fatalf("Configure against the sandbox without settings: %v", err)
+	}
+	u, err := f.AuthorizeURL(t.Context(), plugin.AuthorizeInput{RedirectURI: "https://shop.example/cb"})
+	if err != nil || !strings.HasPrefix(u, "http://127.0.0.1:8900/connect/oauth2/authorize?appid=wxsandbox00000001&") {
+		t.Errorf("AuthorizeURL against the sandbox = %q, %v", u, err)
+	}
+	if _, err := plugintest.Configure(t.Context(), f, nil, plugin.Config{}); plugintest.RefusedSetting(err) != "app_id" {
+		t.Errorf("Configure against a real upstream without settings: %v", err)
+	}
+}
+
 func TestConfigureValidates(t *testing.T) {
 	cases := []struct {
 		name     string
-		settings plugin.Settings
+		settings map[string]string
 		field    string
 	}{
-		{"missing app_id", plugin.Settings{"app_secret": secret}, "app_id"},
-		{"blank app_id", plugin.Settings{"app_id": "  ", "app_secret": secret}, "app_id"},
-		{"missing app_secret", plugin.Settings{"app_id": appID}, "app_secret"},
-		{"relative api_base", plugin.Settings{"app_id": appID, "app_secret": secret, "api_base": "api.weixin.qq.com"}, "api_base"},
-		{"oauth_base with query", plugin.Settings{"app_id": appID, "app_secret": secret, "oauth_base": "https://open.weixin.qq.com/?x=1"}, "oauth_base"},
-		{"use_openid not a boolean", plugin.Settings{"app_id": appID, "app_secret": secret, "use_openid": "sometimes"}, "use_openid"},
-		{"bad timeout", plugin.Settings{"app_id": appID, "app_secret": secret, "http_timeout": "soon"}, "http_timeout"},
-		{"unknown key", plugin.Settings{"app_id": appID, "app_secret": secret, "appsecret": secret}, "appsecret"},
+		{"missing app_id", map[string]string{"app_secret": secret}, "app_id"},
+		{"blank app_id", map[string]string{"app_id": "  ", "app_secret": secret}, "app_id"},
+		{"missing app_secret", map[string]string{"app_id": appID}, "app_secret"},
+		{"relative api_base", map[string]string{"app_id": appID, "app_secret": secret, "api_base": "api.weixin.qq.com"}, "api_base"},
+		{"oauth_base with query", map[string]string{"app_id": appID, "app_secret": secret, "oauth_base": "https://open.weixin.qq.com/?x=1"}, "oauth_base"},
+		{"use_openid not a boolean", map[string]string{"app_id": appID, "app_secret": secret, "use_openid": "sometimes"}, "use_openid"},
+		{"bad timeout", map[string]string{"app_id": appID, "app_secret": secret, "http_timeout": "soon"}, "http_timeout"},
+		{"unknown key", map[string]string{"app_id": appID, "app_secret": secret, "appsecret": secret}, "appsecret"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			err := plugintest.Serve(t, jsapi.New(nil)).Configure(t.Context(), c.settings)
-			wantError(t, err, plugin.CodeInvalidRequest, c.field)
+			err := configure(t, plugintest.Serve(t, jsapi.New(nil)), c.settings)
+			if got := plugintest.RefusedSetting(err); got != c.field || strings.Contains(fmt.Sprint(err), secret) {
+				t.Errorf("Configure error = %v, want one refusing %s without showing the secret", err, c.field)
+			}
 		})
 	}
 
 	t.Run("a refused Configure keeps the previous settings", func(t *testing.T) {
 		f := serve(t, nil)
-		err := f.Configure(t.Context(), plugin.Settings{"app_id": "wxother"})
-		wantError(t, err, plugin.CodeInvalidRequest, "app_secret")
+		err := configure(t, f, map[string]string{"app_id": "wxother"})
+		if plugintest.RefusedSetting(err) != "app_secret" {
+			t.Errorf("Configure without app_secret: %v", err)
+		}
 		got, err := f.AuthorizeURL(t.Context(), plugin.AuthorizeInput{RedirectURI: "https://a.example/"})
 		if err != nil || !strings.Contains(got, "appid="+appID+"&") {
 			t.Errorf("AuthorizeURL after refused Configure = %q, %v", got, err)
@@ -102,7 +132,7 @@ func TestConfigureValidates(t *testing.T) {
 func TestAuthorizeURL(t *testing.T) {
 	cases := []struct {
 		name     string
-		settings plugin.Settings
+		settings map[string]string
 		in       plugin.AuthorizeInput
 		want     string
 	}{
@@ -125,7 +155,7 @@ func TestAuthorizeURL(t *testing.T) {
 		},
 		{
 			name:     "default scope and configured oauth_base",
-			settings: plugin.Settings{"oauth_base": "http://127.0.0.1:8099/wx/"},
+			settings: map[string]string{"oauth_base": "http://127.0.0.1:8099/wx/"},
 			in:       plugin.AuthorizeInput{RedirectURI: "https://shop.example/cb?order=A 1", State: "abcXYZ09"},
 			want: "http://127.0.0.1:8099/wx/connect/oauth2/authorize?appid=wx520c15f417810387" +
 				"&redirect_uri=https%3A%2F%2Fshop.example%2Fcb%3Forder%3DA+1&response_type=code&scope=snsapi_base&state=abcXYZ09#wechat_redirect",
@@ -166,7 +196,7 @@ func TestAuthorizeURL(t *testing.T) {
 func TestExchangeCode(t *testing.T) {
 	wx := wechattest.New(t)
 	wx.AddApp(appID, secret)
-	f := serve(t, plugin.Settings{"api_base": wx.URL})
+	f := serve(t, map[string]string{"api_base": wx.URL})
 
 	code := wx.MintCode(appID, "o-buyer-1", "u-buyer-1")
 	id, err := f.ExchangeCode(t.Context(), plugin.ExchangeInput{Code: code})
@@ -205,7 +235,7 @@ func TestExchangeCode(t *testing.T) {
 		wantError(t, err, plugin.CodeInvalidRequest, "app_id")
 	})
 	t.Run("wrong secret", func(t *testing.T) {
-		g := serve(t, plugin.Settings{"api_base": wx.URL, "app_secret": "wrong-secret-value"})
+		g := serve(t, map[string]string{"api_base": wx.URL, "app_secret": "wrong-secret-value"})
 		_, err := g.ExchangeCode(t.Context(), plugin.ExchangeInput{Code: wx.MintCode(appID, "o", "")})
 		wantError(t, err, plugin.CodeCodeExchangeFailed, "")
 		if strings.Contains(err.Error(), "wrong-secret-value") {
@@ -236,7 +266,7 @@ func TestExchangeCodeFailures(t *testing.T) {
 			wx := wechattest.New(t)
 			wx.AddApp(appID, secret)
 			c.setup(wx)
-			f := serve(t, plugin.Settings{"api_base": wx.URL})
+			f := serve(t, map[string]string{"api_base": wx.URL})
 			id, err := f.ExchangeCode(t.Context(), plugin.ExchangeInput{Code: wx.MintCode(appID, "o", "")})
 			wantError(t, err, c.code, c.reason)
 			if !id.IsZero() {
@@ -249,7 +279,7 @@ func TestExchangeCodeFailures(t *testing.T) {
 		elsewhere := wechattest.New(t)
 		wx := wechattest.New(t)
 		wx.RedirectTo(elsewhere.URL + "/sns/oauth2/access_token")
-		f := serve(t, plugin.Settings{"api_base": wx.URL})
+		f := serve(t, map[string]string{"api_base": wx.URL})
 		_, err := f.ExchangeCode(t.Context(), plugin.ExchangeInput{Code: "abc"})
 		wantError(t, err, plugin.CodeChannelUnavailable, "")
 		if n := len(elsewhere.Requests()); n != 0 {
@@ -261,14 +291,14 @@ func TestExchangeCodeFailures(t *testing.T) {
 		wx := wechattest.New(t)
 		base := wx.URL
 		wx.Close()
-		f := serve(t, plugin.Settings{"api_base": base})
+		f := serve(t, map[string]string{"api_base": base})
 		_, err := f.ExchangeCode(t.Context(), plugin.ExchangeInput{Code: "abc"})
 		wantError(t, err, plugin.CodeChannelUnavailable, "")
 	})
 
 	t.Run("caller's deadline", func(t *testing.T) {
 		wx := wechattest.New(t)
-		f := serve(t, plugin.Settings{"api_base": wx.URL})
+		f := serve(t, map[string]string{"api_base": wx.URL})
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
 		_, err := f.ExchangeCode(ctx, plugin.ExchangeInput{Code: "abc"})
@@ -284,7 +314,7 @@ func TestShapeOrder(t *testing.T) {
 
 	cases := []struct {
 		name      string
-		settings  plugin.Settings
+		settings  map[string]string
 		in        plugin.OrderInput
 		wantShape func() plugin.OrderShape
 	}{
@@ -311,7 +341,7 @@ func TestShapeOrder(t *testing.T) {
 		},
 		{
 			name:     "use_openid",
-			settings: plugin.Settings{"use_openid": "true"},
+			settings: map[string]string{"use_openid": "true"},
 			in:       plugin.OrderInput{Buyer: plugin.Buyer{OpenID: "o-3"}},
 			wantShape: func() plugin.OrderShape {
 				return plugin.OrderShape{TradeType: "T_JSAPI",
@@ -333,7 +363,7 @@ func TestShapeOrder(t *testing.T) {
 	}
 
 	t.Run("code exchanged for the openid", func(t *testing.T) {
-		f := serve(t, plugin.Settings{"api_base": wx.URL})
+		f := serve(t, map[string]string{"api_base": wx.URL})
 		code := wx.MintCode(appID, "o-from-code", "u-9")
 		got, err := f.ShapeOrder(t.Context(), plugin.OrderInput{Buyer: plugin.Buyer{Code: code}})
 		if err != nil {
@@ -351,14 +381,14 @@ func TestShapeOrder(t *testing.T) {
 
 	bad := []struct {
 		name     string
-		settings plugin.Settings
+		settings map[string]string
 		in       plugin.OrderInput
 		code     string
 		field    string
 	}{
 		{"no buyer", nil, plugin.OrderInput{}, plugin.CodeInvalidBuyer, "buyer.openid"},
 		{"code for another app", nil, plugin.OrderInput{Buyer: plugin.Buyer{Code: "c", AppID: "wxother"}}, plugin.CodeInvalidBuyer, "buyer.app_id"},
-		{"use_openid with another app", plugin.Settings{"use_openid": "true"}, plugin.OrderInput{Buyer: plugin.Buyer{OpenID: "o", AppID: "wxother"}}, plugin.CodeInvalidBuyer, "buyer.app_id"},
+		{"use_openid with another app", map[string]string{"use_openid": "true"}, plugin.OrderInput{Buyer: plugin.Buyer{OpenID: "o", AppID: "wxother"}}, plugin.CodeInvalidBuyer, "buyer.app_id"},
 		{"bad client IP", nil, plugin.OrderInput{Buyer: plugin.Buyer{OpenID: "o"}, ClientIP: "not-an-ip"}, plugin.CodeInvalidRequest, "client_ip"},
 	}
 	for _, c := range bad {
@@ -380,7 +410,7 @@ func TestPayParams(t *testing.T) {
 	}
 	want := `{"appId":"wx520c15f417810387","timeStamp":"1700000000","nonceStr":"5K8264ILTKCH16CQ2502SI8ZNMTM67VS",` +
 		`"package":"prepay_id=wx2017033010242291fcfe0db70013231072","signType":"RSA","paySign":"oR9d8Puh+/Ab=="}`
-	if got.Kind != plugin.KindWeChatJSAPI || string(got.JSON) != want {
+	if got.Kind != upstream.KindWeChatJSAPI || string(got.JSON) != want {
 		t.Errorf("PayParams = %s %s\nwant %s", got.Kind, got.JSON, want)
 	}
 
@@ -415,44 +445,4 @@ func TestPayParams(t *testing.T) {
 		_, err := f.PayParams(t.Context(), plugin.PayParamsInput{Upstream: map[string]string{"pay_info": raw}})
 		wantError(t, err, plugin.CodeInvalidRequest, "pay_info")
 	}
-}
-
-func TestDecodeNotification(t *testing.T) {
-	f := serve(t, nil)
-	got, err := f.DecodeNotification(t.Context(), plugin.NotificationInput{TradeType: "T_JSAPI", Fields: map[string]string{
-		"out_trans_id":   "4200001234202311010000000001",
-		"party_order_id": "03232311010000000001",
-		"wx_response":    `{"sub_appid":"wx520c15f417810387","openid":"o-provider","sub_openid":"o-buyer","bank_type":"CMB_CREDIT","cash_fee":"0.10","coupon_fee":0,"promotion_detail":[]}`,
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := plugin.ChannelDetail{
-		Channel:        "wechat",
-		BuyerID:        "o-buyer",
-		ChannelTradeNo: "4200001234202311010000000001",
-		Extra: map[string]string{
-			"party_order_id": "03232311010000000001",
-			"sub_appid":      "wx520c15f417810387",
-			"openid":         "o-provider",
-			"sub_openid":     "o-buyer",
-			"bank_type":      "CMB_CREDIT",
-			"cash_fee":       "0.10",
-			"coupon_fee":     "0",
-		},
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("DecodeNotification =\n %+v\nwant\n %+v", got, want)
-	}
-
-	got, err = f.DecodeNotification(t.Context(), plugin.NotificationInput{TradeType: "T_JSAPI", Fields: map[string]string{
-		"out_trans_id": "42", "wx_response": `{"openid":"o-only"}`}})
-	if err != nil || got.BuyerID != "o-only" {
-		t.Errorf("openid fallback: %+v, %v", got, err)
-	}
-
-	_, err = f.DecodeNotification(t.Context(), plugin.NotificationInput{TradeType: "A_NATIVE"})
-	wantError(t, err, plugin.CodeInvalidRequest, "trade_type")
-	_, err = f.DecodeNotification(t.Context(), plugin.NotificationInput{TradeType: "T_JSAPI", Fields: map[string]string{"wx_response": "{"}})
-	wantError(t, err, plugin.CodeInvalidRequest, "wx_response")
 }

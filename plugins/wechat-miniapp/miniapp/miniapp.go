@@ -13,10 +13,9 @@ import (
 	"strings"
 	"sync/atomic"
 
-	"github.com/paysidecar/paysidecar/plugins/internal/jsonstr"
 	"github.com/paysidecar/paysidecar/plugins/internal/wechat"
 	"github.com/paysidecar/paysidecar/sdk/plugin"
-	"github.com/paysidecar/paysidecar/sidecar/nkp"
+	"github.com/paysidecar/paysidecar/sdk/upstream"
 )
 
 // Name is the flow's name.
@@ -30,13 +29,31 @@ const DefaultPagePath = "pages/pay/index"
 
 // Setting keys.
 const (
-	SettingAppID       = "app_id"
-	SettingAppSecret   = "app_secret"
-	SettingAPIBase     = "api_base"
+	SettingAppID       = wechat.SettingAppID
+	SettingAppSecret   = wechat.SettingAppSecret
+	SettingAPIBase     = wechat.SettingAPIBase
 	SettingOriginalID  = "original_id"
 	SettingPagePath    = "page_path"
-	SettingHTTPTimeout = "http_timeout"
+	SettingHTTPTimeout = wechat.SettingHTTPTimeout
 )
+
+// The mini-program the sandbox upstream emulates, used when the host runs
+// against its sandbox and no app is configured.
+const (
+	sandboxAppID      = "wxsandbox00000002"
+	sandboxSecret     = "sandbox-only-mini-program-secret"
+	sandboxOriginalID = "gh_0sandbox0001"
+)
+
+// Schema is the flow's settings.
+var Schema = plugin.Schema{
+	{Key: SettingAppID, Required: true, SandboxDefault: sandboxAppID, Description: "Mini-program app id (wx…)."},
+	{Key: SettingAppSecret, Required: true, Secret: true, SandboxDefault: sandboxSecret, Description: "App secret of app_id, used only for jscode2session."},
+	{Key: SettingAPIBase, Type: plugin.TypeURL, Default: wechat.DefaultAPIBase, SandboxDefault: plugin.SandboxURL, Description: "Base URL of WeChat's API."},
+	{Key: SettingOriginalID, SandboxDefault: sandboxOriginalID, Description: "Original id (gh_…) of the mini-program, needed to launch it from a browser or an app."},
+	{Key: SettingPagePath, Default: DefaultPagePath, Description: "Mini-program page that takes the payment."},
+	{Key: SettingHTTPTimeout, Type: plugin.TypeDuration, Default: wechat.DefaultTimeout.String(), Description: "Bound of one call to WeChat."},
+}
 
 type config struct {
 	appID      string
@@ -48,6 +65,7 @@ type config struct {
 // Flow is the WeChat mini-program flow. It is safe for concurrent use;
 // Configure replaces its settings atomically.
 type Flow struct {
+	plugin.UnsupportedFlow
 	logger *slog.Logger
 	cfg    atomic.Pointer[config]
 }
@@ -67,33 +85,17 @@ func (f *Flow) Info(context.Context) (plugin.Info, error) {
 	return plugin.Info{
 		Name:         Name,
 		Version:      Version,
-		TradeType:    nkp.TradeWxMiniApp,
+		TradeType:    upstream.TradeWeChatMiniApp,
 		Capabilities: []plugin.Capability{plugin.CapExchangeCode},
-		Settings: []plugin.SettingSpec{
-			{Key: SettingAppID, Required: true, Description: "Mini-program app id (wx…)."},
-			{Key: SettingAppSecret, Required: true, Secret: true, Description: "App secret of app_id, used only for jscode2session."},
-			{Key: SettingAPIBase, Default: wechat.DefaultAPIBase, Description: "Base URL of WeChat's API."},
-			{Key: SettingOriginalID, Description: "Original id (gh_…) of the mini-program, needed to launch it from a browser or an app."},
-			{Key: SettingPagePath, Default: DefaultPagePath, Description: "Mini-program page that takes the payment."},
-			{Key: SettingHTTPTimeout, Default: wechat.DefaultTimeout.String(), Description: "Bound of one call to WeChat."},
-		},
+		Buyer:        plugin.BuyerRequired,
+		Settings:     Schema,
 	}, nil
 }
 
-// Configure implements plugin.Flow.
-func (f *Flow) Configure(_ context.Context, s plugin.Settings) error {
-	appID, err := s.Required(SettingAppID)
-	if err != nil {
-		return err
-	}
-	secret, err := s.Required(SettingAppSecret)
-	if err != nil {
-		return err
-	}
-	apiBase, err := s.BaseURL(SettingAPIBase, wechat.DefaultAPIBase)
-	if err != nil {
-		return err
-	}
+// Configure implements plugin.Flow. The SDK has checked the settings
+// against Schema; the original id and page path are checked here.
+func (f *Flow) Configure(_ context.Context, c plugin.Config) error {
+	s := c.Settings
 	originalID := s.Get(SettingOriginalID)
 	if originalID != "" && (!strings.HasPrefix(originalID, "gh_") || len(originalID) < 4) {
 		return plugin.Errorf(plugin.CodeInvalidRequest, SettingOriginalID, "setting %s must be the mini-program's original id, starting with gh_", SettingOriginalID)
@@ -105,17 +107,13 @@ func (f *Flow) Configure(_ context.Context, s plugin.Settings) error {
 	if strings.ContainsAny(pagePath, "?#") {
 		return plugin.Errorf(plugin.CodeInvalidRequest, SettingPagePath, "setting %s must be a page path without query", SettingPagePath)
 	}
-	timeout, err := s.Duration(SettingHTTPTimeout, wechat.DefaultTimeout)
-	if err != nil {
-		return err
-	}
 	f.cfg.Store(&config{
-		appID:      appID,
+		appID:      s.Get(SettingAppID),
 		originalID: originalID,
 		pagePath:   pagePath,
-		exchanger:  &wechat.Exchanger{HTTP: wechat.NewHTTPClient(timeout), APIBase: apiBase, AppID: appID, Secret: secret},
+		exchanger:  wechat.NewExchanger(s),
 	})
-	f.logger.Info("configured", "app_id", appID, "api_base", apiBase, "original_id", originalID, "page_path", pagePath)
+	wechat.LogConfigured(c, f.logger)
 	return nil
 }
 
@@ -125,12 +123,6 @@ func (f *Flow) config() (*config, error) {
 		return nil, plugin.Errorf(plugin.CodeInternal, "", "flow %s is not configured", Name)
 	}
 	return c, nil
-}
-
-// AuthorizeURL implements plugin.Flow. A mini-program identifies its
-// buyer with wx.login, so there is no authorize URL.
-func (f *Flow) AuthorizeURL(context.Context, plugin.AuthorizeInput) (string, error) {
-	return "", plugin.Unsupported(Name, "AuthorizeURL")
 }
 
 // ExchangeCode implements plugin.Flow with GET {api_base}/sns/jscode2session.
@@ -159,7 +151,7 @@ func (f *Flow) ShapeOrder(ctx context.Context, in plugin.OrderInput) (plugin.Ord
 	if err != nil {
 		return plugin.OrderShape{}, err
 	}
-	return wechat.OrderShape(nkp.TradeWxMiniApp, buyer, false, in.ClientIP)
+	return wechat.OrderShape(upstream.TradeWeChatMiniApp, buyer, false, in.ClientIP)
 }
 
 func (f *Flow) resolveBuyer(ctx context.Context, c *config, b plugin.Buyer) (plugin.Identity, error) {
@@ -217,14 +209,9 @@ func (f *Flow) PayParams(_ context.Context, in plugin.PayParamsInput) (plugin.Pa
 				"&out_trade_no=" + url.QueryEscape(in.OutTradeNo),
 		}
 	}
-	b, err := jsonstr.Marshal(out)
+	b, err := upstream.JSON(out)
 	if err != nil {
 		return plugin.PayParams{}, plugin.Errorf(plugin.CodeInternal, "", "encode pay params: %v", err)
 	}
-	return plugin.PayParams{Kind: plugin.KindWeChatMiniApp, JSON: b}, nil
-}
-
-// DecodeNotification implements plugin.Flow.
-func (f *Flow) DecodeNotification(_ context.Context, in plugin.NotificationInput) (plugin.ChannelDetail, error) {
-	return wechat.DecodeNotification(in, nkp.TradeWxMiniApp)
+	return plugin.PayParams{Kind: upstream.KindWeChatMiniApp, JSON: b}, nil
 }

@@ -2,6 +2,7 @@ package miniapp_test
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/paysidecar/paysidecar/plugins/wechat-miniapp/miniapp"
 	"github.com/paysidecar/paysidecar/sdk/plugin"
 	"github.com/paysidecar/paysidecar/sdk/plugin/plugintest"
+	"github.com/paysidecar/paysidecar/sdk/upstream"
 )
 
 const (
@@ -17,14 +19,14 @@ const (
 	secret = "mini-program-secret-fedcba9876543210"
 )
 
-func serve(t *testing.T, settings plugin.Settings) plugin.Flow {
+func serve(t *testing.T, settings map[string]string) plugin.Flow {
 	t.Helper()
 	f := plugintest.Serve(t, miniapp.New(nil))
-	s := plugin.Settings{"app_id": appID, "app_secret": secret}
+	s := map[string]string{"app_id": appID, "app_secret": secret}
 	for k, v := range settings {
 		s[k] = v
 	}
-	if err := f.Configure(t.Context(), s); err != nil {
+	if _, err := plugintest.Configure(t.Context(), f, s, plugin.Config{}); err != nil {
 		t.Fatalf("Configure: %v", err)
 	}
 	return f
@@ -55,23 +57,44 @@ func TestInfo(t *testing.T) {
 	}
 }
 
+func TestSchemaAndSandboxDefaults(t *testing.T) {
+	if err := miniapp.Schema.Check(); err != nil {
+		t.Fatal(err)
+	}
+	f := plugintest.Serve(t, miniapp.New(nil))
+	env := plugin.Environment{Sandbox: true, SandboxURL: "http://127.0.0.1:8900"}
+	if _, err := plugintest.Configure(t.Context(), f, nil, plugin.Config{Environment: env}); err != nil {
+		t.Fatalf("Configure against the sandbox without settings: %v", err)
+	}
+	pp, err := f.PayParams(t.Context(), plugin.PayParamsInput{PaymentID: "p", Upstream: map[string]string{
+		"pay_info": `{"timeStamp":"1","nonceStr":"n","package":"prepay_id=x","signType":"RSA","paySign":"s"}`}})
+	if err != nil || !strings.Contains(string(pp.JSON), `"username":"gh_0sandbox0001"`) {
+		t.Errorf("PayParams against the sandbox = %s, %v", pp.JSON, err)
+	}
+	if _, err := plugintest.Configure(t.Context(), f, nil, plugin.Config{}); plugintest.RefusedSetting(err) != "app_id" {
+		t.Errorf("Configure against a real upstream without settings: %v", err)
+	}
+}
+
 func TestConfigureValidates(t *testing.T) {
 	cases := []struct {
 		name     string
-		settings plugin.Settings
+		settings map[string]string
 		field    string
 	}{
-		{"missing app_id", plugin.Settings{"app_secret": secret}, "app_id"},
-		{"missing app_secret", plugin.Settings{"app_id": appID}, "app_secret"},
-		{"original_id not gh_", plugin.Settings{"app_id": appID, "app_secret": secret, "original_id": "wx123"}, "original_id"},
-		{"page_path with query", plugin.Settings{"app_id": appID, "app_secret": secret, "page_path": "pages/pay/index?x=1"}, "page_path"},
-		{"bad api_base", plugin.Settings{"app_id": appID, "app_secret": secret, "api_base": "ftp://x"}, "api_base"},
-		{"oauth_base is not a mini-program setting", plugin.Settings{"app_id": appID, "app_secret": secret, "oauth_base": "https://x"}, "oauth_base"},
+		{"missing app_id", map[string]string{"app_secret": secret}, "app_id"},
+		{"missing app_secret", map[string]string{"app_id": appID}, "app_secret"},
+		{"original_id not gh_", map[string]string{"app_id": appID, "app_secret": secret, "original_id": "wx123"}, "original_id"},
+		{"page_path with query", map[string]string{"app_id": appID, "app_secret": secret, "page_path": "pages/pay/index?x=1"}, "page_path"},
+		{"bad api_base", map[string]string{"app_id": appID, "app_secret": secret, "api_base": "ftp://x"}, "api_base"},
+		{"oauth_base is not a mini-program setting", map[string]string{"app_id": appID, "app_secret": secret, "oauth_base": "https://x"}, "oauth_base"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			err := plugintest.Serve(t, miniapp.New(nil)).Configure(t.Context(), c.settings)
-			wantError(t, err, plugin.CodeInvalidRequest, c.field)
+			_, err := plugintest.Configure(t.Context(), plugintest.Serve(t, miniapp.New(nil)), c.settings, plugin.Config{})
+			if got := plugintest.RefusedSetting(err); got != c.field || strings.Contains(fmt.Sprint(err), secret) {
+				t.Errorf("Configure error = %v, want one refusing %s without showing the secret", err, c.field)
+			}
 		})
 	}
 }
@@ -84,7 +107,7 @@ func TestAuthorizeURLUnsupported(t *testing.T) {
 func TestExchangeCode(t *testing.T) {
 	wx := wechattest.New(t)
 	wx.AddApp(appID, secret)
-	f := serve(t, plugin.Settings{"api_base": wx.URL})
+	f := serve(t, map[string]string{"api_base": wx.URL})
 
 	code := wx.MintCode(appID, "o-mini-1", "")
 	id, err := f.ExchangeCode(t.Context(), plugin.ExchangeInput{Code: code})
@@ -111,7 +134,7 @@ func TestExchangeCode(t *testing.T) {
 func TestShapeOrder(t *testing.T) {
 	wx := wechattest.New(t)
 	wx.AddApp(appID, secret)
-	f := serve(t, plugin.Settings{"api_base": wx.URL})
+	f := serve(t, map[string]string{"api_base": wx.URL})
 
 	got, err := f.ShapeOrder(t.Context(), plugin.OrderInput{Buyer: plugin.Buyer{OpenID: "o-7"}, ClientIP: "198.51.100.4"})
 	if err != nil {
@@ -149,20 +172,20 @@ func TestPayParams(t *testing.T) {
 	const payInfo = `{"appId":"wx8888888888888888","timeStamp":"1700000000","nonceStr":"n0nce","package":"prepay_id=wx201410272009395522657a690389285100","signType":"RSA","paySign":"c2lnbg=="}`
 	cases := []struct {
 		name     string
-		settings plugin.Settings
+		settings map[string]string
 		in       plugin.PayParamsInput
 		want     string
 	}{
 		{
 			name:     "with launch, query encoded",
-			settings: plugin.Settings{"original_id": "gh_abcdef123456"},
+			settings: map[string]string{"original_id": "gh_abcdef123456"},
 			in:       plugin.PayParamsInput{PaymentID: "pay_01H", OutTradeNo: "A&B 1/2", Upstream: map[string]string{"pay_info": payInfo}},
 			want: `{"request_payment":{"timeStamp":"1700000000","nonceStr":"n0nce","package":"prepay_id=wx201410272009395522657a690389285100","signType":"RSA","paySign":"c2lnbg=="},` +
 				`"launch":{"username":"gh_abcdef123456","path":"pages/pay/index?payment_id=pay_01H&out_trade_no=A%26B+1%2F2"}}`,
 		},
 		{
 			name:     "configured page path",
-			settings: plugin.Settings{"original_id": "gh_abcdef123456", "page_path": "/sub/checkout"},
+			settings: map[string]string{"original_id": "gh_abcdef123456", "page_path": "/sub/checkout"},
 			in:       plugin.PayParamsInput{PaymentID: "p", OutTradeNo: "o", Upstream: map[string]string{"pay_info": payInfo}},
 			want: `{"request_payment":{"timeStamp":"1700000000","nonceStr":"n0nce","package":"prepay_id=wx201410272009395522657a690389285100","signType":"RSA","paySign":"c2lnbg=="},` +
 				`"launch":{"username":"gh_abcdef123456","path":"sub/checkout?payment_id=p&out_trade_no=o"}}`,
@@ -180,7 +203,7 @@ func TestPayParams(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got.Kind != plugin.KindWeChatMiniApp || string(got.JSON) != c.want {
+			if got.Kind != upstream.KindWeChatMiniApp || string(got.JSON) != c.want {
 				t.Errorf("PayParams = %s %s\nwant %s", got.Kind, got.JSON, c.want)
 			}
 		})
@@ -189,18 +212,4 @@ func TestPayParams(t *testing.T) {
 	_, err := serve(t, nil).PayParams(t.Context(), plugin.PayParamsInput{Upstream: map[string]string{
 		"pay_info": `{"appId":"wx1","timeStamp":"1","nonceStr":"n","package":"prepay_id=p","signType":"RSA"}`}})
 	wantError(t, err, plugin.CodeInvalidRequest, "pay_info")
-}
-
-func TestDecodeNotification(t *testing.T) {
-	f := serve(t, nil)
-	got, err := f.DecodeNotification(t.Context(), plugin.NotificationInput{TradeType: "T_MINIAPP", Fields: map[string]string{
-		"out_trans_id": "4200000001", "wx_response": `{"sub_appid":"wx8888888888888888","sub_openid":"o-mini","bank_type":"OTHERS"}`}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Channel != "wechat" || got.BuyerID != "o-mini" || got.ChannelTradeNo != "4200000001" || got.Extra["bank_type"] != "OTHERS" {
-		t.Errorf("DecodeNotification = %+v", got)
-	}
-	_, err = f.DecodeNotification(t.Context(), plugin.NotificationInput{TradeType: "T_JSAPI"})
-	wantError(t, err, plugin.CodeInvalidRequest, "trade_type")
 }

@@ -1,22 +1,27 @@
 // Package mockflow is a configurable flow for testing hosts. It runs
 // in-process (through plugintest, or called directly) or as a real plugin
 // binary (cmd/mockflow), so that a host's supervision tests can launch it,
-// call it and kill it.
+// call it, hang it and kill it. It implements every method of the contract
+// and uses every host service.
 //
 // In-process, its results and errors are set with Override and SetError.
 // As a binary it is steered by its settings and by the metadata of each
 // ShapeOrder call:
 //
-//   - setting "name" (default "mock") and "trade_type" (default T_JSAPI)
-//     set what Info reports;
 //   - setting "label" is echoed in ShapeOrder's fields, which lets a test
-//     see that a restarted plugin was configured again;
+//     see that a restarted plugin was configured again; "app_id",
+//     "callback_url" (its sandbox default is "{sandbox_url}/mock") and
+//     "mode" are echoed too, and "app_secret" is secret;
 //   - setting "fail_configure" makes Configure fail with its value as the
 //     message;
+//   - setting "verbose" makes every call log its name through the host;
 //   - metadata "mock.error" makes ShapeOrder fail with that error code (and
 //     "mock.field" as the field);
 //   - metadata "mock.block" = "true" makes ShapeOrder log "mock call
 //     blocked" and wait until its context ends;
+//   - metadata "mock.deadlock" = "true" makes ShapeOrder take the flow's
+//     lock and never give it back, so that every later call, Check
+//     included, hangs: a live plugin whose handlers are deadlocked;
 //   - metadata "mock.panic" = "true" makes ShapeOrder panic;
 //   - metadata "mock.trade_type" replaces the trade type ShapeOrder
 //     answers (not the one Info reports);
@@ -24,19 +29,28 @@
 //     bypassing the logger;
 //   - metadata "mock.getenv" names an environment variable whose value
 //     ShapeOrder reports in the field "env", so a host can check what its
-//     plugins' environment holds.
+//     plugins' environment holds;
+//   - metadata "mock.sign" names a host key: ShapeOrder signs the payment
+//     id with it through the host (field "signature", base64) and verifies
+//     the signature with the key named by "mock.verify" (the same key when
+//     absent; field "verified": "true", "false" or the error);
+//   - metadata "mock.log" is logged through the host at info level, with
+//     the attribute "secret" holding the app_secret setting, which the
+//     host must redact.
 //
 // ShapeOrder's fields also report what the plugin saw: its process id
-// ("pid"), the trace and span id of its context ("trace_id", "span_id")
-// and the baggage ("baggage").
+// ("pid"), the agreed contract version ("api_version"), whether it runs
+// against the sandbox ("sandbox"), the trace and span id of its context
+// ("trace_id", "span_id") and the baggage ("baggage").
 package mockflow
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net/url"
 	"os"
 	"strconv"
@@ -46,10 +60,10 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/paysidecar/paysidecar/sdk/plugin"
-	"github.com/paysidecar/paysidecar/sidecar/nkp"
+	"github.com/paysidecar/paysidecar/sdk/upstream"
 )
 
-// Name is the flow name the mock reports unless configured otherwise.
+// Name is the flow name the mock reports.
 const Name = "mock"
 
 // Kind is the kind of the mock's pay parameters.
@@ -65,8 +79,6 @@ type Funcs struct {
 	ShapeOrder func(ctx context.Context, in plugin.OrderInput) (plugin.OrderShape, error)
 	// PayParams replaces PayParams.
 	PayParams func(ctx context.Context, in plugin.PayParamsInput) (plugin.PayParams, error)
-	// DecodeNotification replaces DecodeNotification.
-	DecodeNotification func(ctx context.Context, in plugin.NotificationInput) (plugin.ChannelDetail, error)
 	// AuthorizeURL replaces AuthorizeURL.
 	AuthorizeURL func(ctx context.Context, in plugin.AuthorizeInput) (string, error)
 	// ExchangeCode replaces ExchangeCode.
@@ -78,7 +90,7 @@ type Flow struct {
 	logger *slog.Logger
 
 	mu         sync.Mutex
-	settings   plugin.Settings
+	cfg        plugin.Config
 	configured bool
 	funcs      Funcs
 	errs       map[string]error
@@ -87,7 +99,8 @@ type Flow struct {
 
 var _ plugin.Flow = (*Flow)(nil)
 
-// New returns a mock flow that logs to logger (nil discards).
+// New returns a mock flow that logs its own messages to logger (nil
+// discards) until Configure gives it the host's logger.
 func New(logger *slog.Logger) *Flow {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -103,8 +116,8 @@ func (f *Flow) Override(fs Funcs) {
 	f.funcs = fs
 }
 
-// SetError makes every call of method (e.g. "ShapeOrder") return err until
-// it is set again; a nil err restores normal behavior.
+// SetError makes every call of method (e.g. "ShapeOrder", "Check") return
+// err until it is set again; a nil err restores normal behavior.
 func (f *Flow) SetError(method string, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -115,12 +128,11 @@ func (f *Flow) SetError(method string, err error) {
 	f.errs[method] = err
 }
 
-// Settings returns a copy of the settings of the last successful
-// Configure.
-func (f *Flow) Settings() plugin.Settings {
+// Config returns the configuration of the last successful Configure.
+func (f *Flow) Config() plugin.Config {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return maps.Clone(f.settings)
+	return f.cfg
 }
 
 // Calls returns the names of the methods called so far, in order.
@@ -130,62 +142,69 @@ func (f *Flow) Calls() []string {
 	return append([]string(nil), f.calls...)
 }
 
-// enter records a call and returns the error set for method, if any.
-func (f *Flow) enter(method string) (Funcs, error) {
+// enter records a call and returns the overrides, the error set for
+// method, if any, and the configuration.
+func (f *Flow) enter(method string) (Funcs, plugin.Config, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, method)
-	return f.funcs, f.errs[method]
+	if f.cfg.Settings.Bool("verbose") {
+		f.cfg.Logger.Info("mock call", "method", method)
+	}
+	return f.funcs, f.cfg, f.errs[method]
 }
 
-func (f *Flow) setting(key, def string) string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if v := f.settings.Get(key); v != "" {
-		return v
-	}
-	return def
+// Schema is the mock's settings schema; it has a setting of every type.
+var Schema = plugin.Schema{
+	{Key: "label", Description: "Value echoed in ShapeOrder's fields."},
+	{Key: "fail_configure", Description: "Makes Configure fail with this message."},
+	{Key: "app_id", Default: "mock-app", Description: "App id reported by ExchangeCode."},
+	{Key: "app_secret", Secret: true, Description: "Never shown; logged by mock.log to test redaction."},
+	{Key: "verbose", Type: plugin.TypeBool, Default: "false", Description: "Log every call through the host."},
+	{Key: "max_fen", Type: plugin.TypeInt, Default: "0", Description: "When positive, ShapeOrder refuses larger amounts."},
+	{Key: "timeout", Type: plugin.TypeDuration, Default: "5s", Description: "Echoed in ShapeOrder's fields."},
+	{Key: "callback_url", Type: plugin.TypeURL, Default: "https://mock.invalid/callback", SandboxDefault: plugin.SandboxURL + "/mock", Description: "Echoed in ShapeOrder's fields."},
+	{Key: "mode", Type: plugin.TypeEnum, Enum: []string{"normal", "strict"}, Default: "normal", Description: "Echoed in ShapeOrder's fields."},
 }
 
 // Info implements plugin.Flow.
 func (f *Flow) Info(context.Context) (plugin.Info, error) {
-	if _, err := f.enter("Info"); err != nil {
+	if _, _, err := f.enter("Info"); err != nil {
 		return plugin.Info{}, err
 	}
 	return plugin.Info{
-		Name:         f.setting("name", Name),
+		Name:         Name,
 		Version:      Version,
-		TradeType:    f.setting("trade_type", nkp.TradeWxJSAPI),
+		TradeType:    upstream.TradeWeChatJSAPI,
 		Capabilities: []plugin.Capability{plugin.CapAuthorizeURL, plugin.CapExchangeCode},
-		Settings: []plugin.SettingSpec{
-			{Key: "name", Default: Name, Description: "Flow name the mock reports."},
-			{Key: "trade_type", Default: nkp.TradeWxJSAPI, Description: "Trade type the mock reports."},
-			{Key: "label", Description: "Value echoed in ShapeOrder's fields."},
-			{Key: "fail_configure", Description: "Makes Configure fail with this message."},
-			{Key: "app_id", Description: "App id reported by ExchangeCode."},
-			{Key: "app_secret", Secret: true, Description: "Accepted and never used."},
-		},
+		Buyer:        plugin.BuyerOptional,
+		Settings:     Schema,
 	}, nil
 }
 
 // Configure implements plugin.Flow.
-func (f *Flow) Configure(_ context.Context, s plugin.Settings) error {
-	if _, err := f.enter("Configure"); err != nil {
+func (f *Flow) Configure(ctx context.Context, c plugin.Config) error {
+	if _, _, err := f.enter("Configure"); err != nil {
 		return err
 	}
-	if msg := s.Get("fail_configure"); msg != "" {
+	if msg := c.Settings.Get("fail_configure"); msg != "" {
 		return &plugin.Error{Code: plugin.CodeInvalidRequest, Field: "fail_configure", Message: msg}
 	}
+	if c.Logger == nil {
+		c.Logger = f.logger
+	}
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.settings = maps.Clone(s)
+	f.cfg = c
 	f.configured = true
+	f.mu.Unlock()
+	// The settings log with their secrets redacted.
+	c.Logger.InfoContext(ctx, "mock configured", "settings", c.Settings, "api_version", c.APIVersion, "sandbox", c.Environment.Sandbox)
 	return nil
 }
 
 // ShapeOrder implements plugin.Flow.
 func (f *Flow) ShapeOrder(ctx context.Context, in plugin.OrderInput) (plugin.OrderShape, error) {
-	fs, err := f.enter("ShapeOrder")
+	fs, c, err := f.enter("ShapeOrder")
 	if err != nil {
 		return plugin.OrderShape{}, err
 	}
@@ -201,31 +220,49 @@ func (f *Flow) ShapeOrder(ctx context.Context, in plugin.OrderInput) (plugin.Ord
 	if text := in.Metadata["mock.print"]; text != "" {
 		fmt.Fprintln(os.Stderr, text)
 	}
+	if max := c.Settings.Int("max_fen"); max > 0 && in.AmountFen > max {
+		return plugin.OrderShape{}, plugin.Errorf(plugin.CodeInvalidRequest, "amount_fen", "the mock takes at most %d fen", max)
+	}
 	if in.Metadata["mock.block"] == "true" {
-		f.logger.InfoContext(ctx, "mock call blocked", "payment_id", in.PaymentID)
+		f.log(c).InfoContext(ctx, "mock call blocked", "payment_id", in.PaymentID)
 		<-ctx.Done()
 		return plugin.OrderShape{}, ctx.Err()
 	}
-	data, err := nkp.EncodeNested(map[string]any{
-		"payment_id":   in.PaymentID,
-		"out_trade_no": in.OutTradeNo,
-		"amount_fen":   in.AmountFen,
-		"openid":       in.Buyer.OpenID,
-	})
+	if in.Metadata["mock.deadlock"] == "true" {
+		f.mu.Lock() // never unlocked: every later call hangs
+		f.log(c).InfoContext(ctx, "mock deadlocked", "payment_id", in.PaymentID)
+		<-ctx.Done()
+		return plugin.OrderShape{}, ctx.Err()
+	}
+	if msg := in.Metadata["mock.log"]; msg != "" {
+		f.log(c).InfoContext(ctx, msg, "payment_id", in.PaymentID, "secret", c.Settings.Get("app_secret"))
+	}
+	data, err := upstream.Encode(upstream.Object{}.
+		Set("payment_id", in.PaymentID).Set("out_trade_no", in.OutTradeNo).
+		Set("amount_fen", in.AmountFen).Set("openid", in.Buyer.OpenID))
 	if err != nil {
 		return plugin.OrderShape{}, fmt.Errorf("encode mock_data: %w", err)
 	}
 	sc := trace.SpanContextFromContext(ctx)
 	fields := map[string]string{
-		"env":       os.Getenv(in.Metadata["mock.getenv"]),
-		"mock_data": data,
-		"label":     f.setting("label", ""),
-		"pid":       strconv.Itoa(os.Getpid()),
-		"trace_id":  sc.TraceID().String(),
-		"span_id":   sc.SpanID().String(),
-		"baggage":   baggage.FromContext(ctx).String(),
+		"env":          os.Getenv(in.Metadata["mock.getenv"]),
+		"mock_data":    data,
+		"label":        c.Settings.Get("label"),
+		"app_id":       c.Settings.Get("app_id"),
+		"timeout":      c.Settings.Duration("timeout").String(),
+		"callback_url": c.Settings.Get("callback_url"),
+		"mode":         c.Settings.Get("mode"),
+		"api_version":  strconv.Itoa(c.APIVersion),
+		"sandbox":      strconv.FormatBool(c.Environment.Sandbox),
+		"pid":          strconv.Itoa(os.Getpid()),
+		"trace_id":     sc.TraceID().String(),
+		"span_id":      sc.SpanID().String(),
+		"baggage":      baggage.FromContext(ctx).String(),
 	}
-	tradeType := f.setting("trade_type", nkp.TradeWxJSAPI)
+	if key := in.Metadata["mock.sign"]; key != "" {
+		f.signAndVerify(ctx, c, key, in, fields)
+	}
+	tradeType := upstream.TradeWeChatJSAPI
 	if tt := in.Metadata["mock.trade_type"]; tt != "" {
 		tradeType = tt
 	}
@@ -236,9 +273,45 @@ func (f *Flow) ShapeOrder(ctx context.Context, in plugin.OrderInput) (plugin.Ord
 	}, nil
 }
 
+// signAndVerify signs the payment id with the host key named key and
+// verifies the signature with the key named by "mock.verify", reporting
+// both in fields.
+func (f *Flow) signAndVerify(ctx context.Context, c plugin.Config, key string, in plugin.OrderInput, fields map[string]string) {
+	host := c.Host
+	if host == nil {
+		fields["signature"] = "no host"
+		return
+	}
+	sig, err := host.Sign(ctx, key, plugin.AlgRSASHA256, []byte(in.PaymentID))
+	if err != nil {
+		fields["signature"] = "error: " + err.Error()
+		return
+	}
+	fields["signature"] = base64.StdEncoding.EncodeToString(sig)
+	verifyKey := in.Metadata["mock.verify"]
+	if verifyKey == "" {
+		verifyKey = key
+	}
+	switch err := host.Verify(ctx, verifyKey, plugin.AlgRSASHA256, []byte(in.PaymentID), sig); {
+	case err == nil:
+		fields["verified"] = "true"
+	case errors.Is(err, plugin.ErrInvalidSignature):
+		fields["verified"] = "false"
+	default:
+		fields["verified"] = "error: " + err.Error()
+	}
+}
+
+func (f *Flow) log(c plugin.Config) *slog.Logger {
+	if c.Logger != nil {
+		return c.Logger
+	}
+	return f.logger
+}
+
 // PayParams implements plugin.Flow.
 func (f *Flow) PayParams(ctx context.Context, in plugin.PayParamsInput) (plugin.PayParams, error) {
-	fs, err := f.enter("PayParams")
+	fs, _, err := f.enter("PayParams")
 	if err != nil {
 		return plugin.PayParams{}, err
 	}
@@ -252,26 +325,9 @@ func (f *Flow) PayParams(ctx context.Context, in plugin.PayParamsInput) (plugin.
 	return plugin.PayParams{Kind: Kind, JSON: b}, nil
 }
 
-// DecodeNotification implements plugin.Flow.
-func (f *Flow) DecodeNotification(ctx context.Context, in plugin.NotificationInput) (plugin.ChannelDetail, error) {
-	fs, err := f.enter("DecodeNotification")
-	if err != nil {
-		return plugin.ChannelDetail{}, err
-	}
-	if fs.DecodeNotification != nil {
-		return fs.DecodeNotification(ctx, in)
-	}
-	return plugin.ChannelDetail{
-		Channel:        "mock",
-		BuyerID:        in.Fields["buyer_id"],
-		ChannelTradeNo: in.Fields["out_trans_id"],
-		Extra:          map[string]string{"trade_type": in.TradeType},
-	}, nil
-}
-
 // AuthorizeURL implements plugin.Flow.
 func (f *Flow) AuthorizeURL(ctx context.Context, in plugin.AuthorizeInput) (string, error) {
-	fs, err := f.enter("AuthorizeURL")
+	fs, _, err := f.enter("AuthorizeURL")
 	if err != nil {
 		return "", err
 	}
@@ -285,7 +341,7 @@ func (f *Flow) AuthorizeURL(ctx context.Context, in plugin.AuthorizeInput) (stri
 // ExchangeCode implements plugin.Flow. The code "invalid" is refused with
 // CodeCodeInvalid.
 func (f *Flow) ExchangeCode(ctx context.Context, in plugin.ExchangeInput) (plugin.Identity, error) {
-	fs, err := f.enter("ExchangeCode")
+	fs, c, err := f.enter("ExchangeCode")
 	if err != nil {
 		return plugin.Identity{}, err
 	}
@@ -295,5 +351,16 @@ func (f *Flow) ExchangeCode(ctx context.Context, in plugin.ExchangeInput) (plugi
 	if in.Code == "invalid" {
 		return plugin.Identity{}, &plugin.Error{Code: plugin.CodeCodeInvalid, Field: "code", Message: "mock refuses this code"}
 	}
-	return plugin.Identity{OpenID: "openid-" + in.Code, AppID: f.setting("app_id", "mock-app")}, nil
+	appID := c.Settings.Get("app_id")
+	if appID == "" {
+		appID = "mock-app"
+	}
+	return plugin.Identity{OpenID: "openid-" + in.Code, AppID: appID}, nil
+}
+
+// Check implements plugin.Flow. It takes the flow's lock, so a deadlocked
+// ShapeOrder makes it hang.
+func (f *Flow) Check(context.Context) error {
+	_, _, err := f.enter("Check")
+	return err
 }

@@ -1,19 +1,27 @@
-// Package plugintest runs a flow in-process behind a real gRPC server, so
-// that a plugin's own tests exercise the full round trip through the
-// contract: proto conversion both ways, errors crossing the boundary as
-// gRPC statuses, and trace context carried by the OpenTelemetry stats
-// handlers that Serve installs in a real plugin.
+// Package plugintest runs a flow in-process the way a host runs a plugin,
+// so that a plugin's own tests exercise the full round trip through the
+// contract: go-plugin's handshake and broker, proto conversion both ways,
+// the schema the SDK enforces before Configure, the host's services called
+// back over the broker, errors crossing the boundary as gRPC statuses, and
+// trace context carried by the OpenTelemetry stats handlers that Serve
+// installs in a real plugin.
+//
+// Serve returns the host side's Flow, unconfigured; Configure configures it
+// as a host does, with raw settings and the test's Host (NewHost gives one
+// with real RSA keys).
 package plugintest
 
 import (
+	"context"
+	"errors"
 	"log/slog"
-	"net"
-	"sync"
 	"testing"
+	"time"
 
+	"github.com/hashicorp/go-hclog"
+	goplugin "github.com/hashicorp/go-plugin"
+	"github.com/hashicorp/go-plugin/runner"
 	"go.opentelemetry.io/otel/trace"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/paysidecar/paysidecar/sdk/plugin"
 )
@@ -43,44 +51,147 @@ func WithClientTracerProvider(tp trace.TracerProvider) Option {
 	return func(c *config) { c.clientTP = tp }
 }
 
-// WithLogger sets the logger of the plugin side's own messages.
+// WithLogger sets the logger of the plugin side's own messages, and of the
+// flow when the host offers no services.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) { c.logger = l }
 }
 
-// Serve serves flow on a loopback gRPC server with the same server options
-// as plugin.Serve, connects to it with the same dial options as the host,
-// and returns the host side's Flow. The server and the connection stop when
-// the test ends.
+// Serve serves flow in-process with plugin.Serve in go-plugin's test mode,
+// attaches to it as a host does (the contract versions of
+// plugin.ClientPlugins, the same dial options) and returns the host side's
+// Flow. Everything stops when the test ends.
 func Serve(t testing.TB, flow plugin.Flow, opts ...Option) plugin.Flow {
 	t.Helper()
 	var cfg config
 	for _, o := range opts {
 		o(&cfg)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("plugintest: listen: %v", err)
+	if cfg.logger == nil {
+		cfg.logger = slog.New(slog.DiscardHandler)
 	}
-	srv := grpc.NewServer(plugin.GRPCServerOptions(cfg.serverTP, cfg.logger)...)
-	if err := (&plugin.GRPCPlugin{Impl: flow}).GRPCServer(nil, srv); err != nil {
-		t.Fatalf("plugintest: register flow: %v", err)
+	ctx, cancel := context.WithCancel(context.Background())
+	reattach := make(chan *goplugin.ReattachConfig, 1)
+	closed := make(chan struct{})
+	serveOpts := []plugin.ServeOption{
+		plugin.WithLogger(cfg.logger),
+		plugin.WithGoPluginLogger(hclog.NewNullLogger()),
+		plugin.WithTestServe(&goplugin.ServeTestConfig{Context: ctx, ReattachConfigCh: reattach, CloseCh: closed}),
 	}
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = srv.Serve(ln) })
+	if cfg.serverTP != nil {
+		serveOpts = append(serveOpts, plugin.WithTracerProvider(cfg.serverTP))
+	}
+	go plugin.Serve(flow, serveOpts...)
 
-	dialOpts := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())},
-		plugin.GRPCDialOptions(cfg.clientTP)...)
-	conn, err := grpc.NewClient(ln.Addr().String(), dialOpts...)
+	var rc *goplugin.ReattachConfig
+	select {
+	case rc = <-reattach:
+	case <-time.After(10 * time.Second):
+		cancel()
+		t.Fatal("plugintest: the flow did not start serving")
+	}
+	rc.ReattachFunc = func() (runner.AttachedRunner, error) { return inProcess{closed: closed, stop: cancel}, nil }
+	// A reattached client takes its plugin set as given: the one of the
+	// version the in-process server chose, as a handshake would.
+	client := goplugin.NewClient(&goplugin.ClientConfig{
+		HandshakeConfig:  plugin.Handshake(),
+		Plugins:          plugin.ClientPlugins()[rc.ProtocolVersion],
+		Reattach:         rc,
+		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
+		GRPCDialOptions:  plugin.GRPCDialOptions(cfg.clientTP),
+		Logger:           hclog.NewNullLogger(),
+	})
+	stop := func() {
+		client.Kill()
+		cancel()
+		<-closed
+	}
+	rpc, err := client.Client()
 	if err != nil {
-		srv.Stop()
-		wg.Wait()
-		t.Fatalf("plugintest: dial: %v", err)
+		stop()
+		t.Fatalf("plugintest: attach: %v", err)
+	}
+	raw, err := rpc.Dispense(plugin.PluginName)
+	if err != nil {
+		_ = rpc.Close()
+		stop()
+		t.Fatalf("plugintest: dispense: %v", err)
+	}
+	f, ok := raw.(plugin.Flow)
+	if !ok {
+		_ = rpc.Close()
+		stop()
+		t.Fatalf("plugintest: dispensed %T, not a plugin.Flow", raw)
 	}
 	t.Cleanup(func() {
-		_ = conn.Close()
-		srv.Stop()
-		wg.Wait()
+		// Closing the connection shuts the in-process server down; only
+		// when it does not is it stopped through its context, which
+		// go-plugin must not be asked to do while it is shutting down.
+		_ = rpc.Close()
+		select {
+		case <-closed:
+		case <-time.After(10 * time.Second):
+		}
+		stop()
 	})
-	return plugin.NewGRPCClient(conn)
+	return f
+}
+
+// Configure configures f as a host does, with plugin.Configure: it reads
+// f's Info, applies the schema to raw in c.Environment and hands the flow
+// the result and the rest of c (its Host, HostKeys, APIVersion). An unset
+// APIVersion is plugin.ProtocolVersion. It returns the Info it read.
+func Configure(ctx context.Context, f plugin.Flow, raw map[string]string, c plugin.Config) (plugin.Info, error) {
+	if c.APIVersion == 0 {
+		c.APIVersion = plugin.ProtocolVersion
+	}
+	return plugin.Configure(ctx, f, raw, c)
+}
+
+// inProcess is the runner of a flow served in this process: waiting ends
+// when the server has stopped, and killing stops it.
+type inProcess struct {
+	closed <-chan struct{}
+	stop   context.CancelFunc
+}
+
+func (r inProcess) Wait(ctx context.Context) error {
+	select {
+	case <-r.closed:
+	case <-ctx.Done():
+	}
+	return nil
+}
+
+func (r inProcess) Kill(context.Context) error {
+	r.stop()
+	<-r.closed
+	return nil
+}
+
+func (inProcess) ID() string { return "in-process" }
+
+func (inProcess) PluginToHost(network, addr string) (string, string, error) {
+	return network, addr, nil
+}
+
+func (inProcess) HostToPlugin(network, addr string) (string, string, error) {
+	return network, addr, nil
+}
+
+// RefusedSetting returns the key of the first setting err refuses: the
+// first problem of a *plugin.SettingsError (the schema refused it before
+// the flow saw it) or the field of a *plugin.Error with
+// plugin.CodeInvalidRequest (the flow's Configure refused it). It returns
+// "" for any other error and for nil.
+func RefusedSetting(err error) string {
+	var se *plugin.SettingsError
+	if errors.As(err, &se) && len(se.Problems) > 0 {
+		return se.Problems[0].Key
+	}
+	var pe *plugin.Error
+	if errors.As(err, &pe) && pe.Code == plugin.CodeInvalidRequest {
+		return pe.Field
+	}
+	return ""
 }

@@ -37,8 +37,8 @@ func newRunCommand() *cobra.Command {
 		Short: "Run the sidecar: app API, notification ingress, delivery, reverse query and flow plugins",
 		Long: `Run the sidecar. With no configuration it runs on embedded defaults: the
 sandbox upstream on 127.0.0.1:8900 (start it with --sandbox, or separately
-with "paysidecar sandbox"), SQLite in .paysidecar/, and the three flow plugins
-from bin/plugins.
+with "paysidecar sandbox"), SQLite in .paysidecar/, and every flow plugin
+in bin/plugins.
 
 The configuration is read again when its file or a secret file changes, and
 on SIGHUP: the log level, the app API's token and passthrough list, the
@@ -141,14 +141,22 @@ func newConfigCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "config", Short: "Inspect the configuration"}
 	cmd.AddCommand(&cobra.Command{
 		Use:   "check",
-		Short: "Load and validate the configuration; report every problem with its key",
+		Short: "Load and validate the configuration, flows' settings included; report every problem with its key",
 		Long: `Load and validate the configuration exactly as "paysidecar run" does before
 it starts anything: the file, the environment, secret files, and every
-check the sidecar's parts make of their settings. Exit status 2 and every
-problem with its key (and line in the file) when it is not valid.`,
+check the sidecar's parts make of their settings. Each flow plugin is then
+started only to read the settings it declares, which the flow's settings are
+checked against; no plugin is configured and no traffic flows. Exit status 2
+and every problem with its key (and line in the file) when it is not valid.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(cmd)
 			if err != nil {
+				return err
+			}
+			for _, h := range cfg.Hints {
+				fmt.Fprintln(cmd.ErrOrStderr(), "note:", h)
+			}
+			if err := app.CheckFlows(cmd.Context(), cfg, nil); err != nil {
 				return err
 			}
 			// The hash is the one a running sidecar logs and exports as

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -43,8 +44,23 @@ func cleanEnv(t *testing.T) {
 	}
 }
 
+// pluginsDir builds the mock flow plugin into a directory of its own and
+// points plugins.dir at it.
+func pluginsDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	build := exec.Command("go", "build", "-o", filepath.Join(dir, "mock"), "github.com/paysidecar/paysidecar/sdk/plugin/mockflow/cmd/mockflow")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build the mock flow: %v\n%s", err, out)
+	}
+	t.Setenv("PAYSIDECAR_PLUGINS__DIR", dir)
+	return dir
+}
+
 func TestConfigCheck(t *testing.T) {
 	cleanEnv(t)
+	pluginsDir(t)
+
 	out, _, err := run(t, "config", "check")
 	if err != nil || !strings.Contains(out, "configuration is valid") {
 		t.Fatalf("defaults: %v %q", err, out)
@@ -74,7 +90,7 @@ func TestConfigCheck(t *testing.T) {
 func fakePlugin(t *testing.T, dir, marker string) {
 	t.Helper()
 	script := "#!/bin/sh\necho started >> '" + marker + "'\nexit 1\n"
-	for _, name := range []string{config.FlowWeChatJSAPI, config.FlowWeChatMiniApp, config.FlowAlipayNative} {
+	for _, name := range []string{"flow-one", "flow-two"} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(script), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -167,6 +183,47 @@ func TestRunStartsPluginsWithAValidConfiguration(t *testing.T) {
 	}
 	if _, err := os.Stat(marker); err != nil {
 		t.Fatalf("no plugin was started: %v", err)
+	}
+}
+
+// TestConfigCheckReportsFlowSettings checks a flow's settings against the
+// schema its plugin declares: every bad setting is reported with its key,
+// and a secret value is never shown.
+func TestConfigCheckReportsFlowSettings(t *testing.T) {
+	cleanEnv(t)
+	dir := pluginsDir(t)
+	path := filepath.Join(t.TempDir(), "flows.yaml")
+	body := `
+plugins:
+  flows:
+    mock:
+      settings:
+        max_fen: lots
+        mode: loud
+        app_secrt: hunter2-not-shown
+    elsewhere:
+      path: ` + filepath.Join(dir, "missing") + `
+`
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := run(t, "config", "check", "--config", path)
+	if err == nil || exitCode(err) != 2 {
+		t.Fatalf("want exit status 2, got %v", err)
+	}
+	stderr := describe(err)
+	for _, want := range []string{
+		"plugins.flows.mock.settings.max_fen: must be an integer",
+		"plugins.flows.mock.settings.mode: must be one of normal, strict",
+		"plugins.flows.mock.settings.app_secrt: unknown setting",
+		"plugins.flows.elsewhere: cannot read the plugin's settings",
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("report lacks %q:\n%s", want, stderr)
+		}
+	}
+	if strings.Contains(stderr, "hunter2") {
+		t.Errorf("the report shows a setting's value:\n%s", stderr)
 	}
 }
 

@@ -7,9 +7,10 @@ import (
 
 	"github.com/paysidecar/paysidecar/sdk/plugin"
 	"github.com/paysidecar/paysidecar/sdk/plugin/mockflow"
+	"github.com/paysidecar/paysidecar/sdk/plugin/otlpexport"
 )
 
 func main() {
 	logger := plugin.NewLogger(os.Stderr, slog.LevelDebug)
-	plugin.Serve(mockflow.New(logger), plugin.WithLogger(logger), plugin.WithLogLevel(slog.LevelDebug))
+	plugin.Serve(mockflow.New(logger), plugin.WithLogger(logger), plugin.WithLogLevel(slog.LevelDebug), plugin.WithTracing(otlpexport.FromEnv))
 }

@@ -1,0 +1,115 @@
+// Package unionpay is the UnionPay QR flow (U_NATIVE, the seed's 银联云闪付):
+// the upstream answers a UnionPay QR code URL (qr_code) that the buyer
+// pays with UnionPay QuickPass or a bank's app, scanning it from a page
+// or opening it on the phone. It is written only against the plugin SDK.
+package unionpay
+
+import (
+	"context"
+	"net/url"
+	"strings"
+	"sync/atomic"
+
+	"github.com/paysidecar/paysidecar/sdk/plugin"
+	"github.com/paysidecar/paysidecar/sdk/upstream"
+)
+
+// Name is the flow's name.
+const Name = "unionpay-native"
+
+// Version is the flow's version.
+const Version = "1.0.0"
+
+// SettingFrontURL is the setting of the page UnionPay sends the buyer back
+// to after paying (unionpay_data.front_url).
+const SettingFrontURL = "front_url"
+
+// Schema is the flow's settings.
+var Schema = plugin.Schema{
+	{Key: SettingFrontURL, Type: plugin.TypeURL, Description: "Page UnionPay sends the buyer back to after paying; none when empty."},
+}
+
+// data is the content of unionpay_data.
+type data struct {
+	FrontURL string `json:"front_url,omitempty"`
+}
+
+// payParams is the object the front end gets.
+type payParams struct {
+	// QRCode is the UnionPay QR code URL: shown as a QR code, or opened
+	// on the buyer's phone.
+	QRCode string `json:"qr_code"`
+}
+
+// Flow is the UnionPay QR flow. It is safe for concurrent use; Configure
+// replaces its settings atomically.
+type Flow struct {
+	plugin.UnsupportedFlow
+	frontURL atomic.Pointer[string]
+}
+
+var _ plugin.Flow = (*Flow)(nil)
+
+// New returns the flow.
+func New() *Flow { return &Flow{} }
+
+// Info implements plugin.Flow. A UnionPay QR order takes no buyer: whoever
+// scans the code pays.
+func (f *Flow) Info(context.Context) (plugin.Info, error) {
+	return plugin.Info{
+		Name: Name, Version: Version, TradeType: upstream.TradeUnionPayNative,
+		Buyer: plugin.BuyerNone, Settings: Schema,
+	}, nil
+}
+
+// Configure implements plugin.Flow; the SDK has checked the settings.
+func (f *Flow) Configure(_ context.Context, c plugin.Config) error {
+	front := c.Settings.Get(SettingFrontURL)
+	f.frontURL.Store(&front)
+	return nil
+}
+
+// ShapeOrder implements plugin.Flow: a U_NATIVE order with unionpay_data
+// when front_url is set, and risk_check_data when the buyer's IP is known.
+func (f *Flow) ShapeOrder(_ context.Context, in plugin.OrderInput) (plugin.OrderShape, error) {
+	if in.Buyer != (plugin.Buyer{}) {
+		return plugin.OrderShape{}, plugin.Errorf(plugin.CodeInvalidBuyer, "buyer", "a UnionPay QR order takes no buyer: whoever scans the code pays")
+	}
+	fields := map[string]string{}
+	if front := f.frontURL.Load(); front != nil && *front != "" {
+		s, err := upstream.Encode(data{FrontURL: *front})
+		if err != nil {
+			return plugin.OrderShape{}, plugin.Errorf(plugin.CodeInternal, "", "encode unionpay_data: %v", err)
+		}
+		fields[upstream.FieldUnionPayData] = s
+	}
+	ip, ok := upstream.ClientIP(in.ClientIP)
+	if !ok {
+		return plugin.OrderShape{}, plugin.Errorf(plugin.CodeInvalidRequest, "client_ip", "client_ip must be an IPv4 or IPv6 address")
+	}
+	if ip != "" {
+		s, err := upstream.Encode(upstream.RiskCheckData{IPAddr: ip})
+		if err != nil {
+			return plugin.OrderShape{}, plugin.Errorf(plugin.CodeInternal, "", "encode risk_check_data: %v", err)
+		}
+		fields[upstream.FieldRiskCheckData] = s
+	}
+	return plugin.OrderShape{TradeType: upstream.TradeUnionPayNative, Fields: fields}, nil
+}
+
+// PayParams implements plugin.Flow: {"qr_code": url}.
+func (f *Flow) PayParams(_ context.Context, in plugin.PayParamsInput) (plugin.PayParams, error) {
+	qr := strings.TrimSpace(in.Upstream[upstream.FieldQRCode])
+	if qr == "" {
+		return plugin.PayParams{}, plugin.Errorf(plugin.CodeInvalidRequest, upstream.FieldQRCode, "the upstream answer carries no qr_code")
+	}
+	u, err := url.Parse(qr)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return plugin.PayParams{}, plugin.Errorf(plugin.CodeInvalidRequest, upstream.FieldQRCode, "qr_code is not an http or https URL")
+	}
+	b, err := upstream.JSON(payParams{QRCode: qr})
+	if err != nil {
+		return plugin.PayParams{}, plugin.Errorf(plugin.CodeInternal, "", "encode pay params: %v", err)
+	}
+	return plugin.PayParams{Kind: upstream.KindUnionPayNative, JSON: b}, nil
+}
