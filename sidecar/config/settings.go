@@ -12,16 +12,20 @@ import (
 
 // Settings returns every setting of c by its key, as the file and the
 // environment name them ("webhook.url", "webhook.schedule",
-// "plugins.wechat_jsapi.settings.app_id"): one entry per struct field and
-// per map entry; a list is one setting. Two configurations differ exactly
-// where their Settings differ.
+// "plugins.flows.wechat-jsapi.settings.app_id"): one entry per struct
+// field and per map entry; a list is one setting. A setting at its zero
+// value ("", 0, false, an empty list) is left out, so that a map entry
+// written with only some of its fields (a flow given only settings) equals
+// one that is absent but for those; a pointer set to a zero value (enabled:
+// false) is kept. Two configurations differ exactly where their Settings
+// differ.
 func (c Config) Settings() map[string]any {
 	out := map[string]any{}
-	flatten(out, "", reflect.ValueOf(c))
+	flatten(out, "", reflect.ValueOf(c), false)
 	return out
 }
 
-func flatten(out map[string]any, prefix string, v reflect.Value) {
+func flatten(out map[string]any, prefix string, v reflect.Value, pointed bool) {
 	switch v.Kind() {
 	case reflect.Struct:
 		t := v.Type()
@@ -30,17 +34,20 @@ func flatten(out map[string]any, prefix string, v reflect.Value) {
 			if name == "" || name == "-" || !t.Field(i).IsExported() {
 				continue
 			}
-			flatten(out, prefix+name+".", v.Field(i))
+			flatten(out, prefix+name+".", v.Field(i), false)
 		}
 	case reflect.Map:
 		for _, k := range v.MapKeys() {
-			flatten(out, prefix+fmt.Sprint(k.Interface())+".", v.MapIndex(k))
+			flatten(out, prefix+fmt.Sprint(k.Interface())+".", v.MapIndex(k), false)
 		}
 	case reflect.Pointer:
 		if !v.IsNil() {
-			flatten(out, prefix, v.Elem())
+			flatten(out, prefix, v.Elem(), true)
 		}
 	default:
+		if !pointed && (v.IsZero() || (v.Kind() == reflect.Slice && v.Len() == 0)) {
+			return
+		}
 		out[strings.TrimSuffix(prefix, ".")] = v.Interface()
 	}
 }

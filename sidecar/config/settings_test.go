@@ -22,10 +22,13 @@ func withFlow() Config {
 func TestSettingsNameEveryKey(t *testing.T) {
 	cfg := withFlow()
 	s := cfg.Settings()
+	for _, key := range []string{"webhook.url", "api.token_file", "reconcile.dir"} {
+		if v, ok := s[key]; ok {
+			t.Errorf("%s = %#v: a setting at its zero value is not left out", key, v)
+		}
+	}
 	for key, want := range map[string]any{
-		"webhook.url":      "",
 		"log.level":        "info",
-		"api.token_file":   "",
 		"requery.interval": time.Second,
 		"plugins.flows.wechat-jsapi.settings.app_id": "wxsandbox00000001",
 		"plugins.flows.wechat-jsapi.enabled":         true,
@@ -74,12 +77,16 @@ func TestChangedAndHash(t *testing.T) {
 			f.Settings["x"] = "1"
 		}, []string{"plugins.flows.wechat-jsapi.settings.x"}},
 		{"a flow added", func(c *Config) {
-			c.Plugins.Flows["alipay-native"] = FlowConfig{Path: "/bin/a"}
-		}, []string{"plugins.flows.alipay-native.keys", "plugins.flows.alipay-native.path", "plugins.flows.alipay-native.sha256"}},
+			c.Plugins.Flows["alipay-native"] = FlowConfig{Path: "/bin/a", Settings: map[string]string{}}
+		}, []string{"plugins.flows.alipay-native.path"}},
+		{"a zero value written out", func(c *Config) {
+			c.Plugins.Flows["alipay-native"] = FlowConfig{SHA256: "", Keys: []string{}}
+		}, nil},
+		{"a value set to zero", func(c *Config) { c.API.Token = "" }, []string{"api.token"}},
 		{"a map entry removed", func(c *Config) {
 			delete(c.Plugins.Flows["wechat-jsapi"].Settings, "api_base")
 		}, []string{"plugins.flows.wechat-jsapi.settings.api_base"}},
-		{"a flow disabled", func(c *Config) {
+		{"a flow disabled (a pointer to a zero value)", func(c *Config) {
 			off := false
 			f := c.Plugins.Flows["wechat-jsapi"]
 			f.Enabled = &off
