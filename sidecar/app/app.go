@@ -339,7 +339,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 	}
 	if opts.LoadConfig != nil {
 		w, err := reload.New(cfg, liveParts(cfg, live{
-			level: level, api: apiServer, upstreamCalls: upstreamCalls, delivery: disp, requery: rq, payments: pay,
+			level: level, api: apiServer, upstreamCalls: upstreamCalls, delivery: disp, requery: rq, payments: pay, plugins: plugins,
 		}), reload.Options{Path: opts.ConfigPath, Load: opts.LoadConfig, Signals: opts.ReloadSignals, Telemetry: tel})
 		if err != nil {
 			return err

@@ -9,6 +9,7 @@ import (
 	"github.com/paysidecar/paysidecar/sidecar/config"
 	"github.com/paysidecar/paysidecar/sidecar/delivery"
 	"github.com/paysidecar/paysidecar/sidecar/payments"
+	"github.com/paysidecar/paysidecar/sidecar/pluginhost"
 	"github.com/paysidecar/paysidecar/sidecar/reload"
 	"github.com/paysidecar/paysidecar/sidecar/requery"
 	"github.com/paysidecar/paysidecar/sidecar/telemetry"
@@ -22,14 +23,16 @@ type live struct {
 	delivery      *delivery.Dispatcher // nil when webhook.url was empty at start
 	requery       *requery.Requerier
 	payments      *payments.Service
+	plugins       *pluginhost.Manager
 }
 
 // liveParts declares what changes without a restart, for the
 // configuration started is running with: the log level, the app API's
-// token and passthrough list, the webhook's URL, secret and schedule, and
-// the reverse query's schedule. Every other setting needs a restart.
+// token and passthrough list, the webhook's URL, secret and schedule, the
+// reverse query's schedule, and the settings of each running flow. Every
+// other setting needs a restart.
 func liveParts(started config.Config, l live) []reload.Part {
-	return []reload.Part{
+	parts := []reload.Part{
 		{Name: "log", Keys: []string{"log.level"}, Apply: func(_ context.Context, cfg config.Config) error {
 			l.level.Set(telemetry.ParseLevel(cfg.Log.Level))
 			return nil
@@ -71,4 +74,19 @@ func liveParts(started config.Config, l live) []reload.Part {
 			return nil
 		}},
 	}
+	// A flow's settings go to its running plugin (pluginhost.Manager
+	// .Reconfigure: Configure, or a restart when the plugin cannot take
+	// them). Enabling, disabling, adding a flow, or changing its binary,
+	// checksum or keys needs a restart.
+	for _, info := range l.plugins.Infos() {
+		name := info.Name
+		parts = append(parts, reload.Part{
+			Name: "flow " + name,
+			Keys: []string{"plugins.flows." + name + ".settings.", "plugins.flows." + name + ".settings_files."},
+			Apply: func(ctx context.Context, cfg config.Config) error {
+				return l.plugins.Reconfigure(ctx, name, cfg.Plugins.Flows[name].Settings)
+			},
+		})
+	}
+	return parts
 }

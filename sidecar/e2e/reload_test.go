@@ -361,3 +361,85 @@ func TestSIGHUPReloads(t *testing.T) {
 	default:
 	}
 }
+
+// A flow's settings and the log level change live: the running plugin is
+// reconfigured, not restarted, and debug lines appear once the level is
+// debug.
+func TestFlowSettingsAndLogLevelReload(t *testing.T) {
+	sb := sandboxtest.Start(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.yaml")
+	write := func(level, appID string, more ...string) {
+		t.Helper()
+		tmp := filepath.Join(dir, ".config.yaml.tmp")
+		content := fmt.Sprintf("log:\n  level: %s\nplugins:\n  flows:\n    wechat-jsapi:\n      settings:\n        app_id: %s\n", level, appID)
+		for _, m := range more {
+			content += "        " + m + "\n"
+		}
+		if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		// As an editor saves: a new file renamed over the old.
+		if err := os.Rename(tmp, path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("info", "wxfirst000000001")
+	env, api, notify, admin := sidecarEnv(t, sb.URL, t.TempDir(), "PAYSIDECAR_CONFIG="+path)
+	// The level comes from the file here, not the harness's variable.
+	for i, e := range env {
+		if strings.HasPrefix(e, "PAYSIDECAR_LOG__LEVEL=") {
+			env = append(env[:i], env[i+1:]...)
+			break
+		}
+	}
+	sc := startSidecar(t, env, api, notify, admin)
+	ctx := ctxTimeout(t, 60*time.Second)
+	appID := func() string {
+		var out struct{ URL string }
+		if err := sc.Client.Do(ctx, http.MethodPost, "/v1/oauth/authorize-url",
+			map[string]string{"flow": "wechat-jsapi", "redirect_uri": "https://shop.example/cb"}, &out); err != nil {
+			t.Fatal(err)
+		}
+		m := regexp.MustCompile(`appid=([^&]+)`).FindStringSubmatch(out.URL)
+		if m == nil {
+			t.Fatalf("no appid in %s", out.URL)
+		}
+		return m[1]
+	}
+	if got := appID(); got != "wxfirst000000001" {
+		t.Fatalf("app id %s, want the file's", got)
+	}
+	pid := sc.pluginPID("wechat-jsapi")
+
+	write("debug", "wxsecond00000002")
+	waitFor(t, 30*time.Second, "the flow's new app id", func() (bool, string) {
+		got := appID()
+		return got == "wxsecond00000002", got
+	})
+	if sc.pluginPID("wechat-jsapi") != pid || sc.metric("paysidecar_plugin_restarts_total", `plugin="wechat-jsapi"`) != 0 {
+		t.Error("the plugin was restarted rather than reconfigured")
+	}
+	if h := configHash(t, env); sc.metric("paysidecar_config_info", `hash="`+h+`"`) != 1 {
+		t.Errorf("the live hash is not the file's %s", h)
+	}
+	// Debug lines now: the watcher logs each event in its directory.
+	if err := os.WriteFile(filepath.Join(dir, "unrelated"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "a debug line", func() (bool, string) {
+		return strings.Contains(sc.logs.String(), "level=DEBUG"), ""
+	})
+
+	// Settings the plugin's schema refuses change nothing.
+	write("debug", "wxthird000000003", "colour: red")
+	waitFor(t, 30*time.Second, "the refused settings reported", func() (bool, string) {
+		return sc.metric("paysidecar_config_reloads_total", `result="failed"`) >= 1, ""
+	})
+	if got := appID(); got != "wxsecond00000002" {
+		t.Errorf("after refused settings the app id is %s", got)
+	}
+	if !strings.Contains(sc.logs.String(), "colour") {
+		t.Errorf("the log does not name the refused setting:\n%s", tail(sc.logs.String(), 10))
+	}
+}
