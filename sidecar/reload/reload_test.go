@@ -555,15 +555,21 @@ func TestChangeBeforeStart(t *testing.T) {
 	}
 }
 
+// tokenFileFixture is a fixture whose token is read from a file in a
+// directory of its own (a mounted Secret).
+func tokenFileFixture(t *testing.T) (f *fixture, path, tokenFile string) {
+	tokenFile = filepath.Join(t.TempDir(), "token")
+	writeFile(t, tokenFile, "first-from-file\n")
+	path = filepath.Join(t.TempDir(), "config.yaml")
+	writeFile(t, path, strings.Replace(baseYAML, "token: first-token", "token_file: "+tokenFile, 1))
+	return newFixture(t, path), path, tokenFile
+}
+
 // A secret file in another directory (a mounted Secret) is watched too,
 // and re-read at each reload.
 func TestSecretFileChange(t *testing.T) {
-	secrets := t.TempDir()
-	tokenFile := filepath.Join(secrets, "token")
-	writeFile(t, tokenFile, "first-from-file\n")
-	path := filepath.Join(t.TempDir(), "config.yaml")
-	writeFile(t, path, strings.Replace(baseYAML, "token: first-token", "token_file: "+tokenFile, 1))
-	f := newFixture(t, path)
+	f, _, tokenFile := tokenFileFixture(t)
+	secrets := filepath.Dir(tokenFile)
 	f.start()
 	writeFile(t, tokenFile, "second-from-file\n")
 	waitFor(t, "the token file's new content applied", func() bool {
@@ -588,12 +594,7 @@ func TestSecretFileChange(t *testing.T) {
 // A file that became empty, most likely caught half written, is refused:
 // the token stays.
 func TestEmptyFileRefused(t *testing.T) {
-	secrets := t.TempDir()
-	tokenFile := filepath.Join(secrets, "token")
-	writeFile(t, tokenFile, "first-from-file\n")
-	path := filepath.Join(t.TempDir(), "config.yaml")
-	writeFile(t, path, strings.Replace(baseYAML, "token: first-token", "token_file: "+tokenFile, 1))
-	f := newFixture(t, path)
+	f, path, tokenFile := tokenFileFixture(t)
 	for _, empty := range []string{tokenFile, path} {
 		content, err := os.ReadFile(empty)
 		if err != nil {
