@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -57,10 +58,11 @@ type Config struct {
 	MerchantID     string
 	MaxBodyBytes   int64
 	IdempotencyTTL time.Duration
-	// Token, when set, is required as a bearer token.
+	// Token, when set, is required as a bearer token. SetToken changes it
+	// while the server runs.
 	Token string
 	// Passthrough lists the upstream paths callable through
-	// /v1/upstream/.
+	// /v1/upstream/. SetPassthrough changes it while the server runs.
 	Passthrough []string
 }
 
@@ -72,8 +74,14 @@ type Routes interface {
 }
 
 // Server is the app API. Create it with New and serve Handler.
+//
+// The token and the passthrough list can change while requests are served
+// (SetToken, SetPassthrough). A request reads each once: it is let in by
+// the token that was current when it arrived, whatever changes after.
 type Server struct {
 	cfg      Config
+	token    atomic.Pointer[string]
+	allowed  atomic.Pointer[map[string]bool]
 	store    store.Store
 	payments *payments.Service
 	upstream Upstream
@@ -121,11 +129,34 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	token, paths := cfg.Token, cfg.Passthrough
+	// They live in the atomic pointers alone, where the setters change
+	// them.
+	cfg.Token, cfg.Passthrough = "", nil
 	s := &Server{cfg: cfg, store: d.Store, payments: d.Payments, upstream: d.Upstream, flows: d.Flows,
 		events: d.Events, books: d.Statements, log: tel.Logger, now: tel.Now, metrics: m,
 		tracer: tel.Tracer("github.com/paysidecar/paysidecar/sidecar/api")}
+	s.SetToken(token)
+	s.SetPassthrough(paths)
 	s.routes()
 	return s, nil
+}
+
+// SetToken changes the bearer token every request must carry; empty lets
+// every request in. It is safe to call while requests are served: each
+// request is checked against the token current when it arrived.
+func (s *Server) SetToken(token string) {
+	s.token.Store(&token)
+}
+
+// SetPassthrough changes the upstream paths callable through
+// /v1/upstream/. It is safe to call while requests are served.
+func (s *Server) SetPassthrough(paths []string) {
+	allowed := make(map[string]bool, len(paths))
+	for _, p := range paths {
+		allowed[p] = true
+	}
+	s.allowed.Store(&allowed)
 }
 
 func (s *Server) routes() {
@@ -212,7 +243,7 @@ func (s *Server) Handler() http.Handler {
 			span.End()
 			s.metrics.observe(ctx, method, route, rw.status, time.Since(start))
 		}()
-		if s.cfg.Token != "" && !s.authorized(r) {
+		if token := *s.token.Load(); token != "" && !authorized(r, token) {
 			s.fail(rw, r, errorf(http.StatusUnauthorized, CodeUnauthorized, "", "send Authorization: Bearer <token>"))
 			return
 		}
@@ -221,9 +252,9 @@ func (s *Server) Handler() http.Handler {
 	})
 }
 
-func (s *Server) authorized(r *http.Request) bool {
+func authorized(r *http.Request, token string) bool {
 	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.Token)) == 1
+	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1
 }
 
 // handle adapts a GET handler.

@@ -131,11 +131,7 @@ func (s *Server) statements(ctx context.Context, r *http.Request) (int, any, err
 // req_seq_id when they are absent.
 func (s *Server) passthrough(ctx context.Context, r *http.Request, body []byte) (int, any, error) {
 	path := "/" + r.PathValue("path")
-	allowed := false
-	for _, p := range s.cfg.Passthrough {
-		allowed = allowed || p == path
-	}
-	if !allowed {
+	if !(*s.allowed.Load())[path] {
 		return 0, nil, errorf(http.StatusForbidden, CodePathNotAllowed, "", "upstream path %s is not in upstream.passthrough", path)
 	}
 	data, err := nkp.DecodeObject(body)

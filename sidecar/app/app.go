@@ -34,6 +34,7 @@ import (
 	"github.com/paysidecar/paysidecar/sidecar/notify"
 	"github.com/paysidecar/paysidecar/sidecar/payments"
 	"github.com/paysidecar/paysidecar/sidecar/pluginhost"
+	"github.com/paysidecar/paysidecar/sidecar/reload"
 	"github.com/paysidecar/paysidecar/sidecar/requery"
 	"github.com/paysidecar/paysidecar/sidecar/store"
 	"github.com/paysidecar/paysidecar/sidecar/store/postgres"
@@ -53,6 +54,17 @@ type Options struct {
 	// Ready, when not nil, is called once every listener is serving, with
 	// their bound addresses (useful with port 0 in tests).
 	Ready func(Addrs)
+	// LoadConfig, when not nil, makes the configuration live: it reads
+	// the configuration again as the caller read cfg (config.Load with the
+	// same file and environment), whenever ConfigPath or a secret file
+	// changes or a signal arrives on ReloadSignals, and the settings that
+	// can change without a restart take effect (see package reload).
+	LoadConfig func() (config.Config, error)
+	// ConfigPath is the configuration file to watch; empty for none.
+	ConfigPath string
+	// ReloadSignals delivers the signals that ask for a reload (SIGHUP);
+	// the caller registers and stops them.
+	ReloadSignals <-chan os.Signal
 }
 
 // Addrs are the addresses the sidecar serves on.
@@ -125,14 +137,17 @@ func openStore(ctx context.Context, cfg config.StoreConfig) (store.Store, error)
 // cfg first (the checks config.Load makes) and starts nothing when it is
 // not valid. Every part is a lifecycle.Component started in dependency
 // order (tracing, sandbox, store, plugins, delivery, reverse query, then
-// the listeners) and closed in the reverse order, so the listeners stop
-// taking requests and notifications before the parts behind them stop.
+// the listeners, last the configuration watcher when opts.LoadConfig is
+// set) and closed in the reverse order, so the listeners stop taking
+// requests and notifications before the parts behind them stop.
 func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
 	opts.defaults()
-	log := telemetry.NewLogger(opts.Stderr, cfg.Log.Level, cfg.Log.Format)
+	level := new(slog.LevelVar)
+	level.Set(telemetry.ParseLevel(cfg.Log.Level))
+	log := telemetry.NewLeveledLogger(opts.Stderr, level, cfg.Log.Format)
 	parts := lifecycle.NewGroup(log)
 	defer func() { err = errors.Join(err, parts.Close()) }()
 	failed := make(chan error, 4)
@@ -321,6 +336,17 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 			return err
 		}
 		*l.addr = srv.Addr()
+	}
+	if opts.LoadConfig != nil {
+		w, err := reload.New(cfg, liveParts(cfg, live{
+			level: level, api: apiServer, upstreamCalls: upstreamCalls, delivery: disp, requery: rq, payments: pay, plugins: plugins,
+		}), reload.Options{Path: opts.ConfigPath, Load: opts.LoadConfig, Signals: opts.ReloadSignals, Telemetry: tel})
+		if err != nil {
+			return err
+		}
+		if err := parts.Start(ctx, "configuration watcher", w); err != nil {
+			return err
+		}
 	}
 	log.Info("paysidecar is running", "api", addrs.API, "notify", addrs.Notify, "admin", addrs.Admin,
 		"upstream", cfg.Upstream.BaseURL, "store", cfg.Store.Driver, "version", opts.Version)

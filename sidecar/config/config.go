@@ -779,7 +779,7 @@ func (c *Config) validate(e *Error) {
 			e.add(fmt.Sprintf("upstream.passthrough[%d]", i), "must be an upstream path starting with /v2/")
 		}
 	}
-	if checkListen(e, "api.listen", c.API.Listen) && c.API.Token == "" && !loopbackListen(c.API.Listen) {
+	if checkListen(e, "api.listen", c.API.Listen) && c.API.Token == "" && !LoopbackListen(c.API.Listen) {
 		e.add("api.token", "required when api.listen is not a loopback address: anyone who reaches %s could create payments and refunds (or api.token_file)", c.API.Listen)
 	}
 	if c.API.MaxBodyBytes <= 0 {
@@ -1011,9 +1011,9 @@ func checkListen(e *Error, key, v string) bool {
 	return true
 }
 
-// loopbackListen reports whether a listen address binds to loopback only:
+// LoopbackListen reports whether a listen address binds to loopback only:
 // an empty host or 0.0.0.0 binds every interface.
-func loopbackListen(addr string) bool {
+func LoopbackListen(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
 	return err == nil && host != "" && isLoopback(host)
 }

@@ -26,8 +26,10 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -96,9 +98,14 @@ type Options struct {
 }
 
 // Dispatcher delivers outbox events. Start runs it; Close stops it.
+//
+// Its target (URL, secret and retry schedule) can change while it runs,
+// through SetTarget; every attempt reads the target once, so it is sent to
+// one URL, signed with that URL's secret and, when it fails, rescheduled by
+// the same target's schedule.
 type Dispatcher struct {
 	cfg     Config
-	key     []byte
+	target  atomic.Pointer[target]
 	st      store.Store
 	now     func() time.Time
 	rand    func() float64
@@ -121,6 +128,51 @@ type Dispatcher struct {
 	refreshed time.Time // last RefreshMetrics from the poller; its goroutine only
 }
 
+// target is where and how events are delivered: what SetTarget changes.
+type target struct {
+	url      string
+	key      []byte
+	schedule Schedule
+}
+
+// newTarget checks a target's settings; errors never show the secret or
+// the URL, which may hold credentials.
+func newTarget(rawURL, secret string, schedule Schedule) (*target, error) {
+	if rawURL == "" {
+		return nil, errors.New("delivery: webhook URL is required")
+	}
+	if u, err := url.Parse(rawURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, errors.New("delivery: webhook URL must be an absolute http or https URL")
+	}
+	key, err := ParseSecret(secret)
+	if err != nil {
+		return nil, fmt.Errorf("delivery: %w", err)
+	}
+	if len(schedule) == 0 {
+		schedule = DefaultSchedule
+	}
+	if err := schedule.Validate(); err != nil {
+		return nil, fmt.Errorf("delivery: %w", err)
+	}
+	return &target{url: rawURL, key: key, schedule: slices.Clone(schedule)}, nil
+}
+
+// SetTarget changes the webhook URL, the secret that signs deliveries and
+// the retry schedule, together, and returns an error (changing nothing)
+// when one of them is not valid; an empty schedule means DefaultSchedule.
+// It is safe to call while events are delivered: an attempt in flight
+// finishes with the target it started with, and every later attempt uses
+// the new one. A new schedule applies to the next retry of every event,
+// counted by the attempts the event has already had.
+func (d *Dispatcher) SetTarget(webhookURL, secret string, schedule Schedule) error {
+	t, err := newTarget(webhookURL, secret, schedule)
+	if err != nil {
+		return err
+	}
+	d.target.Store(t)
+	return nil
+}
+
 // refreshEvery bounds how often the poller refreshes the outbox gauges:
 // scrapes come seconds apart, polls can come every few milliseconds.
 const refreshEvery = time.Second
@@ -133,16 +185,12 @@ func New(cfg Config, st store.Store, opts Options) (*Dispatcher, error) {
 	if st == nil {
 		return nil, errors.New("delivery: nil store")
 	}
-	if cfg.URL == "" {
-		return nil, errors.New("delivery: webhook URL is required")
-	}
-	if u, err := url.Parse(cfg.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, errors.New("delivery: webhook URL must be an absolute http or https URL")
-	}
-	key, err := ParseSecret(cfg.Secret)
+	tgt, err := newTarget(cfg.URL, cfg.Secret, cfg.Schedule)
 	if err != nil {
-		return nil, fmt.Errorf("delivery: %w", err)
+		return nil, err
 	}
+	// The target lives in d.target alone, where SetTarget changes it.
+	cfg.URL, cfg.Secret, cfg.Schedule = "", "", nil
 	switch cfg.Format {
 	case "":
 		cfg.Format = FormatJSON
@@ -158,12 +206,6 @@ func New(cfg Config, st store.Store, opts Options) (*Dispatcher, error) {
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
-	}
-	if len(cfg.Schedule) == 0 {
-		cfg.Schedule = DefaultSchedule
-	}
-	if err := cfg.Schedule.Validate(); err != nil {
-		return nil, fmt.Errorf("delivery: %w", err)
 	}
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 8
@@ -187,7 +229,6 @@ func New(cfg Config, st store.Store, opts Options) (*Dispatcher, error) {
 	tel := opts.Telemetry.WithDefaults()
 	d := &Dispatcher{
 		cfg:     cfg,
-		key:     key,
 		st:      st,
 		now:     tel.Now,
 		rand:    opts.Rand,
@@ -198,6 +239,7 @@ func New(cfg Config, st store.Store, opts Options) (*Dispatcher, error) {
 		links:   make(map[string]trace.SpanContext),
 		replays: make(map[string]time.Time),
 	}
+	d.target.Store(tgt)
 	if d.rand == nil {
 		d.rand = rand.Float64
 	}
@@ -406,9 +448,10 @@ func (d *Dispatcher) deliver(ctx context.Context, e store.Event) bool {
 	defer span.End()
 	d.noteReplay(e)
 
+	tgt := d.target.Load()
 	at := d.now()
 	started := time.Now()
-	status, err := d.post(ctx, e, at)
+	status, err := d.post(ctx, tgt, e, at)
 	d.metrics.duration.Observe(time.Since(started).Seconds())
 	if ctx.Err() != nil {
 		// Shutting down: the attempt says nothing about the application.
@@ -436,7 +479,7 @@ func (d *Dispatcher) deliver(ctx context.Context, e store.Event) bool {
 			span.SetAttributes(attribute.Int("http.response.status_code", status))
 		}
 		span.SetStatus(codes.Error, a.Error)
-		if delay, ok := d.cfg.Schedule.Delay(attemptNo, d.rand()); ok {
+		if delay, ok := tgt.schedule.Delay(attemptNo, d.rand()); ok {
 			a.NextAttemptAt = at.Add(delay)
 		} else {
 			a.Dead = true
@@ -485,7 +528,7 @@ func (d *Dispatcher) deliver(ctx context.Context, e store.Event) bool {
 
 // post sends one attempt and returns the HTTP status. Errors never carry
 // the webhook URL, which may hold credentials.
-func (d *Dispatcher) post(ctx context.Context, e store.Event, at time.Time) (int, error) {
+func (d *Dispatcher) post(ctx context.Context, tgt *target, e store.Event, at time.Time) (int, error) {
 	body := []byte(e.Payload)
 	contentType := "application/json"
 	if d.cfg.Format == FormatForm {
@@ -497,7 +540,7 @@ func (d *Dispatcher) post(ctx context.Context, e store.Event, at time.Time) (int
 	}
 	actx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(actx, http.MethodPost, d.cfg.URL, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(actx, http.MethodPost, tgt.url, bytes.NewReader(body))
 	if err != nil {
 		return 0, errors.New("build webhook request")
 	}
@@ -505,7 +548,7 @@ func (d *Dispatcher) post(ctx context.Context, e store.Event, at time.Time) (int
 	req.Header.Set("User-Agent", "paysidecar")
 	req.Header.Set(HeaderID, e.ID)
 	req.Header.Set(HeaderTimestamp, strconv.FormatInt(at.Unix(), 10))
-	req.Header.Set(HeaderSignature, Sign(d.key, e.ID, at, body))
+	req.Header.Set(HeaderSignature, Sign(tgt.key, e.ID, at, body))
 	d.prop.Inject(actx, propagation.HeaderCarrier(req.Header))
 	resp, err := d.hc.Do(req)
 	if err != nil {

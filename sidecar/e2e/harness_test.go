@@ -386,7 +386,13 @@ type received struct {
 const testWebhookSecret = "whsec_cGF5c2lkZWNhci1lMmUtd2ViaG9vay1zZWNyZXQ="
 
 func newWebhookSink(t testing.TB) *webhookSink {
-	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(testWebhookSecret, "whsec_"))
+	return newWebhookSinkWithSecret(t, testWebhookSecret)
+}
+
+// newWebhookSinkWithSecret is a sink whose deliveries must be signed with
+// secret ("whsec_" and base64).
+func newWebhookSinkWithSecret(t testing.TB, secret string) *webhookSink {
+	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
 	if err != nil {
 		t.Fatal(err)
 	}

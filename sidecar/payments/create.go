@@ -87,7 +87,7 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Outcome, error) {
 		ID: id, MerchantID: req.MerchantID, OutTradeNo: req.OutTradeNo, Flow: req.Flow, TradeType: shape.TradeType,
 		AmountFen: req.AmountFen, Description: req.Description, ReqDate: nkp.ReqDate(now), ReqSeqID: nkp.NewReqSeqID(now),
 		Status: store.StatusPending, RequestHash: in.Hash, CreatedAt: now, UpdatedAt: now,
-		NextQueryAt: now.Add(s.cfg.FirstQueryAfter),
+		NextQueryAt: s.firstQueryAt(now),
 	}
 	if req.ExpiresInSeconds > 0 {
 		p.ExpiresAt = now.Add(time.Duration(req.ExpiresInSeconds) * time.Second)

@@ -29,6 +29,7 @@ import (
 	"encoding/base32"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/paysidecar/paysidecar/sdk/plugin"
@@ -63,7 +64,8 @@ type Config struct {
 	// MaxAmountFen bounds an amount; nkp.MaxFen when zero.
 	MaxAmountFen int64
 	// FirstQueryAfter is when an unfinished payment or refund is first
-	// queried. Default 15 s.
+	// queried. Default 15 s. SetFirstQueryAfter changes it while the
+	// service runs.
 	FirstQueryAfter time.Duration
 	// InFlight bounds how long one send of an order can take: at least
 	// the upstream call timeout. A twin request inside it is told to
@@ -107,6 +109,8 @@ type Service struct {
 	// Across replicas the upstream's own check is the last guard.
 	refunds   keyLocks
 	refreshes refreshGate
+
+	firstQuery atomic.Int64 // a time.Duration: FirstQueryAfter
 }
 
 // New returns a Service.
@@ -121,10 +125,25 @@ func New(cfg Config, d Deps) (*Service, error) {
 	setDefault(&cfg.InFlight, 20*time.Second)
 	setDefault(&cfg.RefreshInterval, 2*time.Second)
 	setDefault(&cfg.RefreshTimeout, 3*time.Second)
-	return &Service{
+	s := &Service{
 		cfg: cfg, st: d.Store, led: d.Ledger, up: d.Upstream, flows: d.Flows, tel: d.Telemetry.WithDefaults(),
 		refreshes: refreshGate{interval: cfg.RefreshInterval},
-	}, nil
+	}
+	s.SetFirstQueryAfter(cfg.FirstQueryAfter)
+	return s, nil
+}
+
+// SetFirstQueryAfter changes when a payment or refund created from now on
+// is first queried (the reverse query's first step); zero or less means
+// the default, 15 s. It is safe to call while requests are served.
+func (s *Service) SetFirstQueryAfter(d time.Duration) {
+	setDefault(&d, 15*time.Second)
+	s.firstQuery.Store(int64(d))
+}
+
+// firstQueryAt is when an order created at now is first queried.
+func (s *Service) firstQueryAt(now time.Time) time.Time {
+	return now.Add(time.Duration(s.firstQuery.Load()))
 }
 
 func setDefault(d *time.Duration, def time.Duration) {

@@ -455,3 +455,27 @@ func TestClose(t *testing.T) {
 	_, _, err = f.svc.Close(f.ctx, "pay_nope")
 	wantCode(t, err, payments.CodeNotFound, "")
 }
+
+// A payment created after SetFirstQueryAfter is first queried after the
+// new delay; one created before keeps its time.
+func TestSetFirstQueryAfter(t *testing.T) {
+	f := newFixture(t)
+	firstQuery := func(out string) time.Duration {
+		t.Helper()
+		if _, err := f.create(order(out)); err != nil {
+			t.Fatal(err)
+		}
+		p := f.stored(out)
+		return p.NextQueryAt.Sub(p.CreatedAt)
+	}
+	if got := firstQuery("o-1"); got != 15*time.Second {
+		t.Fatalf("first query after %s, want the default 15s", got)
+	}
+	f.svc.SetFirstQueryAfter(time.Minute)
+	if got := firstQuery("o-2"); got != time.Minute {
+		t.Errorf("first query after %s, want 1m", got)
+	}
+	if got := f.stored("o-1"); got.NextQueryAt.Sub(got.CreatedAt) != 15*time.Second {
+		t.Errorf("an earlier payment's first query moved to %s", got.NextQueryAt.Sub(got.CreatedAt))
+	}
+}

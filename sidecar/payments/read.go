@@ -178,7 +178,7 @@ func (s *Service) Refund(ctx context.Context, in RefundInput) (r client.Refund, 
 	rf := store.Refund{
 		ID: newID("re"), PaymentID: p.ID, MerchantID: p.MerchantID, OutRefundNo: req.OutRefundNo, AmountFen: req.AmountFen,
 		Reason: strings.TrimSpace(req.Reason), ReqDate: nkp.ReqDate(now), ReqSeqID: nkp.NewReqSeqID(now),
-		Status: store.StatusPending, RequestHash: in.Hash, CreatedAt: now, UpdatedAt: now, NextQueryAt: now.Add(s.cfg.FirstQueryAfter),
+		Status: store.StatusPending, RequestHash: in.Hash, CreatedAt: now, UpdatedAt: now, NextQueryAt: s.firstQueryAt(now),
 	}
 	if err := s.led.OpenRefund(ctx, &rf); err != nil {
 		if errors.Is(err, store.ErrConflict) {

@@ -35,6 +35,13 @@ type instance struct {
 	redact     *redactor
 	// kick asks the supervisor to check the plugin now.
 	kick chan struct{}
+	// restart asks the supervisor to replace the process: it could not
+	// take new settings (Reconfigure).
+	restart chan struct{}
+	// launchMu orders launches and reconfigurations, so that a process
+	// is configured with the settings current when it starts or is given
+	// the new ones after. cfg.Settings changes under launchMu and mu.
+	launchMu sync.Mutex
 
 	// path and checksum are fixed by prepare, before the first launch.
 	path     string
@@ -205,6 +212,8 @@ func (m *Manager) start(inst *instance) (*goplugin.Client, *goplugin.GRPCClient,
 // launch starts a process for inst, checks its Info, configures it and
 // makes it the current one.
 func (m *Manager) launch(ctx context.Context, inst *instance) error {
+	inst.launchMu.Lock()
+	defer inst.launchMu.Unlock()
 	client, rpc, flow, pid, err := m.start(inst)
 	if err != nil {
 		return err
@@ -222,27 +231,13 @@ func (m *Manager) launch(ctx context.Context, inst *instance) error {
 		return fmt.Errorf("binary %s is the plugin %q, not %q", inst.path, info.Name, inst.cfg.Name)
 	}
 	version := client.NegotiatedVersion()
-	settings, err := info.Settings.Apply(inst.cfg.Settings, m.opts.environment)
+	settings, err := info.Settings.Apply(inst.settings(), m.opts.environment)
 	if err != nil {
 		client.Kill()
 		return fmt.Errorf("settings: %w", err)
 	}
-	var secrets []string
-	for _, sp := range info.Settings {
-		if sp.Secret {
-			secrets = append(secrets, settings.Get(sp.Key))
-		}
-	}
-	inst.redact.set(secrets)
-	// Only the plugin's own settings and the keys it is granted cross;
-	// nothing else of the host does.
-	err = flow.Configure(callCtx, plugin.Config{
-		Settings:    settings,
-		APIVersion:  version,
-		Environment: m.opts.environment,
-		Host:        &hostServices{name: inst.cfg.Name, keys: m.opts.keys, granted: inst.cfg.Keys, logger: inst.logger},
-		HostKeys:    inst.cfg.Keys,
-	})
+	inst.redact.set(secretValues(info, settings))
+	err = flow.Configure(callCtx, m.flowConfig(inst, settings, version))
 	if err != nil {
 		client.Kill()
 		return fmt.Errorf("configure: %w", err)
@@ -259,6 +254,39 @@ func (m *Manager) launch(ctx context.Context, inst *instance) error {
 	inst.logger.Info("plugin ready", "version", info.Version, "trade_type", info.TradeType,
 		"pid", pid, "api_version", version)
 	return nil
+}
+
+// settings returns the plugin's configured settings (before the schema's
+// defaults). The map is replaced whole, never changed.
+func (inst *instance) settings() map[string]string {
+	inst.mu.RLock()
+	defer inst.mu.RUnlock()
+	return inst.cfg.Settings
+}
+
+// flowConfig is what the plugin is configured with. Only the plugin's own
+// settings and the keys it is granted cross; nothing else of the host
+// does.
+func (m *Manager) flowConfig(inst *instance, settings plugin.Settings, version int) plugin.Config {
+	return plugin.Config{
+		Settings:    settings,
+		APIVersion:  version,
+		Environment: m.opts.environment,
+		Host:        &hostServices{name: inst.cfg.Name, keys: m.opts.keys, granted: inst.cfg.Keys, logger: inst.logger},
+		HostKeys:    inst.cfg.Keys,
+	}
+}
+
+// secretValues returns the values of settings the schema in info declares
+// secret.
+func secretValues(info plugin.Info, settings plugin.Settings) []string {
+	var out []string
+	for _, sp := range info.Settings {
+		if sp.Secret {
+			out = append(out, settings.Get(sp.Key))
+		}
+	}
+	return out
 }
 
 // current returns the running flow, or an error wrapping ErrUnavailable.

@@ -249,6 +249,7 @@ func New(cfgs []PluginConfig, logger *slog.Logger, reg prometheus.Registerer, op
 			cfg:      c,
 			checksum: sum,
 			kick:     make(chan struct{}, 1),
+			restart:  make(chan struct{}, 1),
 			redact:   &redactor{},
 		}
 		// Everything the host logs for the plugin goes through its

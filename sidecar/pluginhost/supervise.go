@@ -43,6 +43,8 @@ func (m *Manager) supervise(ctx context.Context, inst *instance) {
 				continue
 			}
 			reason = "not answering"
+		case <-inst.restart:
+			reason = "it could not take its new settings"
 		case <-health.C:
 			err := inst.check(ctx, m.opts.healthTimeout)
 			if err == nil || ctx.Err() != nil {

@@ -23,7 +23,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -127,17 +129,19 @@ type Options struct {
 	NewReqSeqID func(now time.Time) string
 }
 
-// Requerier runs reverse queries. Start runs it; Close stops it.
+// Requerier runs reverse queries. Start runs it; Close stops it. Its
+// schedule can change while it runs (SetSchedule).
 type Requerier struct {
-	cfg    Config
-	st     store.Store
-	q      Querier
-	led    *ledger.Ledger
-	now    func() time.Time
-	newSeq func(time.Time) string
-	log    *slog.Logger
-	tracer trace.Tracer
-	total  *prometheus.CounterVec
+	cfg      Config
+	schedule atomic.Pointer[[]time.Duration]
+	st       store.Store
+	q        Querier
+	led      *ledger.Ledger
+	now      func() time.Time
+	newSeq   func(time.Time) string
+	log      *slog.Logger
+	tracer   trace.Tracer
+	total    *prometheus.CounterVec
 
 	poll *poller.Poller
 }
@@ -148,14 +152,11 @@ func New(cfg Config, st store.Store, led *ledger.Ledger, q Querier, opts Options
 	if st == nil || q == nil || led == nil {
 		return nil, errors.New("requery: store, querier and ledger are required")
 	}
-	if len(cfg.Schedule) == 0 {
-		cfg.Schedule = DefaultSchedule
+	schedule, err := checkSchedule(cfg.Schedule)
+	if err != nil {
+		return nil, err
 	}
-	for i, d := range cfg.Schedule {
-		if d <= 0 {
-			return nil, fmt.Errorf("requery: schedule step %d is %s, must be positive", i, d)
-		}
-	}
+	cfg.Schedule = nil // it lives in Requerier.schedule
 	setDefault(&cfg.Grace, DefaultGrace)
 	setDefault(&cfg.RefundMaxAge, DefaultRefundMaxAge)
 	setDefault(&cfg.OrderTTL, DefaultOrderTTL)
@@ -191,6 +192,7 @@ func New(cfg Config, st store.Store, led *ledger.Ledger, q Querier, opts Options
 			Help: "Reverse queries by kind (payment, refund) and result (final, processing, not_found, refused, amount_mismatch, error, closed, close_refused, close_error, expired).",
 		}, []string{"kind", "result"}),
 	}
+	r.schedule.Store(&schedule)
 	if r.newSeq == nil {
 		r.newSeq = nkp.NewReqSeqID
 	}
@@ -211,6 +213,39 @@ func New(cfg Config, st store.Store, led *ledger.Ledger, q Querier, opts Options
 		OnError:  func(err error) { r.log.Error("reverse query: claim failed", slog.Any("error", err)) },
 	})
 	return r, nil
+}
+
+// checkSchedule returns a copy of s, or DefaultSchedule when s is empty,
+// or an error for a step that is not positive.
+func checkSchedule(s []time.Duration) ([]time.Duration, error) {
+	if len(s) == 0 {
+		s = DefaultSchedule
+	}
+	for i, d := range s {
+		if d <= 0 {
+			return nil, fmt.Errorf("requery: schedule step %d is %s, must be positive", i, d)
+		}
+	}
+	return slices.Clone(s), nil
+}
+
+// SetSchedule changes the delays between queries (DefaultSchedule when
+// empty) and returns an error, changing nothing, for a step that is not
+// positive. It is safe to call while the requerier runs: an order's next
+// query time, once stored, stays; the one after it follows the new
+// schedule.
+func (r *Requerier) SetSchedule(s []time.Duration) error {
+	s, err := checkSchedule(s)
+	if err != nil {
+		return err
+	}
+	r.schedule.Store(&s)
+	return nil
+}
+
+// delay is Config.Delay with the current schedule.
+func (r *Requerier) delay(attempts int) time.Duration {
+	return Config{Schedule: *r.schedule.Load()}.Delay(attempts)
 }
 
 func setDefault(d *time.Duration, def time.Duration) {
@@ -313,7 +348,7 @@ func (r *Requerier) call(ctx context.Context, path string, req any, build func(m
 // next returns when to query again after attempts queries, never later than
 // the deadline while it is ahead.
 func (r *Requerier) next(now time.Time, attempts int, deadline time.Time) time.Time {
-	t := now.Add(r.cfg.Delay(attempts))
+	t := now.Add(r.delay(attempts))
 	if now.Before(deadline) && t.After(deadline) {
 		t = deadline
 	}
@@ -365,7 +400,7 @@ func (r *Requerier) queryPayment(ctx context.Context, span trace.Span, p store.P
 			}
 			if !np.Status.Final() {
 				// The payment moved to another order meanwhile.
-				return outcome{result: "processing", next: now.Add(r.cfg.Delay(0))}
+				return outcome{result: "processing", next: now.Add(r.delay(0))}
 			}
 			r.log.Warn("reverse query: payment unknown upstream after its expiry; reported closed", slog.String("id", p.ID))
 			return outcome{result: "closed"}
@@ -414,7 +449,7 @@ func (r *Requerier) closePayment(ctx context.Context, span trace.Span, p store.P
 		if now.After(deadline.Add(r.cfg.ErrorWindow)) {
 			return outcome{result: "close_refused", lastErr: msg + "; gave up querying"}
 		}
-		return outcome{result: "close_refused", next: now.Add(r.cfg.Delay(0)), lastErr: msg}
+		return outcome{result: "close_refused", next: now.Add(r.delay(0)), lastErr: msg}
 	}
 	res.Source, res.ReqDate, res.ReqSeqID, res.At = ledger.SourceQuery, p.ReqDate, p.ReqSeqID, now
 	np, _, err := r.led.ApplyPayment(ctx, p.ID, res)

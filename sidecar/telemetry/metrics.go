@@ -88,15 +88,22 @@ func NewUpstreamCalls(b Bundle, paths []string) (*UpstreamCalls, error) {
 			Help: "Calls to the upstream, by path and result (accepted, rejected, error).",
 		}, []string{"path", "result"}),
 	}
+	u.Declare(paths)
+	if err := b.Register(u.duration, u.calls); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// Declare makes the counter's series for paths exist at zero, as
+// NewUpstreamCalls does for its own: for paths allowed later, such as a
+// passthrough list changed while the sidecar runs.
+func (u *UpstreamCalls) Declare(paths []string) {
 	for _, p := range paths {
 		for _, r := range []string{UpstreamAccepted, UpstreamRejected, UpstreamError} {
 			u.calls.WithLabelValues(p, r)
 		}
 	}
-	if err := b.Register(u.duration, u.calls); err != nil {
-		return nil, err
-	}
-	return u, nil
 }
 
 // Observe records one call to path that ended with outcome after elapsed.

@@ -39,8 +39,13 @@ func TestUpstreamCalls(t *testing.T) {
 		}
 		return 0, false
 	}
-	// Every series an alert reads exists at zero from the start.
-	for _, p := range []string{"/v2/a", "/v2/b"} {
+	// Every series an alert reads exists at zero from the start, and
+	// from its declaration for a path allowed later.
+	if _, ok := counter("/v2/c", "error"); ok {
+		t.Fatal("a series for a path never declared")
+	}
+	u.Declare([]string{"/v2/c"})
+	for _, p := range []string{"/v2/a", "/v2/b", "/v2/c"} {
 		for _, r := range []string{"accepted", "rejected", "error"} {
 			if v, ok := counter(p, r); !ok || v != 0 {
 				t.Errorf("%s %s = %v %v, want a zero series", p, r, v, ok)

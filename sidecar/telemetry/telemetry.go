@@ -31,22 +31,32 @@ const ServiceName = "paysidecar"
 // NewLogger returns a slog logger writing to w at level ("debug", "info",
 // "warn", "error") in format ("text" or "json").
 func NewLogger(w io.Writer, level, format string) *slog.Logger {
-	var lv slog.Level
-	switch strings.ToLower(level) {
-	case "debug":
-		lv = slog.LevelDebug
-	case "warn":
-		lv = slog.LevelWarn
-	case "error":
-		lv = slog.LevelError
-	default:
-		lv = slog.LevelInfo
-	}
-	opts := &slog.HandlerOptions{Level: lv}
+	return NewLeveledLogger(w, ParseLevel(level), format)
+}
+
+// NewLeveledLogger returns a slog logger writing to w in format ("text" or
+// "json") at the level level gives for each record: with a *slog.LevelVar
+// the level can change while the logger is in use.
+func NewLeveledLogger(w io.Writer, level slog.Leveler, format string) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
 	if format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// ParseLevel returns the level named "debug", "info", "warn" or "error"
+// (in any case); info for any other name.
+func ParseLevel(level string) slog.Level {
+	switch strings.ToLower(level) {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
 }
 
 // TracingOptions configures NewTracerProvider.

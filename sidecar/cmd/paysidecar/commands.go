@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"os/signal"
 	"slices"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -35,16 +38,29 @@ func newRunCommand() *cobra.Command {
 		Long: `Run the sidecar. With no configuration it runs on embedded defaults: the
 sandbox upstream on 127.0.0.1:8900 (start it with --sandbox, or separately
 with "paysidecar sandbox"), SQLite in .paysidecar/, and every flow plugin
-in bin/plugins.`,
+in bin/plugins.
+
+The configuration is read again when its file or a secret file changes, and
+on SIGHUP: the log level, the app API's token and passthrough list, the
+webhook's URL, secret and schedule, the reverse query's schedule and the flows'
+settings change at once; any other change is logged as needing a restart.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// SIGHUP reloads the configuration; one that comes while the
+			// sidecar starts waits for the watcher rather than ending the
+			// process.
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
 			cfg, err := loadConfig(cmd)
 			if err != nil {
 				return err
 			}
 			ctx, stop := delayStop(cmd.Context(), shutdownDelay, cmd.ErrOrStderr())
 			defer stop()
+			path, _ := cmd.Flags().GetString("config")
 			return app.Run(ctx, cfg, app.Options{
 				WithSandbox: withSandbox, Version: version, Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr(),
+				LoadConfig: func() (config.Config, error) { return loadConfig(cmd) }, ConfigPath: path, ReloadSignals: hup,
 			})
 		},
 	}
@@ -143,7 +159,9 @@ and every problem with its key (and line in the file) when it is not valid.`,
 			if err := app.CheckFlows(cmd.Context(), cfg, nil); err != nil {
 				return err
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), "configuration is valid")
+			// The hash is the one a running sidecar logs and exports as
+			// paysidecar_config_info once it runs with this configuration.
+			fmt.Fprintf(cmd.OutOrStdout(), "configuration is valid (hash %s)\n", cfg.Hash())
 			return nil
 		},
 	})

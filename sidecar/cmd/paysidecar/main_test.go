@@ -65,6 +65,10 @@ func TestConfigCheck(t *testing.T) {
 	if err != nil || !strings.Contains(out, "configuration is valid") {
 		t.Fatalf("defaults: %v %q", err, out)
 	}
+	// It names the hash a sidecar running the configuration exports.
+	if cfg, err := config.Load("", nil); err != nil || !strings.Contains(out, "(hash "+cfg.Hash()+")") {
+		t.Errorf("config check says %q, want the hash %s (%v)", out, cfg.Hash(), err)
+	}
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
 	if err := os.WriteFile(bad, []byte("profile: x\nstore:\n  driver: mysql\napi:\n  max_amount_fen: -1\n"), 0o600); err != nil {
 		t.Fatal(err)
