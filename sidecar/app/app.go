@@ -204,7 +204,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 
 	upstreamHTTP := &http.Client{
 		Timeout:   cfg.Upstream.Timeout,
-		Transport: otelhttp.NewTransport(http.DefaultTransport, otelhttp.WithTracerProvider(tp)),
+		Transport: otelhttp.NewTransport(nkp.NewTransport(cfg.Upstream.MaxIdleConns), otelhttp.WithTracerProvider(tp)),
 	}
 	upstreamCalls, err := telemetry.NewUpstreamCalls(tel, append([]string{nkp.PathJSPay, nkp.PathPaymentQuery, nkp.PathClose,
 		nkp.PathRefund, nkp.PathRefundQuery, nkp.PathFileQuery}, cfg.Upstream.Passthrough...))
