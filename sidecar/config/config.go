@@ -286,6 +286,9 @@ func FlowName(key string) string { return strings.ReplaceAll(key, "_", "-") }
 // AdminConfig configures the listener for /metrics, /healthz and /readyz.
 type AdminConfig struct {
 	Listen string `koanf:"listen"`
+	// Pprof serves Go's runtime profiles under /debug/pprof/ on the admin
+	// listener. Off by default.
+	Pprof bool `koanf:"pprof"`
 }
 
 // TracingConfig configures OpenTelemetry tracing.
