@@ -428,4 +428,8 @@ type Store interface {
 	// CountEvents counts events by state, for metrics; every state is
 	// present in the map, zero included.
 	CountEvents(ctx context.Context) (map[EventStatus]int, error)
+
+	// Reconciliations reads the ledger for reconciliation and keeps its
+	// runs.
+	Reconciliations
 }
