@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/paysidecar/paysidecar/sdk/client"
 	"github.com/paysidecar/paysidecar/sidecar/api"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 	"github.com/paysidecar/paysidecar/sidecar/statements"
@@ -309,27 +308,18 @@ func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, page)
 }
 
+// fail answers err with the app API's error writer, so that codes,
+// shapes and headers are those of every other endpoint; the cause of an
+// internal error is logged, never shown.
 func (s *Service) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var e *api.Error
-	if !errors.As(err, &e) {
-		e = &api.Error{Status: http.StatusInternalServerError, Code: api.CodeInternal, Message: "internal error", Err: err}
+	if !errors.As(err, &e) || e.Status >= http.StatusInternalServerError {
+		s.log.ErrorContext(r.Context(), "reconciliation API", slog.String("path", r.URL.Path), slog.Any("error", err))
 	}
-	if e.Err != nil {
-		s.log.ErrorContext(r.Context(), "reconciliation API", slog.String("code", e.Code), slog.String("path", r.URL.Path), slog.Any("error", e.Err))
-	}
-	if e.Status == http.StatusServiceUnavailable {
+	if e != nil && e.Status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "600")
 	}
-	writeJSON(w, e.Status, client.ErrorBody{Error: client.ErrorDetail{Code: e.Code, Message: e.Message, Field: e.Field}})
+	api.WriteError(w, err)
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status = http.StatusInternalServerError
-		b = []byte(`{"error":{"code":"internal","message":"cannot encode the answer"}}`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
-}
+func writeJSON(w http.ResponseWriter, status int, v any) { api.WriteJSON(w, status, v) }

@@ -1,6 +1,7 @@
 package reconcile_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -13,6 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/paysidecar/paysidecar/sandbox"
+	"github.com/paysidecar/paysidecar/sdk/client"
+	"github.com/paysidecar/paysidecar/sidecar/api"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 	"github.com/paysidecar/paysidecar/sidecar/reconcile"
 	"github.com/paysidecar/paysidecar/sidecar/statements"
@@ -197,11 +200,24 @@ func TestHandler(t *testing.T) {
 		"/v1/reconciliations/nope":                          http.StatusNotFound,
 		"/v1/nothing":                                       http.StatusNotFound,
 	} {
-		var e struct {
-			Error struct{ Code string } `json:"error"`
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if code := get(path, &e); code != want || e.Error.Code == "" {
-			t.Errorf("%s: HTTP %d %+v, want %d", path, code, e, want)
+		body, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		// The app API's error writer: its header, and its body with
+		// nothing else in it.
+		var e client.ErrorBody
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&e); err != nil || resp.StatusCode != want || e.Error.Code == "" || e.Error.Message == "" {
+			t.Errorf("%s: HTTP %d %s (%v), want %d and the API's error body", path, resp.StatusCode, body, err, want)
+		}
+		rec := httptest.NewRecorder()
+		api.WriteError(rec, &api.Error{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message, Field: e.Error.Field})
+		if ct := resp.Header.Get("Content-Type"); ct != rec.Header().Get("Content-Type") || string(body) != rec.Body.String() {
+			t.Errorf("%s: answered %q %s, the API's error writer %q %s", path, ct, body, rec.Header().Get("Content-Type"), rec.Body)
 		}
 	}
 	w.inject(sandbox.BillDifference{Kind: sandbox.BillPending, BillType: nkp.BillSettle, Date: "20250614"})
