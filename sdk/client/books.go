@@ -37,43 +37,39 @@ type StatementRowError struct {
 	ReqSeqID string `json:"req_seq_id,omitempty"`
 }
 
-// TradeRow is a record of TRADE_BILL and TRADE_BILL_MONTH; times are
-// Beijing time.
-//
-// The amounts of statements and reconciliations (the fields whose JSON
-// names end in _fen) are sent as decimal yuan strings with two decimals,
-// such as "7.00", for now.
+// TradeRow is a record of TRADE_BILL and TRADE_BILL_MONTH. Amounts are
+// integer fen; times are Beijing time.
 type TradeRow struct {
-	Line          int       `json:"line"`
-	TransDate     string    `json:"trans_date"`
-	EndTime       time.Time `json:"end_time"`
-	HuifuID       string    `json:"huifu_id"`
-	ReqDate       string    `json:"req_date"`
-	ReqSeqID      string    `json:"req_seq_id"`
-	NkpSeqID      string    `json:"nkp_seq_id"`
-	TransType     string    `json:"trans_type"`
-	TransStat     string    `json:"trans_stat"`
-	TransAmtYuan  string    `json:"trans_amt_fen"`
-	FeeAmtYuan    string    `json:"fee_amt_fen"`
-	SettleAmtYuan string    `json:"settle_amt_fen"`
-	OrgReqDate    string    `json:"org_req_date,omitempty"`
-	OrgReqSeqID   string    `json:"org_req_seq_id,omitempty"`
-	OrgNkpSeqID   string    `json:"org_nkp_seq_id,omitempty"`
-	PartyOrderID  string    `json:"party_order_id,omitempty"`
-	OutTransID    string    `json:"out_trans_id,omitempty"`
+	Line         int       `json:"line"`
+	TransDate    string    `json:"trans_date"`
+	EndTime      time.Time `json:"end_time"`
+	HuifuID      string    `json:"huifu_id"`
+	ReqDate      string    `json:"req_date"`
+	ReqSeqID     string    `json:"req_seq_id"`
+	NkpSeqID     string    `json:"nkp_seq_id"`
+	TransType    string    `json:"trans_type"`
+	TransStat    string    `json:"trans_stat"`
+	TransAmtFen  int64     `json:"trans_amt_fen"`
+	FeeAmtFen    int64     `json:"fee_amt_fen"`
+	SettleAmtFen int64     `json:"settle_amt_fen"`
+	OrgReqDate   string    `json:"org_req_date,omitempty"`
+	OrgReqSeqID  string    `json:"org_req_seq_id,omitempty"`
+	OrgNkpSeqID  string    `json:"org_nkp_seq_id,omitempty"`
+	PartyOrderID string    `json:"party_order_id,omitempty"`
+	OutTransID   string    `json:"out_trans_id,omitempty"`
 }
 
 // SettleRow is a record of SETTLE_BILL and SETTLE_BILL_MONTH.
 type SettleRow struct {
-	Line          int    `json:"line"`
-	SettleDate    string `json:"settle_date"`
-	HuifuID       string `json:"huifu_id"`
-	PayCount      int    `json:"pay_count"`
-	PayAmtYuan    string `json:"pay_amt_fen"`
-	RefundCount   int    `json:"refund_count"`
-	RefundAmtYuan string `json:"refund_amt_fen"`
-	FeeAmtYuan    string `json:"fee_amt_fen"`
-	SettleAmtYuan string `json:"settle_amt_fen"`
+	Line         int    `json:"line"`
+	SettleDate   string `json:"settle_date"`
+	HuifuID      string `json:"huifu_id"`
+	PayCount     int    `json:"pay_count"`
+	PayAmtFen    int64  `json:"pay_amt_fen"`
+	RefundCount  int    `json:"refund_count"`
+	RefundAmtFen int64  `json:"refund_amt_fen"`
+	FeeAmtFen    int64  `json:"fee_amt_fen"`
+	SettleAmtFen int64  `json:"settle_amt_fen"`
 }
 
 // SplitRow is a record of SPLIT_BILL.
@@ -85,7 +81,7 @@ type SplitRow struct {
 	ReqSeqID   string `json:"req_seq_id"`
 	NkpSeqID   string `json:"nkp_seq_id"`
 	DivHuifuID string `json:"div_huifu_id"`
-	DivAmtYuan string `json:"div_amt_fen"`
+	DivAmtFen  int64  `json:"div_amt_fen"`
 	TransStat  string `json:"trans_stat"`
 }
 
@@ -97,9 +93,9 @@ type WithdrawalRow struct {
 	HuifuID      string    `json:"huifu_id"`
 	ReqSeqID     string    `json:"req_seq_id"`
 	NkpSeqID     string    `json:"nkp_seq_id"`
-	CashAmtYuan  string    `json:"cash_amt_fen"`
-	FeeAmtYuan   string    `json:"fee_amt_fen"`
-	RealAmtYuan  string    `json:"real_amt_fen"`
+	CashAmtFen   int64     `json:"cash_amt_fen"`
+	FeeAmtFen    int64     `json:"fee_amt_fen"`
+	RealAmtFen   int64     `json:"real_amt_fen"`
 	TransStat    string    `json:"trans_stat"`
 	BankAcct     string    `json:"bank_acct,omitempty"`
 }
@@ -142,23 +138,23 @@ type ReconciliationSettlement struct {
 // ReconciliationDifference is one thing in which the upstream's statement
 // and the sidecar's ledger do not match.
 type ReconciliationDifference struct {
-	Seq              int                       `json:"seq"`
-	Kind             string                    `json:"kind"`
-	Object           string                    `json:"object,omitempty"`
-	MerchantID       string                    `json:"merchant_id,omitempty"`
-	ReqDate          string                    `json:"req_date,omitempty"`
-	ReqSeqID         string                    `json:"req_seq_id,omitempty"`
-	NkpSeqID         string                    `json:"nkp_seq_id,omitempty"`
-	LedgerID         string                    `json:"ledger_id,omitempty"`
-	LedgerStatus     string                    `json:"ledger_status,omitempty"`
-	LedgerAmountYuan string                    `json:"ledger_amount_fen,omitempty"`
-	FileStat         string                    `json:"file_stat,omitempty"`
-	FileAmountYuan   string                    `json:"file_amount_fen,omitempty"`
-	File             string                    `json:"file,omitempty"`
-	Line             int                       `json:"line,omitempty"`
-	Reason           string                    `json:"reason"`
-	Settleable       bool                      `json:"settleable,omitempty"`
-	Settlement       *ReconciliationSettlement `json:"settlement,omitempty"`
+	Seq             int                       `json:"seq"`
+	Kind            string                    `json:"kind"`
+	Object          string                    `json:"object,omitempty"`
+	MerchantID      string                    `json:"merchant_id,omitempty"`
+	ReqDate         string                    `json:"req_date,omitempty"`
+	ReqSeqID        string                    `json:"req_seq_id,omitempty"`
+	NkpSeqID        string                    `json:"nkp_seq_id,omitempty"`
+	LedgerID        string                    `json:"ledger_id,omitempty"`
+	LedgerStatus    string                    `json:"ledger_status,omitempty"`
+	LedgerAmountFen int64                     `json:"ledger_amount_fen,omitempty"`
+	FileStat        string                    `json:"file_stat,omitempty"`
+	FileAmountFen   int64                     `json:"file_amount_fen,omitempty"`
+	File            string                    `json:"file,omitempty"`
+	Line            int                       `json:"line,omitempty"`
+	Reason          string                    `json:"reason"`
+	Settleable      bool                      `json:"settleable,omitempty"`
+	Settlement      *ReconciliationSettlement `json:"settlement,omitempty"`
 }
 
 // ReconciliationTotals are one merchant's sums of the day, in fen, from
@@ -166,15 +162,15 @@ type ReconciliationDifference struct {
 type ReconciliationTotals struct {
 	MerchantID        string     `json:"merchant_id"`
 	FilePayCount      int        `json:"file_pay_count"`
-	FilePayYuan       string     `json:"file_pay_fen"`
+	FilePayFen        int64      `json:"file_pay_fen"`
 	FileRefundCount   int        `json:"file_refund_count"`
-	FileRefundYuan    string     `json:"file_refund_fen"`
-	FileFeeYuan       string     `json:"file_fee_fen"`
-	FileSettleYuan    string     `json:"file_settle_fen"`
+	FileRefundFen     int64      `json:"file_refund_fen"`
+	FileFeeFen        int64      `json:"file_fee_fen"`
+	FileSettleFen     int64      `json:"file_settle_fen"`
 	LedgerPayCount    int        `json:"ledger_pay_count"`
-	LedgerPayYuan     string     `json:"ledger_pay_fen"`
+	LedgerPayFen      int64      `json:"ledger_pay_fen"`
 	LedgerRefundCount int        `json:"ledger_refund_count"`
-	LedgerRefundYuan  string     `json:"ledger_refund_fen"`
+	LedgerRefundFen   int64      `json:"ledger_refund_fen"`
 	Settle            *SettleRow `json:"settle,omitempty"`
 }
 

@@ -142,7 +142,7 @@ func TestReconcileThroughTheSidecar(t *testing.T) {
 	if code != 1 {
 		t.Fatalf("a day with differences: exit %d\n%s", code, out)
 	}
-	var rep reconcile.Report
+	var rep client.Reconciliation
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("--json output: %v\n%s", err, out)
 	}
@@ -235,7 +235,7 @@ func TestReconcileThroughTheSidecar(t *testing.T) {
 	for _, r := range trades {
 		byReq[r.ReqSeqID] = r
 	}
-	if r := byReq["X1"]; r.TransAmtYuan != "7.00" || len(rowErrors) != 1 || rowErrors[0].ReqSeqID != pays["P4"].ReqSeqID || rowErrors[0].Line < 2 {
+	if r := byReq["X1"]; r.TransAmtFen != 700 || len(rowErrors) != 1 || rowErrors[0].ReqSeqID != pays["P4"].ReqSeqID || rowErrors[0].Line < 2 {
 		t.Fatalf("statement rows: X1 = %+v, errors %+v", r, rowErrors)
 	}
 	if len(files) != 1 {

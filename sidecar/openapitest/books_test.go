@@ -11,10 +11,11 @@ import (
 )
 
 // TestBooksClientTypesMatchTheServer checks that the Go client's shapes of
-// the statements and reconciliation API have the JSON fields of the types
-// the server encodes (package reconcile and statements), which the
-// specification's schemas are checked against in turn
-// (TestSchemasMatchTheGoTypes).
+// the statements and reconciliation API, which the server answers in (with
+// amounts as integer fen), have a field for every field of the server's
+// own types (package reconcile and statements), so that the API leaves
+// nothing out; the specification's schemas are checked against the client's
+// in turn (TestSchemasMatchTheGoTypes).
 func TestBooksClientTypesMatchTheServer(t *testing.T) {
 	tests := []struct {
 		name           string
@@ -32,8 +33,6 @@ func TestBooksClientTypesMatchTheServer(t *testing.T) {
 		{"ReconciliationTotals", client.ReconciliationTotals{}, reconcile.Totals{}},
 		{"Reconciliation", client.Reconciliation{}, reconcile.Report{}},
 		{"StartReconciliationRequest", client.StartReconciliationRequest{}, reconcile.RunRequest{}},
-		{"ReconciliationList", client.ReconciliationList{}, reconcile.RunList{}},
-		{"ReconciliationPage", client.ReconciliationPage{}, reconcile.RunPage{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/paysidecar/paysidecar/sdk/client"
 	"github.com/paysidecar/paysidecar/sidecar/api"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 	"github.com/paysidecar/paysidecar/sidecar/statements"
@@ -187,7 +188,12 @@ func (s *Service) handleRows(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 	}
-	writeJSON(w, http.StatusOK, page)
+	out, err := wirePage(page)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Service) handleFile(w http.ResponseWriter, r *http.Request) {
@@ -239,7 +245,7 @@ func (s *Service) handleRun(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fetchError(err))
 		return
 	}
-	writeJSON(w, http.StatusOK, rep)
+	writeJSON(w, http.StatusOK, wireReport(*rep))
 }
 
 func (s *Service) handleList(w http.ResponseWriter, r *http.Request) {
@@ -260,20 +266,7 @@ func (s *Service) handleList(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, RunList{Runs: runs})
-}
-
-// RunList is the answer of GET /v1/reconciliations.
-type RunList struct {
-	Runs []Report `json:"runs"`
-}
-
-// RunPage is a run with a page of its differences.
-type RunPage struct {
-	Run         Report       `json:"run"`
-	Differences []Difference `json:"differences"`
-	// NextAfter continues the differences (?after=); 0 at the end.
-	NextAfter int `json:"next_after"`
+	writeJSON(w, http.StatusOK, client.ReconciliationList{Runs: wireReports(runs)})
 }
 
 func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) {
@@ -303,7 +296,10 @@ func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	page := RunPage{Run: rep, Differences: diffs}
+	page := client.ReconciliationPage{Run: wireReport(rep), Differences: wireDifferences(diffs)}
+	if page.Differences == nil {
+		page.Differences = []client.ReconciliationDifference{}
+	}
 	if len(diffs) == limit {
 		page.NextAfter = diffs[len(diffs)-1].Seq
 	}

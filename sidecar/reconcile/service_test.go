@@ -171,6 +171,9 @@ func TestHandler(t *testing.T) {
 		}
 		for _, r := range p.Rows {
 			seqs = append(seqs, r["req_seq_id"].(string))
+			if amt, ok := r["trans_amt_fen"].(float64); !ok || amt != float64(int64(amt)) {
+				t.Fatalf("trans_amt_fen = %#v, want integer fen", r["trans_amt_fen"])
+			}
 		}
 		if cursor = p.NextCursor; cursor == "" {
 			break
@@ -225,18 +228,27 @@ func TestHandler(t *testing.T) {
 		t.Errorf("not ready: HTTP %d", code)
 	}
 
-	post := func(body string) (int, reconcile.Report) {
+	// Answers are in the client's shapes, amounts in integer fen (a yuan
+	// string would not decode into them).
+	post := func(body string) (int, client.Reconciliation) {
 		resp, err := http.Post(srv.URL+"/v1/reconciliations", "application/json", strings.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer func() { _ = resp.Body.Close() }()
-		var rep reconcile.Report
-		_ = json.NewDecoder(resp.Body).Decode(&rep)
+		var rep client.Reconciliation
+		if err := json.NewDecoder(resp.Body).Decode(&rep); err != nil && resp.StatusCode == http.StatusOK {
+			t.Fatalf("decode the report: %v", err)
+		}
 		return resp.StatusCode, rep
 	}
 	code, rep := post(`{"date":"` + day0 + `"}`)
-	if code != http.StatusOK || rep.Status != reconcile.StatusDifferences || rep.Total() != 1 || rep.Settled != 1 {
+	total := 0
+	for _, n := range rep.Counts {
+		total += n
+	}
+	if code != http.StatusOK || rep.Status != reconcile.StatusDifferences || total != 1 || rep.Settled != 1 || len(rep.Totals) != 1 ||
+		rep.Totals[0].FilePayFen <= 0 {
 		t.Fatalf("run: HTTP %d %+v", code, rep)
 	}
 	for _, bad := range []string{`{"date":"2025"}`, `{"day":"x"}`, `nope`} {
@@ -244,11 +256,11 @@ func TestHandler(t *testing.T) {
 			t.Errorf("%s: HTTP %d", bad, code)
 		}
 	}
-	var got reconcile.RunPage
+	var got client.ReconciliationPage
 	if code := get("/v1/reconciliations/"+rep.RunID, &got); code != http.StatusOK || got.Run.RunID != rep.RunID || len(got.Differences) != 1 || got.Differences[0].ReqSeqID != "P9" {
 		t.Fatalf("run page: HTTP %d %+v", code, got)
 	}
-	var list struct{ Runs []reconcile.Report }
+	var list client.ReconciliationList
 	if code := get("/v1/reconciliations", &list); code != http.StatusOK || len(list.Runs) != 1 {
 		t.Fatalf("runs: HTTP %d %+v", code, list)
 	}
