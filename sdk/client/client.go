@@ -97,11 +97,7 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any, opts 
 		return fmt.Errorf("paysidecar: read answer: %w", err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		var eb ErrorBody
-		if json.Unmarshal(raw, &eb) != nil || eb.Error.Code == "" {
-			eb.Error = ErrorDetail{Code: "http_" + strconv.Itoa(resp.StatusCode), Message: strings.TrimSpace(string(raw))}
-		}
-		return &APIError{StatusCode: resp.StatusCode, ErrorDetail: eb.Error}
+		return apiError(resp.StatusCode, raw)
 	}
 	if out == nil {
 		return nil
@@ -110,6 +106,15 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any, opts 
 		return fmt.Errorf("paysidecar: decode answer: %w", err)
 	}
 	return nil
+}
+
+// apiError is the *APIError of an answer that is not 2xx.
+func apiError(status int, raw []byte) *APIError {
+	var eb ErrorBody
+	if json.Unmarshal(raw, &eb) != nil || eb.Error.Code == "" {
+		eb.Error = ErrorDetail{Code: "http_" + strconv.Itoa(status), Message: strings.TrimSpace(string(raw))}
+	}
+	return &APIError{StatusCode: status, ErrorDetail: eb.Error}
 }
 
 // CreatePayment places a payment and returns it with the front end's pay

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net/http"
 
@@ -12,7 +11,6 @@ import (
 	"github.com/paysidecar/paysidecar/sidecar/ledger"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 	"github.com/paysidecar/paysidecar/sidecar/reconcile"
-	"github.com/paysidecar/paysidecar/sidecar/reconcile/sqlstore"
 	"github.com/paysidecar/paysidecar/sidecar/statements"
 	"github.com/paysidecar/paysidecar/sidecar/store"
 )
@@ -38,33 +36,20 @@ func StatementArchive(cfg config.Config, up statements.FileQuerier, log *slog.Lo
 	return statements.New(statements.Config{Dir: cfg.StatementsDir(), MerchantID: cfg.Upstream.MerchantID, Upstream: up, Logger: log})
 }
 
-// startReconcile opens the reconciliation's tables beside the store's,
-// builds the reconciliation and starts its daily schedule. The returned
-// function stops it and closes what it opened.
+// startReconcile builds the reconciliation on the store, which keeps its
+// runs and reads it the ledger, and starts its daily schedule. The
+// returned function stops it.
 func startReconcile(ctx context.Context, cfg config.Config, up *nkp.Client, led *ledger.Ledger, st store.Store,
 	published func(context.Context, store.Event), reg prometheus.Registerer, log *slog.Logger) (*reconcile.Service, func(), error) {
-	dsn := cfg.Store.SQLitePath
-	if cfg.Store.Driver == "postgres" {
-		dsn = cfg.Store.PostgresDSN
-	}
-	books, err := sqlstore.Open(cfg.Store.Driver, dsn)
-	if err != nil {
-		return nil, nil, fmt.Errorf("reconciliation store: %w", err)
-	}
-	if err := books.Migrate(ctx, log); err != nil {
-		_ = books.Close()
-		return nil, nil, fmt.Errorf("reconciliation store: %w", err)
-	}
 	archive, err := StatementArchive(cfg, up, log)
 	if err != nil {
-		_ = books.Close()
 		return nil, nil, err
 	}
 	metrics, err := reconcile.NewMetrics(reg)
 	if err != nil {
-		_ = books.Close()
 		return nil, nil, err
 	}
+	books := reconcile.StoreBooks{Store: st}
 	deps := reconcile.Deps{Bills: archive, Ledger: books, Runs: books, Metrics: metrics, Logger: log}
 	if cfg.Reconcile.Settle {
 		deps.Settler = reconcile.QuerySettler{Upstream: up, Ledger: led}
@@ -76,16 +61,14 @@ func startReconcile(ctx context.Context, cfg config.Config, up *nkp.Client, led 
 	}
 	rec, err := reconcile.New(reconcile.Config{Slack: cfg.Reconcile.Slack, SortChunk: cfg.Reconcile.SortChunk}, deps)
 	if err != nil {
-		_ = books.Close()
 		return nil, nil, err
 	}
 	svc, err := reconcile.NewService(reconcile.ServiceConfig{At: cfg.Reconcile.Schedule, RetryAfter: cfg.Reconcile.RetryAfter}, rec, archive, books)
-	if err == nil {
-		err = svc.Start(ctx)
-	}
 	if err != nil {
-		_ = books.Close()
 		return nil, nil, err
 	}
-	return svc, func() { _ = svc.Close(); _ = books.Close() }, nil
+	if err := svc.Start(ctx); err != nil {
+		return nil, nil, err
+	}
+	return svc, func() { _ = svc.Close() }, nil
 }

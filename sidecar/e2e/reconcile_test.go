@@ -2,8 +2,11 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -139,7 +142,7 @@ func TestReconcileThroughTheSidecar(t *testing.T) {
 	if code != 1 {
 		t.Fatalf("a day with differences: exit %d\n%s", code, out)
 	}
-	var rep reconcile.Report
+	var rep client.Reconciliation
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("--json output: %v\n%s", err, out)
 	}
@@ -162,23 +165,94 @@ func TestReconcileThroughTheSidecar(t *testing.T) {
 	}
 	t.Logf("with differences:\n%s", table)
 
-	// The run, its differences and the parsed statement are on the API.
-	var page reconcile.RunPage
-	if err := sc.Client.Do(ctx, http.MethodGet, "/v1/reconciliations/"+rep.RunID+"?limit=2", nil, &page); err != nil {
+	// The run, its differences and the parsed statement are on the API,
+	// read with the Go client.
+	page, err := sc.Client.GetReconciliation(ctx, rep.RunID, 0, 2)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if page.Run.Status != reconcile.StatusDifferences || len(page.Differences) != 2 || page.NextAfter != 2 {
+	if page.Run.Status != reconcile.StatusDifferences || page.Run.Counts[string(reconcile.MissingInLedger)] != 1 ||
+		len(page.Differences) != 2 || page.NextAfter != 2 {
 		t.Fatalf("run page = %+v", page)
 	}
-	var rows struct {
-		Rows   []map[string]any `json:"rows"`
-		Errors []map[string]any `json:"errors"`
+	var seen []string
+	for after := 0; ; {
+		page, err := sc.Client.GetReconciliation(ctx, rep.RunID, after, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range page.Differences {
+			seen = append(seen, d.Kind+" "+d.ReqSeqID)
+		}
+		if after = page.NextAfter; after == 0 {
+			break
+		}
 	}
-	if err := sc.Client.Do(ctx, http.MethodGet, "/v1/statements/"+day+"/TRADE_BILL?limit=100", nil, &rows); err != nil {
+	sort.Strings(seen)
+	if !slices.Equal(seen, want) {
+		t.Fatalf("differences paged with the client:\n  %s\nwant\n  %s", strings.Join(seen, "\n  "), strings.Join(want, "\n  "))
+	}
+	runs, err := sc.Client.ListReconciliations(ctx, time.Time{}, 10)
+	// The clean run, the JSON run (rep) and the table's, newest first.
+	if err != nil || len(runs) != 3 || runs[1].RunID != rep.RunID || runs[0].Status != reconcile.StatusDifferences ||
+		runs[2].Status != reconcile.StatusClean {
+		t.Fatalf("runs = %+v, %v; want the three runs, the latest first", runs, err)
+	}
+	if older, err := sc.Client.ListReconciliations(ctx, runs[0].StartedAt, 10); err != nil || len(older) != len(runs)-1 {
+		t.Fatalf("runs before the latest = %+v, %v", older, err)
+	}
+	var ae *client.APIError
+	if _, err := sc.Client.GetReconciliation(ctx, "nope", 0, 0); !errors.As(err, &ae) || ae.StatusCode != http.StatusNotFound || ae.Code != "not_found" {
+		t.Fatalf("an unknown run: %v", err)
+	}
+	if _, err := sc.Client.StartReconciliation(ctx, client.StartReconciliationRequest{Date: "2025"}); !errors.As(err, &ae) ||
+		ae.StatusCode != http.StatusBadRequest || ae.Code != "invalid_field" || ae.Field != "date" {
+		t.Fatalf("a run of a bad date: %v", err)
+	}
+	again, err := sc.Client.StartReconciliation(ctx, client.StartReconciliationRequest{Date: day})
+	if err != nil || again.Status != reconcile.StatusDifferences || again.Trigger != reconcile.TriggerAPI || len(again.Differences) != len(want) {
+		t.Fatalf("a run started with the client = %+v, %v", again, err)
+	}
+
+	var trades []client.TradeRow
+	var rowErrors []client.StatementRowError
+	var files []client.StatementFile
+	for cursor := ""; ; {
+		sp, err := sc.Client.Statement(ctx, day, nkp.BillTrade, cursor, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rows []client.TradeRow
+		if err := sp.DecodeRows(&rows); err != nil {
+			t.Fatal(err)
+		}
+		trades, rowErrors, files = append(trades, rows...), append(rowErrors, sp.Errors...), sp.Files
+		if cursor = sp.NextCursor; cursor == "" {
+			break
+		}
+	}
+	byReq := map[string]client.TradeRow{}
+	for _, r := range trades {
+		byReq[r.ReqSeqID] = r
+	}
+	if r := byReq["X1"]; r.TransAmtFen != 700 || len(rowErrors) != 1 || rowErrors[0].ReqSeqID != pays["P4"].ReqSeqID || rowErrors[0].Line < 2 {
+		t.Fatalf("statement rows: X1 = %+v, errors %+v", r, rowErrors)
+	}
+	if len(files) != 1 {
+		t.Fatalf("statement files = %+v", files)
+	}
+	body, err := sc.Client.StatementFile(ctx, day, nkp.BillTrade, files[0].Name)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rows.Rows)+len(rows.Errors) == 0 {
-		t.Fatalf("statement rows = %+v", rows)
+	h := sha256.New()
+	n, err := io.Copy(h, body)
+	_ = body.Close()
+	if err != nil || n != files[0].Size || hex.EncodeToString(h.Sum(nil)) != files[0].SHA256 {
+		t.Fatalf("the original file: %d bytes, sha-256 %x, %v; want %+v", n, h.Sum(nil), err, files[0])
+	}
+	if _, err := sc.Client.StatementFile(ctx, day, nkp.BillTrade, "nope.csv"); !errors.As(err, &ae) || ae.StatusCode != http.StatusNotFound {
+		t.Fatalf("an unknown file: %v", err)
 	}
 	// Unknown date: a clear error.
 	out, code = runCLI(t, "reconcile", "--date", "2025-01-01", "--api", api)

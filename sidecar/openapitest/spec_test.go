@@ -131,8 +131,18 @@ func apiRoutes(t *testing.T) (api, eventRoutes []route) {
 	if len(eventRoutes) < 4 {
 		t.Fatalf("found only %d /v1/events routes in sidecar/events; has the registration style changed?", len(eventRoutes))
 	}
-	return api, eventRoutes
+	// The statements and reconciliation handler, mounted under
+	// /v1/statements/ and /v1/reconciliations.
+	books := routesIn(t, booksHandler)
+	if len(books) < 5 {
+		t.Fatalf("found only %d routes in %s; has the registration style changed?", len(books), booksHandler)
+	}
+	return append(api, books...), eventRoutes
 }
+
+// booksHandler registers the statements and reconciliation routes, which
+// sidecar/api mounts.
+var booksHandler = filepath.Join(repoRoot, "sidecar", "reconcile", "handler.go")
 
 func operation(spec map[string]any, path, method string) (map[string]any, bool) {
 	paths, _ := spec["paths"].(map[string]any)
@@ -329,12 +339,15 @@ type codeStatus struct {
 	Where  string
 }
 
-// answeredStatuses finds, in the non-test sources of sidecar/api, every
-// error built with errorf(http.StatusX, CodeY, …), badRequest(CodeY, …)
-// (400) or &Error{Status: http.StatusX, Code: CodeY}.
+// answeredStatuses finds, in the non-test sources of sidecar/api and of
+// the statements and reconciliation handler, every error built with
+// errorf(http.StatusX, CodeY, …), badRequest(CodeY, …) (400) or
+// &Error{Status: http.StatusX, Code: CodeY} (api.Error and api.CodeY
+// outside sidecar/api).
 func answeredStatuses(t *testing.T, consts map[string]string) []codeStatus {
 	t.Helper()
 	files, _ := filepath.Glob(filepath.Join(repoRoot, "sidecar", "api", "*.go"))
+	files = append(files, booksHandler)
 	fset := token.NewFileSet()
 	var out []codeStatus
 	status := func(e ast.Expr) (int, bool) {
@@ -352,6 +365,11 @@ func answeredStatuses(t *testing.T, consts map[string]string) []codeStatus {
 		return s, ok
 	}
 	code := func(e ast.Expr) (string, bool) {
+		if sel, ok := e.(*ast.SelectorExpr); ok {
+			if x, ok := sel.X.(*ast.Ident); ok && x.Name == "api" {
+				e = sel.Sel
+			}
+		}
 		id, ok := e.(*ast.Ident)
 		if !ok {
 			return "", false
@@ -387,7 +405,13 @@ func answeredStatuses(t *testing.T, consts map[string]string) []codeStatus {
 					}
 				}
 			case *ast.CompositeLit:
-				if id, ok := n.Type.(*ast.Ident); !ok || id.Name != "Error" {
+				typ := n.Type
+				if sel, ok := typ.(*ast.SelectorExpr); ok {
+					if x, ok := sel.X.(*ast.Ident); ok && x.Name == "api" {
+						typ = sel.Sel
+					}
+				}
+				if id, ok := typ.(*ast.Ident); !ok || id.Name != "Error" {
 					return true
 				}
 				var s int
@@ -475,6 +499,20 @@ func TestSchemasMatchTheGoTypes(t *testing.T) {
 		{"EventPage", client.EventPage{}},
 		{"EventRecord", client.EventRecord{}},
 		{"ReplayResult", client.ReplayResult{}},
+		{"StatementFile", client.StatementFile{}},
+		{"StatementRowError", client.StatementRowError{}},
+		{"TradeRow", client.TradeRow{}},
+		{"SettleRow", client.SettleRow{}},
+		{"SplitRow", client.SplitRow{}},
+		{"WithdrawalRow", client.WithdrawalRow{}},
+		{"StatementPage", client.StatementPage{}},
+		{"ReconciliationSettlement", client.ReconciliationSettlement{}},
+		{"ReconciliationDifference", client.ReconciliationDifference{}},
+		{"ReconciliationTotals", client.ReconciliationTotals{}},
+		{"Reconciliation", client.Reconciliation{}},
+		{"StartReconciliationRequest", client.StartReconciliationRequest{}},
+		{"ReconciliationList", client.ReconciliationList{}},
+		{"ReconciliationPage", client.ReconciliationPage{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.schema, func(t *testing.T) {

@@ -18,7 +18,6 @@ import (
 
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 	"github.com/paysidecar/paysidecar/sidecar/reconcile"
-	"github.com/paysidecar/paysidecar/sidecar/reconcile/sqlstore"
 	"github.com/paysidecar/paysidecar/sidecar/statements"
 	"github.com/paysidecar/paysidecar/sidecar/store/sqlite"
 )
@@ -190,14 +189,12 @@ func BenchmarkReconcileDay(b *testing.B) {
 	if benchErr != nil {
 		b.Fatal(benchErr)
 	}
-	books, err := sqlstore.Open("sqlite", bench.db)
+	st, err := sqlite.Open(context.Background(), bench.db, sqlite.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer func() { _ = books.Close() }()
-	if err := books.Migrate(context.Background(), slog.New(slog.DiscardHandler)); err != nil {
-		b.Fatal(err)
-	}
+	defer func() { _ = st.Close() }()
+	books := reconcile.StoreBooks{Store: st}
 	rec, err := reconcile.New(reconcile.Config{TempDir: bench.dir}, reconcile.Deps{Bills: fixedBills{bench}, Ledger: books, Runs: books,
 		Now: func() time.Time { return t0.Add(24 * time.Hour) }, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {

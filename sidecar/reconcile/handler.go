@@ -31,35 +31,31 @@ import (
 // A statement not kept yet is fetched from the upstream first.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/v1/statements/{date}/{bill}", s.method(http.MethodGet, s.handleRows))
-	mux.HandleFunc("/v1/statements/{date}/{bill}/files/{name}", s.method(http.MethodGet, s.handleFile))
-	mux.HandleFunc("/v1/reconciliations", func(w http.ResponseWriter, r *http.Request) {
-		switch r.Method {
-		case http.MethodPost:
-			s.handleRun(w, r)
-		case http.MethodGet:
-			s.handleList(w, r)
-		default:
-			w.Header().Set("Allow", "GET, POST")
-			s.fail(w, r, &api.Error{Status: http.StatusMethodNotAllowed, Code: api.CodeMethodNotAllowed, Message: r.Method + " is not allowed here; use GET or POST"})
-		}
-	})
-	mux.HandleFunc("/v1/reconciliations/{id}", s.method(http.MethodGet, s.handleGet))
+	mux.HandleFunc("GET /v1/statements/{date}/{bill_type}", s.handleRows)
+	mux.HandleFunc("GET /v1/statements/{date}/{bill_type}/files/{name}", s.handleFile)
+	mux.HandleFunc("POST /v1/reconciliations", s.handleRun)
+	mux.HandleFunc("GET /v1/reconciliations", s.handleList)
+	mux.HandleFunc("GET /v1/reconciliations/{id}", s.handleGet)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		// A path that exists for another method gets 405, anything else
+		// 404, both in the API's error shape.
+		var allow []string
+		for _, m := range []string{http.MethodGet, http.MethodPost} {
+			other := r.Clone(r.Context())
+			other.Method = m
+			if _, pattern := mux.Handler(other); m != r.Method && pattern != "/" {
+				allow = append(allow, m)
+			}
+		}
+		if len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			s.fail(w, r, &api.Error{Status: http.StatusMethodNotAllowed, Code: api.CodeMethodNotAllowed,
+				Message: r.Method + " is not allowed on " + r.URL.Path + "; use " + strings.Join(allow, " or ")})
+			return
+		}
 		s.fail(w, r, &api.Error{Status: http.StatusNotFound, Code: api.CodeNotFound, Message: "no such endpoint: " + r.Method + " " + r.URL.Path})
 	})
 	return mux
-}
-
-func (s *Service) method(m string, h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != m {
-			w.Header().Set("Allow", m)
-			s.fail(w, r, &api.Error{Status: http.StatusMethodNotAllowed, Code: api.CodeMethodNotAllowed, Message: r.Method + " is not allowed here; use " + m})
-			return
-		}
-		h(w, r)
-	}
 }
 
 // StatementPage is a page of parsed statement records.
@@ -107,7 +103,7 @@ func limitParam(r *http.Request, def, maxLimit int) (int, error) {
 // files returns the statement files of a request's date and bill type,
 // fetching them when needed.
 func (s *Service) files(r *http.Request) (string, string, []statements.File, error) {
-	date, bill := r.PathValue("date"), r.PathValue("bill")
+	date, bill := r.PathValue("date"), r.PathValue("bill_type")
 	if !slices.Contains(nkp.BillTypes, bill) {
 		return "", "", nil, &api.Error{Status: http.StatusBadRequest, Code: api.CodeInvalidField, Field: "bill_type",
 			Message: "bill_type must be one of " + strings.Join(nkp.BillTypes, ", ")}
@@ -192,7 +188,12 @@ func (s *Service) handleRows(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 	}
-	writeJSON(w, http.StatusOK, page)
+	out, err := wirePage(page)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Service) handleFile(w http.ResponseWriter, r *http.Request) {
@@ -219,15 +220,16 @@ func (s *Service) handleFile(w http.ResponseWriter, r *http.Request) {
 	http.ServeContent(w, r, name, files[i].DownloadedAt, f)
 }
 
-// runRequest is the body of POST /v1/reconciliations.
-type runRequest struct {
+// RunRequest is the body of POST /v1/reconciliations.
+type RunRequest struct {
+	// Date is the day to reconcile, yyyyMMdd.
 	Date string `json:"date"`
 	// Refetch downloads the day's statements again.
 	Refetch bool `json:"refetch,omitempty"`
 }
 
 func (s *Service) handleRun(w http.ResponseWriter, r *http.Request) {
-	var req runRequest
+	var req RunRequest
 	dec := json.NewDecoder(io.LimitReader(r.Body, 4<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
@@ -243,7 +245,7 @@ func (s *Service) handleRun(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fetchError(err))
 		return
 	}
-	writeJSON(w, http.StatusOK, rep)
+	writeJSON(w, http.StatusOK, wireReport(*rep))
 }
 
 func (s *Service) handleList(w http.ResponseWriter, r *http.Request) {
@@ -264,15 +266,7 @@ func (s *Service) handleList(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"runs": runs})
-}
-
-// RunPage is a run with a page of its differences.
-type RunPage struct {
-	Run         Report       `json:"run"`
-	Differences []Difference `json:"differences"`
-	// NextAfter continues the differences (?after=); 0 at the end.
-	NextAfter int `json:"next_after"`
+	writeJSON(w, http.StatusOK, client.ReconciliationList{Runs: wireReports(runs)})
 }
 
 func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) {
@@ -302,34 +296,28 @@ func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	page := RunPage{Run: rep, Differences: diffs}
+	page := client.ReconciliationPage{Run: wireReport(rep), Differences: wireDifferences(diffs)}
+	if page.Differences == nil {
+		page.Differences = []client.ReconciliationDifference{}
+	}
 	if len(diffs) == limit {
 		page.NextAfter = diffs[len(diffs)-1].Seq
 	}
 	writeJSON(w, http.StatusOK, page)
 }
 
+// fail answers err with the app API's error writer, so that codes,
+// shapes and headers are those of every other endpoint; the cause of an
+// internal error is logged, never shown.
 func (s *Service) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var e *api.Error
-	if !errors.As(err, &e) {
-		e = &api.Error{Status: http.StatusInternalServerError, Code: api.CodeInternal, Message: "internal error", Err: err}
+	if !errors.As(err, &e) || e.Status >= http.StatusInternalServerError {
+		s.log.ErrorContext(r.Context(), "reconciliation API", slog.String("path", r.URL.Path), slog.Any("error", err))
 	}
-	if e.Err != nil {
-		s.log.ErrorContext(r.Context(), "reconciliation API", slog.String("code", e.Code), slog.String("path", r.URL.Path), slog.Any("error", e.Err))
-	}
-	if e.Status == http.StatusServiceUnavailable {
+	if e != nil && e.Status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "600")
 	}
-	writeJSON(w, e.Status, client.ErrorBody{Error: client.ErrorDetail{Code: e.Code, Message: e.Message, Field: e.Field}})
+	api.WriteError(w, err)
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status = http.StatusInternalServerError
-		b = []byte(`{"error":{"code":"internal","message":"cannot encode the answer"}}`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
-}
+func writeJSON(w http.ResponseWriter, status int, v any) { api.WriteJSON(w, status, v) }

@@ -21,7 +21,6 @@ import (
 	"github.com/paysidecar/paysidecar/sidecar/ledger"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 	"github.com/paysidecar/paysidecar/sidecar/reconcile"
-	"github.com/paysidecar/paysidecar/sidecar/reconcile/sqlstore"
 	"github.com/paysidecar/paysidecar/sidecar/statements"
 	"github.com/paysidecar/paysidecar/sidecar/store"
 	"github.com/paysidecar/paysidecar/sidecar/store/sqlite"
@@ -54,14 +53,14 @@ func testCtx(t *testing.T) context.Context {
 }
 
 // world is a sandbox upstream and the sidecar's books: its SQLite store,
-// ledger and the reconciliation's own store on the same database.
+// ledger and the reconciliation's books in that store.
 type world struct {
 	t      *testing.T
 	inst   *sandboxtest.Instance
 	clock  *sandboxtest.Clock
 	st     *sqlite.Store
 	led    *ledger.Ledger
-	sql    *sqlstore.Store
+	sql    reconcile.StoreBooks
 	up     *nkp.Client
 	rec    *reconcile.Reconciler
 	events []store.Event
@@ -84,14 +83,7 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.sql, err = sqlstore.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = w.sql.Close() })
-	if err := w.sql.Migrate(testCtx(t), slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
+	w.sql = reconcile.StoreBooks{Store: st}
 	w.up = w.inst.NKPClient()
 	archive, err := statements.New(statements.Config{Dir: t.TempDir(), MerchantID: sandbox.DevHuifuID, Upstream: w.up, Now: w.clock.Now,
 		Logger: slog.New(slog.DiscardHandler)})

@@ -1,6 +1,7 @@
 package reconcile_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -13,6 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/paysidecar/paysidecar/sandbox"
+	"github.com/paysidecar/paysidecar/sdk/client"
+	"github.com/paysidecar/paysidecar/sidecar/api"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 	"github.com/paysidecar/paysidecar/sidecar/reconcile"
 	"github.com/paysidecar/paysidecar/sidecar/statements"
@@ -168,6 +171,9 @@ func TestHandler(t *testing.T) {
 		}
 		for _, r := range p.Rows {
 			seqs = append(seqs, r["req_seq_id"].(string))
+			if amt, ok := r["trans_amt_fen"].(float64); !ok || amt != float64(int64(amt)) {
+				t.Fatalf("trans_amt_fen = %#v, want integer fen", r["trans_amt_fen"])
+			}
 		}
 		if cursor = p.NextCursor; cursor == "" {
 			break
@@ -197,11 +203,24 @@ func TestHandler(t *testing.T) {
 		"/v1/reconciliations/nope":                          http.StatusNotFound,
 		"/v1/nothing":                                       http.StatusNotFound,
 	} {
-		var e struct {
-			Error struct{ Code string } `json:"error"`
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if code := get(path, &e); code != want || e.Error.Code == "" {
-			t.Errorf("%s: HTTP %d %+v, want %d", path, code, e, want)
+		body, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		// The app API's error writer: its header, and its body with
+		// nothing else in it.
+		var e client.ErrorBody
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&e); err != nil || resp.StatusCode != want || e.Error.Code == "" || e.Error.Message == "" {
+			t.Errorf("%s: HTTP %d %s (%v), want %d and the API's error body", path, resp.StatusCode, body, err, want)
+		}
+		rec := httptest.NewRecorder()
+		api.WriteError(rec, &api.Error{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message, Field: e.Error.Field})
+		if ct := resp.Header.Get("Content-Type"); ct != rec.Header().Get("Content-Type") || string(body) != rec.Body.String() {
+			t.Errorf("%s: answered %q %s, the API's error writer %q %s", path, ct, body, rec.Header().Get("Content-Type"), rec.Body)
 		}
 	}
 	w.inject(sandbox.BillDifference{Kind: sandbox.BillPending, BillType: nkp.BillSettle, Date: "20250614"})
@@ -209,18 +228,27 @@ func TestHandler(t *testing.T) {
 		t.Errorf("not ready: HTTP %d", code)
 	}
 
-	post := func(body string) (int, reconcile.Report) {
+	// Answers are in the client's shapes, amounts in integer fen (a yuan
+	// string would not decode into them).
+	post := func(body string) (int, client.Reconciliation) {
 		resp, err := http.Post(srv.URL+"/v1/reconciliations", "application/json", strings.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer func() { _ = resp.Body.Close() }()
-		var rep reconcile.Report
-		_ = json.NewDecoder(resp.Body).Decode(&rep)
+		var rep client.Reconciliation
+		if err := json.NewDecoder(resp.Body).Decode(&rep); err != nil && resp.StatusCode == http.StatusOK {
+			t.Fatalf("decode the report: %v", err)
+		}
 		return resp.StatusCode, rep
 	}
 	code, rep := post(`{"date":"` + day0 + `"}`)
-	if code != http.StatusOK || rep.Status != reconcile.StatusDifferences || rep.Total() != 1 || rep.Settled != 1 {
+	total := 0
+	for _, n := range rep.Counts {
+		total += n
+	}
+	if code != http.StatusOK || rep.Status != reconcile.StatusDifferences || total != 1 || rep.Settled != 1 || len(rep.Totals) != 1 ||
+		rep.Totals[0].FilePayFen <= 0 {
 		t.Fatalf("run: HTTP %d %+v", code, rep)
 	}
 	for _, bad := range []string{`{"date":"2025"}`, `{"day":"x"}`, `nope`} {
@@ -228,11 +256,11 @@ func TestHandler(t *testing.T) {
 			t.Errorf("%s: HTTP %d", bad, code)
 		}
 	}
-	var got reconcile.RunPage
+	var got client.ReconciliationPage
 	if code := get("/v1/reconciliations/"+rep.RunID, &got); code != http.StatusOK || got.Run.RunID != rep.RunID || len(got.Differences) != 1 || got.Differences[0].ReqSeqID != "P9" {
 		t.Fatalf("run page: HTTP %d %+v", code, got)
 	}
-	var list struct{ Runs []reconcile.Report }
+	var list client.ReconciliationList
 	if code := get("/v1/reconciliations", &list); code != http.StatusOK || len(list.Runs) != 1 {
 		t.Fatalf("runs: HTTP %d %+v", code, list)
 	}

@@ -550,7 +550,9 @@ func (r *Reader) Next() (Row, error) {
 		}
 		fields, err := r.cr.Read()
 		line := r.lines
-		if len(fields) > 0 || err != nil {
+		// A failed Read returns no fields, and FieldPos panics without
+		// any: the line of a parse error comes from the error.
+		if len(fields) > 0 {
 			l, _ := r.cr.FieldPos(0)
 			line += l
 		}

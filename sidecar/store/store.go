@@ -1,6 +1,7 @@
 // Package store defines the durable state of the sidecar: payments,
-// refunds, idempotency records, received notifications and the outbox of
-// events delivered to the application.
+// refunds, idempotency records, received notifications, the outbox of
+// events delivered to the application, and reconciliation runs with their
+// differences.
 //
 // One implementation (package store/sqlstore, on database/sql) serves two
 // engines: embedded SQLite (package store/sqlite, the default, one file
@@ -428,4 +429,8 @@ type Store interface {
 	// CountEvents counts events by state, for metrics; every state is
 	// present in the map, zero included.
 	CountEvents(ctx context.Context) (map[EventStatus]int, error)
+
+	// Reconciliations reads the ledger for reconciliation and keeps its
+	// runs.
+	Reconciliations
 }

@@ -79,7 +79,7 @@ clean day, 1 when anything differs, 2 when the reconciliation could not run.`,
 }
 
 // requestReconcile runs the reconciliation of date on the sidecar at base.
-func requestReconcile(ctx context.Context, base, token, date string, refetch bool) (*reconcile.Report, error) {
+func requestReconcile(ctx context.Context, base, token, date string, refetch bool) (*client.Reconciliation, error) {
 	body, _ := json.Marshal(map[string]any{"date": date, "refetch": refetch})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(base, "/")+"/v1/reconciliations", bytes.NewReader(body))
 	if err != nil {
@@ -105,7 +105,7 @@ func requestReconcile(ctx context.Context, base, token, date string, refetch boo
 		}
 		return nil, fmt.Errorf("HTTP %d", resp.StatusCode)
 	}
-	var rep reconcile.Report
+	var rep client.Reconciliation
 	if err := json.Unmarshal(raw, &rep); err != nil {
 		return nil, fmt.Errorf("decode the report: %w", err)
 	}
@@ -113,9 +113,13 @@ func requestReconcile(ctx context.Context, base, token, date string, refetch boo
 }
 
 // printReport writes the report as a person reads it.
-func printReport(w io.Writer, rep *reconcile.Report) {
+func printReport(w io.Writer, rep *client.Reconciliation) {
+	total := 0
+	for _, n := range rep.Counts {
+		total += n
+	}
 	verdict := "clean: the statements and the books match"
-	if n := rep.Total(); n > 0 {
+	if n := total; n > 0 {
 		verdict = fmt.Sprintf("%d difference(s)", n)
 	}
 	fmt.Fprintf(w, "Reconciliation of %s for merchant %s: %s\n", rep.Date, rep.MerchantID, verdict)
@@ -131,11 +135,11 @@ func printReport(w io.Writer, rep *reconcile.Report) {
 		for _, d := range rep.Differences {
 			side := ""
 			if d.LedgerStatus != "" {
-				side = fmt.Sprintf("%s %s", d.LedgerStatus, d.LedgerAmountFen.Yuan())
+				side = fmt.Sprintf("%s %s", d.LedgerStatus, nkp.Fen(d.LedgerAmountFen).Yuan())
 			}
 			stmt := ""
 			if d.FileStat != "" {
-				stmt = fmt.Sprintf("%s %s", d.FileStat, d.FileAmountFen.Yuan())
+				stmt = fmt.Sprintf("%s %s", d.FileStat, nkp.Fen(d.FileAmountFen).Yuan())
 			}
 			where := d.File
 			if d.Line > 0 {
@@ -151,7 +155,7 @@ func printReport(w io.Writer, rep *reconcile.Report) {
 		}
 		_ = tw.Flush()
 		if rep.Truncated {
-			fmt.Fprintf(w, "… and %d more: GET /v1/reconciliations/%s\n", rep.Total()-len(rep.Differences), rep.RunID)
+			fmt.Fprintf(w, "… and %d more: GET /v1/reconciliations/%s\n", total-len(rep.Differences), rep.RunID)
 		}
 	}
 	if len(rep.Totals) > 0 {
@@ -159,10 +163,10 @@ func printReport(w io.Writer, rep *reconcile.Report) {
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "MERCHANT\tSOURCE\tPAYMENTS\tPAID\tREFUNDS\tREFUNDED\tFEES\tSETTLEMENT\t")
 		for _, t := range rep.Totals {
-			fmt.Fprintf(tw, "%s\tstatement\t%d\t%s\t%d\t%s\t%s\t%s\t\n", t.MerchantID, t.FilePayCount, t.FilePayFen.Yuan(), t.FileRefundCount, t.FileRefundFen.Yuan(), t.FileFeeFen.Yuan(), t.FileSettleFen.Yuan())
-			fmt.Fprintf(tw, "\tsidecar\t%d\t%s\t%d\t%s\t\t\t\n", t.LedgerPayCount, t.LedgerPayFen.Yuan(), t.LedgerRefundCount, t.LedgerRefundFen.Yuan())
+			fmt.Fprintf(tw, "%s\tstatement\t%d\t%s\t%d\t%s\t%s\t%s\t\n", t.MerchantID, t.FilePayCount, nkp.Fen(t.FilePayFen).Yuan(), t.FileRefundCount, nkp.Fen(t.FileRefundFen).Yuan(), nkp.Fen(t.FileFeeFen).Yuan(), nkp.Fen(t.FileSettleFen).Yuan())
+			fmt.Fprintf(tw, "\tsidecar\t%d\t%s\t%d\t%s\t\t\t\n", t.LedgerPayCount, nkp.Fen(t.LedgerPayFen).Yuan(), t.LedgerRefundCount, nkp.Fen(t.LedgerRefundFen).Yuan())
 			if s := t.Settle; s != nil {
-				fmt.Fprintf(tw, "\tsettlement\t%d\t%s\t%d\t%s\t%s\t%s\t\n", s.PayCount, s.PayAmt.Yuan(), s.RefundCount, s.RefundAmt.Yuan(), s.FeeAmt.Yuan(), s.SettleAmt.Yuan())
+				fmt.Fprintf(tw, "\tsettlement\t%d\t%s\t%d\t%s\t%s\t%s\t\n", s.PayCount, nkp.Fen(s.PayAmtFen).Yuan(), s.RefundCount, nkp.Fen(s.RefundAmtFen).Yuan(), nkp.Fen(s.FeeAmtFen).Yuan(), nkp.Fen(s.SettleAmtFen).Yuan())
 			}
 		}
 		_ = tw.Flush()

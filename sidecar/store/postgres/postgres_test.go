@@ -62,6 +62,29 @@ func TestOpensFirstSchema(t *testing.T) {
 	storetest.CheckV1(t, openIn(t, dsn, schema))
 }
 
+// TestKeepsEarlierReconcileTables opens a schema written by the version
+// that kept the reconciliation's tables apart from the store, with their
+// own migrations (testdata/reconcile_interim.sql, its pg_dump): the
+// store's migration keeps the tables, their rows and claims.
+func TestKeepsEarlierReconcileTables(t *testing.T) {
+	dump, err := os.ReadFile(filepath.Join("testdata", "reconcile_interim.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	dsn := testpg.DSN(t)
+	schema := testpg.Schema(t, dsn)
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if err := conn.PgConn().Exec(ctx, strings.ReplaceAll(string(dump), "{{schema}}", schema)).Close(); err != nil {
+		t.Fatalf("load the dump: %v", err)
+	}
+	storetest.CheckInterimReconcile(t, openIn(t, dsn, schema))
+}
+
 // TestConformanceReplicas runs the suite against three stores sharing one
 // schema, each call going to the next: the replicas together must behave
 // as one store, and the concurrent subtests spread their claimers over

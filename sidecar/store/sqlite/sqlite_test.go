@@ -81,6 +81,34 @@ func TestOpensFirstSchema(t *testing.T) {
 	storetest.CheckV1(t, s)
 }
 
+// TestKeepsEarlierReconcileTables opens a database written by the version
+// that kept the reconciliation's tables apart from the store, with their
+// own migrations (testdata/reconcile_interim.sql, its dump): the store's
+// migration keeps the tables, their rows and claims.
+func TestKeepsEarlierReconcileTables(t *testing.T) {
+	dump, err := os.ReadFile(filepath.Join("testdata", "reconcile_interim.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "paysidecar.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(string(dump)); err != nil {
+		t.Fatalf("load the dump: %v", err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	storetest.CheckInterimReconcile(t, s)
+}
+
 // TestFileModes opens new stores under the usual umask and under none:
 // the database file, its -wal and -shm files are 0600 and the directories
 // made for them 0700. The umask belongs to the process, so this test does

@@ -10,7 +10,8 @@
 // applied atomically with their events, refund totals, idempotency keys,
 // notification deduplication, a notification recorded and applied in one
 // transaction, ordered and leased event delivery with
-// retries, dead letters and replay, and leased reverse queries. Tests that
+// retries, dead letters and replay, leased reverse queries, and the
+// reconciliation's ledger reads and runs claimed once per day. Tests that
 // claim work run several goroutines at once and check that no piece of work
 // is handed out twice.
 package storetest
@@ -44,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ApplyNotification", applyNotificationTests},
 		{"Events", eventTests},
 		{"Queries", queryTests},
+		{"Reconcile", reconcileTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
