@@ -207,7 +207,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 		Transport: otelhttp.NewTransport(http.DefaultTransport, otelhttp.WithTracerProvider(tp)),
 	}
 	upstreamCalls, err := telemetry.NewUpstreamCalls(tel, append([]string{nkp.PathJSPay, nkp.PathPaymentQuery, nkp.PathClose,
-		nkp.PathRefund, nkp.PathRefundQuery, nkp.PathFileQuery}, cfg.Upstream.Passthrough...))
+		nkp.PathRefund, nkp.PathRefundQuery, nkp.PathFileQuery}, slices.Concat(nkp.MerchantPaths, cfg.Upstream.Passthrough)...))
 	if err != nil {
 		return err
 	}

@@ -322,9 +322,9 @@ func Defaults() Config {
 			ProductID:  "PAYSIDECAR_SANDBOX",
 			MerchantID: "6666000100000001",
 			Timeout:    15 * time.Second,
-			Passthrough: []string{
-				nkp.PathFileQuery, nkp.PathMerchantStatus, nkp.PathMerchantQuery, nkp.PathRealnameQuery,
-			},
+			// The merchant endpoints (nkp.MerchantPaths) are callable
+			// without being listed.
+			Passthrough: []string{nkp.PathFileQuery},
 		},
 		API: APIConfig{
 			Listen:         "127.0.0.1:8080",
