@@ -113,6 +113,11 @@ const (
 	EventPaymentClosed    = "payment.closed"
 	EventRefundSucceeded  = "refund.succeeded"
 	EventRefundFailed     = "refund.failed"
+	// EventRefundRequiresAttention says that a refund is still unfinished
+	// when its query window (requery.refund_max_age) has ended. It is not
+	// final: the sidecar goes on querying at a slow pace, and
+	// refund.succeeded or refund.failed follows when the refund is final.
+	EventRefundRequiresAttention = "refund.requires_attention"
 )
 
 // Event is the body of a webhook delivery. Its ID equals the webhook-id

@@ -268,7 +268,8 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 
 	rq, err := requery.New(requery.Config{
 		Schedule: cfg.Requery.Schedule, Grace: cfg.Requery.Grace, RefundMaxAge: cfg.Requery.RefundMaxAge,
-		CloseExpired: cfg.Requery.CloseExpired, PollInterval: cfg.Requery.Interval,
+		RefundSlowInterval: cfg.Requery.RefundSlowInterval,
+		CloseExpired:       cfg.Requery.CloseExpired, PollInterval: cfg.Requery.Interval,
 	}, st, led, up, requery.Options{Telemetry: tel})
 	if err != nil {
 		return err

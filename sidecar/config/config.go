@@ -198,8 +198,11 @@ type RequeryConfig struct {
 	Schedule     []time.Duration `koanf:"schedule"`
 	Grace        time.Duration   `koanf:"grace"`
 	RefundMaxAge time.Duration   `koanf:"refund_max_age"`
-	CloseExpired bool            `koanf:"close_expired"`
-	Interval     time.Duration   `koanf:"interval"`
+	// RefundSlowInterval is how often a refund still unfinished after
+	// RefundMaxAge is queried until it is final.
+	RefundSlowInterval time.Duration `koanf:"refund_slow_interval"`
+	CloseExpired       bool          `koanf:"close_expired"`
+	Interval           time.Duration `koanf:"interval"`
 }
 
 // StoreConfig selects and configures the store.
@@ -365,10 +368,11 @@ func Defaults() Config {
 			Schedule: []time.Duration{
 				15 * time.Second, 30 * time.Second, time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute,
 			},
-			Grace:        10 * time.Minute,
-			RefundMaxAge: 24 * time.Hour,
-			CloseExpired: true,
-			Interval:     time.Second,
+			Grace:              10 * time.Minute,
+			RefundMaxAge:       24 * time.Hour,
+			RefundSlowInterval: time.Hour,
+			CloseExpired:       true,
+			Interval:           time.Second,
 		},
 		Store: StoreConfig{
 			Driver:     "sqlite",
@@ -863,6 +867,7 @@ func (c *Config) validate(e *Error) {
 		}
 	}
 	positive(e, "requery.interval", c.Requery.Interval)
+	positive(e, "requery.refund_slow_interval", c.Requery.RefundSlowInterval)
 	switch c.Store.Driver {
 	case "sqlite":
 		required(e, "store.sqlite_path", c.Store.SQLitePath)
