@@ -44,7 +44,10 @@ var paymentTests = []test{
 		// A payment not accepted yet has neither; an empty key finds none
 		// of them.
 		f.payment()
-		other := f.payment(func(p *store.Payment) { p.MerchantID = "6666000100000002"; p.NkpSeqID, p.PartyOrderID = "nkp-serial-2", "party-serial-2" })
+		other := f.payment(func(p *store.Payment) {
+			p.MerchantID = "6666000100000002"
+			p.NkpSeqID, p.PartyOrderID = "nkp-serial-2", "party-serial-2"
+		})
 		byNkp, err := f.s.GetPaymentByNkpSeqID(f.ctx, want.MerchantID, "nkp-serial-1")
 		noErr(f.t, "GetPaymentByNkpSeqID", err)
 		wantEqual(f.t, "GetPaymentByNkpSeqID", byNkp, want)
