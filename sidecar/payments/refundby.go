@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/paysidecar/paysidecar/sdk/client"
-	"github.com/paysidecar/paysidecar/sdk/upstream"
 	"github.com/paysidecar/paysidecar/sidecar/ledger"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
 	"github.com/paysidecar/paysidecar/sidecar/store"
@@ -222,7 +221,7 @@ func (s *Service) importPayment(ctx context.Context, ref PaymentRef) (store.Paym
 	res.At = now
 	p := store.Payment{
 		ID: newID("pay"), MerchantID: ref.MerchantID, OutTradeNo: res.ReqSeqID,
-		Flow: flowOf(res.TradeType), NextQueryAt: s.firstQueryAt(now),
+		Flow: s.flowOf(res.TradeType), NextQueryAt: s.firstQueryAt(now),
 	}
 	np, err := s.led.ImportPayment(context.WithoutCancel(ctx), p, res)
 	if errors.Is(err, store.ErrConflict) {
@@ -239,16 +238,16 @@ func (s *Service) importPayment(ctx context.Context, ref PaymentRef) (store.Paym
 	return np, nil
 }
 
-// flowOf returns the flow that places orders of tradeType, or "" for one
-// no flow places.
-func flowOf(tradeType string) string {
-	switch tradeType {
-	case upstream.TradeWeChatJSAPI:
-		return client.FlowWeChatJSAPI
-	case upstream.TradeWeChatMiniApp:
-		return client.FlowWeChatMiniApp
-	case upstream.TradeAlipayNative:
-		return client.FlowAlipayNative
+// flowOf returns the running flow that places orders of tradeType, or ""
+// when none does.
+func (s *Service) flowOf(tradeType string) string {
+	if tradeType == "" {
+		return ""
+	}
+	for _, info := range s.flows.Infos() {
+		if info.TradeType == tradeType {
+			return info.Name
+		}
 	}
 	return ""
 }
