@@ -147,6 +147,14 @@ func (c *Client) CreateRefund(ctx context.Context, paymentID string, req CreateR
 	return r, err
 }
 
+// RefundBy refunds all or part of the succeeded payment that req names by
+// one of its identifiers, including a payment the sidecar did not place.
+func (c *Client) RefundBy(ctx context.Context, req RefundByRequest, opts ...RequestOption) (Refund, error) {
+	var r Refund
+	err := c.Do(ctx, http.MethodPost, "/v1/refunds", req, &r, opts...)
+	return r, err
+}
+
 // GetRefund returns a refund.
 func (c *Client) GetRefund(ctx context.Context, id string) (Refund, error) {
 	var r Refund

@@ -89,6 +89,28 @@ type CreateRefundRequest struct {
 	Reason      string `json:"reason,omitempty"`
 }
 
+// RefundByRequest is the body of POST /v1/refunds: a refund of the payment
+// named by exactly one of PaymentID, OutTradeNo, NkpSeqID (or HfSeqID, its
+// DouGong name) and PartyOrderID. A payment the sidecar did not place is
+// looked up upstream (OutTradeNo is then the req_seq_id it was placed
+// with) and kept from then on like the sidecar's own.
+type RefundByRequest struct {
+	PaymentID    string `json:"payment_id,omitempty"`
+	OutTradeNo   string `json:"out_trade_no,omitempty"`
+	NkpSeqID     string `json:"nkp_seq_id,omitempty"`
+	HfSeqID      string `json:"hf_seq_id,omitempty"`
+	PartyOrderID string `json:"party_order_id,omitempty"`
+	// MerchantID is the merchant's huifu_id; the default merchant when
+	// empty.
+	MerchantID string `json:"merchant_id,omitempty"`
+	// PaymentDate is the day the payment was placed (yyyyMMdd, Beijing
+	// time), for a payment looked up upstream; today when empty.
+	PaymentDate string `json:"payment_date,omitempty"`
+	OutRefundNo string `json:"out_refund_no"`
+	AmountFen   int64  `json:"amount_fen"`
+	Reason      string `json:"reason,omitempty"`
+}
+
 // Refund is a refund as the API reports it.
 type Refund struct {
 	Object      string     `json:"object"` // "refund"
@@ -113,6 +135,11 @@ const (
 	EventPaymentClosed    = "payment.closed"
 	EventRefundSucceeded  = "refund.succeeded"
 	EventRefundFailed     = "refund.failed"
+	// EventRefundRequiresAttention says that a refund is still unfinished
+	// when its query window (requery.refund_max_age) has ended. It is not
+	// final: the sidecar goes on querying at a slow pace, and
+	// refund.succeeded or refund.failed follows when the refund is final.
+	EventRefundRequiresAttention = "refund.requires_attention"
 )
 
 // Event is the body of a webhook delivery. Its ID equals the webhook-id

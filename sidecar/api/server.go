@@ -167,6 +167,7 @@ func (s *Server) routes() {
 	mux.HandleFunc("POST /v1/payments/{id}/close", s.idempotent(s.closePayment))
 	mux.HandleFunc("POST /v1/payments/{id}/refunds", s.idempotent(s.createRefund))
 	mux.HandleFunc("GET /v1/payments/{id}/refunds", s.handle(s.listRefunds))
+	mux.HandleFunc("POST /v1/refunds", s.idempotent(s.createRefundBy))
 	mux.HandleFunc("GET /v1/refunds/{id}", s.handle(s.getRefund))
 	mux.HandleFunc("POST /v1/oauth/authorize-url", s.post(s.authorizeURL))
 	mux.HandleFunc("POST /v1/oauth/exchange", s.post(s.exchangeCode))

@@ -127,11 +127,13 @@ func (s *Server) statements(ctx context.Context, r *http.Request) (int, any, err
 }
 
 // passthrough signs an arbitrary data object for an allowed upstream path
-// and answers the verified data. The sidecar fills huifu_id, req_date and
-// req_seq_id when they are absent.
+// (one of upstream.passthrough, or a built-in merchant endpoint) and
+// answers the verified data. The sidecar fills huifu_id (except on
+// onboarding, which names upper_huifu_id instead), req_date and req_seq_id
+// when they are absent.
 func (s *Server) passthrough(ctx context.Context, r *http.Request, body []byte) (int, any, error) {
 	path := "/" + r.PathValue("path")
-	if !(*s.allowed.Load())[path] {
+	if !builtinPassthrough(path) && !(*s.allowed.Load())[path] {
 		return 0, nil, errorf(http.StatusForbidden, CodePathNotAllowed, "", "upstream path %s is not in upstream.passthrough", path)
 	}
 	data, err := nkp.DecodeObject(body)
@@ -142,7 +144,7 @@ func (s *Server) passthrough(ctx context.Context, r *http.Request, body []byte) 
 		return 0, nil, badRequest(CodeInvalidField, "sign", "do not sign: the sidecar signs every call")
 	}
 	now := s.now()
-	if _, ok := data["huifu_id"]; !ok {
+	if _, ok := data["huifu_id"]; !ok && !onboarding(path) {
 		data["huifu_id"] = s.cfg.MerchantID
 	}
 	if _, ok := data["req_date"]; !ok {

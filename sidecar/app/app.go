@@ -207,7 +207,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 		Transport: otelhttp.NewTransport(nkp.NewTransport(cfg.Upstream.MaxIdleConns), otelhttp.WithTracerProvider(tp)),
 	}
 	upstreamCalls, err := telemetry.NewUpstreamCalls(tel, append([]string{nkp.PathJSPay, nkp.PathPaymentQuery, nkp.PathClose,
-		nkp.PathRefund, nkp.PathRefundQuery, nkp.PathFileQuery}, cfg.Upstream.Passthrough...))
+		nkp.PathRefund, nkp.PathRefundQuery, nkp.PathFileQuery}, slices.Concat(nkp.MerchantPaths, cfg.Upstream.Passthrough)...))
 	if err != nil {
 		return err
 	}
@@ -268,7 +268,8 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 
 	rq, err := requery.New(requery.Config{
 		Schedule: cfg.Requery.Schedule, Grace: cfg.Requery.Grace, RefundMaxAge: cfg.Requery.RefundMaxAge,
-		CloseExpired: cfg.Requery.CloseExpired, PollInterval: cfg.Requery.Interval,
+		RefundSlowInterval: cfg.Requery.RefundSlowInterval,
+		CloseExpired:       cfg.Requery.CloseExpired, PollInterval: cfg.Requery.Interval,
 	}, st, led, up, requery.Options{Telemetry: tel})
 	if err != nil {
 		return err

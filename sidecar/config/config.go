@@ -201,8 +201,11 @@ type RequeryConfig struct {
 	Schedule     []time.Duration `koanf:"schedule"`
 	Grace        time.Duration   `koanf:"grace"`
 	RefundMaxAge time.Duration   `koanf:"refund_max_age"`
-	CloseExpired bool            `koanf:"close_expired"`
-	Interval     time.Duration   `koanf:"interval"`
+	// RefundSlowInterval is how often a refund still unfinished after
+	// RefundMaxAge is queried until it is final.
+	RefundSlowInterval time.Duration `koanf:"refund_slow_interval"`
+	CloseExpired       bool          `koanf:"close_expired"`
+	Interval           time.Duration `koanf:"interval"`
 }
 
 // StoreConfig selects and configures the store.
@@ -329,9 +332,9 @@ func Defaults() Config {
 			MerchantID:   "6666000100000001",
 			Timeout:      15 * time.Second,
 			MaxIdleConns: nkp.DefaultMaxIdleConns,
-			Passthrough: []string{
-				nkp.PathFileQuery, nkp.PathMerchantStatus, nkp.PathMerchantQuery, nkp.PathRealnameQuery,
-			},
+			// The merchant endpoints (nkp.MerchantPaths) are callable
+			// without being listed.
+			Passthrough: []string{nkp.PathFileQuery},
 		},
 		API: APIConfig{
 			Listen:         "127.0.0.1:8080",
@@ -372,10 +375,11 @@ func Defaults() Config {
 			Schedule: []time.Duration{
 				15 * time.Second, 30 * time.Second, time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute,
 			},
-			Grace:        10 * time.Minute,
-			RefundMaxAge: 24 * time.Hour,
-			CloseExpired: true,
-			Interval:     time.Second,
+			Grace:              10 * time.Minute,
+			RefundMaxAge:       24 * time.Hour,
+			RefundSlowInterval: time.Hour,
+			CloseExpired:       true,
+			Interval:           time.Second,
 		},
 		Store: StoreConfig{
 			Driver:     "sqlite",
@@ -873,6 +877,7 @@ func (c *Config) validate(e *Error) {
 		}
 	}
 	positive(e, "requery.interval", c.Requery.Interval)
+	positive(e, "requery.refund_slow_interval", c.Requery.RefundSlowInterval)
 	switch c.Store.Driver {
 	case "sqlite":
 		required(e, "store.sqlite_path", c.Store.SQLitePath)

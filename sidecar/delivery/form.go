@@ -26,8 +26,10 @@ const (
 // reverse query produced it there is no such notification: resp_data is
 // then a notification-shaped JSON object built from the query answer and
 // the object (in profile's field dialect), resp_desc names the source
-// ("query", or "api" when the creating call's answer was final), and sign is
-// absent; the webhook-signature header authenticates it instead.
+// ("query", or "api" when the creating call's answer was final;
+// "requires_attention" for a refund still unfinished after its query
+// window, whose trans_stat is then P), and sign is absent; the
+// webhook-signature header authenticates it instead.
 func FormBody(payload []byte, profile nkp.Profile) ([]byte, error) {
 	var ev client.Event
 	if err := json.Unmarshal(payload, &ev); err != nil {
@@ -85,6 +87,9 @@ func FormBody(payload []byte, profile nkp.Profile) ([]byte, error) {
 	source := ev.Data.Source
 	if source == "" {
 		source = "query"
+	}
+	if ev.Type == client.EventRefundRequiresAttention {
+		source = "requires_attention"
 	}
 	profile.ToWire(data)
 	canon, err := nkp.Canonicalize(data)

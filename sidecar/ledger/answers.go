@@ -90,7 +90,7 @@ func FromPaymentQuery(data map[string]any) (Result, error) {
 		ReqDate: a.OrgReqDate, ReqSeqID: a.OrgReqSeqID,
 		TransStat: a.TransStat, BankCode: a.BankCode, BankMessage: a.BankMessage,
 		NkpSeqID: firstOf(a.NkpSeqID, a.OrgNkpSeqID), PartyOrderID: a.PartyOrderID, OutTransID: a.OutTransID,
-		Amount: a.TransAmt, Upstream: raw, Source: SourceQuery,
+		Amount: a.TransAmt, Refunded: a.RefundedAmt, TradeType: a.TradeType, Upstream: raw, Source: SourceQuery,
 	}, nil
 }
 

@@ -41,6 +41,9 @@ const (
 	SourceNotification = "notification"
 	SourceQuery        = "query"
 	SourceAPI          = "api"
+	// SourceImport marks the event of a payment the sidecar did not
+	// place, found upstream when a refund named it (ImportPayment).
+	SourceImport = "import"
 )
 
 // Object kinds, used in metrics and errors.
@@ -112,6 +115,11 @@ type Result struct {
 	// ord_amt for a refund. Zero means the answer carried none and skips
 	// the check.
 	Amount nkp.Fen
+	// TradeType is the trade_type a payment query reports.
+	TradeType string
+	// Refunded is the total refunded so far that a payment query reports
+	// (refunded_amt); zero otherwise.
+	Refunded nkp.Fen
 	// Upstream is the verified upstream data as a JSON object: the decoded
 	// resp_data of a notification, or the answer to a query. It is stored
 	// with the object and carried in the event.
@@ -176,7 +184,7 @@ func New(st store.Store, opts Options) (*Ledger, error) {
 	}
 	// Every series an alert or a panel reads exists from the start.
 	for _, kind := range []string{KindPayment, KindRefund} {
-		for _, source := range []string{SourceNotification, SourceQuery, SourceAPI} {
+		for _, source := range []string{SourceNotification, SourceQuery, SourceAPI, SourceImport} {
 			for _, result := range []string{"applied", "unchanged", "conflict", CodeAmountMismatch, "refused", "stale"} {
 				l.results.WithLabelValues(kind, source, result)
 			}

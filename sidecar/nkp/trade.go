@@ -282,3 +282,12 @@ const BankCodeOrderClosed = "ORDER_CLOSED"
 // NotifyTypeChannel is the notify_type of a notification about a channel
 // result, the only kind the sidecar acts on.
 const NotifyTypeChannel = "1"
+
+// MerchantPaths are the onboarding, business-opening and real-name
+// endpoints of a service provider: enterprise and individual onboarding,
+// onboarding status and merchant details, business opening, and the
+// WeChat and Alipay real-name application and its status.
+var MerchantPaths = []string{
+	PathMerchantEnt, PathMerchantIndv, PathMerchantStatus, PathMerchantQuery,
+	PathBusiOpen, PathRealname, PathRealnameQuery,
+}

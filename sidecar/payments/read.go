@@ -138,19 +138,26 @@ func (s *Service) Refund(ctx context.Context, in RefundInput) (r client.Refund, 
 	if err := s.validateRefund(&req, in.AmountGiven); err != nil {
 		return client.Refund{}, false, false, err
 	}
-	unlock := s.refunds.lock(in.PaymentID)
+	return s.refundPayment(ctx, in.PaymentID, req, in.Hash, byReqSeqID)
+}
+
+// refundPayment refunds the stored payment paymentID as Refund does, for a
+// request already validated; the refund names the original order
+// upstream by org.
+func (s *Service) refundPayment(ctx context.Context, paymentID string, req client.CreateRefundRequest, hash string, org origin) (r client.Refund, created, known bool, err error) {
+	unlock := s.refunds.lock(paymentID)
 	defer unlock()
-	p, err := s.st.GetPayment(ctx, in.PaymentID)
+	p, err := s.st.GetPayment(ctx, paymentID)
 	if err != nil {
 		return client.Refund{}, false, false, notFound(err, "payment")
 	}
 	if rf, err := s.st.GetRefundByOutRefundNo(ctx, p.MerchantID, req.OutRefundNo); err == nil {
-		if rf.RequestHash != in.Hash {
+		if rf.RequestHash != hash {
 			return client.Refund{}, false, false, errorf(CodeOutRefundNoConflict, "out_refund_no",
 				"out_refund_no %q is already used by refund %s with different parameters", req.OutRefundNo, rf.ID)
 		}
 		if rf.Status == store.StatusPending {
-			r, known, err := s.sendRefund(ctx, p, rf)
+			r, known, err := s.sendRefund(ctx, p, rf, org)
 			return r, false, known, err
 		}
 		return ledger.RefundToClient(rf), false, true, nil
@@ -178,7 +185,7 @@ func (s *Service) Refund(ctx context.Context, in RefundInput) (r client.Refund, 
 	rf := store.Refund{
 		ID: newID("re"), PaymentID: p.ID, MerchantID: p.MerchantID, OutRefundNo: req.OutRefundNo, AmountFen: req.AmountFen,
 		Reason: strings.TrimSpace(req.Reason), ReqDate: nkp.ReqDate(now), ReqSeqID: nkp.NewReqSeqID(now),
-		Status: store.StatusPending, RequestHash: in.Hash, CreatedAt: now, UpdatedAt: now, NextQueryAt: s.firstQueryAt(now),
+		Status: store.StatusPending, RequestHash: hash, CreatedAt: now, UpdatedAt: now, NextQueryAt: s.firstQueryAt(now),
 	}
 	if err := s.led.OpenRefund(ctx, &rf); err != nil {
 		if errors.Is(err, store.ErrConflict) {
@@ -186,20 +193,23 @@ func (s *Service) Refund(ctx context.Context, in RefundInput) (r client.Refund, 
 		}
 		return client.Refund{}, false, false, internal("store refund", err)
 	}
-	r, known, err = s.sendRefund(ctx, p, rf)
+	r, known, err = s.sendRefund(ctx, p, rf, org)
 	return r, err == nil, known, err
 }
 
 // sendRefund sends a stored pending refund upstream under its own
 // req_seq_id and records the answer. Sending it again after a lost answer
 // cannot refund twice: the upstream books a req_seq_id once; its duplicate
-// answer sends the sidecar to ask for the refund's state instead.
-func (s *Service) sendRefund(ctx context.Context, p store.Payment, rf store.Refund) (client.Refund, bool, error) {
+// answer sends the sidecar to ask for the refund's state instead. The
+// original order is named by org (its org_req_date always).
+func (s *Service) sendRefund(ctx context.Context, p store.Payment, rf store.Refund, org origin) (client.Refund, bool, error) {
 	bg := context.WithoutCancel(ctx)
-	res, err := s.call(ctx, nkp.PathRefund, nkp.RefundRequest{
+	req := nkp.RefundRequest{
 		ReqDate: rf.ReqDate, ReqSeqID: rf.ReqSeqID, HuifuID: rf.MerchantID, OrdAmt: nkp.Fen(rf.AmountFen),
-		OrgReqDate: p.ReqDate, OrgReqSeqID: p.ReqSeqID, NotifyURL: s.cfg.NotifyURL, Remark: rf.Reason,
-	}, ledger.FromRefund)
+		OrgReqDate: p.ReqDate, NotifyURL: s.cfg.NotifyURL, Remark: rf.Reason,
+	}
+	org.name(p, &req)
+	res, err := s.call(ctx, nkp.PathRefund, req, ledger.FromRefund)
 	if err != nil {
 		return client.Refund{}, false, UpstreamError(err, fmt.Sprintf("refund %s may have been sent; repeat the same request to learn its outcome", rf.ID))
 	}

@@ -8,9 +8,12 @@
 // closed upstream when CloseExpired is set and reported closed; otherwise
 // querying stops and the reason is kept as the payment's last error. A
 // refund is queried the same way until it is final or RefundMaxAge after
-// its creation. A final state found by a query goes through the ledger and
-// produces the same event, with the same id, as the notification would
-// have.
+// its creation; one still unfinished then is not left silent: the
+// application gets a refund.requires_attention event, the
+// paysidecar_refunds_requiring_attention_total counter goes up, and the
+// refund is queried every RefundSlowInterval until it is final. A final
+// state found by a query goes through the ledger and produces the same
+// event, with the same id, as the notification would have.
 //
 // The work is claimed from the store with a lease, so replicas sharing a
 // store query each order once, and an order whose replica died is picked up
@@ -19,6 +22,7 @@ package requery
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -58,6 +62,7 @@ var DefaultSchedule = []time.Duration{
 const (
 	DefaultGrace        = 10 * time.Minute
 	DefaultRefundMaxAge = 24 * time.Hour
+	DefaultRefundSlow   = time.Hour
 	DefaultOrderTTL     = 2 * time.Hour
 	DefaultErrorWindow  = 24 * time.Hour
 	DefaultBatchSize    = 32
@@ -75,9 +80,12 @@ type Config struct {
 	// Grace is how long after a payment's expiry it is still queried.
 	// Default 10 m.
 	Grace time.Duration
-	// RefundMaxAge is how long after its creation a refund is queried.
-	// Default 24 h.
+	// RefundMaxAge is how long after its creation a refund is queried on
+	// the schedule. Default 24 h.
 	RefundMaxAge time.Duration
+	// RefundSlowInterval is how often a refund still unfinished after
+	// RefundMaxAge is queried, until it is final. Default 1 h.
+	RefundSlowInterval time.Duration
 	// OrderTTL is the expiry of a payment created without one, as the
 	// upstream applies it (about two hours). Default 2 h.
 	OrderTTL time.Duration
@@ -142,6 +150,9 @@ type Requerier struct {
 	log      *slog.Logger
 	tracer   trace.Tracer
 	total    *prometheus.CounterVec
+	// attention counts refunds found unfinished at the end of their
+	// query window, each once.
+	attention prometheus.Counter
 
 	poll *poller.Poller
 }
@@ -159,6 +170,7 @@ func New(cfg Config, st store.Store, led *ledger.Ledger, q Querier, opts Options
 	cfg.Schedule = nil // it lives in Requerier.schedule
 	setDefault(&cfg.Grace, DefaultGrace)
 	setDefault(&cfg.RefundMaxAge, DefaultRefundMaxAge)
+	setDefault(&cfg.RefundSlowInterval, DefaultRefundSlow)
 	setDefault(&cfg.OrderTTL, DefaultOrderTTL)
 	setDefault(&cfg.ErrorWindow, DefaultErrorWindow)
 	setDefault(&cfg.PollInterval, DefaultPollInterval)
@@ -189,8 +201,12 @@ func New(cfg Config, st store.Store, led *ledger.Ledger, q Querier, opts Options
 		tracer: tel.Tracer("github.com/paysidecar/paysidecar/sidecar/requery"),
 		total: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "paysidecar_requery_total",
-			Help: "Reverse queries by kind (payment, refund) and result (final, processing, not_found, refused, amount_mismatch, error, closed, close_refused, close_error, expired).",
+			Help: "Reverse queries by kind (payment, refund) and result (final, processing, not_found, refused, amount_mismatch, error, closed, close_refused, close_error, expired, requires_attention).",
 		}, []string{"kind", "result"}),
+		attention: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "paysidecar_refunds_requiring_attention_total",
+			Help: "Refunds still unfinished when their query window (requery.refund_max_age) ended, each counted once; each got a refund.requires_attention event and is queried at the slow pace until final.",
+		}),
 	}
 	r.schedule.Store(&schedule)
 	if r.newSeq == nil {
@@ -199,11 +215,11 @@ func New(cfg Config, st store.Store, led *ledger.Ledger, q Querier, opts Options
 	// Every series an alert or a panel reads exists from the start.
 	for _, kind := range []string{ledger.KindPayment, ledger.KindRefund} {
 		for _, result := range []string{"final", "processing", "not_found", "refused", "amount_mismatch", "error",
-			"closed", "close_refused", "close_error", "expired"} {
+			"closed", "close_refused", "close_error", "expired", "requires_attention"} {
 			r.total.WithLabelValues(kind, result)
 		}
 	}
-	if err := tel.Register(r.total); err != nil {
+	if err := tel.Register(r.total, r.attention); err != nil {
 		return nil, fmt.Errorf("requery: %w", err)
 	}
 	r.poll = poller.New(poller.Config{
@@ -323,7 +339,7 @@ func (r *Requerier) finish(ctx context.Context, span trace.Span, kind, id string
 	if err := r.led.ScheduleQuery(context.WithoutCancel(ctx), kind, id, o.next, attempts, o.lastErr); err != nil {
 		r.log.Error("reverse query: schedule", slog.String("kind", kind), slog.String("id", id), slog.Any("error", err))
 	}
-	if o.next.IsZero() && o.result != "final" && o.result != "closed" {
+	if o.next.IsZero() && o.result != "final" && o.result != "closed" && o.result != "requires_attention" {
 		r.log.Warn("reverse query: stopped without a final state",
 			slog.String("kind", kind), slog.String("id", id), slog.String("result", o.result), slog.String("last_error", o.lastErr))
 	}
@@ -478,15 +494,21 @@ func (r *Requerier) queryRefund(ctx context.Context, span trace.Span, rf store.R
 	res, err := r.call(ctx, nkp.PathRefundQuery, nkp.RefundQueryRequest{HuifuID: rf.MerchantID, OrgReqDate: rf.ReqDate, OrgReqSeqID: rf.ReqSeqID}, ledger.FromRefundQuery)
 	if err != nil {
 		span.RecordError(err)
+		if now.After(deadline) {
+			return r.late(ctx, rf, now, nil, "query: "+err.Error())
+		}
 		return r.onError(now, attempts, deadline, "error", "query: "+err.Error())
 	}
 	if res.RespCode == nkp.CodeNotFound {
 		if now.After(deadline) {
-			return outcome{result: "expired", lastErr: "refund unknown upstream until the end of its query window"}
+			return r.late(ctx, rf, now, res.Upstream, "refund unknown upstream until the end of its query window")
 		}
 		return outcome{result: "not_found", next: r.next(now, attempts, deadline), lastErr: "upstream: " + res.RespCode + " " + res.RespDesc}
 	}
 	if !res.Accepted() {
+		if now.After(deadline) {
+			return r.late(ctx, rf, now, res.Upstream, "upstream: "+res.RespCode+" "+res.RespDesc)
+		}
 		return r.onError(now, attempts, deadline, "refused", "upstream: "+res.RespCode+" "+res.RespDesc)
 	}
 	res.At = now
@@ -494,6 +516,9 @@ func (r *Requerier) queryRefund(ctx context.Context, span trace.Span, rf store.R
 	if err != nil {
 		if errors.Is(err, ledger.ErrAmountMismatch) {
 			r.log.Error("reverse query: amount mismatch; the refund is left unchanged", slog.String("id", rf.ID), slog.Any("error", err))
+			if now.After(deadline) {
+				return r.late(ctx, rf, now, res.Upstream, err.Error())
+			}
 			return r.onError(now, attempts, deadline, "amount_mismatch", err.Error())
 		}
 		return r.onError(now, attempts, deadline, "error", err.Error())
@@ -505,5 +530,22 @@ func (r *Requerier) queryRefund(ctx context.Context, span trace.Span, rf store.R
 	if now.Before(deadline) {
 		return outcome{result: "processing", next: r.next(now, attempts, deadline)}
 	}
-	return outcome{result: "expired", lastErr: "refund still processing at the end of its query window"}
+	return r.late(ctx, nr, now, res.Upstream, "refund still processing at the end of its query window")
+}
+
+// late handles a refund still unfinished after its query window: the
+// first time, the application gets a refund.requires_attention event and
+// the counter goes up; every time, the refund is queried again after
+// RefundSlowInterval, until it is final.
+func (r *Requerier) late(ctx context.Context, rf store.Refund, now time.Time, upstream json.RawMessage, msg string) outcome {
+	next := now.Add(r.cfg.RefundSlowInterval)
+	isNew, err := r.led.RefundRequiresAttention(ctx, rf, upstream, now)
+	if err != nil {
+		// The event is made by a later query.
+		return outcome{result: "error", next: next, lastErr: msg + "; " + err.Error()}
+	}
+	if isNew {
+		r.attention.Inc()
+	}
+	return outcome{result: "requires_attention", next: next, lastErr: msg + "; queried every " + r.cfg.RefundSlowInterval.String() + " until final"}
 }

@@ -457,30 +457,106 @@ func TestUnknownUpstream(t *testing.T) {
 	}
 }
 
-func TestRefundQueryWindow(t *testing.T) {
+// The sandbox holds a refund in processing past its query window: the
+// application gets one refund.requires_attention event (not final; the
+// refund is untouched), the counter counts the refund once, querying goes
+// on at the slow pace, and once the sandbox settles the refund the next
+// slow query produces its ordinary final event.
+func TestRefundStillProcessingAfterItsWindow(t *testing.T) {
 	f := newFixture(t)
-	r := f.requerier(t, requery.Config{RefundMaxAge: time.Hour})
+	r := f.requerier(t, requery.Config{RefundMaxAge: time.Hour, RefundSlowInterval: 3 * time.Hour})
 	p := f.order(t, "pay_1", 1000, 2*time.Hour, 2*time.Hour)
 	f.sb.SettlePayment(t, p.ReqDate, p.ReqSeqID, sandbox.ResultPaid)
 	f.runAt(t, r, start.Add(15*time.Second))
 	rf := f.refund(t, "ref_1", f.payment(t, "pay_1"), 100)
-	for i := 0; i < 50; i++ {
-		got, _ := f.st.GetRefund(context.Background(), rf.ID)
-		if got.NextQueryAt.IsZero() {
-			break
+	get := func() store.Refund {
+		t.Helper()
+		got, err := f.st.GetRefund(context.Background(), rf.ID)
+		if err != nil {
+			t.Fatal(err)
 		}
-		f.runAt(t, r, got.NextQueryAt)
+		return got
 	}
-	got, _ := f.st.GetRefund(context.Background(), rf.ID)
+	refundEvents := func() []store.Event {
+		var out []store.Event
+		for _, e := range f.events(t) {
+			if e.ObjectID == rf.ID {
+				out = append(out, e)
+			}
+		}
+		return out
+	}
+	// On the schedule until the window ends; nothing for the application.
+	for get().NextQueryAt.Sub(rf.CreatedAt) < time.Hour {
+		f.runAt(t, r, get().NextQueryAt)
+		if n := len(refundEvents()); n != 0 {
+			t.Fatalf("%d refund events while the refund is in its window", n)
+		}
+	}
+	attention := ledger.AttentionEventID(rf.ID)
+	f.runAt(t, r, get().NextQueryAt)
+	got := get()
 	if got.Status != store.StatusProcessing || !strings.Contains(got.LastError, "query window") {
-		t.Errorf("refund after its window: %s %q", got.Status, got.LastError)
+		t.Fatalf("refund after its window: %s %q", got.Status, got.LastError)
 	}
-	if got.FinishedAt.IsZero() && f.clock.Now().Sub(rf.CreatedAt) < time.Hour {
-		t.Errorf("stopped at %s, before the window ended", f.clock.Now().Sub(rf.CreatedAt))
+	if slow := got.NextQueryAt.Sub(f.clock.Now()); slow != 3*time.Hour {
+		t.Fatalf("next query %s after the window ended, want the slow pace 3h", slow)
 	}
-	if v := f.metric(t, "refund", "expired"); v != 1 {
-		t.Errorf("requery{refund,expired} = %v", v)
+	e, ok := f.events(t)[attention]
+	if !ok || e.Type != client.EventRefundRequiresAttention || e.ObjectID != rf.ID || e.OrderKey != rf.PaymentID || len(refundEvents()) != 1 {
+		t.Fatalf("refund events after the window: %+v", refundEvents())
 	}
+	var body client.Event
+	if err := json.Unmarshal(e.Payload, &body); err != nil {
+		t.Fatal(err)
+	}
+	if body.ID != attention || body.Data.Refund == nil || body.Data.Refund.Status != client.StatusProcessing || body.Data.Refund.ID != rf.ID || body.Data.Source != ledger.SourceQuery {
+		t.Fatalf("requires_attention event body %+v", body)
+	}
+	if v := f.metric(t, "refund", "requires_attention"); v != 1 {
+		t.Errorf("requery{refund,requires_attention} = %v", v)
+	}
+
+	// Still processing at the next slow query: no second event, counted once.
+	f.runAt(t, r, got.NextQueryAt)
+	if n := len(refundEvents()); n != 1 {
+		t.Fatalf("%d events after a second late query, want the one", n)
+	}
+	if v := f.counter(t, "paysidecar_refunds_requiring_attention_total"); v != 1 {
+		t.Errorf("paysidecar_refunds_requiring_attention_total = %v, want 1", v)
+	}
+	if v := f.metric(t, "refund", "expired"); v != 0 {
+		t.Errorf("requery{refund,expired} = %v: querying stopped", v)
+	}
+
+	// The sandbox finishes it; the next slow query makes the final event.
+	f.sb.SettleRefund(t, rf.ReqDate, rf.ReqSeqID, sandbox.ResultSucceeded)
+	f.runAt(t, r, get().NextQueryAt)
+	if got := get(); got.Status != store.StatusSucceeded || !got.NextQueryAt.IsZero() {
+		t.Fatalf("after settling: %s next %s", got.Status, got.NextQueryAt)
+	}
+	final, ok := f.events(t)[ledger.EventID(rf.ID, store.StatusSucceeded)]
+	if !ok || final.Type != client.EventRefundSucceeded || final.Seq <= e.Seq {
+		t.Fatalf("final event %+v after the attention event (seq %d)", final, e.Seq)
+	}
+	if v := f.counter(t, "paysidecar_refunds_requiring_attention_total"); v != 1 {
+		t.Errorf("paysidecar_refunds_requiring_attention_total = %v after the refund finished, want 1", v)
+	}
+}
+
+func (f *fixture) counter(t *testing.T, name string) float64 {
+	t.Helper()
+	mfs, err := f.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }
 
 // Two replicas sharing the store query each order once.

@@ -299,6 +299,14 @@ type Store interface {
 	// GetPaymentByReqSeqID returns the merchant's payment with the
 	// upstream serial of the day, or ErrNotFound.
 	GetPaymentByReqSeqID(ctx context.Context, merchantID, reqDate, reqSeqID string) (Payment, error)
+	// GetPaymentByNkpSeqID returns the merchant's payment with the
+	// upstream's global serial (nkp_seq_id / hf_seq_id), or ErrNotFound;
+	// an empty serial matches nothing.
+	GetPaymentByNkpSeqID(ctx context.Context, merchantID, nkpSeqID string) (Payment, error)
+	// GetPaymentByPartyOrderID returns the merchant's payment with the
+	// channel's order id (party_order_id), or ErrNotFound; an empty id
+	// matches nothing.
+	GetPaymentByPartyOrderID(ctx context.Context, merchantID, partyOrderID string) (Payment, error)
 	// UpdatePaymentAccepted records the upstream's acceptance of an order:
 	// the serials, the pay parameters and the move from pending to
 	// processing (or further, following t). The serials are set when

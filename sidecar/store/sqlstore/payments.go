@@ -19,6 +19,10 @@ const (
 	paymentByID         = `SELECT ` + paymentCols + ` FROM payments WHERE id = ?`
 	paymentByOutTradeNo = `SELECT ` + paymentCols + ` FROM payments WHERE merchant_id = ? AND out_trade_no = ?`
 	paymentByReqSeqID   = `SELECT ` + paymentCols + ` FROM payments WHERE merchant_id = ? AND req_date = ? AND req_seq_id = ?`
+	// The global serial and the channel's order id name one order; the
+	// oldest payment wins should two rows ever carry the same.
+	paymentByNkpSeqID     = `SELECT ` + paymentCols + ` FROM payments WHERE merchant_id = ? AND nkp_seq_id = ? AND nkp_seq_id <> '' ORDER BY created_at, id LIMIT 1`
+	paymentByPartyOrderID = `SELECT ` + paymentCols + ` FROM payments WHERE merchant_id = ? AND party_order_id = ? AND party_order_id <> '' ORDER BY created_at, id LIMIT 1`
 )
 
 func scanPayment(row scanner) (store.Payment, error) {
@@ -72,6 +76,20 @@ func (s *Store) GetPaymentByOutTradeNo(ctx context.Context, merchantID, outTrade
 func (s *Store) GetPaymentByReqSeqID(ctx context.Context, merchantID, reqDate, reqSeqID string) (store.Payment, error) {
 	return get(s, ctx, scanPayment, fmt.Sprintf("get payment by req_seq_id %s/%s", reqDate, reqSeqID),
 		paymentByReqSeqID, merchantID, reqDate, reqSeqID)
+}
+
+// GetPaymentByNkpSeqID returns the merchant's payment with the upstream's
+// global serial.
+func (s *Store) GetPaymentByNkpSeqID(ctx context.Context, merchantID, nkpSeqID string) (store.Payment, error) {
+	return get(s, ctx, scanPayment, fmt.Sprintf("get payment by nkp_seq_id %q", nkpSeqID),
+		paymentByNkpSeqID, merchantID, nkpSeqID)
+}
+
+// GetPaymentByPartyOrderID returns the merchant's payment with the
+// channel's order id.
+func (s *Store) GetPaymentByPartyOrderID(ctx context.Context, merchantID, partyOrderID string) (store.Payment, error) {
+	return get(s, ctx, scanPayment, fmt.Sprintf("get payment by party_order_id %q", partyOrderID),
+		paymentByPartyOrderID, merchantID, partyOrderID)
 }
 
 // transitionPayment reads the payment once, locked for the transaction,

@@ -39,6 +39,40 @@ var paymentTests = []test{
 		noErr(f.t, "GetPaymentByReqSeqID", err)
 		wantEqual(f.t, "GetPaymentByReqSeqID", bySeq, want)
 	}},
+	{"GetByUpstreamSerials", func(f *fixture) {
+		want := f.payment(func(p *store.Payment) { p.NkpSeqID, p.PartyOrderID = "nkp-serial-1", "party-serial-1" })
+		// A payment not accepted yet has neither; an empty key finds none
+		// of them.
+		f.payment()
+		other := f.payment(func(p *store.Payment) {
+			p.MerchantID = "6666000100000002"
+			p.NkpSeqID, p.PartyOrderID = "nkp-serial-2", "party-serial-2"
+		})
+		byNkp, err := f.s.GetPaymentByNkpSeqID(f.ctx, want.MerchantID, "nkp-serial-1")
+		noErr(f.t, "GetPaymentByNkpSeqID", err)
+		wantEqual(f.t, "GetPaymentByNkpSeqID", byNkp, want)
+		byParty, err := f.s.GetPaymentByPartyOrderID(f.ctx, want.MerchantID, "party-serial-1")
+		noErr(f.t, "GetPaymentByPartyOrderID", err)
+		wantEqual(f.t, "GetPaymentByPartyOrderID", byParty, want)
+		for name, err := range map[string]error{
+			"an empty nkp_seq_id":            second(f.s.GetPaymentByNkpSeqID(f.ctx, want.MerchantID, "")),
+			"an empty party_order_id":        second(f.s.GetPaymentByPartyOrderID(f.ctx, want.MerchantID, "")),
+			"another merchant's nkp_seq_id":  second(f.s.GetPaymentByNkpSeqID(f.ctx, want.MerchantID, other.NkpSeqID)),
+			"another merchant's party order": second(f.s.GetPaymentByPartyOrderID(f.ctx, want.MerchantID, other.PartyOrderID)),
+			"an unknown nkp_seq_id":          second(f.s.GetPaymentByNkpSeqID(f.ctx, want.MerchantID, "nkp-serial-9")),
+		} {
+			wantErr(f.t, name, err, store.ErrNotFound)
+		}
+		// Serials recorded when the order is accepted are found too.
+		later := f.payment()
+		_, _, err = f.s.UpdatePaymentAccepted(f.ctx, later.ID, "nkp-serial-3", "party-serial-3", nil, store.Transition{To: store.StatusProcessing})
+		noErr(f.t, "UpdatePaymentAccepted", err)
+		got, err := f.s.GetPaymentByPartyOrderID(f.ctx, later.MerchantID, "party-serial-3")
+		noErr(f.t, "GetPaymentByPartyOrderID", err)
+		if got.ID != later.ID {
+			f.t.Fatalf("party_order_id recorded on acceptance finds %s, want %s", got.ID, later.ID)
+		}
+	}},
 	{"CreateFillsDefaults", func(f *fixture) {
 		before := time.Now().Add(-time.Second)
 		p := store.Payment{ID: "pay_defaults", MerchantID: "m", OutTradeNo: "o", AmountFen: 1, ReqDate: "20250301", ReqSeqID: "s"}
@@ -376,3 +410,6 @@ var paymentTests = []test{
 		}
 	}},
 }
+
+// second returns the error of a call that also returns a value.
+func second[T any](_ T, err error) error { return err }

@@ -61,6 +61,14 @@ func (r *roundRobin) UpdatePaymentAccepted(ctx context.Context, id string, nkpSe
 	return r.next().UpdatePaymentAccepted(ctx, id, nkpSeqID, partyOrderID, payParams, t)
 }
 
+func (r *roundRobin) GetPaymentByNkpSeqID(ctx context.Context, merchantID, nkpSeqID string) (store.Payment, error) {
+	return r.next().GetPaymentByNkpSeqID(ctx, merchantID, nkpSeqID)
+}
+
+func (r *roundRobin) GetPaymentByPartyOrderID(ctx context.Context, merchantID, partyOrderID string) (store.Payment, error) {
+	return r.next().GetPaymentByPartyOrderID(ctx, merchantID, partyOrderID)
+}
+
 func (r *roundRobin) ReplaceOrder(ctx context.Context, id, fromDate, fromSeq, toDate, toSeq string, payParams json.RawMessage, at time.Time) (store.Payment, error) {
 	return r.next().ReplaceOrder(ctx, id, fromDate, fromSeq, toDate, toSeq, payParams, at)
 }
