@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ApplyNotification", applyNotificationTests},
 		{"Events", eventTests},
 		{"Queries", queryTests},
+		{"Checkouts", checkoutTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
