@@ -234,6 +234,7 @@ func apiFiles(t *testing.T) []string {
 var errorCodeFiles = []string{
 	filepath.Join(repoRoot, "sidecar", "api", "errors.go"),
 	filepath.Join(repoRoot, "sidecar", "api", "checkouts.go"),
+	filepath.Join(repoRoot, "sidecar", "api", "merchants.go"),
 	filepath.Join(repoRoot, "sidecar", "events", "events.go"),
 }
 

@@ -1,0 +1,16 @@
+package payments
+
+import "slices"
+
+// CodeUnknownMerchant: the request names a merchant the sidecar does not
+// trade for; nothing was stored or sent.
+const CodeUnknownMerchant Code = "unknown_merchant"
+
+// checkMerchant refuses a merchant that is neither the default one nor
+// one of the service provider's listed merchants, when any are listed.
+func (s *Service) checkMerchant(id string) error {
+	if len(s.cfg.Merchants) == 0 || id == s.cfg.MerchantID || slices.Contains(s.cfg.Merchants, id) {
+		return nil
+	}
+	return errorf(CodeUnknownMerchant, "merchant_id", "merchant %s is not one of the merchants this sidecar trades for (upstream.merchant_id and merchants)", id)
+}
