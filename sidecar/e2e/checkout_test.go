@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -318,5 +320,94 @@ func TestCheckoutRefusals(t *testing.T) {
 	orders, err := sb.Control.Orders(ctx, sandbox.Filter{})
 	if err != nil || len(orders) != 0 {
 		t.Errorf("refused checkouts reached the upstream: %+v, %v", orders, err)
+	}
+}
+
+// TestServiceProviderMerchants runs a service provider's sidecar for two
+// merchants: the default one with the flow's mini-program, and a second
+// with a mini-program of its own (app id, secret and original id under
+// merchants). Each checkout opens its merchant's mini-program, each order
+// reaches the upstream with its merchant's huifu_id and sub_appid (the
+// sandbox binds each merchant to its own app only, so a crossed app
+// would be refused), both are paid; a merchant the sidecar does not
+// list is refused before anything is sent.
+func TestServiceProviderMerchants(t *testing.T) {
+	const (
+		appB, secretB, ghB = "wxsandbox0000000b", "merchant-b-mini-program-secret", "gh_0sandbox000b"
+		merchantB          = "6666000100000002"
+	)
+	sb := sandboxtest.Start(t, sandboxtest.WithConfig(func(c *sandbox.Config) {
+		c.WeChatApps = map[string]string{sandbox.DevWeChatAppID: sandbox.DevWeChatSecret, sandbox.DevMiniAppID: sandbox.DevMiniAppSecret, appB: secretB}
+		c.WeChatOriginalIDs = map[string]string{sandbox.DevMiniAppOriginalID: sandbox.DevMiniAppID, ghB: appB}
+	}))
+	ctx := ctxTimeout(t, 90*time.Second)
+	for huifu, app := range map[string]string{sb.HuifuID: sandbox.DevMiniAppID, merchantB: appB} {
+		if _, err := sb.Control.SetMerchant(ctx, sandbox.MerchantRequest{HuifuID: huifu, SubAppIDs: &[]string{app}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	secretFile := filepath.Join(t.TempDir(), "secret-b")
+	if err := os.WriteFile(secretFile, []byte(secretB), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sink := newWebhookSink(t)
+	env, api, notify, admin := sidecarEnv(t, sb.URL, t.TempDir(), append(sink.env(),
+		"PAYSIDECAR_MERCHANTS__"+merchantB+"__FLOWS__WECHAT_MINIAPP__SETTINGS__APP_ID="+appB,
+		"PAYSIDECAR_MERCHANTS__"+merchantB+"__FLOWS__WECHAT_MINIAPP__SETTINGS__ORIGINAL_ID="+ghB,
+		"PAYSIDECAR_MERCHANTS__"+merchantB+"__FLOWS__WECHAT_MINIAPP__SETTINGS_FILES__APP_SECRET="+secretFile,
+	)...)
+	sc := startSidecar(t, env, api, notify, admin)
+
+	for _, m := range []struct{ huifu, app, gh string }{{sb.HuifuID, sandbox.DevMiniAppID, sandbox.DevMiniAppOriginalID}, {merchantB, appB, ghB}} {
+		c, err := sc.Client.CreateCheckout(ctx, client.CreateCheckoutRequest{
+			MerchantID: m.huifu, OutTradeNo: "sp-" + m.huifu, AmountFen: 500, Description: "tea for " + m.huifu,
+		})
+		if err != nil {
+			t.Fatalf("merchant %s: CreateCheckout: %v", m.huifu, err)
+		}
+		if c.MerchantID != m.huifu || c.Links.App == nil || c.Links.App.UserName != m.gh || !strings.Contains(c.Links.PlainScheme, "appid="+m.app) {
+			t.Fatalf("merchant %s: checkout %+v", m.huifu, c)
+		}
+		l, err := sb.Control.OpenWeChatLink(ctx, c.Links.URLLink)
+		if err != nil || l.AppID != m.app || l.Query != c.Query {
+			t.Fatalf("merchant %s: its URL Link opens %+v, %v", m.huifu, l, err)
+		}
+		code := sb.MintWeChatCode(t, m.app, "buyer-"+m.huifu)
+		p, err := sc.Client.PayCheckout(ctx, c.ID, client.PayCheckoutRequest{Code: code.Code})
+		if err != nil {
+			t.Fatalf("merchant %s: PayCheckout: %v", m.huifu, err)
+		}
+		os, err := sb.Control.Orders(ctx, sandbox.Filter{ReqDate: p.ReqDate, ReqSeqID: p.ReqSeqID})
+		if err != nil || len(os) != 1 {
+			t.Fatalf("merchant %s: sandbox orders %+v, %v", m.huifu, os, err)
+		}
+		if o := os[0]; o.HuifuID != m.huifu || o.AppID != m.app || o.OpenID != sandbox.OpenID(m.app, "buyer-"+m.huifu) || o.TradeType != upstream.TradeWeChatMiniApp {
+			t.Fatalf("merchant %s: the upstream received %+v", m.huifu, o)
+		}
+		if _, err := sb.Control.SettlePayment(ctx, sandbox.SettleRequest{HuifuID: m.huifu, ReqDate: p.ReqDate, ReqSeqID: p.ReqSeqID, Result: "paid"}); err != nil {
+			t.Fatalf("merchant %s: settle: %v", m.huifu, err)
+		}
+		ev := waitEvent(t, sink, "payment.succeeded", p.ID)
+		if ev.Data.Payment.MerchantID != m.huifu {
+			t.Errorf("merchant %s: payment.succeeded for merchant %s", m.huifu, ev.Data.Payment.MerchantID)
+		}
+	}
+
+	before, err := sb.Control.Orders(ctx, sandbox.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = sc.Client.CreateCheckout(ctx, client.CreateCheckoutRequest{MerchantID: "6666000100000009", OutTradeNo: "sp-x", AmountFen: 1, Description: "x"})
+	if apiCode(err) != "unknown_merchant" {
+		t.Errorf("checkout for an unlisted merchant: %v", err)
+	}
+	_, err = sc.Client.CreatePayment(ctx, client.CreatePaymentRequest{Flow: "wechat-miniapp", MerchantID: "6666000100000009", OutTradeNo: "sp-y", AmountFen: 1,
+		Description: "x", Buyer: &client.Buyer{Code: sb.MintWeChatCode(t, sandbox.DevMiniAppID, "").Code}})
+	if apiCode(err) != "unknown_merchant" {
+		t.Errorf("payment for an unlisted merchant: %v", err)
+	}
+	after, err := sb.Control.Orders(ctx, sandbox.Filter{})
+	if err != nil || len(after) != len(before) {
+		t.Errorf("refused requests reached the upstream: %d orders before, %d after (%v)", len(before), len(after), err)
 	}
 }
