@@ -14,3 +14,16 @@ func (s *Service) checkMerchant(id string) error {
 	}
 	return errorf(CodeUnknownMerchant, "merchant_id", "merchant %s is not one of the merchants this sidecar trades for (upstream.merchant_id and merchants)", id)
 }
+
+// CheckMerchant refuses a merchant_id that is malformed (CodeInvalidField)
+// or names a merchant the sidecar does not trade for
+// (CodeUnknownMerchant); an empty one is the default merchant.
+func (s *Service) CheckMerchant(id string) error {
+	if id == "" {
+		return nil
+	}
+	if !ValidMerchantID(id) {
+		return errorf(CodeInvalidField, "merchant_id", "merchant_id must be the merchant's huifu_id (digits)")
+	}
+	return s.checkMerchant(id)
+}
