@@ -11,9 +11,9 @@ import (
 
 // Error codes of checkouts.
 const (
-	// CodeCheckoutUsed: a buyer already began to pay the checkout; a
+	// CodeCheckoutPaid: a buyer already began to pay the checkout; a
 	// checkout is paid at most once.
-	CodeCheckoutUsed = "checkout_used"
+	CodeCheckoutPaid = "checkout_paid"
 	// CodeCheckoutExpired: the checkout was not paid before it expired.
 	CodeCheckoutExpired = "checkout_expired"
 )
@@ -66,8 +66,8 @@ func fromCheckout(err error) error {
 	var e *payments.Error
 	if errors.As(err, &e) {
 		switch e.Code {
-		case payments.CodeCheckoutUsed:
-			return &Error{Status: http.StatusConflict, Code: CodeCheckoutUsed, Field: e.Field, Message: e.Message, Err: e.Err}
+		case payments.CodeCheckoutPaid:
+			return &Error{Status: http.StatusConflict, Code: CodeCheckoutPaid, Field: e.Field, Message: e.Message, Err: e.Err}
 		case payments.CodeCheckoutExpired:
 			return &Error{Status: http.StatusGone, Code: CodeCheckoutExpired, Field: e.Field, Message: e.Message, Err: e.Err}
 		}

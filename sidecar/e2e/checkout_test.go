@@ -242,8 +242,8 @@ func TestCheckoutFromBrowserToMiniProgram(t *testing.T) {
 	}
 	code := sb.MintWeChatCode(t, sandbox.DevMiniAppID, "")
 	_, err = sc.Client.PayCheckout(ctxTimeout(t, 20*time.Second), first.ID, client.PayCheckoutRequest{Code: code.Code})
-	if apiCode(err) != "checkout_used" {
-		t.Errorf("second pay: %v, want checkout_used", err)
+	if apiCode(err) != "checkout_paid" {
+		t.Errorf("second pay: %v, want checkout_paid", err)
 	}
 
 	// Concurrent pays of one checkout: exactly one places an order.
@@ -266,7 +266,7 @@ func TestCheckoutFromBrowserToMiniProgram(t *testing.T) {
 		switch {
 		case err == nil:
 			ok++
-		case apiCode(err) != "checkout_used":
+		case apiCode(err) != "checkout_paid":
 			t.Errorf("concurrent pay: %v", err)
 		}
 	}

@@ -14,9 +14,9 @@ import (
 
 // The codes of a checkout's refusals.
 const (
-	// CodeCheckoutUsed: a buyer already began to pay the checkout; it is
+	// CodeCheckoutPaid: a buyer already began to pay the checkout; it is
 	// paid at most once.
-	CodeCheckoutUsed Code = "checkout_used"
+	CodeCheckoutPaid Code = "checkout_paid"
 	// CodeCheckoutExpired: the checkout was not paid before it expired.
 	CodeCheckoutExpired Code = "checkout_expired"
 )
@@ -186,7 +186,7 @@ type PayCheckoutInput struct {
 // the order as Create does, with the code exchanged by the flow plugin,
 // and records the payment on the checkout; from then on it is an
 // ordinary payment. A checkout already claimed is refused with
-// CodeCheckoutUsed, an expired one with CodeCheckoutExpired. An attempt
+// CodeCheckoutPaid, an expired one with CodeCheckoutExpired. An attempt
 // that stored no payment (a bad code, a plugin that failed) releases the
 // claim, so that the buyer may try again.
 func (s *Service) PayCheckout(ctx context.Context, in PayCheckoutInput) (Outcome, error) {
@@ -209,7 +209,7 @@ func (s *Service) PayCheckout(ctx context.Context, in PayCheckoutInput) (Outcome
 	if err != nil {
 		switch {
 		case errors.Is(err, store.ErrConflict) && !claimed.ClaimedAt.IsZero():
-			return Outcome{}, errorf(CodeCheckoutUsed, "", "checkout %s is already paid or being paid; a checkout is paid once", c.ID)
+			return Outcome{}, errorf(CodeCheckoutPaid, "", "checkout %s is already paid or being paid; a checkout is paid once", c.ID)
 		case errors.Is(err, store.ErrConflict):
 			return Outcome{}, errorf(CodeCheckoutExpired, "", "checkout %s expired at %s", c.ID, c.ExpiresAt.UTC().Format(time.RFC3339))
 		}

@@ -84,7 +84,7 @@ func TestCheckoutLifecycle(t *testing.T) {
 		t.Fatalf("paid checkout = %+v, %v", got, err)
 	}
 	_, err = svc.PayCheckout(f.ctx, payments.PayCheckoutInput{CheckoutID: c.ID, Request: client.PayCheckoutRequest{Code: "again"}})
-	wantCode(t, err, payments.CodeCheckoutUsed, "")
+	wantCode(t, err, payments.CodeCheckoutPaid, "")
 	if n := f.requests("/v2/trade/payment/jspay"); n != 1 {
 		t.Fatalf("%d orders sent, want 1", n)
 	}
