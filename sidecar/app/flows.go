@@ -188,6 +188,9 @@ func CheckFlows(ctx context.Context, cfg config.Config, logger *slog.Logger) err
 				for _, p := range se.Problems {
 					// p.Key is merchants.<id>.<setting>.
 					setting := p.Key[strings.LastIndex(p.Key, ".")+1:]
+					if _, own := cfgs[i].Merchants[id][setting]; !own {
+						continue // a problem of the flow's own settings, reported above
+					}
 					cerr.Problems = append(cerr.Problems, config.Problem{Key: "merchants." + id + ".flows." + in.Name + ".settings." + setting, Message: p.Message})
 				}
 			}
