@@ -160,7 +160,7 @@ func (s *Service) GetCheckout(ctx context.Context, id string) (client.Checkout, 
 	if c.PaymentID == "" && !c.ClaimedAt.IsZero() {
 		// Paid, but the payment's id was not recorded (the sidecar
 		// stopped in between): the out_trade_no finds it.
-		if p, err := s.st.GetPaymentByOutTradeNo(ctx, c.MerchantID, c.OutTradeNo); err == nil {
+		if p, err := s.st.GetPaymentByOutTradeNo(ctx, c.MerchantID, c.OutTradeNo); err == nil && p.RequestHash == checkoutHash(c.ID) {
 			c.PaymentID = p.ID
 		}
 	}
@@ -221,11 +221,17 @@ func (s *Service) PayCheckout(ctx context.Context, in PayCheckoutInput) (Outcome
 		Flow: c.Flow, OutTradeNo: c.OutTradeNo, AmountFen: c.AmountFen, Description: c.Description,
 		Buyer: &client.Buyer{Code: req.Code}, ExpiresInSeconds: remaining, ClientIP: req.ClientIP, MerchantID: c.MerchantID,
 	}
-	out, err := s.Create(ctx, CreateInput{Request: pr, AmountGiven: true, Hash: "checkout:" + c.ID})
+	hash := checkoutHash(c.ID)
+	out, err := s.Create(ctx, CreateInput{Request: pr, AmountGiven: true, Hash: hash})
 	bg := context.WithoutCancel(ctx)
 	paymentID := out.Payment.ID
 	if err != nil {
 		p, gerr := s.st.GetPaymentByOutTradeNo(bg, c.MerchantID, c.OutTradeNo)
+		if gerr == nil && p.RequestHash != hash {
+			// The application placed a payment of its own under the
+			// checkout's out_trade_no: it is not the checkout's.
+			gerr = store.ErrNotFound
+		}
 		switch {
 		case errors.Is(gerr, store.ErrNotFound):
 			if rerr := s.st.ReleaseCheckout(bg, c.ID, claimed.ClaimedAt); rerr != nil {
@@ -242,3 +248,8 @@ func (s *Service) PayCheckout(ctx context.Context, in PayCheckoutInput) (Outcome
 	}
 	return out, err
 }
+
+// checkoutHash is the request hash of the payment a checkout becomes, which
+// tells it from a payment the application placed under the same
+// out_trade_no.
+func checkoutHash(id string) string { return "checkout:" + id }

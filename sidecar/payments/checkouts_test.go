@@ -136,3 +136,26 @@ func TestCheckoutRefusesBadRequests(t *testing.T) {
 		t.Errorf("a refused checkout asked the flow for links: %v", calls)
 	}
 }
+
+// TestCheckoutOutTradeNoTakenMeanwhile has the application place a payment
+// of its own under a checkout's out_trade_no: paying the checkout is
+// refused, and the checkout never names the application's payment.
+func TestCheckoutOutTradeNoTakenMeanwhile(t *testing.T) {
+	f := newFixture(t)
+	svc := f.checkoutService()
+	c, err := svc.CreateCheckout(f.ctx, payments.CreateCheckoutInput{AmountGiven: true,
+		Request: client.CreateCheckoutRequest{OutTradeNo: "c-4", AmountFen: 42, Description: "tea"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Create(f.ctx, payments.CreateInput{AmountGiven: true, Hash: "app",
+		Request: client.CreatePaymentRequest{Flow: "plain", OutTradeNo: "c-4", AmountFen: 42, Description: "tea"}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = svc.PayCheckout(f.ctx, payments.PayCheckoutInput{CheckoutID: c.ID, Request: client.PayCheckoutRequest{Code: "good"}})
+	wantCode(t, err, payments.CodeOutTradeNoConflict, "out_trade_no")
+	got, err := svc.GetCheckout(f.ctx, c.ID)
+	if err != nil || got.PaymentID != "" || got.Payment != nil || got.Status != "open" {
+		t.Fatalf("the checkout after the conflict: %+v, %v", got, err)
+	}
+}
