@@ -125,7 +125,14 @@ func (s *TokenSource) get(ctx context.Context, stale string) (string, error) {
 		// The fetch outlives a caller that gives up, so that those
 		// waiting for it get its result; the HTTP client's timeout
 		// bounds it.
-		tok, expiresIn, err := s.fetch(context.WithoutCancel(ctx))
+		fctx := context.WithoutCancel(ctx)
+		tok, expiresIn, err := s.fetch(fctx, false)
+		if err == nil && stale != "" && tok == stale && s.API != TokenAPIToken {
+			// stable_token answers the token WeChat just refused while
+			// it has not expired: force a new one (WeChat allows a few
+			// a day).
+			tok, expiresIn, err = s.fetch(fctx, true)
+		}
 		s.mu.Lock()
 		if err == nil {
 			s.token, s.expires = tok, s.now().Add(expiresIn)
@@ -151,7 +158,7 @@ type tokenAnswer struct {
 	ExpiresIn   int64  `json:"expires_in"`
 }
 
-func (s *TokenSource) fetch(ctx context.Context) (string, time.Duration, error) {
+func (s *TokenSource) fetch(ctx context.Context, force bool) (string, time.Duration, error) {
 	var req *http.Request
 	var err error
 	path := PathStableToken
@@ -160,7 +167,7 @@ func (s *TokenSource) fetch(ctx context.Context) (string, time.Duration, error) 
 		q := "grant_type=client_credential&appid=" + url.QueryEscape(s.AppID) + "&secret=" + url.QueryEscape(s.Secret)
 		req, err = http.NewRequestWithContext(ctx, http.MethodGet, s.APIBase+path+"?"+q, nil)
 	} else {
-		body, _ := json.Marshal(map[string]any{"grant_type": "client_credential", "appid": s.AppID, "secret": s.Secret, "force_refresh": false})
+		body, _ := json.Marshal(map[string]any{"grant_type": "client_credential", "appid": s.AppID, "secret": s.Secret, "force_refresh": force})
 		req, err = http.NewRequestWithContext(ctx, http.MethodPost, s.APIBase+path, bytes.NewReader(body))
 		if err == nil {
 			req.Header.Set("Content-Type", "application/json")

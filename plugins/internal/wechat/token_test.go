@@ -1,6 +1,9 @@
 package wechat_test
 
 import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -184,5 +187,47 @@ func TestLaunchLinksRefusals(t *testing.T) {
 	_, err = bad.LaunchLinks(t.Context(), plugin.LaunchInput{Query: "checkout=chk_4"})
 	if plugin.ErrorCode(err) != plugin.CodeChannelUnavailable || strings.Contains(err.Error(), "wrong-secret") {
 		t.Errorf("wrong secret: %v", err)
+	}
+}
+
+// TestStableTokenForcedWhenWeChatKeepsARefusedOne has WeChat refuse a
+// stable token that stable_token keeps answering: the source asks once
+// with force_refresh, and the call is repeated with the new token.
+func TestStableTokenForcedWhenWeChatKeepsARefusedOne(t *testing.T) {
+	var mu sync.Mutex
+	current, forced := "tok-1", 0
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+wechat.PathStableToken, func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			ForceRefresh bool `json:"force_refresh"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		mu.Lock()
+		defer mu.Unlock()
+		if req.ForceRefresh {
+			forced++
+			current = "tok-2"
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"access_token": current, "expires_in": 7200})
+	})
+	mux.HandleFunc("POST "+wechat.PathGenerateURLLink, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("access_token") != "tok-2" {
+			_ = json.NewEncoder(w).Encode(map[string]any{"errcode": 40001, "errmsg": "invalid credential, access_token is invalid or not latest"})
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"errcode": 0, "url_link": "https://wxaurl.cn/x"})
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	src := &wechat.TokenSource{HTTP: wechat.NewHTTPClient(5 * time.Second), APIBase: srv.URL, AppID: "wx1", Secret: "s"}
+	var out struct {
+		wechat.APIError
+		URLLink string `json:"url_link"`
+	}
+	if err := src.PostJSON(t.Context(), wechat.PathGenerateURLLink, map[string]string{}, &out); err != nil || out.URLLink == "" {
+		t.Fatalf("PostJSON = %+v, %v", out, err)
+	}
+	if forced != 1 {
+		t.Errorf("force_refresh asked %d times, want 1", forced)
 	}
 }
