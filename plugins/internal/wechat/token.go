@@ -62,9 +62,11 @@ type TokenSource struct {
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 
-	mu       sync.Mutex
-	token    string
-	expires  time.Time
+	mu    sync.Mutex
+	token string
+	// renew is when the cached token is replaced: Margin before it
+	// expires, or halfway through its life when that is shorter.
+	renew    time.Time
 	inflight *tokenFetch
 	fetches  int
 }
@@ -100,12 +102,8 @@ func (s *TokenSource) Token(ctx context.Context) (string, error) {
 // just refused with) or about to expire; otherwise it fetches one, or
 // waits for the fetch another caller started.
 func (s *TokenSource) get(ctx context.Context, stale string) (string, error) {
-	margin := s.Margin
-	if margin <= 0 {
-		margin = DefaultTokenMargin
-	}
 	s.mu.Lock()
-	if s.token != "" && s.token != stale && s.now().Add(margin).Before(s.expires) {
+	if s.token != "" && s.token != stale && s.now().Before(s.renew) {
 		tok := s.token
 		s.mu.Unlock()
 		return tok, nil
@@ -135,7 +133,11 @@ func (s *TokenSource) get(ctx context.Context, stale string) (string, error) {
 		}
 		s.mu.Lock()
 		if err == nil {
-			s.token, s.expires = tok, s.now().Add(expiresIn)
+			margin := s.Margin
+			if margin <= 0 {
+				margin = DefaultTokenMargin
+			}
+			s.token, s.renew = tok, s.now().Add(expiresIn-min(margin, expiresIn/2))
 		}
 		f.token, f.err = tok, err
 		s.inflight = nil

@@ -231,3 +231,36 @@ func TestStableTokenForcedWhenWeChatKeepsARefusedOne(t *testing.T) {
 		t.Errorf("force_refresh asked %d times, want 1", forced)
 	}
 }
+
+// TestShortLivedTokenRenewedHalfway has WeChat hand out a token that lives
+// less than twice the margin: it is cached for half its life, neither
+// fetched on every call nor used until it expires.
+func TestShortLivedTokenRenewedHalfway(t *testing.T) {
+	var mu sync.Mutex
+	n := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		n++
+		tok := "tok-" + strings.Repeat("x", n)
+		mu.Unlock()
+		_ = json.NewEncoder(w).Encode(map[string]any{"access_token": tok, "expires_in": 60})
+	}))
+	defer srv.Close()
+	clock := sandboxtest.NewClock(time.Now())
+	src := &wechat.TokenSource{HTTP: wechat.NewHTTPClient(5 * time.Second), APIBase: srv.URL, AppID: "wx1", Secret: "s", Now: clock.Now}
+	first, err := src.Token(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(29 * time.Second)
+	if tok, _ := src.Token(t.Context()); tok != first {
+		t.Errorf("the token was replaced before half its life")
+	}
+	clock.Advance(2 * time.Second)
+	if tok, _ := src.Token(t.Context()); tok == first {
+		t.Errorf("the token was kept past half its life")
+	}
+	if got := src.Fetches(); got != 2 {
+		t.Errorf("%d fetches, want 2", got)
+	}
+}
