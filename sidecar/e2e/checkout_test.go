@@ -181,17 +181,26 @@ func TestCheckoutFromBrowserToMiniProgram(t *testing.T) {
 				t.Fatalf("%v; the page:\n%s", err, page)
 			}
 		}
-		steps(
-			chromedp.Navigate(backend.show(c)),
-			chromedp.Click(chromedp.CSS(sel)),
-			chromedp.WaitVisible(chromedp.CSS("#open-miniprogram")),
-		)
+		// follow goes where the link sel of the page leads, as a tap on it
+		// does, and waits for that page to load (a click would leave the
+		// next step racing the navigation).
+		follow := func(sel string) {
+			t.Helper()
+			href, err := chromedp.Run(tab, chromedp.AttributeValue(chromedp.CSS(sel), "href"))
+			if err != nil || href.Value == "" {
+				t.Fatalf("link %s: %+v, %v", sel, href, err)
+			}
+			steps(chromedp.Navigate(href.Value))
+		}
+		steps(chromedp.Navigate(backend.show(c)), chromedp.WaitVisible(chromedp.CSS(sel)))
+		follow(sel)
+		steps(chromedp.WaitVisible(chromedp.CSS("#open-miniprogram")))
 		query, err := chromedp.Run(tab, chromedp.Text(chromedp.CSS("#open-query")))
 		if err != nil || query != "checkout="+c.ID {
 			t.Fatalf("WeChat opens the mini-program with query %q, %v", query, err)
 		}
+		follow("#open-miniprogram")
 		steps(
-			chromedp.Click(chromedp.CSS("#open-miniprogram")),
 			chromedp.WaitVisible(chromedp.CSS("#mp-start")),
 			chromedp.Click(chromedp.CSS("#mp-start")),
 			chromedp.WaitVisible(chromedp.CSS("#sandbox-wxpay-pay")),
@@ -218,7 +227,8 @@ func TestCheckoutFromBrowserToMiniProgram(t *testing.T) {
 	first := create(t, "browser-1", 1888)
 	p1 := payInBrowser(t, first, "#open-scheme")
 	ev := waitEvent(t, sink, "payment.succeeded", p1.ID)
-	if ev.Data.Payment.OutTradeNo != "browser-1" || ev.Data.Payment.AmountFen != 1888 || ev.Data.Payment.TradeType != upstream.TradeWeChatMiniApp {
+	if ev.Data.Payment.OutTradeNo != "browser-1" || ev.Data.Payment.AmountFen != 1888 || ev.Data.Payment.TradeType != upstream.TradeWeChatMiniApp ||
+		ev.Data.Payment.Metadata["checkout_id"] != first.ID {
 		t.Errorf("payment.succeeded carries %+v", ev.Data.Payment)
 	}
 	if o := orderOf(t, p1); o.TransStat != nkp.StatSuccess || o.TradeType != upstream.TradeWeChatMiniApp || o.AppID != sandbox.DevMiniAppID || o.OpenID != buyer {

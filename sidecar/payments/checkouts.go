@@ -29,6 +29,10 @@ const (
 	CheckoutQueryKey = "checkout"
 )
 
+// CheckoutMetadataKey is the metadata key of a payment placed for a
+// checkout that names the checkout, so that its webhooks do too.
+const CheckoutMetadataKey = "checkout_id"
+
 // checkoutFlowBuyer stands in for the buyer while a checkout request is
 // checked like a payment's: a checkout has no buyer until it is paid.
 var checkoutFlowBuyer = &client.Buyer{Code: "checkout"}
@@ -185,7 +189,7 @@ type PayCheckoutInput struct {
 // checkout (of concurrent attempts, across replicas, one wins), places
 // the order as Create does, with the code exchanged by the flow plugin,
 // and records the payment on the checkout; from then on it is an
-// ordinary payment. A checkout already claimed is refused with
+// ordinary payment, whose metadata names the checkout (checkout_id). A checkout already claimed is refused with
 // CodeCheckoutPaid, an expired one with CodeCheckoutExpired. An attempt
 // that stored no payment (a bad code, a plugin that failed) releases the
 // claim, so that the buyer may try again.
@@ -220,6 +224,7 @@ func (s *Service) PayCheckout(ctx context.Context, in PayCheckoutInput) (Outcome
 	pr := client.CreatePaymentRequest{
 		Flow: c.Flow, OutTradeNo: c.OutTradeNo, AmountFen: c.AmountFen, Description: c.Description,
 		Buyer: &client.Buyer{Code: req.Code}, ExpiresInSeconds: remaining, ClientIP: req.ClientIP, MerchantID: c.MerchantID,
+		Metadata: map[string]string{CheckoutMetadataKey: c.ID},
 	}
 	hash := checkoutHash(c.ID)
 	out, err := s.Create(ctx, CreateInput{Request: pr, AmountGiven: true, Hash: hash})

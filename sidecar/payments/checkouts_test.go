@@ -76,7 +76,8 @@ func TestCheckoutLifecycle(t *testing.T) {
 		t.Fatalf("after a bad code the checkout is %q", got.Status)
 	}
 	out, err := svc.PayCheckout(f.ctx, payments.PayCheckoutInput{CheckoutID: c.ID, Request: client.PayCheckoutRequest{Code: "good"}})
-	if err != nil || out.Payment.OutTradeNo != "c-1" || out.Payment.AmountFen != 42 || out.Payment.Status != "processing" {
+	if err != nil || out.Payment.OutTradeNo != "c-1" || out.Payment.AmountFen != 42 || out.Payment.Status != "processing" ||
+		out.Payment.Metadata["checkout_id"] != c.ID {
 		t.Fatalf("PayCheckout = %+v, %v", out, err)
 	}
 	got, err := svc.GetCheckout(f.ctx, c.ID)
