@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -243,6 +244,12 @@ func TestCheckoutFromBrowserToMiniProgram(t *testing.T) {
 	second := create(t, "browser-2", 990)
 	p2 := payInBrowser(t, second, "#open-link")
 	waitEvent(t, sink, "payment.succeeded", p2.ID)
+	backend.mu.Lock()
+	pays := slices.Clone(backend.pays)
+	backend.mu.Unlock()
+	if !slices.Equal(pays, []int{http.StatusCreated, http.StatusCreated}) {
+		t.Errorf("the sidecar answered the mini-program's pays with %v, want one 201 each", pays)
+	}
 
 	// A second payment of a paid checkout is refused, and nothing reaches
 	// the upstream.
