@@ -4,8 +4,8 @@ import "context"
 
 // UnsupportedFlow implements the optional methods of Flow: Configure
 // accepts any configuration (the SDK has already checked the settings
-// against the schema), Check reports healthy, and AuthorizeURL and
-// ExchangeCode fail with CodeUnsupported. A flow embeds it and implements
+// against the schema), Check reports healthy, and AuthorizeURL,
+// ExchangeCode and LaunchLinks fail with CodeUnsupported. A flow embeds it and implements
 // what it supports, so that it needs no hand-written stubs and keeps
 // compiling when the contract grows optional methods:
 //
@@ -24,6 +24,11 @@ func (UnsupportedFlow) Check(context.Context) error { return nil }
 // AuthorizeURL implements Flow and fails with CodeUnsupported.
 func (UnsupportedFlow) AuthorizeURL(context.Context, AuthorizeInput) (string, error) {
 	return "", &Error{Code: CodeUnsupported, Message: "the flow does not support AuthorizeURL"}
+}
+
+// LaunchLinks implements Flow and fails with CodeUnsupported.
+func (UnsupportedFlow) LaunchLinks(context.Context, LaunchInput) (LaunchLinks, error) {
+	return LaunchLinks{}, &Error{Code: CodeUnsupported, Message: "the flow does not support LaunchLinks"}
 }
 
 // ExchangeCode implements Flow and fails with CodeUnsupported.

@@ -53,6 +53,7 @@ func (c *client) Configure(ctx context.Context, cfg Config) error {
 		Environment:  environmentToProto(cfg.Environment),
 		HostBrokerId: c.hostID,
 		HostKeys:     cfg.HostKeys,
+		Merchants:    merchantsToProto(cfg.Settings, cfg.Merchants),
 	})
 	return fromStatus(ctx, "Configure", err)
 }
@@ -91,6 +92,15 @@ func (c *client) ExchangeCode(ctx context.Context, in ExchangeInput) (Identity, 
 		return Identity{}, fromStatus(ctx, "ExchangeCode", err)
 	}
 	return identityFromProto(resp.GetIdentity()), nil
+}
+
+// LaunchLinks implements Flow over gRPC.
+func (c *client) LaunchLinks(ctx context.Context, in LaunchInput) (LaunchLinks, error) {
+	resp, err := c.rpc.LaunchLinks(ctx, launchInputToProto(in))
+	if err != nil {
+		return LaunchLinks{}, fromStatus(ctx, "LaunchLinks", err)
+	}
+	return launchLinksFromProto(resp), nil
 }
 
 // Check implements Flow over gRPC.

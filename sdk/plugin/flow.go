@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Flow is implemented by every channel flow plugin. The host calls Info
@@ -47,6 +48,11 @@ type Flow interface {
 	// whose calls share state (a lock, a pool) should touch it here, and
 	// should fail only when a restart would help.
 	Check(ctx context.Context) error
+
+	// LaunchLinks answers the links that open the flow's app, from a
+	// browser or a native app, at the page that pays a checkout
+	// (CapLaunchLinks). Channel access tokens never leave the plugin.
+	LaunchLinks(ctx context.Context, in LaunchInput) (LaunchLinks, error)
 }
 
 // Capability names an optional part of the Flow interface a flow supports.
@@ -58,6 +64,9 @@ const (
 	CapAuthorizeURL Capability = "authorize_url"
 	// CapExchangeCode means ExchangeCode is supported.
 	CapExchangeCode Capability = "exchange_code"
+	// CapLaunchLinks means LaunchLinks is supported: the flow can be
+	// reached from outside its app, so checkouts can be made for it.
+	CapLaunchLinks Capability = "launch_links"
 )
 
 // Info describes a flow plugin.
@@ -120,6 +129,22 @@ type Config struct {
 	HostKeys []string
 	// Logger logs through Host.Log; it is set in a plugin.
 	Logger *slog.Logger
+	// Merchants holds, per huifu_id, the complete settings of each
+	// merchant of a service provider that has settings of its own: the
+	// flow's settings with the merchant's per-merchant values in place
+	// (SettingSpec.PerMerchant), checked against the schema like
+	// Settings. A merchant not listed uses Settings. Calls name their
+	// merchant (OrderInput.MerchantID and the others).
+	Merchants map[string]Settings
+}
+
+// ForMerchant returns the settings of the merchant with huifu_id id:
+// its own when it has any, Settings otherwise.
+func (c Config) ForMerchant(id string) Settings {
+	if s, ok := c.Merchants[id]; ok {
+		return s
+	}
+	return c.Settings
 }
 
 // Buyer identifies who pays. For the WeChat flows it carries the buyer's
@@ -178,6 +203,8 @@ type PayParamsInput struct {
 	// Upstream holds the string fields of the verified answer: pay_info,
 	// qr_code, nkp_seq_id, req_seq_id, ...
 	Upstream map[string]string
+	// MerchantID is the huifu_id of the merchant doing the trade.
+	MerchantID string
 }
 
 // PayParams is what the front end needs to start the payment.
@@ -197,6 +224,9 @@ type AuthorizeInput struct {
 	Scope string
 	// State is echoed back with the code.
 	State string
+	// MerchantID is the huifu_id of the merchant whose app is meant;
+	// empty means the flow's own settings.
+	MerchantID string
 }
 
 // ExchangeInput asks for the identity behind a code.
@@ -206,6 +236,55 @@ type ExchangeInput struct {
 	// AppID is the app the code was issued to, when it is not the
 	// configured one.
 	AppID string
+	// MerchantID is the huifu_id of the merchant whose app is meant;
+	// empty means the flow's own settings.
+	MerchantID string
+}
+
+// LaunchInput asks for the links that open the page paying a checkout.
+type LaunchInput struct {
+	// MerchantID is the huifu_id of the merchant the checkout is for.
+	MerchantID string
+	// CheckoutID is the host's id of the checkout.
+	CheckoutID string
+	// OutTradeNo is the application's own order number.
+	OutTradeNo string
+	// ExpiresAt is when the checkout expires; links that expire should
+	// not outlive it.
+	ExpiresAt time.Time
+	// Query is the query string the paying page must receive, naming the
+	// checkout, e.g. "checkout=chk_…". Every link carries it.
+	Query string
+}
+
+// LaunchLinks are the ways to open a flow's app at a page. A flow fills
+// in those it has.
+type LaunchLinks struct {
+	// URLScheme is a URL Scheme (WeChat: weixin://dl/business/?t=…) and
+	// URLSchemeExpiresAt its expiry (zero when unknown).
+	URLScheme          string
+	URLSchemeExpiresAt time.Time
+	// URLLink is a URL Link (WeChat: https://wxaurl.cn/…) and
+	// URLLinkExpiresAt its expiry.
+	URLLink          string
+	URLLinkExpiresAt time.Time
+	// PlainScheme is a scheme that needs no API call (WeChat:
+	// weixin://dl/business/?appid=…&path=…&query=…&env_version=…).
+	PlainScheme string
+	// App is what a native app needs to open the mini-program; nil when
+	// the flow has none.
+	App *AppLaunch
+}
+
+// AppLaunch is what a native app needs to open a mini-program
+// (WXLaunchMiniProgram).
+type AppLaunch struct {
+	// UserName is the mini-program's original id, gh_….
+	UserName string
+	// Path is the page with its query.
+	Path string
+	// MiniProgramType is 0 release, 1 develop (test), 2 trial (preview).
+	MiniProgramType int
 }
 
 // Identity is a buyer's identity as a channel knows it. It never carries

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -35,6 +36,7 @@ func infoFromProto(p *flowv2.Info) Info {
 			Secret:         s.GetSecret(),
 			Default:        s.GetDefaultValue(),
 			SandboxDefault: s.GetSandboxDefault(),
+			PerMerchant:    s.GetPerMerchant(),
 			Description:    s.GetDescription(),
 			Enum:           s.GetEnum(),
 		})
@@ -85,6 +87,7 @@ func payParamsInputFromProto(p *flowv2.PayParamsRequest) PayParamsInput {
 		OutTradeNo: p.GetOutTradeNo(),
 		TradeType:  p.GetTradeType(),
 		Upstream:   p.GetUpstream(),
+		MerchantID: p.GetMerchantId(),
 	}
 }
 
@@ -93,11 +96,37 @@ func payParamsFromProto(p *flowv2.PayParamsResponse) PayParams {
 }
 
 func authorizeInputFromProto(p *flowv2.AuthorizeURLRequest) AuthorizeInput {
-	return AuthorizeInput{RedirectURI: p.GetRedirectUri(), Scope: p.GetScope(), State: p.GetState()}
+	return AuthorizeInput{RedirectURI: p.GetRedirectUri(), Scope: p.GetScope(), State: p.GetState(), MerchantID: p.GetMerchantId()}
 }
 
 func exchangeInputFromProto(p *flowv2.ExchangeCodeRequest) ExchangeInput {
-	return ExchangeInput{Code: p.GetCode(), AppID: p.GetAppId()}
+	return ExchangeInput{Code: p.GetCode(), AppID: p.GetAppId(), MerchantID: p.GetMerchantId()}
+}
+
+func timeOrZero(unix int64) time.Time {
+	if unix == 0 {
+		return time.Time{}
+	}
+	return time.Unix(unix, 0).UTC()
+}
+
+func launchInputFromProto(p *flowv2.LaunchLinksRequest) LaunchInput {
+	return LaunchInput{
+		MerchantID: p.GetMerchantId(), CheckoutID: p.GetCheckoutId(), OutTradeNo: p.GetOutTradeNo(),
+		ExpiresAt: timeOrZero(p.GetExpiresAt()), Query: p.GetQuery(),
+	}
+}
+
+func launchLinksFromProto(p *flowv2.LaunchLinksResponse) LaunchLinks {
+	out := LaunchLinks{
+		URLScheme: p.GetUrlScheme(), URLSchemeExpiresAt: timeOrZero(p.GetUrlSchemeExpiresAt()),
+		URLLink: p.GetUrlLink(), URLLinkExpiresAt: timeOrZero(p.GetUrlLinkExpiresAt()),
+		PlainScheme: p.GetPlainScheme(),
+	}
+	if a := p.GetApp(); a != nil {
+		out.App = &AppLaunch{UserName: a.GetUserName(), Path: a.GetPath(), MiniProgramType: int(a.GetMiniProgramType())}
+	}
+	return out
 }
 
 // fromStatus turns the error of a gRPC call of either contract version

@@ -122,3 +122,8 @@ func (c *v1Client) Check(ctx context.Context) error {
 	_, err := c.rpc.GetInfo(ctx, &flowv1.GetInfoRequest{})
 	return fromStatus(ctx, "Check", err)
 }
+
+// LaunchLinks implements Flow: version 1 has no launch links.
+func (c *v1Client) LaunchLinks(context.Context, LaunchInput) (LaunchLinks, error) {
+	return LaunchLinks{}, &Error{Code: CodeUnsupported, Message: "contract version 1 has no LaunchLinks"}
+}

@@ -47,10 +47,10 @@ func TestRoundTrip(t *testing.T) {
 		Buyer:     plugin.Identity{OpenID: "o-1", UnionID: "u-1", AppID: "wx-app"},
 	}
 	ppIn := plugin.PayParamsInput{PaymentID: "pay_01", OutTradeNo: "ORDER-1", TradeType: "T_JSAPI",
-		Upstream: map[string]string{"pay_info": "{}", "nkp_seq_id": "N1"}}
+		Upstream: map[string]string{"pay_info": "{}", "nkp_seq_id": "N1"}, MerchantID: "6666000100000001"}
 	pp := plugin.PayParams{Kind: upstream.KindWeChatJSAPI, JSON: []byte(`{"appId":"wx"}`)}
-	aIn := plugin.AuthorizeInput{RedirectURI: "https://shop.example/cb", Scope: "snsapi_base", State: "s1"}
-	eIn := plugin.ExchangeInput{Code: "c-1", AppID: "wx-app"}
+	aIn := plugin.AuthorizeInput{RedirectURI: "https://shop.example/cb", Scope: "snsapi_base", State: "s1", MerchantID: "6666000100000002"}
+	eIn := plugin.ExchangeInput{Code: "c-1", AppID: "wx-app", MerchantID: "6666000100000003"}
 	ident := plugin.Identity{OpenID: "o-1", UnionID: "u-1", AppID: "wx-app"}
 
 	var seen struct {
@@ -251,6 +251,85 @@ func TestUnsupportedFlow(t *testing.T) {
 	}
 	if _, err := b.ExchangeCode(t.Context(), plugin.ExchangeInput{}); plugin.ErrorCode(err) != plugin.CodeUnsupported {
 		t.Errorf("ExchangeCode: %v", err)
+	}
+	if _, err := b.LaunchLinks(t.Context(), plugin.LaunchInput{}); plugin.ErrorCode(err) != plugin.CodeUnsupported {
+		t.Errorf("LaunchLinks: %v", err)
+	}
+}
+
+// TestLaunchLinksRoundTrip sends every field of LaunchLinks through the
+// contract.
+func TestLaunchLinksRoundTrip(t *testing.T) {
+	ctx := t.Context()
+	in := plugin.LaunchInput{MerchantID: "6666000100000001", CheckoutID: "chk_1", OutTradeNo: "ORDER-1",
+		ExpiresAt: time.Unix(1767225600, 0).UTC(), Query: "checkout=chk_1"}
+	want := plugin.LaunchLinks{
+		URLScheme: "weixin://dl/business/?t=abc", URLSchemeExpiresAt: time.Unix(1767225000, 0).UTC(),
+		URLLink: "https://wxaurl.cn/xyz", URLLinkExpiresAt: time.Unix(1767225100, 0).UTC(),
+		PlainScheme: "weixin://dl/business/?appid=wx1&path=pages%2Fpay&query=checkout%3Dchk_1",
+		App:         &plugin.AppLaunch{UserName: "gh_1", Path: "pages/pay?checkout=chk_1", MiniProgramType: 2},
+	}
+	var seen plugin.LaunchInput
+	mock := mockflow.New(nil)
+	mock.Override(mockflow.Funcs{LaunchLinks: func(_ context.Context, got plugin.LaunchInput) (plugin.LaunchLinks, error) {
+		seen = got
+		return want, nil
+	}})
+	f := plugintest.Serve(t, mock)
+	if _, err := plugintest.Configure(ctx, f, nil, plugin.Config{}); err != nil {
+		t.Fatalf("Configure: %v", err)
+	}
+	got, err := f.LaunchLinks(ctx, in)
+	if err != nil {
+		t.Fatalf("LaunchLinks: %v", err)
+	}
+	if seen != in {
+		t.Errorf("flow saw %+v, want %+v", seen, in)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("LaunchLinks = %+v, want %+v", got, want)
+	}
+	mock.Override(mockflow.Funcs{})
+	got, err = f.LaunchLinks(ctx, plugin.LaunchInput{Query: "checkout=chk_2"})
+	if err != nil || got.App == nil || got.URLLink != "" || !got.URLSchemeExpiresAt.IsZero() {
+		t.Errorf("LaunchLinks without expiry or link = %+v, %v", got, err)
+	}
+}
+
+// TestMerchantSettings checks that a service provider's merchants reach
+// the flow with their own per-merchant settings over the flow's, and that
+// a merchant's value of a setting that is not per merchant is refused.
+func TestMerchantSettings(t *testing.T) {
+	ctx := t.Context()
+	mock := mockflow.New(nil)
+	f := plugintest.Serve(t, mock)
+	raw := map[string]string{"label": "L", "app_id": "wx-provider", "app_secret": "provider-secret"}
+	m1, err := mockflow.Schema.ApplyMerchant("m1", raw, map[string]string{"app_id": "wx-m1", "app_secret": "m1-secret"}, plugin.Environment{})
+	if err != nil {
+		t.Fatalf("ApplyMerchant: %v", err)
+	}
+	if _, err := plugintest.Configure(ctx, f, raw, plugin.Config{Merchants: map[string]plugin.Settings{"m1": m1}}); err != nil {
+		t.Fatalf("Configure: %v", err)
+	}
+	c := mock.Config()
+	if got := c.ForMerchant("m1"); got.Get("app_id") != "wx-m1" || got.Get("app_secret") != "m1-secret" || got.Get("label") != "L" {
+		t.Errorf("merchant m1's settings in the flow = %v", got)
+	}
+	if got := c.ForMerchant("m2"); got.Get("app_id") != "wx-provider" {
+		t.Errorf("a merchant without settings of its own got app_id %q", got.Get("app_id"))
+	}
+	links, err := f.LaunchLinks(ctx, plugin.LaunchInput{MerchantID: "m1", Query: "checkout=c"})
+	if err != nil || !strings.Contains(links.PlainScheme, "appid=wx-m1&") {
+		t.Errorf("LaunchLinks for m1 = %+v, %v", links, err)
+	}
+	_, err = mockflow.Schema.ApplyMerchant("m1", raw, map[string]string{"label": "mine", "app_secret": "s"}, plugin.Environment{})
+	var se *plugin.SettingsError
+	if !errors.As(err, &se) || se.Problems[0].Key != "merchants.m1.label" || strings.Contains(err.Error(), "mine") {
+		t.Errorf("a merchant's own label: %v", err)
+	}
+	_, err = mockflow.Schema.ApplyMerchant("m1", raw, map[string]string{"app_id": ""}, plugin.Environment{})
+	if err != nil {
+		t.Errorf("a blank merchant app_id takes the default: %v", err)
 	}
 }
 

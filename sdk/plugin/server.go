@@ -62,6 +62,10 @@ func (s *server) Configure(ctx context.Context, req *flowv2.ConfigureRequest) (*
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	merchants, err := info.Settings.applyMerchants(req.GetSettings(), req.GetMerchants(), env)
+	if err != nil {
+		return nil, toStatus(err)
+	}
 	c := Config{
 		Settings:    settings,
 		APIVersion:  int(req.GetApiVersion()),
@@ -69,6 +73,7 @@ func (s *server) Configure(ctx context.Context, req *flowv2.ConfigureRequest) (*
 		Host:        noHost{},
 		HostKeys:    req.GetHostKeys(),
 		Logger:      s.logger,
+		Merchants:   merchants,
 	}
 	if id := req.GetHostBrokerId(); id != 0 && s.broker != nil {
 		conn, err := s.dialHost(id)
@@ -147,6 +152,15 @@ func (s *server) ExchangeCode(ctx context.Context, req *flowv2.ExchangeCodeReque
 		return nil, toStatus(err)
 	}
 	return &flowv2.ExchangeCodeResponse{Identity: identityToProto(out)}, nil
+}
+
+// LaunchLinks serves the method of the same name of the flow.
+func (s *server) LaunchLinks(ctx context.Context, req *flowv2.LaunchLinksRequest) (*flowv2.LaunchLinksResponse, error) {
+	out, err := s.impl.LaunchLinks(ctx, launchInputFromProto(req))
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return launchLinksToProto(out), nil
 }
 
 // Check serves the method of the same name of the flow.

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/paysidecar/paysidecar/sdk/plugin/internal/flowv2"
 )
 
 // SettingType is the type of a setting's value. Values always travel as
@@ -67,6 +69,10 @@ type SettingSpec struct {
 	Enum []string
 	// Description says what the setting is for, in one sentence.
 	Description string
+	// PerMerchant means a merchant of a service provider may have its
+	// own value (Config.Merchants); the SDK refuses a merchant's value of
+	// any other setting.
+	PerMerchant bool
 }
 
 func (sp SettingSpec) typ() SettingType {
@@ -335,4 +341,60 @@ func (s Settings) MarshalJSON() ([]byte, error) {
 		m[k] = s.shown(k)
 	}
 	return json.Marshal(m)
+}
+
+// ApplyMerchant returns the complete settings of one merchant of a service
+// provider: the flow's raw settings with the merchant's own values in
+// place, checked as Apply checks them. A merchant may only set settings
+// declared PerMerchant; any other key is refused, named
+// "merchants.<id>.<key>".
+func (s Schema) ApplyMerchant(id string, raw, own map[string]string, env Environment) (Settings, error) {
+	declared := map[string]SettingSpec{}
+	for _, sp := range s {
+		declared[sp.Key] = sp
+	}
+	var problems []SettingProblem
+	merged := make(map[string]string, len(raw)+len(own))
+	for k, v := range raw {
+		merged[k] = v
+	}
+	for k, v := range own {
+		if sp, ok := declared[k]; !ok || !sp.PerMerchant {
+			problems = append(problems, SettingProblem{Key: "merchants." + id + "." + k, Message: "not a setting a merchant can have of its own"})
+			continue
+		}
+		merged[k] = v
+	}
+	if len(problems) > 0 {
+		sort.Slice(problems, func(i, j int) bool { return problems[i].Key < problems[j].Key })
+		return Settings{}, &SettingsError{Problems: problems}
+	}
+	out, err := s.Apply(merged, env)
+	if err != nil {
+		var se *SettingsError
+		if errors.As(err, &se) {
+			for i := range se.Problems {
+				se.Problems[i].Key = "merchants." + id + "." + se.Problems[i].Key
+			}
+		}
+		return Settings{}, err
+	}
+	return out, nil
+}
+
+// applyMerchants applies ApplyMerchant to every merchant of a Configure
+// request.
+func (s Schema) applyMerchants(raw map[string]string, merchants map[string]*flowv2.MerchantSettings, env Environment) (map[string]Settings, error) {
+	if len(merchants) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]Settings, len(merchants))
+	for id, m := range merchants {
+		st, err := s.ApplyMerchant(id, raw, m.GetSettings(), env)
+		if err != nil {
+			return nil, err
+		}
+		out[id] = st
+	}
+	return out, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -38,6 +39,7 @@ func infoToProto(i Info) *flowv2.Info {
 			SandboxDefault: s.SandboxDefault,
 			Description:    s.Description,
 			Enum:           s.Enum,
+			PerMerchant:    s.PerMerchant,
 		})
 	}
 	return out
@@ -82,6 +84,7 @@ func payParamsInputToProto(in PayParamsInput) *flowv2.PayParamsRequest {
 		OutTradeNo: in.OutTradeNo,
 		TradeType:  in.TradeType,
 		Upstream:   in.Upstream,
+		MerchantId: in.MerchantID,
 	}
 }
 
@@ -90,11 +93,57 @@ func payParamsToProto(p PayParams) *flowv2.PayParamsResponse {
 }
 
 func authorizeInputToProto(in AuthorizeInput) *flowv2.AuthorizeURLRequest {
-	return &flowv2.AuthorizeURLRequest{RedirectUri: in.RedirectURI, Scope: in.Scope, State: in.State}
+	return &flowv2.AuthorizeURLRequest{RedirectUri: in.RedirectURI, Scope: in.Scope, State: in.State, MerchantId: in.MerchantID}
 }
 
 func exchangeInputToProto(in ExchangeInput) *flowv2.ExchangeCodeRequest {
-	return &flowv2.ExchangeCodeRequest{Code: in.Code, AppId: in.AppID}
+	return &flowv2.ExchangeCodeRequest{Code: in.Code, AppId: in.AppID, MerchantId: in.MerchantID}
+}
+
+func unixOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+
+func launchInputToProto(in LaunchInput) *flowv2.LaunchLinksRequest {
+	return &flowv2.LaunchLinksRequest{
+		MerchantId: in.MerchantID, CheckoutId: in.CheckoutID, OutTradeNo: in.OutTradeNo,
+		ExpiresAt: unixOrZero(in.ExpiresAt), Query: in.Query,
+	}
+}
+
+func launchLinksToProto(l LaunchLinks) *flowv2.LaunchLinksResponse {
+	out := &flowv2.LaunchLinksResponse{
+		UrlScheme: l.URLScheme, UrlSchemeExpiresAt: unixOrZero(l.URLSchemeExpiresAt),
+		UrlLink: l.URLLink, UrlLinkExpiresAt: unixOrZero(l.URLLinkExpiresAt),
+		PlainScheme: l.PlainScheme,
+	}
+	if l.App != nil {
+		out.App = &flowv2.AppLaunch{UserName: l.App.UserName, Path: l.App.Path, MiniProgramType: int32(l.App.MiniProgramType)}
+	}
+	return out
+}
+
+// merchantsToProto sends each merchant's settings as what differs from
+// the flow's own settings: the merchant's per-merchant values, which the
+// plugin applies over the flow's settings again.
+func merchantsToProto(base Settings, m map[string]Settings) map[string]*flowv2.MerchantSettings {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[string]*flowv2.MerchantSettings, len(m))
+	for id, s := range m {
+		own := map[string]string{}
+		for k, v := range s.values {
+			if base.values[k] != v {
+				own[k] = v
+			}
+		}
+		out[id] = &flowv2.MerchantSettings{Settings: own}
+	}
+	return out
 }
 
 func attrsToProto(attrs []slog.Attr) []*flowv2.Attr {

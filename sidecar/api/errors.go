@@ -103,6 +103,9 @@ func fromService(err error) error {
 	if !errors.As(err, &e) {
 		return err
 	}
+	if ae := fromMerchantCode(e); ae != nil {
+		return ae
+	}
 	switch e.Code {
 	case payments.CodeInvalidField:
 		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidField, Field: e.Field, Message: e.Message, Err: e.Err}

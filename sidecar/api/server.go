@@ -174,6 +174,7 @@ func (s *Server) routes() {
 	mux.HandleFunc("GET /v1/statements", s.handle(s.statements))
 	mux.HandleFunc("POST /v1/upstream/{path...}", s.idempotent(s.passthrough))
 	mux.HandleFunc("GET /v1/flows", s.handle(s.listFlows))
+	s.registerCheckouts(mux)
 	if s.events != nil {
 		s.events.Register(mux)
 	}

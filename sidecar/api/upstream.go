@@ -24,6 +24,7 @@ type authorizeRequest struct {
 	RedirectURI string `json:"redirect_uri"`
 	Scope       string `json:"scope"`
 	State       string `json:"state"`
+	MerchantID  string `json:"merchant_id"`
 }
 
 func (s *Server) authorizeURL(ctx context.Context, _ *http.Request, body []byte) (int, any, error) {
@@ -44,7 +45,10 @@ func (s *Server) authorizeURL(ctx context.Context, _ *http.Request, body []byte)
 	if err != nil {
 		return 0, nil, pluginError(err)
 	}
-	u, err := flow.AuthorizeURL(ctx, plugin.AuthorizeInput{RedirectURI: req.RedirectURI, Scope: req.Scope, State: req.State})
+	if err := s.payments.CheckMerchant(req.MerchantID); err != nil {
+		return 0, nil, fromService(err)
+	}
+	u, err := flow.AuthorizeURL(ctx, plugin.AuthorizeInput{RedirectURI: req.RedirectURI, Scope: req.Scope, State: req.State, MerchantID: req.MerchantID})
 	if err != nil {
 		return 0, nil, pluginError(err)
 	}
@@ -52,9 +56,10 @@ func (s *Server) authorizeURL(ctx context.Context, _ *http.Request, body []byte)
 }
 
 type exchangeRequest struct {
-	Flow  string `json:"flow"`
-	Code  string `json:"code"`
-	AppID string `json:"app_id"`
+	Flow       string `json:"flow"`
+	Code       string `json:"code"`
+	AppID      string `json:"app_id"`
+	MerchantID string `json:"merchant_id"`
 }
 
 func (s *Server) exchangeCode(ctx context.Context, _ *http.Request, body []byte) (int, any, error) {
@@ -75,7 +80,10 @@ func (s *Server) exchangeCode(ctx context.Context, _ *http.Request, body []byte)
 	if err != nil {
 		return 0, nil, pluginError(err)
 	}
-	id, err := flow.ExchangeCode(ctx, plugin.ExchangeInput{Code: req.Code, AppID: req.AppID})
+	if err := s.payments.CheckMerchant(req.MerchantID); err != nil {
+		return 0, nil, fromService(err)
+	}
+	id, err := flow.ExchangeCode(ctx, plugin.ExchangeInput{Code: req.Code, AppID: req.AppID, MerchantID: req.MerchantID})
 	if err != nil {
 		return 0, nil, pluginError(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -177,6 +178,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 	if err != nil {
 		return err
 	}
+	withMerchants(flowCfgs, cfg.Merchants)
 	for _, name := range skipped {
 		log.Warn("an executable in plugins.dir is not a flow plugin: its name is not a flow name", "file", name, "dir", cfg.Plugins.Dir)
 	}
@@ -289,6 +291,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 	pay, err := payments.New(payments.Config{
 		MerchantID: cfg.Upstream.MerchantID, NotifyURL: cfg.Notify.PublicURL, MaxAmountFen: cfg.API.MaxAmountFen,
 		FirstQueryAfter: cfg.Requery.Schedule[0], InFlight: cfg.Upstream.Timeout + 5*time.Second,
+		Merchants: slices.Collect(maps.Keys(cfg.Merchants)),
 	}, payments.Deps{Store: st, Ledger: led, Upstream: up, Flows: plugins, Telemetry: tel})
 	if err != nil {
 		return err

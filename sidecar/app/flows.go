@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"sort"
+	"strings"
 
 	"github.com/paysidecar/paysidecar/sdk/plugin"
 	"github.com/paysidecar/paysidecar/sidecar/config"
@@ -72,6 +73,23 @@ func flowConfigs(p config.PluginsConfig) (out []pluginhost.PluginConfig, skipped
 	return out, skipped, nil
 }
 
+// withMerchants gives each flow the settings of its own that a service
+// provider's merchants have of it.
+func withMerchants(cfgs []pluginhost.PluginConfig, merchants map[string]config.MerchantConfig) {
+	for i := range cfgs {
+		for id, mc := range merchants {
+			f, ok := mc.Flows[cfgs[i].Name]
+			if !ok {
+				continue
+			}
+			if cfgs[i].Merchants == nil {
+				cfgs[i].Merchants = map[string]map[string]string{}
+			}
+			cfgs[i].Merchants[id] = maps.Clone(f.Settings)
+		}
+	}
+}
+
 func sortedKeys(m map[string]bool) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
@@ -133,6 +151,7 @@ func CheckFlows(ctx context.Context, cfg config.Config, logger *slog.Logger) err
 		logger = slog.New(slog.DiscardHandler)
 	}
 	cfgs, _, err := flowConfigs(cfg.Plugins)
+	withMerchants(cfgs, cfg.Merchants)
 	if err != nil {
 		return err
 	}
@@ -163,9 +182,31 @@ func CheckFlows(ctx context.Context, cfg config.Config, logger *slog.Logger) err
 				cerr.Problems = append(cerr.Problems, config.Problem{Key: key + ".settings." + p.Key, Message: p.Message})
 			}
 		}
+		for _, id := range sortedMerchants(cfgs[i].Merchants) {
+			_, err := in.Info.Settings.ApplyMerchant(id, cfgs[i].Settings, cfgs[i].Merchants[id], env)
+			if errors.As(err, &se) {
+				for _, p := range se.Problems {
+					// p.Key is merchants.<id>.<setting>.
+					setting := p.Key[strings.LastIndex(p.Key, ".")+1:]
+					if _, own := cfgs[i].Merchants[id][setting]; !own {
+						continue // a problem of the flow's own settings, reported above
+					}
+					cerr.Problems = append(cerr.Problems, config.Problem{Key: "merchants." + id + ".flows." + in.Name + ".settings." + setting, Message: p.Message})
+				}
+			}
+		}
 	}
 	if len(cerr.Problems) > 0 {
 		return cerr
 	}
 	return nil
+}
+
+func sortedMerchants(m map[string]map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for id := range m {
+		out = append(out, id)
+	}
+	sort.Strings(out)
+	return out
 }

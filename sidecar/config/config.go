@@ -24,6 +24,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -71,6 +72,12 @@ type Config struct {
 	Sandbox SandboxConfig        `koanf:"sandbox"`
 	// Reconcile configures statements and the daily reconciliation.
 	Reconcile ReconcileConfig `koanf:"reconcile"`
+	// Merchants are the merchants a service provider trades for, by
+	// huifu_id, besides upstream.merchant_id. When any is listed, a
+	// request naming a merchant that is neither is refused
+	// (unknown_merchant). Keys stay one per sys_id: every merchant's
+	// requests are signed with upstream.private_key.
+	Merchants map[string]MerchantConfig `koanf:"merchants"`
 
 	// Hints are notes for the operator found while loading, such as an
 	// old form of a setting that still works and what to write instead.
@@ -260,6 +267,31 @@ type FlowConfig struct {
 	// Keys names the host keys the flow may sign and verify with through
 	// the host's services (see Config.Keys).
 	Keys []string `koanf:"keys"`
+}
+
+// MerchantConfig is one merchant of a service provider.
+type MerchantConfig struct {
+	// Flows holds the merchant's own settings per flow, e.g. its own
+	// mini-program's app_id and app_secret; only settings a flow declares
+	// per merchant may be given. A flow not named uses its own settings.
+	Flows map[string]MerchantFlowConfig `koanf:"flows"`
+}
+
+// MerchantFlowConfig is a merchant's own settings of one flow.
+type MerchantFlowConfig struct {
+	Settings map[string]string `koanf:"settings"`
+	// SettingsFiles maps a setting name to a file holding its value.
+	SettingsFiles map[string]string `koanf:"settings_files"`
+}
+
+// KnownMerchant reports whether the sidecar trades for the merchant with
+// huifu_id id: the default merchant, or one listed under merchants.
+func (c Config) KnownMerchant(id string) bool {
+	if id == c.Upstream.MerchantID {
+		return true
+	}
+	_, ok := c.Merchants[id]
+	return ok
 }
 
 // IsEnabled reports whether the flow is enabled: unless Enabled is false.
@@ -742,6 +774,27 @@ func (c *Config) readSecretFiles(e *Error) {
 		}
 		c.Plugins.Flows[name] = f
 	}
+	for id, mc := range c.Merchants {
+		flows := make(map[string]MerchantFlowConfig, len(mc.Flows))
+		for name, f := range mc.Flows {
+			name = FlowName(name)
+			settings := maps.Clone(f.Settings)
+			if settings == nil {
+				settings = map[string]string{}
+			}
+			for setting, path := range f.SettingsFiles {
+				var v string
+				readSecret(e, "merchants."+id+".flows."+name+".settings_files."+setting, path, &v)
+				if v != "" {
+					settings[setting] = v
+				}
+			}
+			f.Settings = settings
+			flows[name] = f
+		}
+		mc.Flows = flows
+		c.Merchants[id] = mc
+	}
 	for name, kc := range c.Keys {
 		readSecret(e, "keys."+name+".private_key_file", kc.PrivateKeyFile, &kc.PrivateKey)
 		readSecret(e, "keys."+name+".public_key_file", kc.PublicKeyFile, &kc.PublicKey)
@@ -888,6 +941,20 @@ func (c *Config) validate(e *Error) {
 	}
 	if n := c.Store.PostgresMaxConns; n < 0 || n == 1 || n > 1000 {
 		e.add("store.postgres_max_conns", "must be 0 (the default) or from 2 to 1000")
+	}
+	for id, mc := range c.Merchants {
+		key := "merchants." + id
+		if !merchantIDPattern.MatchString(id) {
+			e.add(key, "a merchant is named by its huifu_id (digits)")
+		}
+		if id == c.Upstream.MerchantID {
+			e.add(key, "is upstream.merchant_id; give the default merchant's settings in plugins.flows")
+		}
+		for name := range mc.Flows {
+			if !plugin.ValidName(name) {
+				e.add(key+".flows."+name, "a flow name is lower-case letters and digits in words joined by -")
+			}
+		}
 	}
 	positive(e, "plugins.health_interval", c.Plugins.HealthInterval)
 	positive(e, "plugins.health_timeout", c.Plugins.HealthTimeout)
@@ -1127,3 +1194,6 @@ func mergeMaps(dst, src map[string]any) map[string]any {
 	}
 	return out
 }
+
+// merchantIDPattern is the shape of a huifu_id.
+var merchantIDPattern = regexp.MustCompile(`^[0-9]{1,32}$`)

@@ -561,3 +561,48 @@ func TestUpstreamPublicKeyNext(t *testing.T) {
 		}
 	}
 }
+
+// TestMerchants loads a service provider's merchants with their own flow
+// settings, from the file, the environment and a settings file, and
+// refuses merchants that are not named by a huifu_id.
+func TestMerchants(t *testing.T) {
+	secret := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secret, []byte("b-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := writeFile(t, `
+merchants:
+  "6666000100000002":
+    flows:
+      wechat-miniapp:
+        settings:
+          app_id: wx-b
+        settings_files:
+          app_secret: `+secret+`
+  "6666000100000003": {}
+`)
+	cfg, err := Load(path, func() []string {
+		return []string{"PAYSIDECAR_MERCHANTS__6666000100000003__FLOWS__WECHAT_MINIAPP__SETTINGS__APP_ID=wx-c"}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := cfg.Merchants["6666000100000002"].Flows["wechat-miniapp"].Settings
+	if b["app_id"] != "wx-b" || b["app_secret"] != "b-secret" {
+		t.Errorf("merchant b's settings = %v", b)
+	}
+	if got := cfg.Merchants["6666000100000003"].Flows["wechat-miniapp"].Settings["app_id"]; got != "wx-c" {
+		t.Errorf("merchant c's app_id from the environment = %q (merchants %+v)", got, cfg.Merchants)
+	}
+	if !cfg.KnownMerchant("6666000100000002") || !cfg.KnownMerchant(cfg.Upstream.MerchantID) || cfg.KnownMerchant("6666000100000009") {
+		t.Errorf("KnownMerchant is wrong")
+	}
+	bad := writeFile(t, `
+merchants:
+  shop-b: {}
+`)
+	_, err = Load(bad, func() []string { return nil })
+	if err == nil || !strings.Contains(err.Error(), "merchants.shop-b") {
+		t.Errorf("a merchant named shop-b: %v", err)
+	}
+}

@@ -264,6 +264,12 @@ func (s *stubAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		answer(http.StatusConflict, client.ErrorBody{Error: client.ErrorDetail{Code: "out_trade_no_conflict", Message: "out_trade_no is already used", Field: "out_trade_no"}})
 	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/v1/payments/"):
 		answer(http.StatusOK, stubPayment(strings.TrimPrefix(r.URL.Path, "/v1/payments/")))
+	case r.Method == http.MethodPost && r.URL.Path == "/v1/checkouts":
+		answer(http.StatusCreated, stubCheckout())
+	case r.Method == http.MethodPost && r.URL.Path == "/v1/checkouts/chk_1/pay":
+		answer(http.StatusCreated, stubPayment("pay_2"))
+	case r.Method == http.MethodGet && r.URL.Path == "/v1/checkouts/chk_1":
+		answer(http.StatusOK, stubCheckout())
 	case r.Method == http.MethodPost && r.URL.Path == "/v1/payments/pay_1/refunds":
 		answer(http.StatusCreated, client.Refund{Object: "refund", ID: "re_1", PaymentID: "pay_1", OutRefundNo: "REFUND-1", AmountFen: 500, Status: client.StatusProcessing})
 	default:
@@ -281,6 +287,13 @@ func stubPayment(id string) client.Payment {
 	}
 }
 
+func stubCheckout() client.Checkout {
+	return client.Checkout{
+		Object: "checkout", ID: "chk_1", Flow: "wechat-miniapp", OutTradeNo: "ORDER-2", AmountFen: 990, Description: "茶",
+		Status: "open", Query: "checkout=chk_1", Links: client.CheckoutLinks{URLLink: "https://wxaurl.cn/abc"},
+	}
+}
+
 type failure struct {
 	Status int    `json:"status"`
 	Code   string `json:"code"`
@@ -288,11 +301,14 @@ type failure struct {
 }
 
 type scenarioResult struct {
-	Created  client.Payment `json:"created"`
-	Fetched  client.Payment `json:"fetched"`
-	Refund   client.Refund  `json:"refund"`
-	Conflict failure        `json:"conflict"`
-	Gateway  failure        `json:"gateway"`
+	Created  client.Payment  `json:"created"`
+	Fetched  client.Payment  `json:"fetched"`
+	Refund   client.Refund   `json:"refund"`
+	Conflict failure         `json:"conflict"`
+	Gateway  failure         `json:"gateway"`
+	Checkout client.Checkout `json:"checkout"`
+	Paid     client.Payment  `json:"paid"`
+	Checked  client.Checkout `json:"checked"`
 }
 
 func TestClientsCallTheAPI(t *testing.T) {
@@ -301,6 +317,8 @@ func TestClientsCallTheAPI(t *testing.T) {
 		Metadata: map[string]string{"cart": "42"},
 	}
 	refund := client.CreateRefundRequest{OutRefundNo: "REFUND-1", AmountFen: 500, Reason: "尺码不合适"}
+	checkout := client.CreateCheckoutRequest{Flow: "wechat-miniapp", OutTradeNo: "ORDER-2", AmountFen: 990, Description: "茶", ExpiresInSeconds: 900}
+	pay := client.PayCheckoutRequest{Code: "code-1"}
 	const token = "tok-123"
 	for _, rt := range runtimes {
 		t.Run(rt.name, func(t *testing.T) {
@@ -312,6 +330,7 @@ func TestClientsCallTheAPI(t *testing.T) {
 			rt.run(t, bin, "calls", map[string]any{
 				"base_url": srv.URL + "/", "token": token, "payment": payment, "refund": refund,
 				"idempotency_key": "idem-1", "refund_key": "idem-2", "odd_id": "pay 1/2",
+				"checkout": checkout, "checkout_key": "idem-3", "pay": pay,
 			}, &got)
 
 			if got.Created.ID != "pay_1" || got.Created.AmountFen != 1999 || got.Created.Description != payment.Description {
@@ -332,6 +351,9 @@ func TestClientsCallTheAPI(t *testing.T) {
 			if want := (failure{Status: http.StatusBadGateway, Code: "http_502"}); got.Gateway != want {
 				t.Errorf("error without an error body = %+v, want %+v", got.Gateway, want)
 			}
+			if got.Checkout.ID != "chk_1" || got.Checkout.Links.URLLink != "https://wxaurl.cn/abc" || got.Paid.ID != "pay_2" || got.Checked.Query != "checkout=chk_1" {
+				t.Errorf("checkout = %+v, paid %+v, checked %+v", got.Checkout, got.Paid, got.Checked)
+			}
 
 			stub.mu.Lock()
 			reqs := stub.requests
@@ -345,6 +367,9 @@ func TestClientsCallTheAPI(t *testing.T) {
 				{http.MethodPost, "/v1/payments/pay_1/refunds", "idem-2", &refund},
 				{http.MethodPost, "/v1/payments", "", &payment},
 				{http.MethodGet, "/v1/refunds/re_gateway", "", nil},
+				{http.MethodPost, "/v1/checkouts", "idem-3", &checkout},
+				{http.MethodPost, "/v1/checkouts/chk_1/pay", "", &pay},
+				{http.MethodGet, "/v1/checkouts/chk_1", "", nil},
 			}
 			if len(reqs) != len(want) {
 				t.Fatalf("the client sent %d requests, want %d: %+v", len(reqs), len(want), reqs)
@@ -392,6 +417,10 @@ func newOf(v any) any {
 		return &client.CreatePaymentRequest{}
 	case *client.CreateRefundRequest:
 		return &client.CreateRefundRequest{}
+	case *client.CreateCheckoutRequest:
+		return &client.CreateCheckoutRequest{}
+	case *client.PayCheckoutRequest:
+		return &client.PayCheckoutRequest{}
 	}
 	panic("unexpected body type")
 }

@@ -113,7 +113,9 @@ func routesIn(t *testing.T, file string) []route {
 // handler mounted under /v1/events.
 func apiRoutes(t *testing.T) (api, eventRoutes []route) {
 	t.Helper()
-	api = routesIn(t, filepath.Join(repoRoot, "sidecar", "api", "server.go"))
+	for _, f := range apiFiles(t) {
+		api = append(api, routesIn(t, f)...)
+	}
 	if len(api) < 10 {
 		t.Fatalf("found only %d routes in sidecar/api/server.go; has the registration style changed?", len(api))
 	}
@@ -220,18 +222,46 @@ func TestIdempotentRoutesDocumentTheKey(t *testing.T) {
 	}
 }
 
-// errorCodeFiles declare the app API's error codes: the API's own and the
-// events handler's mounted under /v1/events.
+// apiFiles are the non-test Go files of sidecar/api, server.go first.
+func apiFiles(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(repoRoot, "sidecar", "api", "*.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := []string{filepath.Join(repoRoot, "sidecar", "api", "server.go")}
+	for _, f := range files {
+		if !strings.HasSuffix(f, "_test.go") && filepath.Base(f) != "server.go" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// errorCodeFiles declare the app API's error codes: the API's own
+// (errors.go, and the files of the API's parts that have codes of their
+// own) and the events handler's mounted under /v1/events.
 var errorCodeFiles = []string{
 	filepath.Join(repoRoot, "sidecar", "api", "errors.go"),
+	filepath.Join(repoRoot, "sidecar", "api", "checkouts.go"),
+	filepath.Join(repoRoot, "sidecar", "api", "merchants.go"),
 	filepath.Join(repoRoot, "sidecar", "events", "events.go"),
 }
 
-// codeConstants returns the values of the Code… constants of
-// sidecar/api/errors.go by name.
+// codeConstants returns the values of the Code… constants of the app
+// API's own files by name.
 func codeConstants(t *testing.T) map[string]string {
 	t.Helper()
-	return stringConstants(t, errorCodeFiles[0], "Code")
+	out := map[string]string{}
+	for _, f := range errorCodeFiles {
+		if filepath.Base(filepath.Dir(f)) != "api" {
+			continue
+		}
+		for name, v := range stringConstants(t, f, "Code") {
+			out[name] = v
+		}
+	}
+	return out
 }
 
 // allCodeValues returns every error code value the app API can answer,
@@ -513,6 +543,11 @@ func TestSchemasMatchTheGoTypes(t *testing.T) {
 		{"StartReconciliationRequest", client.StartReconciliationRequest{}},
 		{"ReconciliationList", client.ReconciliationList{}},
 		{"ReconciliationPage", client.ReconciliationPage{}},
+		{"CreateCheckoutRequest", client.CreateCheckoutRequest{}},
+		{"Checkout", client.Checkout{}},
+		{"CheckoutLinks", client.CheckoutLinks{}},
+		{"AppLaunch", client.AppLaunch{}},
+		{"PayCheckoutRequest", client.PayCheckoutRequest{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.schema, func(t *testing.T) {

@@ -239,7 +239,7 @@ func (s *Service) payParams(ctx context.Context, p store.Payment, answer map[str
 			}
 		}
 	}
-	pp, err := flow.PayParams(ctx, plugin.PayParamsInput{PaymentID: p.ID, OutTradeNo: p.OutTradeNo, TradeType: p.TradeType, Upstream: fields})
+	pp, err := flow.PayParams(ctx, plugin.PayParamsInput{PaymentID: p.ID, OutTradeNo: p.OutTradeNo, TradeType: p.TradeType, Upstream: fields, MerchantID: p.MerchantID})
 	if err != nil {
 		return nil, PluginError(err)
 	}

@@ -59,6 +59,10 @@ type Flows interface {
 type Config struct {
 	// MerchantID is the default huifu_id.
 	MerchantID string
+	// Merchants are the other merchants (huifu_ids) a service provider
+	// trades for. When any is listed, a request naming a merchant that is
+	// neither MerchantID nor listed is refused with CodeUnknownMerchant.
+	Merchants []string
 	// NotifyURL is sent upstream as notify_url.
 	NotifyURL string
 	// MaxAmountFen bounds an amount; nkp.MaxFen when zero.

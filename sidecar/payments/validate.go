@@ -205,7 +205,7 @@ func (s *Service) validatePayment(req *client.CreatePaymentRequest, amountGiven 
 	} else if !ValidMerchantID(req.MerchantID) {
 		return errorf(CodeInvalidField, "merchant_id", "merchant_id must be the merchant's huifu_id (digits)")
 	}
-	return nil
+	return s.checkMerchant(req.MerchantID)
 }
 
 // validateRefund checks a refund request.

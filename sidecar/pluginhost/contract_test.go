@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/paysidecar/paysidecar/sdk/plugin"
 )
 
 // TestContractVersions runs a plugin of each contract version beside one
@@ -133,5 +135,42 @@ func TestHostServicesThroughTheManager(t *testing.T) {
 	}
 	if strings.Contains(h.logs.String(), secret) {
 		t.Errorf("the secret setting appears in the host log")
+	}
+}
+
+// TestMerchantSettingsThroughTheManager starts a real plugin process with
+// a service provider's merchant that has its own app: calls naming the
+// merchant use its settings, its secret is redacted from what the plugin
+// logs, and a merchant's value of a setting that is not per merchant
+// keeps the plugin from starting.
+func TestMerchantSettingsThroughTheManager(t *testing.T) {
+	const merchantSecret = "merchant-two-secret-4b3a2c"
+	cfg := mockConfig(t, "merchants")
+	cfg.Merchants = map[string]map[string]string{"6666000100000002": {"app_id": "wx-merchant-two", "app_secret": merchantSecret}}
+	h := newHarness(t, []PluginConfig{cfg})
+	if err := h.m.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	f, err := h.m.Flow("mock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for merchant, app := range map[string]string{"6666000100000002": "wx-merchant-two", "6666000100000001": "mock-app"} {
+		links, err := f.LaunchLinks(t.Context(), plugin.LaunchInput{MerchantID: merchant, Query: "checkout=chk_1"})
+		if err != nil || !strings.Contains(links.PlainScheme, "appid="+app+"&checkout=chk_1") {
+			t.Errorf("links of merchant %s = %+v, %v; want app %s", merchant, links, err, app)
+		}
+	}
+	shape(t, f, t.Context(), map[string]string{"mock.print": "printed " + merchantSecret + " past the logger"})
+	waitFor(t, 5*time.Second, "the printed line", func() bool { return len(h.logs.entries("printed [redacted] past the logger")) == 1 })
+	if strings.Contains(h.logs.String(), merchantSecret) {
+		t.Errorf("a merchant's secret appears in the host log")
+	}
+
+	bad := mockConfig(t, "bad-merchant")
+	bad.Merchants = map[string]map[string]string{"6666000100000002": {"label": "mine"}}
+	hb := newHarness(t, []PluginConfig{bad})
+	if err := hb.m.Start(t.Context()); err == nil || !strings.Contains(err.Error(), "merchants.6666000100000002.label") {
+		t.Errorf("Start with a merchant's own label: %v", err)
 	}
 }

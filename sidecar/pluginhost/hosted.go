@@ -123,3 +123,10 @@ func outcomeOf(err error) string {
 		return "other"
 	}
 }
+
+// LaunchLinks implements plugin.Flow on the plugin's current process.
+func (h *hostedFlow) LaunchLinks(ctx context.Context, in plugin.LaunchInput) (plugin.LaunchLinks, error) {
+	return call(ctx, h, "LaunchLinks", func(ctx context.Context, f plugin.Flow) (plugin.LaunchLinks, error) {
+		return f.LaunchLinks(ctx, in)
+	})
+}

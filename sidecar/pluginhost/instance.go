@@ -236,8 +236,13 @@ func (m *Manager) launch(ctx context.Context, inst *instance) error {
 		client.Kill()
 		return fmt.Errorf("settings: %w", err)
 	}
-	inst.redact.set(secretValues(info, settings))
-	err = flow.Configure(callCtx, m.flowConfig(inst, settings, version))
+	merchants, err := applyMerchants(info, inst.settings(), inst.cfg.Merchants, m.opts.environment)
+	if err != nil {
+		client.Kill()
+		return fmt.Errorf("settings: %w", err)
+	}
+	inst.redact.set(append(secretValues(info, settings), merchantSecrets(info, merchants)...))
+	err = flow.Configure(callCtx, m.flowConfig(inst, settings, merchants, version))
 	if err != nil {
 		client.Kill()
 		return fmt.Errorf("configure: %w", err)
@@ -267,14 +272,41 @@ func (inst *instance) settings() map[string]string {
 // flowConfig is what the plugin is configured with. Only the plugin's own
 // settings and the keys it is granted cross; nothing else of the host
 // does.
-func (m *Manager) flowConfig(inst *instance, settings plugin.Settings, version int) plugin.Config {
+func (m *Manager) flowConfig(inst *instance, settings plugin.Settings, merchants map[string]plugin.Settings, version int) plugin.Config {
 	return plugin.Config{
 		Settings:    settings,
+		Merchants:   merchants,
 		APIVersion:  version,
 		Environment: m.opts.environment,
 		Host:        &hostServices{name: inst.cfg.Name, keys: m.opts.keys, granted: inst.cfg.Keys, logger: inst.logger},
 		HostKeys:    inst.cfg.Keys,
 	}
+}
+
+// applyMerchants applies each merchant's own settings over the flow's raw
+// settings, checked against the schema in info.
+func applyMerchants(info plugin.Info, raw map[string]string, merchants map[string]map[string]string, env plugin.Environment) (map[string]plugin.Settings, error) {
+	if len(merchants) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]plugin.Settings, len(merchants))
+	for id, own := range merchants {
+		s, err := info.Settings.ApplyMerchant(id, raw, own, env)
+		if err != nil {
+			return nil, err
+		}
+		out[id] = s
+	}
+	return out, nil
+}
+
+// merchantSecrets returns the values of the merchants' secret settings.
+func merchantSecrets(info plugin.Info, merchants map[string]plugin.Settings) []string {
+	var out []string
+	for _, s := range merchants {
+		out = append(out, secretValues(info, s)...)
+	}
+	return out
 }
 
 // secretValues returns the values of settings the schema in info declares

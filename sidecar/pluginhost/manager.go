@@ -85,6 +85,12 @@ type PluginConfig struct {
 	// Keys names the host keys (WithKeys) the flow may sign and verify
 	// with through the host's services.
 	Keys []string
+	// Merchants holds, per huifu_id, a service provider's merchant's own
+	// settings of this flow (only those the plugin declares per
+	// merchant), applied over Settings and handed to the plugin as
+	// plugin.Config.Merchants. Their secrets are redacted like the
+	// flow's.
+	Merchants map[string]map[string]string
 }
 
 // Option changes a Manager's behavior.

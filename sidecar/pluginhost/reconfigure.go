@@ -51,6 +51,10 @@ func (m *Manager) Reconfigure(ctx context.Context, name string, settings map[str
 	if err != nil {
 		return fmt.Errorf("pluginhost: plugin %s: settings: %w", name, err)
 	}
+	merchants, err := applyMerchants(info, settings, inst.cfg.Merchants, m.opts.environment)
+	if err != nil {
+		return fmt.Errorf("pluginhost: plugin %s: settings: %w", name, err)
+	}
 	if flow == nil {
 		keep()
 		inst.logger.Info("plugin down; it takes its new settings when it restarts")
@@ -59,19 +63,19 @@ func (m *Manager) Reconfigure(ctx context.Context, name string, settings map[str
 	// The new secrets are scrubbed from what the plugin logs from the
 	// moment it may know them; the old ones until it no longer does.
 	old, _ := info.Settings.Apply(inst.cfg.Settings, m.opts.environment)
-	inst.redact.set(append(secretValues(info, old), secretValues(info, applied)...))
+	inst.redact.set(append(append(secretValues(info, old), secretValues(info, applied)...), merchantSecrets(info, merchants)...))
 	callCtx, cancel := context.WithTimeout(ctx, m.opts.startTimeout)
 	defer cancel()
-	err = flow.Configure(callCtx, m.flowConfig(inst, applied, version))
+	err = flow.Configure(callCtx, m.flowConfig(inst, applied, merchants, version))
 	var refused *plugin.Error
 	switch {
 	case err == nil:
 		keep()
-		inst.redact.set(secretValues(info, applied))
+		inst.redact.set(append(secretValues(info, applied), merchantSecrets(info, merchants)...))
 		inst.logger.Info("plugin reconfigured")
 		return nil
 	case errors.As(err, &refused) && !errors.Is(err, plugin.ErrTransport) && ctx.Err() == nil:
-		inst.redact.set(secretValues(info, old))
+		inst.redact.set(append(secretValues(info, old), merchantSecrets(info, merchants)...))
 		return fmt.Errorf("pluginhost: plugin %s refused its new settings and keeps those it had: %w", name, err)
 	case ctx.Err() != nil:
 		// Not the plugin's fault: whoever asked gave up. Whether the

@@ -138,6 +138,29 @@ type Refund struct {
 	UpstreamFields json.RawMessage
 }
 
+// Checkout is a payment offered before any buyer is known: the
+// application creates it, hands its launch links to a page or an app, and
+// the buyer pays it once, which places the payment PaymentID.
+type Checkout struct {
+	ID          string
+	MerchantID  string // huifu_id of the merchant doing the trade
+	OutTradeNo  string // the application's own order number, unique per merchant
+	Flow        string // name of the flow plugin that opens and pays it
+	AmountFen   int64
+	Description string
+	// Links are the launch links the flow built, as JSON.
+	Links json.RawMessage
+	// PaymentID is the payment placed when the checkout was paid; empty
+	// until then.
+	PaymentID string
+	// ClaimedAt is when a buyer began to pay; zero while the checkout is
+	// open. A claimed checkout cannot be paid again.
+	ClaimedAt time.Time
+	ExpiresAt time.Time
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
 // Transition is a forward move of a payment or refund, applied atomically
 // with the event that announces it.
 type Transition struct {
@@ -358,6 +381,29 @@ type Store interface {
 	// same transaction. An event with an empty OrderKey gets the payment
 	// id, so that a payment's events and its refunds' go out in order.
 	TransitionRefund(ctx context.Context, id string, t Transition) (Refund, bool, error)
+
+	// CreateCheckout inserts c. It returns ErrConflict when the merchant
+	// already has a checkout with c.OutTradeNo or a checkout with c.ID
+	// exists. ID, MerchantID, OutTradeNo, Flow and ExpiresAt are required
+	// and AmountFen must be positive (ErrInvalid); zero CreatedAt and
+	// UpdatedAt are set to the current time and written back to c.
+	CreateCheckout(ctx context.Context, c *Checkout) error
+	// GetCheckout returns the checkout with the id, or ErrNotFound.
+	GetCheckout(ctx context.Context, id string) (Checkout, error)
+	// ClaimCheckout marks the checkout as being paid at now, when it is
+	// neither claimed nor expired at now; of concurrent claims exactly one
+	// succeeds. It returns the checkout after the call, and ErrConflict
+	// (with the checkout as it stands) when it is claimed or expired;
+	// an unknown checkout is ErrNotFound.
+	ClaimCheckout(ctx context.Context, id string, now time.Time) (Checkout, error)
+	// ReleaseCheckout undoes the claim made at claimedAt when the attempt
+	// to pay had no effect, so that the buyer may try again. It changes
+	// nothing when the checkout has a payment or another claim.
+	ReleaseCheckout(ctx context.Context, id string, claimedAt time.Time) error
+	// SetCheckoutPayment records the payment a claimed checkout became.
+	// It returns ErrConflict when the checkout is unclaimed or has another
+	// payment, ErrNotFound when it does not exist.
+	SetCheckoutPayment(ctx context.Context, id, paymentID string, at time.Time) (Checkout, error)
 
 	// ClaimDueQueries leases up to limit unfinished payments and refunds
 	// whose NextQueryAt has come, so that one replica queries each. The

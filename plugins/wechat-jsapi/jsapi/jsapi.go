@@ -48,8 +48,8 @@ const (
 
 // Schema is the flow's settings.
 var Schema = plugin.Schema{
-	{Key: SettingAppID, Required: true, SandboxDefault: sandboxAppID, Description: "WeChat official account app id (wx…) whose OAuth identifies buyers."},
-	{Key: SettingAppSecret, Required: true, Secret: true, SandboxDefault: sandboxSecret, Description: "App secret of app_id, used only for code exchanges."},
+	{Key: SettingAppID, Required: true, PerMerchant: true, SandboxDefault: sandboxAppID, Description: "WeChat official account app id (wx…) whose OAuth identifies buyers; a merchant of a service provider may have its own (sub_appid)."},
+	{Key: SettingAppSecret, Required: true, Secret: true, PerMerchant: true, SandboxDefault: sandboxSecret, Description: "App secret of app_id, used only for code exchanges."},
 	{Key: SettingOAuthBase, Type: plugin.TypeURL, Default: wechat.DefaultOAuthBase, SandboxDefault: plugin.SandboxURL, Description: "Base URL of WeChat's OAuth pages."},
 	{Key: SettingAPIBase, Type: plugin.TypeURL, Default: wechat.DefaultAPIBase, SandboxDefault: plugin.SandboxURL, Description: "Base URL of WeChat's API."},
 	{Key: SettingUseOpenID, Type: plugin.TypeBool, Default: "false", Description: "Send the openid as wx_data.openid (app_id is the upstream's own app) instead of sub_appid and sub_openid."},
@@ -59,11 +59,26 @@ var Schema = plugin.Schema{
 // maxState is the longest state WeChat echoes back.
 const maxState = 128
 
-type config struct {
+// app is one official account: the flow's own, or a service provider's
+// merchant's.
+type app struct {
 	appID     string
+	exchanger *wechat.Exchanger
+}
+
+type config struct {
+	base      app
+	merchants map[string]app // by huifu_id
 	oauthBase string
 	useOpenID bool
-	exchanger *wechat.Exchanger
+}
+
+// app returns the official account of the merchant with huifu_id id.
+func (c *config) app(id string) app {
+	if a, ok := c.merchants[id]; ok {
+		return a
+	}
+	return c.base
 }
 
 // Flow is the WeChat JSAPI flow. It is safe for concurrent use; Configure
@@ -100,12 +115,19 @@ func (f *Flow) Info(context.Context) (plugin.Info, error) {
 // against Schema.
 func (f *Flow) Configure(_ context.Context, c plugin.Config) error {
 	s := c.Settings
-	f.cfg.Store(&config{
-		appID:     s.Get(SettingAppID),
+	cfg := &config{
+		base:      app{appID: s.Get(SettingAppID), exchanger: wechat.NewExchanger(s)},
+		merchants: map[string]app{},
 		oauthBase: s.Get(SettingOAuthBase),
 		useOpenID: s.Bool(SettingUseOpenID),
-		exchanger: wechat.NewExchanger(s),
-	})
+	}
+	for id, ms := range c.Merchants {
+		if ms.Get(SettingAppID) != cfg.base.appID && ms.Get(SettingAppSecret) == s.Get(SettingAppSecret) {
+			return plugin.Errorf(plugin.CodeInvalidRequest, "merchants."+id+"."+SettingAppSecret, "merchant %s has an app of its own and needs its %s", id, SettingAppSecret)
+		}
+		cfg.merchants[id] = app{appID: ms.Get(SettingAppID), exchanger: wechat.NewExchanger(ms)}
+	}
+	f.cfg.Store(cfg)
 	wechat.LogConfigured(c, f.logger)
 	return nil
 }
@@ -144,7 +166,7 @@ func (f *Flow) AuthorizeURL(_ context.Context, in plugin.AuthorizeInput) (string
 	var b strings.Builder
 	b.WriteString(c.oauthBase)
 	b.WriteString("/connect/oauth2/authorize?appid=")
-	b.WriteString(url.QueryEscape(c.appID))
+	b.WriteString(url.QueryEscape(c.app(in.MerchantID).appID))
 	b.WriteString("&redirect_uri=")
 	b.WriteString(url.QueryEscape(in.RedirectURI))
 	b.WriteString("&response_type=code&scope=")
@@ -175,10 +197,11 @@ func (f *Flow) ExchangeCode(ctx context.Context, in plugin.ExchangeInput) (plugi
 	if err != nil {
 		return plugin.Identity{}, err
 	}
-	if in.AppID != "" && in.AppID != c.appID {
+	a := c.app(in.MerchantID)
+	if in.AppID != "" && in.AppID != a.appID {
 		return plugin.Identity{}, plugin.Errorf(plugin.CodeInvalidRequest, "app_id", "codes can only be exchanged for the configured app")
 	}
-	return c.exchanger.OAuth(ctx, in.Code)
+	return a.exchanger.OAuth(ctx, in.Code)
 }
 
 // ShapeOrder implements plugin.Flow. The buyer is given by openid (with
@@ -190,18 +213,19 @@ func (f *Flow) ShapeOrder(ctx context.Context, in plugin.OrderInput) (plugin.Ord
 	if err != nil {
 		return plugin.OrderShape{}, err
 	}
-	buyer, err := f.resolveBuyer(ctx, c, in.Buyer)
+	a := c.app(in.MerchantID)
+	buyer, err := f.resolveBuyer(ctx, a, in.Buyer)
 	if err != nil {
 		return plugin.OrderShape{}, err
 	}
-	if c.useOpenID && buyer.AppID != c.appID {
+	if c.useOpenID && buyer.AppID != a.appID {
 		return plugin.OrderShape{}, plugin.Errorf(plugin.CodeInvalidBuyer, "buyer.app_id", "with use_openid the openid must belong to the configured app")
 	}
 	return wechat.OrderShape(upstream.TradeWeChatJSAPI, buyer, c.useOpenID, in.ClientIP)
 }
 
-func (f *Flow) resolveBuyer(ctx context.Context, c *config, b plugin.Buyer) (plugin.Identity, error) {
-	return wechat.ResolveBuyer(ctx, b, c.appID, "WeChat JSAPI needs the buyer's openid or an OAuth code", "app", c.exchanger.OAuth)
+func (f *Flow) resolveBuyer(ctx context.Context, a app, b plugin.Buyer) (plugin.Identity, error) {
+	return wechat.ResolveBuyer(ctx, b, a.appID, "WeChat JSAPI needs the buyer's openid or an OAuth code", "app", a.exchanger.OAuth)
 }
 
 // PayParams implements plugin.Flow: the getBrandWCPayRequest parameters

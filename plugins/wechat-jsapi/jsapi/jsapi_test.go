@@ -446,3 +446,33 @@ func TestPayParams(t *testing.T) {
 		wantError(t, err, plugin.CodeInvalidRequest, "pay_info")
 	}
 }
+
+// TestMerchantsHaveTheirOwnOfficialAccount configures a service
+// provider's merchant with an official account of its own: its OAuth URL
+// names its app, its codes are exchanged with its secret and its orders
+// carry its app id as sub_appid.
+func TestMerchantsHaveTheirOwnOfficialAccount(t *testing.T) {
+	const otherApp, otherSecret = "wx6666666666666666", "other-account-secret-0123456789"
+	wx := wechattest.New(t)
+	wx.AddApp(otherApp, otherSecret)
+	f := plugintest.Serve(t, jsapi.New(nil))
+	raw := map[string]string{"app_id": "wx1111111111111111", "app_secret": "base-secret-0123456789", "api_base": wx.URL}
+	own, err := jsapi.Schema.ApplyMerchant("m2", raw, map[string]string{"app_id": otherApp, "app_secret": otherSecret}, plugin.Environment{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := plugintest.Configure(t.Context(), f, raw, plugin.Config{Merchants: map[string]plugin.Settings{"m2": own}}); err != nil {
+		t.Fatalf("Configure: %v", err)
+	}
+	u, err := f.AuthorizeURL(t.Context(), plugin.AuthorizeInput{MerchantID: "m2", RedirectURI: "https://shop.example/cb"})
+	if err != nil || !strings.Contains(u, "appid="+otherApp+"&") {
+		t.Errorf("AuthorizeURL for m2 = %q, %v", u, err)
+	}
+	shape, err := f.ShapeOrder(t.Context(), plugin.OrderInput{MerchantID: "m2", AmountFen: 1, Buyer: plugin.Buyer{Code: wx.MintCode(otherApp, "o-m2", "")}})
+	if err != nil || shape.Fields["wx_data"] != `{"sub_appid":"`+otherApp+`","sub_openid":"o-m2"}` {
+		t.Errorf("ShapeOrder for m2 = %+v, %v", shape, err)
+	}
+	if id, err := f.ExchangeCode(t.Context(), plugin.ExchangeInput{Code: wx.MintCode(otherApp, "o-2", "")}); err == nil {
+		t.Errorf("the flow's own app exchanged m2's code: %+v", id)
+	}
+}

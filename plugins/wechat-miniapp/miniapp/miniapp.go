@@ -34,6 +34,8 @@ const (
 	SettingAPIBase     = wechat.SettingAPIBase
 	SettingOriginalID  = "original_id"
 	SettingPagePath    = "page_path"
+	SettingEnvVersion  = "env_version"
+	SettingTokenAPI    = "token_api"
 	SettingHTTPTimeout = wechat.SettingHTTPTimeout
 )
 
@@ -47,19 +49,36 @@ const (
 
 // Schema is the flow's settings.
 var Schema = plugin.Schema{
-	{Key: SettingAppID, Required: true, SandboxDefault: sandboxAppID, Description: "Mini-program app id (wx…)."},
-	{Key: SettingAppSecret, Required: true, Secret: true, SandboxDefault: sandboxSecret, Description: "App secret of app_id, used only for jscode2session."},
+	{Key: SettingAppID, Required: true, PerMerchant: true, SandboxDefault: sandboxAppID, Description: "Mini-program app id (wx…); a merchant of a service provider may have its own (sub_appid)."},
+	{Key: SettingAppSecret, Required: true, Secret: true, PerMerchant: true, SandboxDefault: sandboxSecret, Description: "App secret of app_id, used for jscode2session and the server access token; it never leaves the plugin."},
 	{Key: SettingAPIBase, Type: plugin.TypeURL, Default: wechat.DefaultAPIBase, SandboxDefault: plugin.SandboxURL, Description: "Base URL of WeChat's API."},
-	{Key: SettingOriginalID, SandboxDefault: sandboxOriginalID, Description: "Original id (gh_…) of the mini-program, needed to launch it from a browser or an app."},
-	{Key: SettingPagePath, Default: DefaultPagePath, Description: "Mini-program page that takes the payment."},
+	{Key: SettingOriginalID, PerMerchant: true, SandboxDefault: sandboxOriginalID, Description: "Original id (gh_…) of the mini-program, needed to launch it from a native app."},
+	{Key: SettingPagePath, Default: DefaultPagePath, Description: "Mini-program page that takes the payment; checkout links open it with checkout=<id> in its query."},
+	{Key: SettingEnvVersion, Type: plugin.TypeEnum, Enum: wechat.EnvVersions, Default: "release", Description: "Version of the mini-program that checkout links open: release, trial or develop."},
+	{Key: SettingTokenAPI, Type: plugin.TypeEnum, Enum: []string{wechat.TokenAPIStable, wechat.TokenAPIToken}, Default: wechat.TokenAPIStable, Description: "WeChat API the server access token comes from: stable_token (shared safely with other services of the app) or token."},
 	{Key: SettingHTTPTimeout, Type: plugin.TypeDuration, Default: wechat.DefaultTimeout.String(), Description: "Bound of one call to WeChat."},
 }
 
+// app is one mini-program the flow pays with: the flow's own, or a
+// service provider's merchant's.
+type app struct {
+	appID     string
+	exchanger *wechat.Exchanger
+	mini      *wechat.MiniProgram
+}
+
 type config struct {
-	appID      string
-	originalID string
-	pagePath   string
-	exchanger  *wechat.Exchanger
+	base      *app
+	merchants map[string]*app // by huifu_id
+	pagePath  string
+}
+
+// app returns the mini-program of the merchant with huifu_id id.
+func (c *config) app(id string) *app {
+	if a, ok := c.merchants[id]; ok {
+		return a
+	}
+	return c.base
 }
 
 // Flow is the WeChat mini-program flow. It is safe for concurrent use;
@@ -86,20 +105,17 @@ func (f *Flow) Info(context.Context) (plugin.Info, error) {
 		Name:         Name,
 		Version:      Version,
 		TradeType:    upstream.TradeWeChatMiniApp,
-		Capabilities: []plugin.Capability{plugin.CapExchangeCode},
+		Capabilities: []plugin.Capability{plugin.CapExchangeCode, plugin.CapLaunchLinks},
 		Buyer:        plugin.BuyerRequired,
 		Settings:     Schema,
 	}, nil
 }
 
 // Configure implements plugin.Flow. The SDK has checked the settings
-// against Schema; the original id and page path are checked here.
+// against Schema; the original id and page path are checked here, and a
+// merchant with an app of its own must have that app's secret.
 func (f *Flow) Configure(_ context.Context, c plugin.Config) error {
 	s := c.Settings
-	originalID := s.Get(SettingOriginalID)
-	if originalID != "" && (!strings.HasPrefix(originalID, "gh_") || len(originalID) < 4) {
-		return plugin.Errorf(plugin.CodeInvalidRequest, SettingOriginalID, "setting %s must be the mini-program's original id, starting with gh_", SettingOriginalID)
-	}
 	pagePath := strings.TrimPrefix(s.Get(SettingPagePath), "/")
 	if pagePath == "" {
 		pagePath = DefaultPagePath
@@ -107,14 +123,57 @@ func (f *Flow) Configure(_ context.Context, c plugin.Config) error {
 	if strings.ContainsAny(pagePath, "?#") {
 		return plugin.Errorf(plugin.CodeInvalidRequest, SettingPagePath, "setting %s must be a page path without query", SettingPagePath)
 	}
-	f.cfg.Store(&config{
-		appID:      s.Get(SettingAppID),
-		originalID: originalID,
-		pagePath:   pagePath,
-		exchanger:  wechat.NewExchanger(s),
-	})
+	base, err := newApp(s, pagePath, "")
+	if err != nil {
+		return err
+	}
+	cfg := &config{base: base, pagePath: pagePath, merchants: map[string]*app{}}
+	for id, ms := range c.Merchants {
+		if ms.Get(SettingAppID) != base.appID && ms.Get(SettingAppSecret) == s.Get(SettingAppSecret) {
+			return plugin.Errorf(plugin.CodeInvalidRequest, "merchants."+id+"."+SettingAppSecret, "merchant %s has an app of its own and needs its %s", id, SettingAppSecret)
+		}
+		a, err := newApp(ms, pagePath, "merchants."+id+".")
+		if err != nil {
+			return err
+		}
+		if a.appID != base.appID && ms.Get(SettingOriginalID) == s.Get(SettingOriginalID) {
+			a.mini.OriginalID = "" // the flow's original id names another mini-program
+		}
+		cfg.merchants[id] = a
+	}
+	f.cfg.Store(cfg)
 	wechat.LogConfigured(c, f.logger)
 	return nil
+}
+
+// newApp builds a mini-program of settings s; prefix names its settings
+// in errors.
+func newApp(s plugin.Settings, pagePath, prefix string) (*app, error) {
+	originalID := s.Get(SettingOriginalID)
+	if originalID != "" && (!strings.HasPrefix(originalID, "gh_") || len(originalID) < 4) {
+		return nil, plugin.Errorf(plugin.CodeInvalidRequest, prefix+SettingOriginalID, "setting %s must be the mini-program's original id, starting with gh_", prefix+SettingOriginalID)
+	}
+	ex := wechat.NewExchanger(s)
+	return &app{
+		appID:     ex.AppID,
+		exchanger: ex,
+		mini: &wechat.MiniProgram{
+			AppID: ex.AppID, OriginalID: originalID, PagePath: pagePath, EnvVersion: s.Get(SettingEnvVersion),
+			Tokens: &wechat.TokenSource{HTTP: ex.HTTP, APIBase: ex.APIBase, AppID: ex.AppID, Secret: ex.Secret, API: s.Get(SettingTokenAPI)},
+		},
+	}, nil
+}
+
+// LaunchLinks implements plugin.Flow: the URL Scheme and URL Link of the
+// merchant's mini-program (from WeChat, with the server access token the
+// flow keeps), its plain scheme and a native app's launch data, each
+// opening page_path with the checkout's query.
+func (f *Flow) LaunchLinks(ctx context.Context, in plugin.LaunchInput) (plugin.LaunchLinks, error) {
+	c, err := f.config()
+	if err != nil {
+		return plugin.LaunchLinks{}, err
+	}
+	return c.app(in.MerchantID).mini.LaunchLinks(ctx, in)
 }
 
 func (f *Flow) config() (*config, error) {
@@ -132,10 +191,11 @@ func (f *Flow) ExchangeCode(ctx context.Context, in plugin.ExchangeInput) (plugi
 	if err != nil {
 		return plugin.Identity{}, err
 	}
-	if in.AppID != "" && in.AppID != c.appID {
+	a := c.app(in.MerchantID)
+	if in.AppID != "" && in.AppID != a.appID {
 		return plugin.Identity{}, plugin.Errorf(plugin.CodeInvalidRequest, "app_id", "codes can only be exchanged for the configured mini-program")
 	}
-	return c.exchanger.Login(ctx, in.Code)
+	return a.exchanger.Login(ctx, in.Code)
 }
 
 // ShapeOrder implements plugin.Flow. The buyer is given by openid under
@@ -147,15 +207,15 @@ func (f *Flow) ShapeOrder(ctx context.Context, in plugin.OrderInput) (plugin.Ord
 	if err != nil {
 		return plugin.OrderShape{}, err
 	}
-	buyer, err := f.resolveBuyer(ctx, c, in.Buyer)
+	buyer, err := f.resolveBuyer(ctx, c.app(in.MerchantID), in.Buyer)
 	if err != nil {
 		return plugin.OrderShape{}, err
 	}
 	return wechat.OrderShape(upstream.TradeWeChatMiniApp, buyer, false, in.ClientIP)
 }
 
-func (f *Flow) resolveBuyer(ctx context.Context, c *config, b plugin.Buyer) (plugin.Identity, error) {
-	return wechat.ResolveBuyer(ctx, b, c.appID, "WeChat mini-program payments need the buyer's openid or a wx.login code", "mini-program", c.exchanger.Login)
+func (f *Flow) resolveBuyer(ctx context.Context, a *app, b plugin.Buyer) (plugin.Identity, error) {
+	return wechat.ResolveBuyer(ctx, b, a.appID, "WeChat mini-program payments need the buyer's openid or a wx.login code", "mini-program", a.exchanger.Login)
 }
 
 // requestPayment is the object wx.requestPayment takes (without its
@@ -202,9 +262,9 @@ func (f *Flow) PayParams(_ context.Context, in plugin.PayParamsInput) (plugin.Pa
 		SignType:  pi.SignType,
 		PaySign:   pi.PaySign,
 	}}
-	if c.originalID != "" {
+	if a := c.app(in.MerchantID); a.mini.OriginalID != "" {
 		out.Launch = &launch{
-			Username: c.originalID,
+			Username: a.mini.OriginalID,
 			Path: c.pagePath + "?payment_id=" + url.QueryEscape(in.PaymentID) +
 				"&out_trade_no=" + url.QueryEscape(in.OutTradeNo),
 		}

@@ -213,3 +213,49 @@ func TestPayParams(t *testing.T) {
 		"pay_info": `{"appId":"wx1","timeStamp":"1","nonceStr":"n","package":"prepay_id=p","signType":"RSA"}`}})
 	wantError(t, err, plugin.CodeInvalidRequest, "pay_info")
 }
+
+// TestMerchantsHaveTheirOwnMiniProgram configures a service provider's
+// merchant with a mini-program of its own: its orders carry its app id as
+// sub_appid, its codes are exchanged with its secret, and its launch
+// links open its mini-program; other merchants use the flow's.
+func TestMerchantsHaveTheirOwnMiniProgram(t *testing.T) {
+	const otherApp, otherSecret = "wx7777777777777777", "other-secret-0123456789abcdef"
+	wx := wechattest.New(t)
+	wx.AddApp(appID, secret)
+	wx.AddApp(otherApp, otherSecret)
+	f := plugintest.Serve(t, miniapp.New(nil))
+	raw := map[string]string{"app_id": appID, "app_secret": secret, "api_base": wx.URL, "original_id": "gh_base"}
+	own, err := miniapp.Schema.ApplyMerchant("m2", raw, map[string]string{"app_id": otherApp, "app_secret": otherSecret}, plugin.Environment{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := plugintest.Configure(t.Context(), f, raw, plugin.Config{Merchants: map[string]plugin.Settings{"m2": own}}); err != nil {
+		t.Fatalf("Configure: %v", err)
+	}
+	code := wx.MintCode(otherApp, "o-other", "")
+	shape, err := f.ShapeOrder(t.Context(), plugin.OrderInput{MerchantID: "m2", AmountFen: 1, Buyer: plugin.Buyer{Code: code}})
+	if err != nil {
+		t.Fatalf("ShapeOrder for m2: %v", err)
+	}
+	if want := `{"sub_appid":"` + otherApp + `","sub_openid":"o-other"}`; shape.Fields["wx_data"] != want {
+		t.Errorf("wx_data = %s, want %s", shape.Fields["wx_data"], want)
+	}
+	// A code of m2's mini-program is no code of the flow's.
+	if _, err := f.ShapeOrder(t.Context(), plugin.OrderInput{MerchantID: "m1", AmountFen: 1, Buyer: plugin.Buyer{Code: wx.MintCode(otherApp, "o-x", "")}}); err == nil {
+		t.Errorf("m1 exchanged a code of m2's mini-program")
+	}
+	pp, err := f.PayParams(t.Context(), plugin.PayParamsInput{MerchantID: "m2", PaymentID: "p", Upstream: map[string]string{
+		"pay_info": `{"timeStamp":"1","nonceStr":"n","package":"prepay_id=x","signType":"RSA","paySign":"s"}`}})
+	if err != nil || strings.Contains(string(pp.JSON), "gh_base") {
+		t.Errorf("m2's pay params launch the flow's mini-program: %s, %v", pp.JSON, err)
+	}
+	// A merchant with an app of its own and the flow's secret is refused.
+	bad, err := miniapp.Schema.ApplyMerchant("m3", raw, map[string]string{"app_id": otherApp}, plugin.Environment{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = plugintest.Configure(t.Context(), f, raw, plugin.Config{Merchants: map[string]plugin.Settings{"m3": bad}})
+	if plugintest.RefusedSetting(err) != "merchants.m3.app_secret" || strings.Contains(err.Error(), secret) {
+		t.Errorf("merchant without its own secret: %v", err)
+	}
+}

@@ -65,6 +65,21 @@ export class Client {
     return this.#call('GET', `/v1/refunds/${encodeURIComponent(refundId)}`);
   }
 
+  /** Creates a checkout: a payment offered before the buyer is known, with the links that open the mini-program's paying page. */
+  createCheckout(request, { idempotencyKey } = {}) {
+    return this.#call('POST', '/v1/checkouts', request, idempotencyKey);
+  }
+
+  /** Returns a checkout and, once it was paid, its payment. */
+  getCheckout(checkoutId) {
+    return this.#call('GET', `/v1/checkouts/${encodeURIComponent(checkoutId)}`);
+  }
+
+  /** Pays a checkout with the buyer's wx.login code; answers the payment with its pay_params. */
+  payCheckout(checkoutId, request, { idempotencyKey } = {}) {
+    return this.#call('POST', `/v1/checkouts/${encodeURIComponent(checkoutId)}/pay`, request, idempotencyKey);
+  }
+
   async #call(method, path, body, idempotencyKey) {
     const headers = { Accept: 'application/json' };
     if (body !== undefined) headers['Content-Type'] = 'application/json';

@@ -85,6 +85,24 @@ class Client
         return $this->call('GET', '/v1/refunds/' . rawurlencode($refundId));
     }
 
+    /** Creates a checkout: a payment offered before the buyer is known, with the links that open the mini-program's paying page. */
+    public function createCheckout(array $request, ?string $idempotencyKey = null): array
+    {
+        return $this->call('POST', '/v1/checkouts', $request, $idempotencyKey);
+    }
+
+    /** Returns a checkout and, once it was paid, its payment. */
+    public function getCheckout(string $checkoutId): array
+    {
+        return $this->call('GET', '/v1/checkouts/' . rawurlencode($checkoutId));
+    }
+
+    /** Pays a checkout with the buyer's wx.login code; answers the payment with its pay_params. */
+    public function payCheckout(string $checkoutId, array $request, ?string $idempotencyKey = null): array
+    {
+        return $this->call('POST', '/v1/checkouts/' . rawurlencode($checkoutId) . '/pay', $request, $idempotencyKey);
+    }
+
     private function call(string $method, string $path, $body = null, ?string $idempotencyKey = null): array
     {
         $headers = ['Accept: application/json'];

@@ -72,6 +72,18 @@ class Client:
         """Returns a refund."""
         return self._call("GET", "/v1/refunds/" + _segment(refund_id))
 
+    def create_checkout(self, request, idempotency_key=None):
+        """Creates a checkout: a payment offered before the buyer is known, with the links that open the mini-program's paying page."""
+        return self._call("POST", "/v1/checkouts", request, idempotency_key)
+
+    def get_checkout(self, checkout_id):
+        """Returns a checkout and, once it was paid, its payment."""
+        return self._call("GET", "/v1/checkouts/" + _segment(checkout_id))
+
+    def pay_checkout(self, checkout_id, request, idempotency_key=None):
+        """Pays a checkout with the buyer's wx.login code; answers the payment with its pay_params."""
+        return self._call("POST", "/v1/checkouts/" + _segment(checkout_id) + "/pay", request, idempotency_key)
+
     def _call(self, method, path, body=None, idempotency_key=None):
         data = None
         headers = {"Accept": "application/json"}

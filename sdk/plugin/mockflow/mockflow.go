@@ -83,6 +83,8 @@ type Funcs struct {
 	AuthorizeURL func(ctx context.Context, in plugin.AuthorizeInput) (string, error)
 	// ExchangeCode replaces ExchangeCode.
 	ExchangeCode func(ctx context.Context, in plugin.ExchangeInput) (plugin.Identity, error)
+	// LaunchLinks replaces LaunchLinks.
+	LaunchLinks func(ctx context.Context, in plugin.LaunchInput) (plugin.LaunchLinks, error)
 }
 
 // Flow is the mock flow. Its methods are safe for concurrent use.
@@ -158,8 +160,8 @@ func (f *Flow) enter(method string) (Funcs, plugin.Config, error) {
 var Schema = plugin.Schema{
 	{Key: "label", Description: "Value echoed in ShapeOrder's fields."},
 	{Key: "fail_configure", Description: "Makes Configure fail with this message."},
-	{Key: "app_id", Default: "mock-app", Description: "App id reported by ExchangeCode."},
-	{Key: "app_secret", Secret: true, Description: "Never shown; logged by mock.log to test redaction."},
+	{Key: "app_id", Default: "mock-app", PerMerchant: true, Description: "App id reported by ExchangeCode and put in LaunchLinks."},
+	{Key: "app_secret", Secret: true, PerMerchant: true, Description: "Never shown; logged by mock.log to test redaction."},
 	{Key: "verbose", Type: plugin.TypeBool, Default: "false", Description: "Log every call through the host."},
 	{Key: "max_fen", Type: plugin.TypeInt, Default: "0", Description: "When positive, ShapeOrder refuses larger amounts."},
 	{Key: "timeout", Type: plugin.TypeDuration, Default: "5s", Description: "Echoed in ShapeOrder's fields."},
@@ -176,7 +178,7 @@ func (f *Flow) Info(context.Context) (plugin.Info, error) {
 		Name:         Name,
 		Version:      Version,
 		TradeType:    upstream.TradeWeChatJSAPI,
-		Capabilities: []plugin.Capability{plugin.CapAuthorizeURL, plugin.CapExchangeCode},
+		Capabilities: []plugin.Capability{plugin.CapAuthorizeURL, plugin.CapExchangeCode, plugin.CapLaunchLinks},
 		Buyer:        plugin.BuyerOptional,
 		Settings:     Schema,
 	}, nil
@@ -356,6 +358,26 @@ func (f *Flow) ExchangeCode(ctx context.Context, in plugin.ExchangeInput) (plugi
 		appID = "mock-app"
 	}
 	return plugin.Identity{OpenID: "openid-" + in.Code, AppID: appID}, nil
+}
+
+// LaunchLinks implements plugin.Flow: a plain scheme
+// mock://open?appid=<the merchant's app_id>&<query>, expiring with the
+// checkout.
+func (f *Flow) LaunchLinks(ctx context.Context, in plugin.LaunchInput) (plugin.LaunchLinks, error) {
+	fs, c, err := f.enter("LaunchLinks")
+	if err != nil {
+		return plugin.LaunchLinks{}, err
+	}
+	if fs.LaunchLinks != nil {
+		return fs.LaunchLinks(ctx, in)
+	}
+	appID := c.ForMerchant(in.MerchantID).Get("app_id")
+	return plugin.LaunchLinks{
+		URLScheme:          "mock://open?appid=" + appID + "&" + in.Query,
+		URLSchemeExpiresAt: in.ExpiresAt,
+		PlainScheme:        "mock://plain?appid=" + appID + "&" + in.Query,
+		App:                &plugin.AppLaunch{UserName: "gh_mock", Path: "pages/pay?" + in.Query},
+	}, nil
 }
 
 // Check implements plugin.Flow. It takes the flow's lock, so a deadlocked

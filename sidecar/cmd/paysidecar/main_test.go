@@ -203,6 +203,12 @@ plugins:
         app_secrt: hunter2-not-shown
     elsewhere:
       path: ` + filepath.Join(dir, "missing") + `
+merchants:
+  "6666000100000002":
+    flows:
+      mock:
+        settings:
+          label: not-per-merchant-value
 `
 	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
@@ -217,12 +223,13 @@ plugins:
 		"plugins.flows.mock.settings.mode: must be one of normal, strict",
 		"plugins.flows.mock.settings.app_secrt: unknown setting",
 		"plugins.flows.elsewhere: cannot read the plugin's settings",
+		"merchants.6666000100000002.flows.mock.settings.label: not a setting a merchant can have of its own",
 	} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("report lacks %q:\n%s", want, stderr)
 		}
 	}
-	if strings.Contains(stderr, "hunter2") {
+	if strings.Contains(stderr, "hunter2") || strings.Contains(stderr, "not-per-merchant-value") {
 		t.Errorf("the report shows a setting's value:\n%s", stderr)
 	}
 }

@@ -40,7 +40,10 @@ async function calls(spec) {
   const refund = await c.createRefund(created.id, spec.refund, { idempotencyKey: spec.refund_key });
   const conflict = await failure(() => c.createPayment(spec.payment));
   const gateway = await failure(() => c.getRefund('re_gateway'));
-  return { created, fetched, refund, conflict, gateway };
+  const checkout = await c.createCheckout(spec.checkout, { idempotencyKey: spec.checkout_key });
+  const paid = await c.payCheckout(checkout.id, spec.pay);
+  const checked = await c.getCheckout(checkout.id);
+  return { created, fetched, refund, conflict, gateway, checkout, paid, checked };
 }
 
 const result = mode === 'verify' ? verify(data) : await calls(data);

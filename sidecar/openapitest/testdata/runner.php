@@ -39,7 +39,11 @@ function calls(array $spec): array
     $refund = $c->createRefund($created['id'], $spec['refund'], $spec['refund_key']);
     $conflict = failure(function () use ($c, $spec) { $c->createPayment($spec['payment']); });
     $gateway = failure(function () use ($c) { $c->getRefund('re_gateway'); });
-    return ['created' => $created, 'fetched' => $fetched, 'refund' => $refund, 'conflict' => $conflict, 'gateway' => $gateway];
+    $checkout = $c->createCheckout($spec['checkout'], $spec['checkout_key']);
+    $paid = $c->payCheckout($checkout['id'], $spec['pay']);
+    $checked = $c->getCheckout($checkout['id']);
+    return ['created' => $created, 'fetched' => $fetched, 'refund' => $refund, 'conflict' => $conflict, 'gateway' => $gateway,
+        'checkout' => $checkout, 'paid' => $paid, 'checked' => $checked];
 }
 
 $data = json_decode(file_get_contents($argv[3]), true);

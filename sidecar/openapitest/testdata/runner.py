@@ -41,7 +41,11 @@ def calls(spec):
     refund = c.create_refund(created["id"], spec["refund"], idempotency_key=spec["refund_key"])
     conflict = failure(lambda: c.create_payment(spec["payment"]))
     gateway = failure(lambda: c.get_refund("re_gateway"))
-    return {"created": created, "fetched": fetched, "refund": refund, "conflict": conflict, "gateway": gateway}
+    checkout = c.create_checkout(spec["checkout"], idempotency_key=spec["checkout_key"])
+    paid = c.pay_checkout(checkout["id"], spec["pay"])
+    checked = c.get_checkout(checkout["id"])
+    return {"created": created, "fetched": fetched, "refund": refund, "conflict": conflict, "gateway": gateway,
+            "checkout": checkout, "paid": paid, "checked": checked}
 
 
 def main():

@@ -164,3 +164,23 @@ func (r *roundRobin) ReplayEvent(ctx context.Context, id string, now time.Time) 
 func (r *roundRobin) CountEvents(ctx context.Context) (map[store.EventStatus]int, error) {
 	return r.next().CountEvents(ctx)
 }
+
+func (r *roundRobin) CreateCheckout(ctx context.Context, c *store.Checkout) error {
+	return r.next().CreateCheckout(ctx, c)
+}
+
+func (r *roundRobin) GetCheckout(ctx context.Context, id string) (store.Checkout, error) {
+	return r.next().GetCheckout(ctx, id)
+}
+
+func (r *roundRobin) ClaimCheckout(ctx context.Context, id string, now time.Time) (store.Checkout, error) {
+	return r.next().ClaimCheckout(ctx, id, now)
+}
+
+func (r *roundRobin) ReleaseCheckout(ctx context.Context, id string, claimedAt time.Time) error {
+	return r.next().ReleaseCheckout(ctx, id, claimedAt)
+}
+
+func (r *roundRobin) SetCheckoutPayment(ctx context.Context, id, paymentID string, at time.Time) (store.Checkout, error) {
+	return r.next().SetCheckoutPayment(ctx, id, paymentID, at)
+}

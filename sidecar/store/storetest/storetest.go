@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Events", eventTests},
 		{"Queries", queryTests},
 		{"Reconcile", reconcileTests},
+		{"Checkouts", checkoutTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -142,7 +142,10 @@ type SettingSpec struct {
 	SandboxDefault string `protobuf:"bytes,6,opt,name=sandbox_default,json=sandboxDefault,proto3" json:"sandbox_default,omitempty"`
 	Description    string `protobuf:"bytes,7,opt,name=description,proto3" json:"description,omitempty"`
 	// enum lists the values an enum setting takes.
-	Enum          []string `protobuf:"bytes,8,rep,name=enum,proto3" json:"enum,omitempty"`
+	Enum []string `protobuf:"bytes,8,rep,name=enum,proto3" json:"enum,omitempty"`
+	// per_merchant means a merchant of a service provider may have its own
+	// value (ConfigureRequest.merchants).
+	PerMerchant   bool `protobuf:"varint,9,opt,name=per_merchant,json=perMerchant,proto3" json:"per_merchant,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -231,6 +234,13 @@ func (x *SettingSpec) GetEnum() []string {
 		return x.Enum
 	}
 	return nil
+}
+
+func (x *SettingSpec) GetPerMerchant() bool {
+	if x != nil {
+		return x.PerMerchant
+	}
+	return false
 }
 
 type GetInfoRequest struct {
@@ -376,7 +386,11 @@ type ConfigureRequest struct {
 	// the host offers none.
 	HostBrokerId uint32 `protobuf:"varint,4,opt,name=host_broker_id,json=hostBrokerId,proto3" json:"host_broker_id,omitempty"`
 	// host_keys names the keys the host lets this flow sign or verify with.
-	HostKeys      []string `protobuf:"bytes,5,rep,name=host_keys,json=hostKeys,proto3" json:"host_keys,omitempty"`
+	HostKeys []string `protobuf:"bytes,5,rep,name=host_keys,json=hostKeys,proto3" json:"host_keys,omitempty"`
+	// merchants holds, per huifu_id, the settings a merchant of a service
+	// provider has of its own (only per_merchant ones); the others are
+	// those of settings. A call names its merchant by merchant_id.
+	Merchants     map[string]*MerchantSettings `protobuf:"bytes,6,rep,name=merchants,proto3" json:"merchants,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -446,6 +460,58 @@ func (x *ConfigureRequest) GetHostKeys() []string {
 	return nil
 }
 
+func (x *ConfigureRequest) GetMerchants() map[string]*MerchantSettings {
+	if x != nil {
+		return x.Merchants
+	}
+	return nil
+}
+
+// MerchantSettings are one merchant's own settings.
+type MerchantSettings struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Settings      map[string]string      `protobuf:"bytes,1,rep,name=settings,proto3" json:"settings,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MerchantSettings) Reset() {
+	*x = MerchantSettings{}
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MerchantSettings) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MerchantSettings) ProtoMessage() {}
+
+func (x *MerchantSettings) ProtoReflect() protoreflect.Message {
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MerchantSettings.ProtoReflect.Descriptor instead.
+func (*MerchantSettings) Descriptor() ([]byte, []int) {
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *MerchantSettings) GetSettings() map[string]string {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
 type ConfigureResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -454,7 +520,7 @@ type ConfigureResponse struct {
 
 func (x *ConfigureResponse) Reset() {
 	*x = ConfigureResponse{}
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[6]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -466,7 +532,7 @@ func (x *ConfigureResponse) String() string {
 func (*ConfigureResponse) ProtoMessage() {}
 
 func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[6]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -479,7 +545,7 @@ func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureResponse.ProtoReflect.Descriptor instead.
 func (*ConfigureResponse) Descriptor() ([]byte, []int) {
-	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{6}
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{7}
 }
 
 // Buyer identifies who pays.
@@ -494,7 +560,7 @@ type Buyer struct {
 
 func (x *Buyer) Reset() {
 	*x = Buyer{}
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[7]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -506,7 +572,7 @@ func (x *Buyer) String() string {
 func (*Buyer) ProtoMessage() {}
 
 func (x *Buyer) ProtoReflect() protoreflect.Message {
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[7]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -519,7 +585,7 @@ func (x *Buyer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Buyer.ProtoReflect.Descriptor instead.
 func (*Buyer) Descriptor() ([]byte, []int) {
-	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{7}
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Buyer) GetOpenid() string {
@@ -555,7 +621,7 @@ type Identity struct {
 
 func (x *Identity) Reset() {
 	*x = Identity{}
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[8]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -567,7 +633,7 @@ func (x *Identity) String() string {
 func (*Identity) ProtoMessage() {}
 
 func (x *Identity) ProtoReflect() protoreflect.Message {
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[8]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -580,7 +646,7 @@ func (x *Identity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Identity.ProtoReflect.Descriptor instead.
 func (*Identity) Descriptor() ([]byte, []int) {
-	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{8}
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Identity) GetOpenid() string {
@@ -620,7 +686,7 @@ type ShapeOrderRequest struct {
 
 func (x *ShapeOrderRequest) Reset() {
 	*x = ShapeOrderRequest{}
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[9]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -632,7 +698,7 @@ func (x *ShapeOrderRequest) String() string {
 func (*ShapeOrderRequest) ProtoMessage() {}
 
 func (x *ShapeOrderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[9]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -645,7 +711,7 @@ func (x *ShapeOrderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShapeOrderRequest.ProtoReflect.Descriptor instead.
 func (*ShapeOrderRequest) Descriptor() ([]byte, []int) {
-	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{9}
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ShapeOrderRequest) GetMerchantId() string {
@@ -715,7 +781,7 @@ type ShapeOrderResponse struct {
 
 func (x *ShapeOrderResponse) Reset() {
 	*x = ShapeOrderResponse{}
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[10]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -727,7 +793,7 @@ func (x *ShapeOrderResponse) String() string {
 func (*ShapeOrderResponse) ProtoMessage() {}
 
 func (x *ShapeOrderResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[10]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -740,7 +806,7 @@ func (x *ShapeOrderResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShapeOrderResponse.ProtoReflect.Descriptor instead.
 func (*ShapeOrderResponse) Descriptor() ([]byte, []int) {
-	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{10}
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ShapeOrderResponse) GetTradeType() string {
@@ -770,13 +836,14 @@ type PayParamsRequest struct {
 	OutTradeNo    string                 `protobuf:"bytes,2,opt,name=out_trade_no,json=outTradeNo,proto3" json:"out_trade_no,omitempty"`
 	TradeType     string                 `protobuf:"bytes,3,opt,name=trade_type,json=tradeType,proto3" json:"trade_type,omitempty"`
 	Upstream      map[string]string      `protobuf:"bytes,4,rep,name=upstream,proto3" json:"upstream,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	MerchantId    string                 `protobuf:"bytes,5,opt,name=merchant_id,json=merchantId,proto3" json:"merchant_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PayParamsRequest) Reset() {
 	*x = PayParamsRequest{}
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[11]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -788,7 +855,7 @@ func (x *PayParamsRequest) String() string {
 func (*PayParamsRequest) ProtoMessage() {}
 
 func (x *PayParamsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[11]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -801,7 +868,7 @@ func (x *PayParamsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PayParamsRequest.ProtoReflect.Descriptor instead.
 func (*PayParamsRequest) Descriptor() ([]byte, []int) {
-	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{11}
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *PayParamsRequest) GetPaymentId() string {
@@ -832,6 +899,13 @@ func (x *PayParamsRequest) GetUpstream() map[string]string {
 	return nil
 }
 
+func (x *PayParamsRequest) GetMerchantId() string {
+	if x != nil {
+		return x.MerchantId
+	}
+	return ""
+}
+
 type PayParamsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Kind          string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
@@ -842,7 +916,7 @@ type PayParamsResponse struct {
 
 func (x *PayParamsResponse) Reset() {
 	*x = PayParamsResponse{}
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[12]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -854,7 +928,7 @@ func (x *PayParamsResponse) String() string {
 func (*PayParamsResponse) ProtoMessage() {}
 
 func (x *PayParamsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[12]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -867,7 +941,7 @@ func (x *PayParamsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PayParamsResponse.ProtoReflect.Descriptor instead.
 func (*PayParamsResponse) Descriptor() ([]byte, []int) {
-	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{12}
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PayParamsResponse) GetKind() string {
@@ -889,13 +963,14 @@ type AuthorizeURLRequest struct {
 	RedirectUri   string                 `protobuf:"bytes,1,opt,name=redirect_uri,json=redirectUri,proto3" json:"redirect_uri,omitempty"`
 	Scope         string                 `protobuf:"bytes,2,opt,name=scope,proto3" json:"scope,omitempty"`
 	State         string                 `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
+	MerchantId    string                 `protobuf:"bytes,4,opt,name=merchant_id,json=merchantId,proto3" json:"merchant_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AuthorizeURLRequest) Reset() {
 	*x = AuthorizeURLRequest{}
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[13]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -907,7 +982,7 @@ func (x *AuthorizeURLRequest) String() string {
 func (*AuthorizeURLRequest) ProtoMessage() {}
 
 func (x *AuthorizeURLRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[13]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -920,7 +995,7 @@ func (x *AuthorizeURLRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthorizeURLRequest.ProtoReflect.Descriptor instead.
 func (*AuthorizeURLRequest) Descriptor() ([]byte, []int) {
-	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{13}
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *AuthorizeURLRequest) GetRedirectUri() string {
@@ -944,6 +1019,13 @@ func (x *AuthorizeURLRequest) GetState() string {
 	return ""
 }
 
+func (x *AuthorizeURLRequest) GetMerchantId() string {
+	if x != nil {
+		return x.MerchantId
+	}
+	return ""
+}
+
 type AuthorizeURLResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Url           string                 `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`
@@ -953,7 +1035,7 @@ type AuthorizeURLResponse struct {
 
 func (x *AuthorizeURLResponse) Reset() {
 	*x = AuthorizeURLResponse{}
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[14]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -965,7 +1047,7 @@ func (x *AuthorizeURLResponse) String() string {
 func (*AuthorizeURLResponse) ProtoMessage() {}
 
 func (x *AuthorizeURLResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[14]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -978,7 +1060,7 @@ func (x *AuthorizeURLResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthorizeURLResponse.ProtoReflect.Descriptor instead.
 func (*AuthorizeURLResponse) Descriptor() ([]byte, []int) {
-	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{14}
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *AuthorizeURLResponse) GetUrl() string {
@@ -992,13 +1074,14 @@ type ExchangeCodeRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Code          string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
 	AppId         string                 `protobuf:"bytes,2,opt,name=app_id,json=appId,proto3" json:"app_id,omitempty"`
+	MerchantId    string                 `protobuf:"bytes,3,opt,name=merchant_id,json=merchantId,proto3" json:"merchant_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ExchangeCodeRequest) Reset() {
 	*x = ExchangeCodeRequest{}
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[15]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1010,7 +1093,7 @@ func (x *ExchangeCodeRequest) String() string {
 func (*ExchangeCodeRequest) ProtoMessage() {}
 
 func (x *ExchangeCodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[15]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1023,7 +1106,7 @@ func (x *ExchangeCodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExchangeCodeRequest.ProtoReflect.Descriptor instead.
 func (*ExchangeCodeRequest) Descriptor() ([]byte, []int) {
-	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{15}
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ExchangeCodeRequest) GetCode() string {
@@ -1040,6 +1123,13 @@ func (x *ExchangeCodeRequest) GetAppId() string {
 	return ""
 }
 
+func (x *ExchangeCodeRequest) GetMerchantId() string {
+	if x != nil {
+		return x.MerchantId
+	}
+	return ""
+}
+
 type ExchangeCodeResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Identity      *Identity              `protobuf:"bytes,1,opt,name=identity,proto3" json:"identity,omitempty"`
@@ -1049,7 +1139,7 @@ type ExchangeCodeResponse struct {
 
 func (x *ExchangeCodeResponse) Reset() {
 	*x = ExchangeCodeResponse{}
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[16]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1061,7 +1151,7 @@ func (x *ExchangeCodeResponse) String() string {
 func (*ExchangeCodeResponse) ProtoMessage() {}
 
 func (x *ExchangeCodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[16]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1074,12 +1164,246 @@ func (x *ExchangeCodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExchangeCodeResponse.ProtoReflect.Descriptor instead.
 func (*ExchangeCodeResponse) Descriptor() ([]byte, []int) {
-	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{16}
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ExchangeCodeResponse) GetIdentity() *Identity {
 	if x != nil {
 		return x.Identity
+	}
+	return nil
+}
+
+type LaunchLinksRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// merchant_id is the huifu_id of the merchant the checkout is for.
+	MerchantId string `protobuf:"bytes,1,opt,name=merchant_id,json=merchantId,proto3" json:"merchant_id,omitempty"`
+	CheckoutId string `protobuf:"bytes,2,opt,name=checkout_id,json=checkoutId,proto3" json:"checkout_id,omitempty"`
+	OutTradeNo string `protobuf:"bytes,3,opt,name=out_trade_no,json=outTradeNo,proto3" json:"out_trade_no,omitempty"`
+	// expires_at is when the checkout expires, Unix seconds; links that
+	// expire should not outlive it.
+	ExpiresAt int64 `protobuf:"varint,4,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// query is the query string the page must receive, naming the
+	// checkout, e.g. "checkout=chk_…".
+	Query         string `protobuf:"bytes,5,opt,name=query,proto3" json:"query,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LaunchLinksRequest) Reset() {
+	*x = LaunchLinksRequest{}
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LaunchLinksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LaunchLinksRequest) ProtoMessage() {}
+
+func (x *LaunchLinksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LaunchLinksRequest.ProtoReflect.Descriptor instead.
+func (*LaunchLinksRequest) Descriptor() ([]byte, []int) {
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *LaunchLinksRequest) GetMerchantId() string {
+	if x != nil {
+		return x.MerchantId
+	}
+	return ""
+}
+
+func (x *LaunchLinksRequest) GetCheckoutId() string {
+	if x != nil {
+		return x.CheckoutId
+	}
+	return ""
+}
+
+func (x *LaunchLinksRequest) GetOutTradeNo() string {
+	if x != nil {
+		return x.OutTradeNo
+	}
+	return ""
+}
+
+func (x *LaunchLinksRequest) GetExpiresAt() int64 {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return 0
+}
+
+func (x *LaunchLinksRequest) GetQuery() string {
+	if x != nil {
+		return x.Query
+	}
+	return ""
+}
+
+// AppLaunch is what a native app needs to open a mini-program
+// (WXLaunchMiniProgram).
+type AppLaunch struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// user_name is the mini-program's original id, gh_….
+	UserName string `protobuf:"bytes,1,opt,name=user_name,json=userName,proto3" json:"user_name,omitempty"`
+	// path is the page with its query.
+	Path string `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	// mini_program_type is 0 release, 1 develop (test), 2 trial (preview).
+	MiniProgramType int32 `protobuf:"varint,3,opt,name=mini_program_type,json=miniProgramType,proto3" json:"mini_program_type,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *AppLaunch) Reset() {
+	*x = AppLaunch{}
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AppLaunch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AppLaunch) ProtoMessage() {}
+
+func (x *AppLaunch) ProtoReflect() protoreflect.Message {
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AppLaunch.ProtoReflect.Descriptor instead.
+func (*AppLaunch) Descriptor() ([]byte, []int) {
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *AppLaunch) GetUserName() string {
+	if x != nil {
+		return x.UserName
+	}
+	return ""
+}
+
+func (x *AppLaunch) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *AppLaunch) GetMiniProgramType() int32 {
+	if x != nil {
+		return x.MiniProgramType
+	}
+	return 0
+}
+
+type LaunchLinksResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// url_scheme is a URL Scheme, weixin://dl/business/?t=…; its expiry in
+	// Unix seconds (0 when unknown).
+	UrlScheme          string `protobuf:"bytes,1,opt,name=url_scheme,json=urlScheme,proto3" json:"url_scheme,omitempty"`
+	UrlSchemeExpiresAt int64  `protobuf:"varint,2,opt,name=url_scheme_expires_at,json=urlSchemeExpiresAt,proto3" json:"url_scheme_expires_at,omitempty"`
+	// url_link is a URL Link, https://wxaurl.cn/…, and its expiry.
+	UrlLink          string `protobuf:"bytes,3,opt,name=url_link,json=urlLink,proto3" json:"url_link,omitempty"`
+	UrlLinkExpiresAt int64  `protobuf:"varint,4,opt,name=url_link_expires_at,json=urlLinkExpiresAt,proto3" json:"url_link_expires_at,omitempty"`
+	// plain_scheme needs no API call: weixin://dl/business/?appid=…&path=…&query=…&env_version=….
+	PlainScheme   string     `protobuf:"bytes,5,opt,name=plain_scheme,json=plainScheme,proto3" json:"plain_scheme,omitempty"`
+	App           *AppLaunch `protobuf:"bytes,6,opt,name=app,proto3" json:"app,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LaunchLinksResponse) Reset() {
+	*x = LaunchLinksResponse{}
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LaunchLinksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LaunchLinksResponse) ProtoMessage() {}
+
+func (x *LaunchLinksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LaunchLinksResponse.ProtoReflect.Descriptor instead.
+func (*LaunchLinksResponse) Descriptor() ([]byte, []int) {
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *LaunchLinksResponse) GetUrlScheme() string {
+	if x != nil {
+		return x.UrlScheme
+	}
+	return ""
+}
+
+func (x *LaunchLinksResponse) GetUrlSchemeExpiresAt() int64 {
+	if x != nil {
+		return x.UrlSchemeExpiresAt
+	}
+	return 0
+}
+
+func (x *LaunchLinksResponse) GetUrlLink() string {
+	if x != nil {
+		return x.UrlLink
+	}
+	return ""
+}
+
+func (x *LaunchLinksResponse) GetUrlLinkExpiresAt() int64 {
+	if x != nil {
+		return x.UrlLinkExpiresAt
+	}
+	return 0
+}
+
+func (x *LaunchLinksResponse) GetPlainScheme() string {
+	if x != nil {
+		return x.PlainScheme
+	}
+	return ""
+}
+
+func (x *LaunchLinksResponse) GetApp() *AppLaunch {
+	if x != nil {
+		return x.App
 	}
 	return nil
 }
@@ -1092,7 +1416,7 @@ type CheckRequest struct {
 
 func (x *CheckRequest) Reset() {
 	*x = CheckRequest{}
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[17]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1104,7 +1428,7 @@ func (x *CheckRequest) String() string {
 func (*CheckRequest) ProtoMessage() {}
 
 func (x *CheckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[17]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1117,7 +1441,7 @@ func (x *CheckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckRequest.ProtoReflect.Descriptor instead.
 func (*CheckRequest) Descriptor() ([]byte, []int) {
-	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{17}
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{21}
 }
 
 type CheckResponse struct {
@@ -1128,7 +1452,7 @@ type CheckResponse struct {
 
 func (x *CheckResponse) Reset() {
 	*x = CheckResponse{}
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[18]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1140,7 +1464,7 @@ func (x *CheckResponse) String() string {
 func (*CheckResponse) ProtoMessage() {}
 
 func (x *CheckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[18]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1153,7 +1477,7 @@ func (x *CheckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResponse.ProtoReflect.Descriptor instead.
 func (*CheckResponse) Descriptor() ([]byte, []int) {
-	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{18}
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{22}
 }
 
 type SignRequest struct {
@@ -1168,7 +1492,7 @@ type SignRequest struct {
 
 func (x *SignRequest) Reset() {
 	*x = SignRequest{}
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[19]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1180,7 +1504,7 @@ func (x *SignRequest) String() string {
 func (*SignRequest) ProtoMessage() {}
 
 func (x *SignRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[19]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1193,7 +1517,7 @@ func (x *SignRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignRequest.ProtoReflect.Descriptor instead.
 func (*SignRequest) Descriptor() ([]byte, []int) {
-	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{19}
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SignRequest) GetKey() string {
@@ -1226,7 +1550,7 @@ type SignResponse struct {
 
 func (x *SignResponse) Reset() {
 	*x = SignResponse{}
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[20]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1238,7 +1562,7 @@ func (x *SignResponse) String() string {
 func (*SignResponse) ProtoMessage() {}
 
 func (x *SignResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[20]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1251,7 +1575,7 @@ func (x *SignResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignResponse.ProtoReflect.Descriptor instead.
 func (*SignResponse) Descriptor() ([]byte, []int) {
-	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{20}
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SignResponse) GetSignature() []byte {
@@ -1273,7 +1597,7 @@ type VerifyRequest struct {
 
 func (x *VerifyRequest) Reset() {
 	*x = VerifyRequest{}
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[21]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1285,7 +1609,7 @@ func (x *VerifyRequest) String() string {
 func (*VerifyRequest) ProtoMessage() {}
 
 func (x *VerifyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[21]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1298,7 +1622,7 @@ func (x *VerifyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyRequest.ProtoReflect.Descriptor instead.
 func (*VerifyRequest) Descriptor() ([]byte, []int) {
-	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{21}
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *VerifyRequest) GetKey() string {
@@ -1338,7 +1662,7 @@ type VerifyResponse struct {
 
 func (x *VerifyResponse) Reset() {
 	*x = VerifyResponse{}
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[22]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1350,7 +1674,7 @@ func (x *VerifyResponse) String() string {
 func (*VerifyResponse) ProtoMessage() {}
 
 func (x *VerifyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[22]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1363,7 +1687,7 @@ func (x *VerifyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyResponse.ProtoReflect.Descriptor instead.
 func (*VerifyResponse) Descriptor() ([]byte, []int) {
-	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{22}
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *VerifyResponse) GetValid() bool {
@@ -1384,7 +1708,7 @@ type Attr struct {
 
 func (x *Attr) Reset() {
 	*x = Attr{}
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[23]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1396,7 +1720,7 @@ func (x *Attr) String() string {
 func (*Attr) ProtoMessage() {}
 
 func (x *Attr) ProtoReflect() protoreflect.Message {
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[23]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1409,7 +1733,7 @@ func (x *Attr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attr.ProtoReflect.Descriptor instead.
 func (*Attr) Descriptor() ([]byte, []int) {
-	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{23}
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Attr) GetKey() string {
@@ -1438,7 +1762,7 @@ type LogRequest struct {
 
 func (x *LogRequest) Reset() {
 	*x = LogRequest{}
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[24]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1450,7 +1774,7 @@ func (x *LogRequest) String() string {
 func (*LogRequest) ProtoMessage() {}
 
 func (x *LogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[24]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1463,7 +1787,7 @@ func (x *LogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogRequest.ProtoReflect.Descriptor instead.
 func (*LogRequest) Descriptor() ([]byte, []int) {
-	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{24}
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *LogRequest) GetLevel() int32 {
@@ -1495,7 +1819,7 @@ type LogResponse struct {
 
 func (x *LogResponse) Reset() {
 	*x = LogResponse{}
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[25]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1507,7 +1831,7 @@ func (x *LogResponse) String() string {
 func (*LogResponse) ProtoMessage() {}
 
 func (x *LogResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[25]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1520,7 +1844,7 @@ func (x *LogResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogResponse.ProtoReflect.Descriptor instead.
 func (*LogResponse) Descriptor() ([]byte, []int) {
-	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{25}
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{29}
 }
 
 // Error travels as a detail of the gRPC status of a failed call, in both
@@ -1536,7 +1860,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[26]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1548,7 +1872,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[26]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1561,7 +1885,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{26}
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Error) GetCode() string {
@@ -1598,7 +1922,7 @@ const file_paysidecar_flow_v2_flow_proto_rawDesc = "" +
 	"\fcapabilities\x18\x04 \x03(\tR\fcapabilities\x12!\n" +
 	"\fapi_versions\x18\x05 \x03(\x05R\vapiVersions\x12;\n" +
 	"\bsettings\x18\x06 \x03(\v2\x1f.paysidecar.flow.v2.SettingSpecR\bsettings\x12\x14\n" +
-	"\x05buyer\x18\a \x01(\tR\x05buyer\"\xeb\x01\n" +
+	"\x05buyer\x18\a \x01(\tR\x05buyer\"\x8e\x02\n" +
 	"\vSettingSpec\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x1a\n" +
@@ -1607,21 +1931,31 @@ const file_paysidecar_flow_v2_flow_proto_rawDesc = "" +
 	"\rdefault_value\x18\x05 \x01(\tR\fdefaultValue\x12'\n" +
 	"\x0fsandbox_default\x18\x06 \x01(\tR\x0esandboxDefault\x12 \n" +
 	"\vdescription\x18\a \x01(\tR\vdescription\x12\x12\n" +
-	"\x04enum\x18\b \x03(\tR\x04enum\"\x10\n" +
+	"\x04enum\x18\b \x03(\tR\x04enum\x12!\n" +
+	"\fper_merchant\x18\t \x01(\bR\vperMerchant\"\x10\n" +
 	"\x0eGetInfoRequest\"?\n" +
 	"\x0fGetInfoResponse\x12,\n" +
 	"\x04info\x18\x01 \x01(\v2\x18.paysidecar.flow.v2.InfoR\x04info\"H\n" +
 	"\vEnvironment\x12\x18\n" +
 	"\asandbox\x18\x01 \x01(\bR\asandbox\x12\x1f\n" +
 	"\vsandbox_url\x18\x02 \x01(\tR\n" +
-	"sandboxUrl\"\xc6\x02\n" +
+	"sandboxUrl\"\xfd\x03\n" +
 	"\x10ConfigureRequest\x12N\n" +
 	"\bsettings\x18\x01 \x03(\v22.paysidecar.flow.v2.ConfigureRequest.SettingsEntryR\bsettings\x12\x1f\n" +
 	"\vapi_version\x18\x02 \x01(\x05R\n" +
 	"apiVersion\x12A\n" +
 	"\venvironment\x18\x03 \x01(\v2\x1f.paysidecar.flow.v2.EnvironmentR\venvironment\x12$\n" +
 	"\x0ehost_broker_id\x18\x04 \x01(\rR\fhostBrokerId\x12\x1b\n" +
-	"\thost_keys\x18\x05 \x03(\tR\bhostKeys\x1a;\n" +
+	"\thost_keys\x18\x05 \x03(\tR\bhostKeys\x12Q\n" +
+	"\tmerchants\x18\x06 \x03(\v23.paysidecar.flow.v2.ConfigureRequest.MerchantsEntryR\tmerchants\x1a;\n" +
+	"\rSettingsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1ab\n" +
+	"\x0eMerchantsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12:\n" +
+	"\x05value\x18\x02 \x01(\v2$.paysidecar.flow.v2.MerchantSettingsR\x05value:\x028\x01\"\x9f\x01\n" +
+	"\x10MerchantSettings\x12N\n" +
+	"\bsettings\x18\x01 \x03(\v22.paysidecar.flow.v2.MerchantSettings.SettingsEntryR\bsettings\x1a;\n" +
 	"\rSettingsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x13\n" +
@@ -1657,7 +1991,7 @@ const file_paysidecar_flow_v2_flow_proto_rawDesc = "" +
 	"\x05buyer\x18\x03 \x01(\v2\x1c.paysidecar.flow.v2.IdentityR\x05buyer\x1a9\n" +
 	"\vFieldsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xff\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa0\x02\n" +
 	"\x10PayParamsRequest\x12\x1d\n" +
 	"\n" +
 	"payment_id\x18\x01 \x01(\tR\tpaymentId\x12 \n" +
@@ -1665,24 +1999,52 @@ const file_paysidecar_flow_v2_flow_proto_rawDesc = "" +
 	"outTradeNo\x12\x1d\n" +
 	"\n" +
 	"trade_type\x18\x03 \x01(\tR\ttradeType\x12N\n" +
-	"\bupstream\x18\x04 \x03(\v22.paysidecar.flow.v2.PayParamsRequest.UpstreamEntryR\bupstream\x1a;\n" +
+	"\bupstream\x18\x04 \x03(\v22.paysidecar.flow.v2.PayParamsRequest.UpstreamEntryR\bupstream\x12\x1f\n" +
+	"\vmerchant_id\x18\x05 \x01(\tR\n" +
+	"merchantId\x1a;\n" +
 	"\rUpstreamEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\";\n" +
 	"\x11PayParamsResponse\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x12\n" +
-	"\x04json\x18\x02 \x01(\fR\x04json\"d\n" +
+	"\x04json\x18\x02 \x01(\fR\x04json\"\x85\x01\n" +
 	"\x13AuthorizeURLRequest\x12!\n" +
 	"\fredirect_uri\x18\x01 \x01(\tR\vredirectUri\x12\x14\n" +
 	"\x05scope\x18\x02 \x01(\tR\x05scope\x12\x14\n" +
-	"\x05state\x18\x03 \x01(\tR\x05state\"(\n" +
+	"\x05state\x18\x03 \x01(\tR\x05state\x12\x1f\n" +
+	"\vmerchant_id\x18\x04 \x01(\tR\n" +
+	"merchantId\"(\n" +
 	"\x14AuthorizeURLResponse\x12\x10\n" +
-	"\x03url\x18\x01 \x01(\tR\x03url\"@\n" +
+	"\x03url\x18\x01 \x01(\tR\x03url\"a\n" +
 	"\x13ExchangeCodeRequest\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x15\n" +
-	"\x06app_id\x18\x02 \x01(\tR\x05appId\"P\n" +
+	"\x06app_id\x18\x02 \x01(\tR\x05appId\x12\x1f\n" +
+	"\vmerchant_id\x18\x03 \x01(\tR\n" +
+	"merchantId\"P\n" +
 	"\x14ExchangeCodeResponse\x128\n" +
-	"\bidentity\x18\x01 \x01(\v2\x1c.paysidecar.flow.v2.IdentityR\bidentity\"\x0e\n" +
+	"\bidentity\x18\x01 \x01(\v2\x1c.paysidecar.flow.v2.IdentityR\bidentity\"\xad\x01\n" +
+	"\x12LaunchLinksRequest\x12\x1f\n" +
+	"\vmerchant_id\x18\x01 \x01(\tR\n" +
+	"merchantId\x12\x1f\n" +
+	"\vcheckout_id\x18\x02 \x01(\tR\n" +
+	"checkoutId\x12 \n" +
+	"\fout_trade_no\x18\x03 \x01(\tR\n" +
+	"outTradeNo\x12\x1d\n" +
+	"\n" +
+	"expires_at\x18\x04 \x01(\x03R\texpiresAt\x12\x14\n" +
+	"\x05query\x18\x05 \x01(\tR\x05query\"h\n" +
+	"\tAppLaunch\x12\x1b\n" +
+	"\tuser_name\x18\x01 \x01(\tR\buserName\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\x12*\n" +
+	"\x11mini_program_type\x18\x03 \x01(\x05R\x0fminiProgramType\"\x85\x02\n" +
+	"\x13LaunchLinksResponse\x12\x1d\n" +
+	"\n" +
+	"url_scheme\x18\x01 \x01(\tR\turlScheme\x121\n" +
+	"\x15url_scheme_expires_at\x18\x02 \x01(\x03R\x12urlSchemeExpiresAt\x12\x19\n" +
+	"\burl_link\x18\x03 \x01(\tR\aurlLink\x12-\n" +
+	"\x13url_link_expires_at\x18\x04 \x01(\x03R\x10urlLinkExpiresAt\x12!\n" +
+	"\fplain_scheme\x18\x05 \x01(\tR\vplainScheme\x12/\n" +
+	"\x03app\x18\x06 \x01(\v2\x1d.paysidecar.flow.v2.AppLaunchR\x03app\"\x0e\n" +
 	"\fCheckRequest\"\x0f\n" +
 	"\rCheckResponse\"Q\n" +
 	"\vSignRequest\x12\x10\n" +
@@ -1710,7 +2072,7 @@ const file_paysidecar_flow_v2_flow_proto_rawDesc = "" +
 	"\x05Error\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x14\n" +
-	"\x05field\x18\x03 \x01(\tR\x05field2\x86\x05\n" +
+	"\x05field\x18\x03 \x01(\tR\x05field2\xe6\x05\n" +
 	"\vFlowService\x12R\n" +
 	"\aGetInfo\x12\".paysidecar.flow.v2.GetInfoRequest\x1a#.paysidecar.flow.v2.GetInfoResponse\x12X\n" +
 	"\tConfigure\x12$.paysidecar.flow.v2.ConfigureRequest\x1a%.paysidecar.flow.v2.ConfigureResponse\x12[\n" +
@@ -1719,7 +2081,8 @@ const file_paysidecar_flow_v2_flow_proto_rawDesc = "" +
 	"\tPayParams\x12$.paysidecar.flow.v2.PayParamsRequest\x1a%.paysidecar.flow.v2.PayParamsResponse\x12a\n" +
 	"\fAuthorizeURL\x12'.paysidecar.flow.v2.AuthorizeURLRequest\x1a(.paysidecar.flow.v2.AuthorizeURLResponse\x12a\n" +
 	"\fExchangeCode\x12'.paysidecar.flow.v2.ExchangeCodeRequest\x1a(.paysidecar.flow.v2.ExchangeCodeResponse\x12L\n" +
-	"\x05Check\x12 .paysidecar.flow.v2.CheckRequest\x1a!.paysidecar.flow.v2.CheckResponse2\xf1\x01\n" +
+	"\x05Check\x12 .paysidecar.flow.v2.CheckRequest\x1a!.paysidecar.flow.v2.CheckResponse\x12^\n" +
+	"\vLaunchLinks\x12&.paysidecar.flow.v2.LaunchLinksRequest\x1a'.paysidecar.flow.v2.LaunchLinksResponse2\xf1\x01\n" +
 	"\vHostService\x12I\n" +
 	"\x04Sign\x12\x1f.paysidecar.flow.v2.SignRequest\x1a .paysidecar.flow.v2.SignResponse\x12O\n" +
 	"\x06Verify\x12!.paysidecar.flow.v2.VerifyRequest\x1a\".paysidecar.flow.v2.VerifyResponse\x12F\n" +
@@ -1737,7 +2100,7 @@ func file_paysidecar_flow_v2_flow_proto_rawDescGZIP() []byte {
 	return file_paysidecar_flow_v2_flow_proto_rawDescData
 }
 
-var file_paysidecar_flow_v2_flow_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_paysidecar_flow_v2_flow_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_paysidecar_flow_v2_flow_proto_goTypes = []any{
 	(*Info)(nil),                 // 0: paysidecar.flow.v2.Info
 	(*SettingSpec)(nil),          // 1: paysidecar.flow.v2.SettingSpec
@@ -1745,69 +2108,81 @@ var file_paysidecar_flow_v2_flow_proto_goTypes = []any{
 	(*GetInfoResponse)(nil),      // 3: paysidecar.flow.v2.GetInfoResponse
 	(*Environment)(nil),          // 4: paysidecar.flow.v2.Environment
 	(*ConfigureRequest)(nil),     // 5: paysidecar.flow.v2.ConfigureRequest
-	(*ConfigureResponse)(nil),    // 6: paysidecar.flow.v2.ConfigureResponse
-	(*Buyer)(nil),                // 7: paysidecar.flow.v2.Buyer
-	(*Identity)(nil),             // 8: paysidecar.flow.v2.Identity
-	(*ShapeOrderRequest)(nil),    // 9: paysidecar.flow.v2.ShapeOrderRequest
-	(*ShapeOrderResponse)(nil),   // 10: paysidecar.flow.v2.ShapeOrderResponse
-	(*PayParamsRequest)(nil),     // 11: paysidecar.flow.v2.PayParamsRequest
-	(*PayParamsResponse)(nil),    // 12: paysidecar.flow.v2.PayParamsResponse
-	(*AuthorizeURLRequest)(nil),  // 13: paysidecar.flow.v2.AuthorizeURLRequest
-	(*AuthorizeURLResponse)(nil), // 14: paysidecar.flow.v2.AuthorizeURLResponse
-	(*ExchangeCodeRequest)(nil),  // 15: paysidecar.flow.v2.ExchangeCodeRequest
-	(*ExchangeCodeResponse)(nil), // 16: paysidecar.flow.v2.ExchangeCodeResponse
-	(*CheckRequest)(nil),         // 17: paysidecar.flow.v2.CheckRequest
-	(*CheckResponse)(nil),        // 18: paysidecar.flow.v2.CheckResponse
-	(*SignRequest)(nil),          // 19: paysidecar.flow.v2.SignRequest
-	(*SignResponse)(nil),         // 20: paysidecar.flow.v2.SignResponse
-	(*VerifyRequest)(nil),        // 21: paysidecar.flow.v2.VerifyRequest
-	(*VerifyResponse)(nil),       // 22: paysidecar.flow.v2.VerifyResponse
-	(*Attr)(nil),                 // 23: paysidecar.flow.v2.Attr
-	(*LogRequest)(nil),           // 24: paysidecar.flow.v2.LogRequest
-	(*LogResponse)(nil),          // 25: paysidecar.flow.v2.LogResponse
-	(*Error)(nil),                // 26: paysidecar.flow.v2.Error
-	nil,                          // 27: paysidecar.flow.v2.ConfigureRequest.SettingsEntry
-	nil,                          // 28: paysidecar.flow.v2.ShapeOrderRequest.MetadataEntry
-	nil,                          // 29: paysidecar.flow.v2.ShapeOrderResponse.FieldsEntry
-	nil,                          // 30: paysidecar.flow.v2.PayParamsRequest.UpstreamEntry
+	(*MerchantSettings)(nil),     // 6: paysidecar.flow.v2.MerchantSettings
+	(*ConfigureResponse)(nil),    // 7: paysidecar.flow.v2.ConfigureResponse
+	(*Buyer)(nil),                // 8: paysidecar.flow.v2.Buyer
+	(*Identity)(nil),             // 9: paysidecar.flow.v2.Identity
+	(*ShapeOrderRequest)(nil),    // 10: paysidecar.flow.v2.ShapeOrderRequest
+	(*ShapeOrderResponse)(nil),   // 11: paysidecar.flow.v2.ShapeOrderResponse
+	(*PayParamsRequest)(nil),     // 12: paysidecar.flow.v2.PayParamsRequest
+	(*PayParamsResponse)(nil),    // 13: paysidecar.flow.v2.PayParamsResponse
+	(*AuthorizeURLRequest)(nil),  // 14: paysidecar.flow.v2.AuthorizeURLRequest
+	(*AuthorizeURLResponse)(nil), // 15: paysidecar.flow.v2.AuthorizeURLResponse
+	(*ExchangeCodeRequest)(nil),  // 16: paysidecar.flow.v2.ExchangeCodeRequest
+	(*ExchangeCodeResponse)(nil), // 17: paysidecar.flow.v2.ExchangeCodeResponse
+	(*LaunchLinksRequest)(nil),   // 18: paysidecar.flow.v2.LaunchLinksRequest
+	(*AppLaunch)(nil),            // 19: paysidecar.flow.v2.AppLaunch
+	(*LaunchLinksResponse)(nil),  // 20: paysidecar.flow.v2.LaunchLinksResponse
+	(*CheckRequest)(nil),         // 21: paysidecar.flow.v2.CheckRequest
+	(*CheckResponse)(nil),        // 22: paysidecar.flow.v2.CheckResponse
+	(*SignRequest)(nil),          // 23: paysidecar.flow.v2.SignRequest
+	(*SignResponse)(nil),         // 24: paysidecar.flow.v2.SignResponse
+	(*VerifyRequest)(nil),        // 25: paysidecar.flow.v2.VerifyRequest
+	(*VerifyResponse)(nil),       // 26: paysidecar.flow.v2.VerifyResponse
+	(*Attr)(nil),                 // 27: paysidecar.flow.v2.Attr
+	(*LogRequest)(nil),           // 28: paysidecar.flow.v2.LogRequest
+	(*LogResponse)(nil),          // 29: paysidecar.flow.v2.LogResponse
+	(*Error)(nil),                // 30: paysidecar.flow.v2.Error
+	nil,                          // 31: paysidecar.flow.v2.ConfigureRequest.SettingsEntry
+	nil,                          // 32: paysidecar.flow.v2.ConfigureRequest.MerchantsEntry
+	nil,                          // 33: paysidecar.flow.v2.MerchantSettings.SettingsEntry
+	nil,                          // 34: paysidecar.flow.v2.ShapeOrderRequest.MetadataEntry
+	nil,                          // 35: paysidecar.flow.v2.ShapeOrderResponse.FieldsEntry
+	nil,                          // 36: paysidecar.flow.v2.PayParamsRequest.UpstreamEntry
 }
 var file_paysidecar_flow_v2_flow_proto_depIdxs = []int32{
 	1,  // 0: paysidecar.flow.v2.Info.settings:type_name -> paysidecar.flow.v2.SettingSpec
 	0,  // 1: paysidecar.flow.v2.GetInfoResponse.info:type_name -> paysidecar.flow.v2.Info
-	27, // 2: paysidecar.flow.v2.ConfigureRequest.settings:type_name -> paysidecar.flow.v2.ConfigureRequest.SettingsEntry
+	31, // 2: paysidecar.flow.v2.ConfigureRequest.settings:type_name -> paysidecar.flow.v2.ConfigureRequest.SettingsEntry
 	4,  // 3: paysidecar.flow.v2.ConfigureRequest.environment:type_name -> paysidecar.flow.v2.Environment
-	7,  // 4: paysidecar.flow.v2.ShapeOrderRequest.buyer:type_name -> paysidecar.flow.v2.Buyer
-	28, // 5: paysidecar.flow.v2.ShapeOrderRequest.metadata:type_name -> paysidecar.flow.v2.ShapeOrderRequest.MetadataEntry
-	29, // 6: paysidecar.flow.v2.ShapeOrderResponse.fields:type_name -> paysidecar.flow.v2.ShapeOrderResponse.FieldsEntry
-	8,  // 7: paysidecar.flow.v2.ShapeOrderResponse.buyer:type_name -> paysidecar.flow.v2.Identity
-	30, // 8: paysidecar.flow.v2.PayParamsRequest.upstream:type_name -> paysidecar.flow.v2.PayParamsRequest.UpstreamEntry
-	8,  // 9: paysidecar.flow.v2.ExchangeCodeResponse.identity:type_name -> paysidecar.flow.v2.Identity
-	23, // 10: paysidecar.flow.v2.LogRequest.attrs:type_name -> paysidecar.flow.v2.Attr
-	2,  // 11: paysidecar.flow.v2.FlowService.GetInfo:input_type -> paysidecar.flow.v2.GetInfoRequest
-	5,  // 12: paysidecar.flow.v2.FlowService.Configure:input_type -> paysidecar.flow.v2.ConfigureRequest
-	9,  // 13: paysidecar.flow.v2.FlowService.ShapeOrder:input_type -> paysidecar.flow.v2.ShapeOrderRequest
-	11, // 14: paysidecar.flow.v2.FlowService.PayParams:input_type -> paysidecar.flow.v2.PayParamsRequest
-	13, // 15: paysidecar.flow.v2.FlowService.AuthorizeURL:input_type -> paysidecar.flow.v2.AuthorizeURLRequest
-	15, // 16: paysidecar.flow.v2.FlowService.ExchangeCode:input_type -> paysidecar.flow.v2.ExchangeCodeRequest
-	17, // 17: paysidecar.flow.v2.FlowService.Check:input_type -> paysidecar.flow.v2.CheckRequest
-	19, // 18: paysidecar.flow.v2.HostService.Sign:input_type -> paysidecar.flow.v2.SignRequest
-	21, // 19: paysidecar.flow.v2.HostService.Verify:input_type -> paysidecar.flow.v2.VerifyRequest
-	24, // 20: paysidecar.flow.v2.HostService.Log:input_type -> paysidecar.flow.v2.LogRequest
-	3,  // 21: paysidecar.flow.v2.FlowService.GetInfo:output_type -> paysidecar.flow.v2.GetInfoResponse
-	6,  // 22: paysidecar.flow.v2.FlowService.Configure:output_type -> paysidecar.flow.v2.ConfigureResponse
-	10, // 23: paysidecar.flow.v2.FlowService.ShapeOrder:output_type -> paysidecar.flow.v2.ShapeOrderResponse
-	12, // 24: paysidecar.flow.v2.FlowService.PayParams:output_type -> paysidecar.flow.v2.PayParamsResponse
-	14, // 25: paysidecar.flow.v2.FlowService.AuthorizeURL:output_type -> paysidecar.flow.v2.AuthorizeURLResponse
-	16, // 26: paysidecar.flow.v2.FlowService.ExchangeCode:output_type -> paysidecar.flow.v2.ExchangeCodeResponse
-	18, // 27: paysidecar.flow.v2.FlowService.Check:output_type -> paysidecar.flow.v2.CheckResponse
-	20, // 28: paysidecar.flow.v2.HostService.Sign:output_type -> paysidecar.flow.v2.SignResponse
-	22, // 29: paysidecar.flow.v2.HostService.Verify:output_type -> paysidecar.flow.v2.VerifyResponse
-	25, // 30: paysidecar.flow.v2.HostService.Log:output_type -> paysidecar.flow.v2.LogResponse
-	21, // [21:31] is the sub-list for method output_type
-	11, // [11:21] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	32, // 4: paysidecar.flow.v2.ConfigureRequest.merchants:type_name -> paysidecar.flow.v2.ConfigureRequest.MerchantsEntry
+	33, // 5: paysidecar.flow.v2.MerchantSettings.settings:type_name -> paysidecar.flow.v2.MerchantSettings.SettingsEntry
+	8,  // 6: paysidecar.flow.v2.ShapeOrderRequest.buyer:type_name -> paysidecar.flow.v2.Buyer
+	34, // 7: paysidecar.flow.v2.ShapeOrderRequest.metadata:type_name -> paysidecar.flow.v2.ShapeOrderRequest.MetadataEntry
+	35, // 8: paysidecar.flow.v2.ShapeOrderResponse.fields:type_name -> paysidecar.flow.v2.ShapeOrderResponse.FieldsEntry
+	9,  // 9: paysidecar.flow.v2.ShapeOrderResponse.buyer:type_name -> paysidecar.flow.v2.Identity
+	36, // 10: paysidecar.flow.v2.PayParamsRequest.upstream:type_name -> paysidecar.flow.v2.PayParamsRequest.UpstreamEntry
+	9,  // 11: paysidecar.flow.v2.ExchangeCodeResponse.identity:type_name -> paysidecar.flow.v2.Identity
+	19, // 12: paysidecar.flow.v2.LaunchLinksResponse.app:type_name -> paysidecar.flow.v2.AppLaunch
+	27, // 13: paysidecar.flow.v2.LogRequest.attrs:type_name -> paysidecar.flow.v2.Attr
+	6,  // 14: paysidecar.flow.v2.ConfigureRequest.MerchantsEntry.value:type_name -> paysidecar.flow.v2.MerchantSettings
+	2,  // 15: paysidecar.flow.v2.FlowService.GetInfo:input_type -> paysidecar.flow.v2.GetInfoRequest
+	5,  // 16: paysidecar.flow.v2.FlowService.Configure:input_type -> paysidecar.flow.v2.ConfigureRequest
+	10, // 17: paysidecar.flow.v2.FlowService.ShapeOrder:input_type -> paysidecar.flow.v2.ShapeOrderRequest
+	12, // 18: paysidecar.flow.v2.FlowService.PayParams:input_type -> paysidecar.flow.v2.PayParamsRequest
+	14, // 19: paysidecar.flow.v2.FlowService.AuthorizeURL:input_type -> paysidecar.flow.v2.AuthorizeURLRequest
+	16, // 20: paysidecar.flow.v2.FlowService.ExchangeCode:input_type -> paysidecar.flow.v2.ExchangeCodeRequest
+	21, // 21: paysidecar.flow.v2.FlowService.Check:input_type -> paysidecar.flow.v2.CheckRequest
+	18, // 22: paysidecar.flow.v2.FlowService.LaunchLinks:input_type -> paysidecar.flow.v2.LaunchLinksRequest
+	23, // 23: paysidecar.flow.v2.HostService.Sign:input_type -> paysidecar.flow.v2.SignRequest
+	25, // 24: paysidecar.flow.v2.HostService.Verify:input_type -> paysidecar.flow.v2.VerifyRequest
+	28, // 25: paysidecar.flow.v2.HostService.Log:input_type -> paysidecar.flow.v2.LogRequest
+	3,  // 26: paysidecar.flow.v2.FlowService.GetInfo:output_type -> paysidecar.flow.v2.GetInfoResponse
+	7,  // 27: paysidecar.flow.v2.FlowService.Configure:output_type -> paysidecar.flow.v2.ConfigureResponse
+	11, // 28: paysidecar.flow.v2.FlowService.ShapeOrder:output_type -> paysidecar.flow.v2.ShapeOrderResponse
+	13, // 29: paysidecar.flow.v2.FlowService.PayParams:output_type -> paysidecar.flow.v2.PayParamsResponse
+	15, // 30: paysidecar.flow.v2.FlowService.AuthorizeURL:output_type -> paysidecar.flow.v2.AuthorizeURLResponse
+	17, // 31: paysidecar.flow.v2.FlowService.ExchangeCode:output_type -> paysidecar.flow.v2.ExchangeCodeResponse
+	22, // 32: paysidecar.flow.v2.FlowService.Check:output_type -> paysidecar.flow.v2.CheckResponse
+	20, // 33: paysidecar.flow.v2.FlowService.LaunchLinks:output_type -> paysidecar.flow.v2.LaunchLinksResponse
+	24, // 34: paysidecar.flow.v2.HostService.Sign:output_type -> paysidecar.flow.v2.SignResponse
+	26, // 35: paysidecar.flow.v2.HostService.Verify:output_type -> paysidecar.flow.v2.VerifyResponse
+	29, // 36: paysidecar.flow.v2.HostService.Log:output_type -> paysidecar.flow.v2.LogResponse
+	26, // [26:37] is the sub-list for method output_type
+	15, // [15:26] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_paysidecar_flow_v2_flow_proto_init() }
@@ -1821,7 +2196,7 @@ func file_paysidecar_flow_v2_flow_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_paysidecar_flow_v2_flow_proto_rawDesc), len(file_paysidecar_flow_v2_flow_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   31,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -38,6 +38,7 @@ const (
 	FlowService_AuthorizeURL_FullMethodName = "/paysidecar.flow.v2.FlowService/AuthorizeURL"
 	FlowService_ExchangeCode_FullMethodName = "/paysidecar.flow.v2.FlowService/ExchangeCode"
 	FlowService_Check_FullMethodName        = "/paysidecar.flow.v2.FlowService/Check"
+	FlowService_LaunchLinks_FullMethodName  = "/paysidecar.flow.v2.FlowService/LaunchLinks"
 )
 
 // FlowServiceClient is the client API for FlowService service.
@@ -66,6 +67,10 @@ type FlowServiceClient interface {
 	// Check answers whether the flow can serve; the host calls it
 	// periodically and restarts a plugin that does not answer in time.
 	Check(ctx context.Context, in *CheckRequest, opts ...grpc.CallOption) (*CheckResponse, error)
+	// LaunchLinks answers the links that open the flow's app, from a
+	// browser or a native app, at the page that pays a checkout. A flow
+	// without such links answers the code "unsupported".
+	LaunchLinks(ctx context.Context, in *LaunchLinksRequest, opts ...grpc.CallOption) (*LaunchLinksResponse, error)
 }
 
 type flowServiceClient struct {
@@ -146,6 +151,16 @@ func (c *flowServiceClient) Check(ctx context.Context, in *CheckRequest, opts ..
 	return out, nil
 }
 
+func (c *flowServiceClient) LaunchLinks(ctx context.Context, in *LaunchLinksRequest, opts ...grpc.CallOption) (*LaunchLinksResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LaunchLinksResponse)
+	err := c.cc.Invoke(ctx, FlowService_LaunchLinks_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // FlowServiceServer is the server API for FlowService service.
 // All implementations must embed UnimplementedFlowServiceServer
 // for forward compatibility.
@@ -172,6 +187,10 @@ type FlowServiceServer interface {
 	// Check answers whether the flow can serve; the host calls it
 	// periodically and restarts a plugin that does not answer in time.
 	Check(context.Context, *CheckRequest) (*CheckResponse, error)
+	// LaunchLinks answers the links that open the flow's app, from a
+	// browser or a native app, at the page that pays a checkout. A flow
+	// without such links answers the code "unsupported".
+	LaunchLinks(context.Context, *LaunchLinksRequest) (*LaunchLinksResponse, error)
 	mustEmbedUnimplementedFlowServiceServer()
 }
 
@@ -202,6 +221,9 @@ func (UnimplementedFlowServiceServer) ExchangeCode(context.Context, *ExchangeCod
 }
 func (UnimplementedFlowServiceServer) Check(context.Context, *CheckRequest) (*CheckResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Check not implemented")
+}
+func (UnimplementedFlowServiceServer) LaunchLinks(context.Context, *LaunchLinksRequest) (*LaunchLinksResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method LaunchLinks not implemented")
 }
 func (UnimplementedFlowServiceServer) mustEmbedUnimplementedFlowServiceServer() {}
 func (UnimplementedFlowServiceServer) testEmbeddedByValue()                     {}
@@ -350,6 +372,24 @@ func _FlowService_Check_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _FlowService_LaunchLinks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LaunchLinksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FlowServiceServer).LaunchLinks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FlowService_LaunchLinks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FlowServiceServer).LaunchLinks(ctx, req.(*LaunchLinksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // FlowService_ServiceDesc is the grpc.ServiceDesc for FlowService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -384,6 +424,10 @@ var FlowService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Check",
 			Handler:    _FlowService_Check_Handler,
+		},
+		{
+			MethodName: "LaunchLinks",
+			Handler:    _FlowService_LaunchLinks_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -410,3 +410,29 @@ func ApplyRefund(r *store.Refund, t store.Transition) (applied, final bool) {
 	}
 	return true, t.To.Final()
 }
+
+// Checkout checks a checkout to create and fills in its times.
+func Checkout(c *store.Checkout) error {
+	if err := required("checkout", "id", c.ID, "merchant_id", c.MerchantID, "out_trade_no", c.OutTradeNo,
+		"flow", c.Flow); err != nil {
+		return err
+	}
+	if c.AmountFen <= 0 {
+		return invalid("checkout amount must be positive, got %d fen", c.AmountFen)
+	}
+	if c.ExpiresAt.IsZero() {
+		return invalid("checkout expires_at is required")
+	}
+	if err := JSON("checkout links", c.Links); err != nil {
+		return err
+	}
+	if c.CreatedAt.IsZero() {
+		c.CreatedAt = Now()
+	}
+	if c.UpdatedAt.IsZero() {
+		c.UpdatedAt = c.CreatedAt
+	}
+	c.CreatedAt, c.UpdatedAt, c.ExpiresAt = Time(c.CreatedAt), Time(c.UpdatedAt), Time(c.ExpiresAt)
+	c.ClaimedAt = Time(c.ClaimedAt)
+	return nil
+}
