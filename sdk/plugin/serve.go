@@ -85,7 +85,10 @@ func WithTestServe(test *goplugin.ServeTestConfig) ServeOption {
 // else in one of its own. It speaks gRPC only, with the handshake of
 // Handshake and the contract versions of ServerPlugins; a binary started
 // by hand, without the host's magic cookie, prints an explanation and exits
-// with status 1. A plugin's main calls it and nothing else.
+// with status 1. A plugin's main calls it and nothing else. Outside tests
+// it sets the process's GOGC, soft memory limit and GOMAXPROCS for a small
+// footprint (PluginGCPercent, PluginMemoryLimit, PluginMaxProcs) unless
+// the environment sets them.
 func Serve(flow Flow, opts ...ServeOption) {
 	cfg := serveConfig{logLevel: slog.LevelInfo}
 	for _, o := range opts {
@@ -112,6 +115,11 @@ func Serve(flow Flow, opts ...ServeOption) {
 			cfg.tracerProvider = tp
 			defer stop()
 		}
+	}
+	if cfg.test == nil {
+		// A process of its own: tuned for a small footprint (see
+		// PluginGCPercent), unless its environment says otherwise.
+		tuneRuntime(os.Getenv)
 	}
 	if cfg.test == nil && os.Getenv(MagicCookieKey) == MagicCookieValue {
 		// A plugin started by its host lives no longer than the host.

@@ -317,10 +317,7 @@ func (l *Ledger) ApplyPayment(ctx context.Context, paymentID string, r Result) (
 		return store.Payment{}, false, fmt.Errorf("ledger: get payment %s: %w", paymentID, err)
 	}
 	if stale(p, r) {
-		l.results.WithLabelValues(KindPayment, r.Source, "stale").Inc()
-		l.log.Info("result about an earlier order of the payment; ignored",
-			slog.String("id", p.ID), slog.String("req_seq_id", p.ReqSeqID), slog.String("result_req_seq_id", r.ReqSeqID),
-			slog.String("source", r.Source))
+		l.ignoreStale(p, r)
 		return p, false, nil
 	}
 	t, err := l.paymentTransition(p, r)
@@ -405,6 +402,15 @@ func (l *Ledger) at(r Result) time.Time {
 		return r.At.UTC().Truncate(time.Microsecond)
 	}
 	return l.now().UTC().Truncate(time.Microsecond)
+}
+
+// ignoreStale counts and logs result r, which is about an order payment p
+// replaced (see stale).
+func (l *Ledger) ignoreStale(p store.Payment, r Result) {
+	l.results.WithLabelValues(KindPayment, r.Source, "stale").Inc()
+	l.log.Info("result about an earlier order of the payment; ignored",
+		slog.String("id", p.ID), slog.String("req_seq_id", p.ReqSeqID), slog.String("result_req_seq_id", r.ReqSeqID),
+		slog.String("source", r.Source))
 }
 
 // stale reports whether r is about another order than the one payment p

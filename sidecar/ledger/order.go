@@ -304,23 +304,60 @@ func (l *Ledger) ScheduleQuery(ctx context.Context, kind, id string, next time.T
 	return nil
 }
 
-// ApplyNotification records the verified notification n, about the
-// payment or refund (kind) objectID, and applies its result r. A
-// notification is applied even when it was seen before: a crash between
-// recording and applying must not lose the result, and applying twice
-// changes nothing. It reports the object's state after the call, whether
-// r moved it and whether n was new.
-func (l *Ledger) ApplyNotification(ctx context.Context, n store.Notification, kind, objectID string, r Result) (status store.Status, applied, isNew bool, err error) {
-	isNew, err = l.st.RecordNotification(ctx, n)
+// ApplyNotification records the verified notification n and applies its
+// result r to the payment pay or the refund ref it names (whichever is not
+// nil), as the caller read it when it matched the notification. It reports
+// the object's state after the call, whether r moved it and whether n was
+// new.
+//
+// It is one store write: the notification, the object's new state and its
+// event are committed together (store.ApplyNotification), so a
+// notification costs one commit, and the object is not read again: the
+// transition and its event are built from pay or ref, and the store
+// re-reads the row under its write lock and applies the transition only
+// if it still moves the object forward. A result that cannot move the
+// object (already final, or about an order the payment replaced) only
+// records n. A notification is applied even when it was seen before: a
+// crash before an earlier attempt's commit left nothing, and applying
+// twice changes nothing.
+func (l *Ledger) ApplyNotification(ctx context.Context, n store.Notification, pay *store.Payment, ref *store.Refund, r Result) (status store.Status, applied, isNew bool, err error) {
+	var (
+		t    store.Transition
+		have store.Status
+	)
+	switch {
+	case pay != nil:
+		n.Kind, n.ObjectID, have = KindPayment, pay.ID, pay.Status
+		if stale(*pay, r) {
+			l.ignoreStale(*pay, r)
+			isNew, err := l.RecordNotification(ctx, n)
+			return have, false, isNew, err
+		}
+		t, err = l.paymentTransition(*pay, r)
+	case ref != nil:
+		n.Kind, n.ObjectID, have = KindRefund, ref.ID, ref.Status
+		t, err = l.refundTransition(*ref, r)
+	default:
+		return "", false, false, errors.New("ledger: apply notification: it names neither a payment nor a refund")
+	}
 	if err != nil {
-		return "", false, false, fmt.Errorf("ledger: record notification: %w", err)
+		return have, false, false, fmt.Errorf("ledger: %s %s: %w", n.Kind, n.ObjectID, err)
 	}
-	if kind == KindRefund {
-		rf, applied, err := l.ApplyRefund(ctx, objectID, r)
-		return rf.Status, applied, isNew, err
+	if !have.CanMoveTo(t.To) {
+		l.unchanged(n.Kind, n.ObjectID, have, t.To, r)
+		isNew, err := l.RecordNotification(ctx, n)
+		return have, false, isNew, err
 	}
-	p, applied, err := l.ApplyPayment(ctx, objectID, r)
-	return p.Status, applied, isNew, err
+	res, err := l.st.ApplyNotification(ctx, n, t)
+	if err != nil {
+		return have, false, false, fmt.Errorf("ledger: apply notification to %s %s: %w", n.Kind, n.ObjectID, err)
+	}
+	status = res.Payment.Status
+	if n.Kind == KindRefund {
+		status = res.Refund.Status
+	}
+	l.tally(ctx, n.Kind, n.ObjectID, res.Applied, status, t, r)
+	return status, res.Applied, res.New, nil
 }
 
 // RecordNotification keeps the verified notification n for audit without

@@ -376,7 +376,7 @@ func (h *Handler) handle(ctx context.Context, n nkp.Notification, span trace.Spa
 		}
 		return ack, "ignored", nil
 	}
-	status, applied, isNew, err := h.led.ApplyNotification(ctx, rec, *kind, objectID, res)
+	status, applied, isNew, err := h.led.ApplyNotification(ctx, rec, pay, ref, res)
 	if err != nil {
 		if errors.Is(err, ledger.ErrAmountMismatch) {
 			return "", "", &refusal{status: http.StatusUnprocessableEntity, reason: ReasonAmountMismatch, msg: "amount does not match the order", err: err}

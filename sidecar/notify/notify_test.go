@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -61,9 +62,28 @@ type failingStore struct {
 	failRecord     bool
 	hold           chan struct{}
 	entered        chan struct{}
+	// writes counts the calls that write; reads those of GetPayment and
+	// GetRefund (the lookups by req_seq_id are not counted).
+	writes, reads atomic.Int64
+}
+
+func (s *failingStore) GetPayment(ctx context.Context, id string) (store.Payment, error) {
+	s.reads.Add(1)
+	return s.Store.GetPayment(ctx, id)
+}
+
+func (s *failingStore) GetRefund(ctx context.Context, id string) (store.Refund, error) {
+	s.reads.Add(1)
+	return s.Store.GetRefund(ctx, id)
+}
+
+func (s *failingStore) TransitionRefund(ctx context.Context, id string, t store.Transition) (store.Refund, bool, error) {
+	s.writes.Add(1)
+	return s.Store.TransitionRefund(ctx, id, t)
 }
 
 func (s *failingStore) TransitionPayment(ctx context.Context, id string, t store.Transition) (store.Payment, bool, error) {
+	s.writes.Add(1)
 	s.mu.Lock()
 	fail := s.failTransition
 	s.mu.Unlock()
@@ -73,7 +93,21 @@ func (s *failingStore) TransitionPayment(ctx context.Context, id string, t store
 	return s.Store.TransitionPayment(ctx, id, t)
 }
 
+// ApplyNotification fails when either the record or the transition is
+// set to fail: it is both in one transaction.
+func (s *failingStore) ApplyNotification(ctx context.Context, n store.Notification, t store.Transition) (store.NotificationResult, error) {
+	s.writes.Add(1)
+	s.mu.Lock()
+	fail := s.failRecord || s.failTransition
+	s.mu.Unlock()
+	if fail {
+		return store.NotificationResult{}, errors.New("disk full")
+	}
+	return s.Store.ApplyNotification(ctx, n, t)
+}
+
 func (s *failingStore) RecordNotification(ctx context.Context, n store.Notification) (bool, error) {
+	s.writes.Add(1)
 	s.mu.Lock()
 	fail := s.failRecord
 	s.mu.Unlock()
@@ -484,6 +518,44 @@ func TestSecurity(t *testing.T) {
 	}
 }
 
+// TestOneWritePerNotification: a notification that moves a payment or a
+// refund costs one store write (one commit) and no second read of the
+// object; the same result again, which moves nothing, costs one write
+// too (the notification is kept).
+func TestOneWritePerNotification(t *testing.T) {
+	f := newFixture(t, notify.Config{})
+	p := f.payment(t, "pay_1", 1000)
+	r := f.refund(t, "ref_1", "pay_1", 300)
+	refund := map[string]any{"huifu_id": merchant, "req_date": r.ReqDate, "req_seq_id": r.ReqSeqID, "ord_amt": "3.00",
+		"trans_stat": "S", "nkp_seq_id": "rn-ref_1", "trans_type": nkp.TransRefund}
+	for _, c := range []struct {
+		name string
+		data map[string]any
+	}{
+		{"payment", payData(p, "S", "10.00")},
+		{"payment, same result again", func() map[string]any {
+			d := payData(p, "S", "10.00")
+			d["resp_desc"] = "again" // not the same bytes: not answered from the duplicate cache
+			return d
+		}()},
+		{"refund", refund},
+	} {
+		w, rd := f.fs.writes.Load(), f.fs.reads.Load()
+		if code, body := f.postForm(t, f.sign(t, c.data)); code != http.StatusOK || !strings.HasPrefix(body, "RECV_ORD_ID_") {
+			t.Fatalf("%s: %d %q", c.name, code, body)
+		}
+		if n := f.fs.writes.Load() - w; n != 1 {
+			t.Errorf("%s: %d store writes, want 1", c.name, n)
+		}
+		if n := f.fs.reads.Load() - rd; n != 0 {
+			t.Errorf("%s: the object was read %d more times after its lookup", c.name, n)
+		}
+	}
+	if got, _ := f.st.GetPayment(context.Background(), "pay_1"); got.Status != store.StatusSucceeded || got.RefundedFen != 300 {
+		t.Fatalf("payment after the notifications: %s, refunded %d", got.Status, got.RefundedFen)
+	}
+}
+
 func TestNothingAckedBeforeDurable(t *testing.T) {
 	f := newFixture(t, notify.Config{})
 	p := f.payment(t, "pay_1", 100)
@@ -501,8 +573,8 @@ func TestNothingAckedBeforeDurable(t *testing.T) {
 	if got.Status != store.StatusProcessing || len(f.events(t)) != 0 {
 		t.Fatalf("state changed despite the failure: %s", got.Status)
 	}
-	// The notification was recorded by the second try but not applied;
-	// the upstream's retry must still apply it.
+	// Neither try stored anything (the record and the transition are one
+	// write); the upstream's retry must apply it.
 	f.fs.set(false, false)
 	if code, body := f.postForm(t, n); code != 200 || body != "RECV_ORD_ID_seq-pay_1" {
 		t.Fatalf("retry: %d %q", code, body)

@@ -51,6 +51,47 @@ const maxRounds = 3
 // minCloseAge is how old an order must be before the upstream closes it.
 const minCloseAge = time.Minute
 
+// The cost of a create, and why it is no less (the crash-safety argument).
+//
+// A create without an Idempotency-Key costs one read, two plugin calls,
+// two commits and one upstream call, in this order:
+//
+//  1. The lookup of out_trade_no: a repeated request is answered from the
+//     payment as it stands (existing) and never reaches the plugin or the
+//     upstream. It reads; it does not write.
+//  2. ShapeOrder: the flow's fields (trade_type, wx_data, …) are part of
+//     the signed order, so they are needed before anything is stored.
+//  3. Commit 1, OpenPayment: the pending payment and the record of its
+//     order (the exact request, req_seq_id included) are durable before
+//     the order is sent. This is the commit that cannot go: if the process
+//     dies after the send, the retry finds the record and sends the very
+//     same order again, which the upstream books once per req_seq_id (or
+//     answers 20000000, and recover finds out what became of it); without
+//     it the retry would place a second order the buyer could also pay.
+//     It is also where a concurrent twin with the same out_trade_no loses
+//     (store.ErrConflict).
+//  4. The signed upstream call.
+//  5. PayParams: the front end's parameters are built from the verified
+//     answer, which only exists now, so this plugin call cannot be folded
+//     into ShapeOrder.
+//  6. Commit 2, OrderAccepted: the answer and the pay parameters are
+//     durable before the application sees them, so that a repeat of the
+//     request gets the same parameters (for the same upstream order)
+//     rather than a replacement order; a crash between the upstream's
+//     answer and this commit is the "answer lost" case the retry recovers
+//     from. Its event, when the answer is already final, is in the same
+//     transaction.
+//
+// Concurrent creates share the fsync of each commit (the store's group
+// commit), so at any concurrency above one the two commits cost far less
+// than two fsyncs each. The payment's lock (s.orders) is in memory: it
+// orders this process's writers of one payment and costs no system call.
+// An Idempotency-Key adds the key's reservation before and its answer
+// after (package api): the reservation is what refuses a concurrent twin
+// and must be durable before the work starts; the answer could share
+// commit 2 only if the API's answer were known before it, which it is not
+// (it is built from commit 2's result).
+
 // Create places a payment: it checks the request, has the flow plugin
 // shape the order, stores the payment with its order record, sends the
 // order and has the flow plugin build the front end's parameters from the
