@@ -201,6 +201,13 @@ func CPUTime(pid int) time.Duration {
 // ChildNamed returns the pid of parent's child process whose executable is
 // named name, or 0.
 func ChildNamed(parent int, name string) int {
+	return Children(parent)[name]
+}
+
+// Children returns parent's child processes by the name of their
+// executable.
+func Children(parent int) map[string]int {
+	out := map[string]int{}
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
@@ -211,11 +218,11 @@ func ChildNamed(parent int, name string) int {
 		if err != nil || s.PPID != parent {
 			continue
 		}
-		if exe, _ := os.Readlink(filepath.Join("/proc", e.Name(), "exe")); filepath.Base(exe) == name {
-			return pid
+		if exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe")); err == nil {
+			out[filepath.Base(exe)] = pid
 		}
 	}
-	return 0
+	return out
 }
 
 // LoadAverage returns the three load averages of /proc/loadavg, e.g.

@@ -22,9 +22,6 @@ import (
 // flowName is the flow every create uses: it needs no buyer.
 const flowName = "alipay-native"
 
-// plugins are the flow plugins the sidecar runs.
-var plugins = []string{"alipay-native", "wechat-jsapi", "wechat-miniapp"}
-
 // sandboxProc is the sandbox upstream, a process of its own.
 type sandboxProc struct {
 	proc *localproc.Proc
@@ -140,14 +137,10 @@ func (s *sidecarProc) stop() {
 }
 
 // pids returns the processes whose CPU is the sidecar's: the host and each
-// plugin, by name.
+// of its children (the flow plugins), by name.
 func (s *sidecarProc) pids() map[string]int {
-	out := map[string]int{"host": s.proc.PID()}
-	for _, name := range plugins {
-		if pid := localproc.ChildNamed(s.proc.PID(), name); pid > 0 {
-			out[name] = pid
-		}
-	}
+	out := localproc.Children(s.proc.PID())
+	out["host"] = s.proc.PID()
 	return out
 }
 

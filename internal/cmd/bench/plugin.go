@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"os"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/paysidecar/paysidecar/internal/localproc"
-	"golang.org/x/sys/unix"
 )
 
 // pluginRun is what was measured of the flow plugin.
@@ -68,11 +70,17 @@ func measurePlugin(ctx context.Context, p plan, sc *sidecarProc, r *results) err
 	return nil
 }
 
-// sinceBoot is the time since boot, on the clock of /proc start times.
+// sinceBoot is the time since boot from /proc/uptime, on the clock (and
+// at the 10 ms resolution) of /proc start times.
 func sinceBoot() time.Duration {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
+	b, err := os.ReadFile("/proc/uptime")
+	if err != nil {
 		return 0
 	}
-	return time.Duration(ts.Nano())
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	s, _ := strconv.ParseFloat(f[0], 64)
+	return time.Duration(s * float64(time.Second))
 }
