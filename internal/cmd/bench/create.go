@@ -53,7 +53,8 @@ func cpuOf(pids map[string]int) map[string]time.Duration {
 }
 
 // measureClosed runs the closed loops: at each concurrency, the sidecar
-// for closedFor then the direct client for closedFor, repeats times.
+// and the direct client for closedFor each, in alternating turns,
+// repeats times.
 func measureClosed(ctx context.Context, p plan, sb *sandboxProc, sc *sidecarProc, r *results) error {
 	direct := directJSPay(sb.direct())
 	// Warm both paths: connections, plugin, statement caches.
@@ -66,30 +67,55 @@ func measureClosed(ctx context.Context, p plan, sb *sandboxProc, sc *sidecarProc
 	r.closed = map[int][]closedRun{}
 	for rep := range p.repeats {
 		for _, c := range concurrencies {
-			pids := sc.pids()
-			pids["sandbox"] = sb.proc.PID()
-			before := cpuOf(pids)
-			side := closedLoop(ctx, c, p.closedFor, sc.pool.create)
-			after := cpuOf(pids)
-			if side.firstErr != nil && side.ops == 0 {
-				return fmt.Errorf("sidecar at concurrency %d: %w", c, side.firstErr)
+			run, err := closedInterleaved(ctx, p, c, sb, sc, direct)
+			if err != nil {
+				return err
 			}
-			run := closedRun{sidecar: side, cpu: map[string]float64{}}
-			for name := range pids {
-				run.cpu[name] = ms(after[name]-before[name]) / float64(max(side.ops, 1))
-			}
-			self := processCPU()
-			run.direct = closedLoop(ctx, c, p.closedFor, direct)
-			if run.direct.firstErr != nil && run.direct.ops == 0 {
-				return fmt.Errorf("direct at concurrency %d: %w", c, run.direct.firstErr)
-			}
-			run.cpu["client"] = ms(processCPU()-self) / float64(max(run.direct.ops, 1))
 			r.closed[c] = append(r.closed[c], run)
 			log.Printf("  repeat %d, concurrency %d: sidecar %.0f/s (%d errors), direct %.0f/s (%d errors), host+plugins %.2f ms CPU per create",
-				rep+1, c, side.perSecond(), side.errs, run.direct.perSecond(), run.direct.errs, run.sidecarCPU())
+				rep+1, c, run.sidecar.perSecond(), run.sidecar.errs, run.direct.perSecond(), run.direct.errs, run.sidecarCPU())
 		}
 	}
 	return nil
+}
+
+// turns is how many turns the sidecar and the direct client take in
+// each repeat: on a shared machine whose load drifts, alternating short
+// turns puts both under the same load.
+const turns = 4
+
+// closedInterleaved runs one repeat at concurrency c: the sidecar and the
+// direct client in alternating turns of closedFor/turns, summed.
+func closedInterleaved(ctx context.Context, p plan, c int, sb *sandboxProc, sc *sidecarProc, direct op) (closedRun, error) {
+	pids := sc.pids()
+	pids["sandbox"] = sb.proc.PID()
+	used := map[string]time.Duration{}
+	var client time.Duration
+	var run closedRun
+	turn := p.closedFor / turns
+	for range turns {
+		before := cpuOf(pids)
+		side := closedLoop(ctx, c, turn, sc.pool.create)
+		after := cpuOf(pids)
+		for name := range pids {
+			used[name] += after[name] - before[name]
+		}
+		run.sidecar = run.sidecar.add(side)
+		self := processCPU()
+		run.direct = run.direct.add(closedLoop(ctx, c, turn, direct))
+		client += processCPU() - self
+	}
+	if run.sidecar.ops == 0 {
+		return run, fmt.Errorf("sidecar at concurrency %d: %w", c, run.sidecar.firstErr)
+	}
+	if run.direct.ops == 0 {
+		return run, fmt.Errorf("direct at concurrency %d: %w", c, run.direct.firstErr)
+	}
+	run.cpu = map[string]float64{"client": ms(client) / float64(run.direct.ops)}
+	for name, d := range used {
+		run.cpu[name] = ms(d) / float64(run.sidecar.ops)
+	}
+	return run, nil
 }
 
 // sidecarCPU is the CPU per create of the host and every plugin, in ms.
@@ -111,18 +137,22 @@ type openRun struct {
 // openRate is the open loop's rate of creates per second.
 const openRate = 50
 
-// measureOpen runs the open loop at 50/s through the sidecar and then
-// straight to the sandbox, repeats times.
+// measureOpen runs the open loop at 50/s through the sidecar and straight
+// to the sandbox, in alternating turns, repeats times.
 func measureOpen(ctx context.Context, p plan, sb *sandboxProc, sc *sidecarProc, r *results) error {
 	direct := directJSPay(sb.direct())
 	for rep := range p.repeats {
-		side, err := openLoop(ctx, openRate, p.openFor, sc.pool.create)
-		if err != nil {
-			return fmt.Errorf("sidecar: %w", err)
-		}
-		base, err := openLoop(ctx, openRate, p.openFor, direct)
-		if err != nil {
-			return fmt.Errorf("direct: %w", err)
+		var side, base []time.Duration
+		for range turns {
+			l, err := openLoop(ctx, openRate, p.openFor/turns, sc.pool.create)
+			if err != nil {
+				return fmt.Errorf("sidecar: %w", err)
+			}
+			side = append(side, l...)
+			if l, err = openLoop(ctx, openRate, p.openFor/turns, direct); err != nil {
+				return fmt.Errorf("direct: %w", err)
+			}
+			base = append(base, l...)
 		}
 		r.open = append(r.open, openRun{sidecar: side, direct: base})
 		log.Printf("  repeat %d: sidecar p50 %s p99 %s, direct p50 %s p99 %s", rep+1,

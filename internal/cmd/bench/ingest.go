@@ -82,14 +82,14 @@ func postNotice(ctx context.Context, hc *http.Client, target string, form url.Va
 	return nil
 }
 
-// measureIngest posts p.notices notifications from 64 concurrent senders,
-// then measures the raw commit rate, repeats times. Between repeats it
+// measureIngest posts n notifications from 64 concurrent senders, then
+// measures the raw commit rate for rawFor, repeats times. Between repeats it
 // waits until every webhook was delivered, so that delivery does not
 // spill into the next repeat.
-func measureIngest(ctx context.Context, p plan, sb *sandboxProc, sc *sidecarProc, raw rawStore, out *[]ingestRun) error {
+func measureIngest(ctx context.Context, repeats, n int, rawFor time.Duration, sb *sandboxProc, sc *sidecarProc, raw rawStore, out *[]ingestRun) error {
 	hc := keepAlive()
-	for rep := range p.repeats {
-		pays, forms, err := notices(ctx, sb, sc, p.notices)
+	for rep := range repeats {
+		pays, forms, err := notices(ctx, sb, sc, n)
 		if err != nil {
 			return err
 		}
@@ -119,7 +119,7 @@ func measureIngest(ctx context.Context, p plan, sb *sandboxProc, sc *sidecarProc
 		if err := sc.hook.waitAll(ctx, ids, 5*time.Minute); err != nil {
 			return err
 		}
-		rate, err := raw.commitRate(ctx, p.rawFor)
+		rate, err := raw.commitRate(ctx, rawFor)
 		if err != nil {
 			return fmt.Errorf("raw commits: %w", err)
 		}

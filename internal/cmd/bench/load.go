@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/paysidecar/paysidecar/internal/localproc"
 	"github.com/paysidecar/paysidecar/sdk/client"
 )
 
@@ -19,6 +20,15 @@ type closedResult struct {
 	ops, errs int64
 	elapsed   time.Duration
 	firstErr  error
+}
+
+// add sums two loops' counts and times, keeping the first error.
+func (c closedResult) add(o closedResult) closedResult {
+	c.ops, c.errs, c.elapsed = c.ops+o.ops, c.errs+o.errs, c.elapsed+o.elapsed
+	if c.firstErr == nil {
+		c.firstErr = o.firstErr
+	}
+	return c
 }
 
 // perSecond is the throughput of the loop.
@@ -108,6 +118,10 @@ type pool struct {
 	made    int
 	payable []client.Payment
 	seq     atomic.Int64
+	// rssAt is the count of payments at which rss, the flow plugin's
+	// resident memory in MiB, is read (0: never).
+	rssAt int
+	rss   float64
 }
 
 // create places one payment through the sidecar and keeps it.
@@ -119,6 +133,9 @@ func (p *pool) create(ctx context.Context, _ int64) error {
 	p.mu.Lock()
 	p.made++
 	p.payable = append(p.payable, pay)
+	if p.made == p.rssAt {
+		p.rss = localproc.RSSMiB(localproc.ChildNamed(p.sc.proc.PID(), flowName))
+	}
 	p.mu.Unlock()
 	return nil
 }

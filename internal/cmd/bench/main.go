@@ -68,7 +68,8 @@ type plan struct {
 	closedFor   time.Duration // each closed loop
 	openFor     time.Duration // each open loop at 50/s
 	rsaPairs    int           // sign+verify pairs of the RSA baseline
-	notices     int           // notifications per ingest run
+	notices     int           // notifications per ingest run on SQLite
+	noticesPG   int           // notifications per ingest run on PostgreSQL
 	rawFor      time.Duration // each raw commit run
 	deliverFor  time.Duration // each run at 20/s
 	rssPayments int           // payments before the plugin's RSS is read
@@ -77,10 +78,10 @@ type plan struct {
 func (o options) plan() plan {
 	if o.smoke {
 		return plan{repeats: 1, closedFor: 300 * time.Millisecond, openFor: 400 * time.Millisecond, rsaPairs: 5,
-			notices: 40, rawFor: 200 * time.Millisecond, deliverFor: 500 * time.Millisecond, rssPayments: 20}
+			notices: 40, noticesPG: 40, rawFor: 200 * time.Millisecond, deliverFor: 500 * time.Millisecond, rssPayments: 20}
 	}
 	return plan{repeats: max(o.repeats, 1), closedFor: 4 * time.Second, openFor: 8 * time.Second, rsaPairs: 200,
-		notices: 1500, rawFor: 2 * time.Second, deliverFor: 8 * time.Second, rssPayments: 1000}
+		notices: 1000, noticesPG: 500, rawFor: 2 * time.Second, deliverFor: 8 * time.Second, rssPayments: 1000}
 }
 
 // run measures every figure and writes the report to out.
@@ -113,6 +114,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return err
 	}
 	defer sq.stop()
+	sq.pool.rssAt = p.rssPayments
 	if err := measureSQLite(ctx, p, sb, sq, r); err != nil {
 		return err
 	}
@@ -129,7 +131,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 			return err
 		}
 		defer sp.stop()
-		if err := measureIngest(ctx, p, sb, sp, pg, &r.ingestPG); err != nil {
+		if err := measureIngest(ctx, p.repeats, p.noticesPG, p.rawFor, sb, sp, pg, &r.ingestPG); err != nil {
 			return fmt.Errorf("postgres ingest: %w", err)
 		}
 		sp.stop()
@@ -151,7 +153,7 @@ func measureSQLite(ctx context.Context, p plan, sb *sandboxProc, sc *sidecarProc
 		return fmt.Errorf("open loop: %w", err)
 	}
 	log.Printf("notification ingest (SQLite)")
-	if err := measureIngest(ctx, p, sb, sc, sqliteRaw(sc.dir), &r.ingestSQLite); err != nil {
+	if err := measureIngest(ctx, p.repeats, p.notices, p.rawFor, sb, sc, sqliteRaw(sc.dir), &r.ingestSQLite); err != nil {
 		return fmt.Errorf("sqlite ingest: %w", err)
 	}
 	log.Printf("notification → application at 20/s")

@@ -20,8 +20,9 @@ type pluginRun struct {
 	ready    []float64 // start → ready, ms, one per repeat
 }
 
-// measurePlugin reads the flow plugin's resident memory once at least
-// p.rssPayments payments went through it, then kills it repeats times and
+// measurePlugin reports the flow plugin's resident memory as the pool read
+// it when the p.rssPayments-th payment went through (creating payments
+// until then if the run made fewer), then kills the plugin repeats times and
 // times each new process from its start (its /proc start time) until the
 // host reports it up (paysidecar_plugin_up), polling every 2 ms.
 func measurePlugin(ctx context.Context, p plan, sc *sidecarProc, r *results) error {
@@ -32,7 +33,9 @@ func measurePlugin(ctx context.Context, p plan, sc *sidecarProc, r *results) err
 	if pid == 0 {
 		return fmt.Errorf("no %s plugin process", flowName)
 	}
-	r.plugin.payments, r.plugin.rssMiB = sc.pool.created(), localproc.RSSMiB(pid)
+	sc.pool.mu.Lock()
+	r.plugin.payments, r.plugin.rssMiB = sc.pool.rssAt, sc.pool.rss
+	sc.pool.mu.Unlock()
 	log.Printf("  %s RSS %.1f MiB after %d payments", flowName, r.plugin.rssMiB, r.plugin.payments)
 	up := fmt.Sprintf(`paysidecar_plugin_up{plugin=%q}`, flowName)
 	for rep := range p.repeats {
