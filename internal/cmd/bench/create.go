@@ -55,7 +55,7 @@ func cpuOf(pids map[string]int) map[string]time.Duration {
 // measureClosed runs the closed loops: at each concurrency, the sidecar
 // and the direct client for closedFor each, in alternating turns,
 // repeats times.
-func measureClosed(ctx context.Context, p plan, sb *sandboxProc, sc *sidecarProc, r *results) error {
+func measureClosed(ctx context.Context, p plan, sb *sandboxProc, sc *sidecarProc, prof *profiler, r *results) error {
 	direct := directJSPay(sb.direct())
 	// Warm both paths: connections, plugin, statement caches.
 	if res := closedLoop(ctx, 8, p.closedFor/4, sc.pool.create); res.firstErr != nil {
@@ -67,7 +67,12 @@ func measureClosed(ctx context.Context, p plan, sb *sandboxProc, sc *sidecarProc
 	r.closed = map[int][]closedRun{}
 	for rep := range p.repeats {
 		for _, c := range concurrencies {
+			wait := func() {}
+			if rep == 0 && c == 8 {
+				wait = prof.start(ctx, sc, "host-create-c8", 2*p.closedFor)
+			}
 			run, err := closedInterleaved(ctx, p, c, sb, sc, direct)
+			wait()
 			if err != nil {
 				return err
 			}

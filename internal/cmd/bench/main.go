@@ -44,6 +44,7 @@ func main() {
 	flag.StringVar(&o.bin, "bin", "bin", "directory with paysidecar and plugins/")
 	flag.BoolVar(&o.smoke, "smoke", false, "run a seconds-long version (checks that every figure is produced; its numbers mean nothing)")
 	flag.IntVar(&o.repeats, "repeats", 3, "repeats of each figure")
+	flag.StringVar(&o.profile, "profile", "", "save CPU profiles of the host (closed loop at concurrency 8, SQLite ingest) in this directory; needs admin.pprof")
 	flag.StringVar(&o.postgres, "postgres", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL server for the PostgreSQL figures (empty: skip them)")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
@@ -60,6 +61,7 @@ type options struct {
 	smoke    bool
 	repeats  int
 	postgres string
+	profile  string
 }
 
 // plan is how long and how much each figure runs.
@@ -96,6 +98,13 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var prof *profiler
+	if o.profile != "" {
+		if err := os.MkdirAll(o.profile, 0o755); err != nil {
+			return err
+		}
+		prof = &profiler{dir: o.profile}
+	}
 	r := &results{began: time.Now(), loadBefore: loadAverage(), smoke: o.smoke, repeats: p.repeats}
 
 	log.Printf("RSA baseline")
@@ -109,13 +118,13 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 	defer sb.stop()
 
-	sq, err := startSidecar(ctx, bin, filepath.Join(dir, "sqlite"), sb, storeSQLite(filepath.Join(dir, "sqlite", "paysidecar.db")))
+	sq, err := startSidecar(ctx, bin, filepath.Join(dir, "sqlite"), sb, append(storeSQLite(filepath.Join(dir, "sqlite", "paysidecar.db")), prof.env()...))
 	if err != nil {
 		return err
 	}
 	defer sq.stop()
 	sq.pool.rssAt = p.rssPayments
-	if err := measureSQLite(ctx, p, sb, sq, r); err != nil {
+	if err := measureSQLite(ctx, p, sb, sq, prof, r); err != nil {
 		return err
 	}
 	sq.stop()
@@ -143,9 +152,9 @@ func run(ctx context.Context, o options, out io.Writer) error {
 }
 
 // measureSQLite runs every figure that uses the SQLite sidecar.
-func measureSQLite(ctx context.Context, p plan, sb *sandboxProc, sc *sidecarProc, r *results) error {
+func measureSQLite(ctx context.Context, p plan, sb *sandboxProc, sc *sidecarProc, prof *profiler, r *results) error {
 	log.Printf("create: closed loops at concurrency 1, 8, 64")
-	if err := measureClosed(ctx, p, sb, sc, r); err != nil {
+	if err := measureClosed(ctx, p, sb, sc, prof, r); err != nil {
 		return fmt.Errorf("closed loops: %w", err)
 	}
 	log.Printf("create: open loop at 50/s")
@@ -153,7 +162,10 @@ func measureSQLite(ctx context.Context, p plan, sb *sandboxProc, sc *sidecarProc
 		return fmt.Errorf("open loop: %w", err)
 	}
 	log.Printf("notification ingest (SQLite)")
-	if err := measureIngest(ctx, p.repeats, p.notices, p.rawFor, sb, sc, sqliteRaw(sc.dir), &r.ingestSQLite); err != nil {
+	wait := prof.start(ctx, sc, "host-ingest-sqlite", 10*time.Second)
+	err := measureIngest(ctx, p.repeats, p.notices, p.rawFor, sb, sc, sqliteRaw(sc.dir), &r.ingestSQLite)
+	wait()
+	if err != nil {
 		return fmt.Errorf("sqlite ingest: %w", err)
 	}
 	log.Printf("notification → application at 20/s")
