@@ -26,15 +26,16 @@ type Proc struct {
 	Exited chan struct{}
 }
 
-// Start runs path with args in a process group of its own, with a minimal
-// environment (PATH, HOME set to the log's directory) plus env, and its
-// output appended to logPath.
+// Start runs path with args in a process group of its own, in the log's
+// directory with a minimal environment (PATH, HOME set to that directory)
+// plus env, and its output written to logPath.
 func Start(path string, args []string, logPath string, env ...string) (*Proc, error) {
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", path, err)
 	}
 	cmd := exec.Command(path, args...)
+	cmd.Dir = filepath.Dir(logPath)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + filepath.Dir(logPath)}, env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -19,8 +19,8 @@ var concurrencies = []int{1, 8, 64}
 type closedRun struct {
 	sidecar, direct closedResult
 	// cpu is CPU per create in ms by process: "host", each plugin,
-	// "sandbox"; "client" is this process during the direct loop, per
-	// order.
+	// "sandbox"; "client" and "sandbox (direct)" are this process and the
+	// sandbox during the direct loop, per order.
 	cpu map[string]float64
 }
 
@@ -95,7 +95,7 @@ func closedInterleaved(ctx context.Context, p plan, c int, sb *sandboxProc, sc *
 	pids := sc.pids()
 	pids["sandbox"] = sb.proc.PID()
 	used := map[string]time.Duration{}
-	var client time.Duration
+	var client, sandboxDirect time.Duration
 	var run closedRun
 	turn := p.closedFor / turns
 	for range turns {
@@ -106,9 +106,10 @@ func closedInterleaved(ctx context.Context, p plan, c int, sb *sandboxProc, sc *
 			used[name] += after[name] - before[name]
 		}
 		run.sidecar = run.sidecar.add(side)
-		self := processCPU()
+		self, sbBefore := processCPU(), localproc.CPUTime(sb.proc.PID())
 		run.direct = run.direct.add(closedLoop(ctx, c, turn, direct))
 		client += processCPU() - self
+		sandboxDirect += localproc.CPUTime(sb.proc.PID()) - sbBefore
 	}
 	if run.sidecar.ops == 0 {
 		return run, fmt.Errorf("sidecar at concurrency %d: %w", c, run.sidecar.firstErr)
@@ -116,7 +117,8 @@ func closedInterleaved(ctx context.Context, p plan, c int, sb *sandboxProc, sc *
 	if run.direct.ops == 0 {
 		return run, fmt.Errorf("direct at concurrency %d: %w", c, run.direct.firstErr)
 	}
-	run.cpu = map[string]float64{"client": ms(client) / float64(run.direct.ops)}
+	run.cpu = map[string]float64{"client": ms(client) / float64(run.direct.ops),
+		"sandbox (direct)": ms(sandboxDirect) / float64(run.direct.ops)}
 	for name, d := range used {
 		run.cpu[name] = ms(d) / float64(run.sidecar.ops)
 	}
@@ -127,7 +129,7 @@ func closedInterleaved(ctx context.Context, p plan, c int, sb *sandboxProc, sc *
 func (c closedRun) sidecarCPU() float64 {
 	sum := 0.0
 	for name, v := range c.cpu {
-		if name != "sandbox" && name != "client" {
+		if name != "sandbox" && name != "client" && name != "sandbox (direct)" {
 			sum += v
 		}
 	}

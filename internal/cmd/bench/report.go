@@ -146,7 +146,7 @@ func (r *results) tableRows(rsa float64) []string {
 
 // writeDetails prints CPU per create by process and the errors seen.
 func (r *results) writeDetails(out io.Writer, rsa float64) {
-	fmt.Fprintln(out, "CPU per create by process, ms (median of repeats; client: this program's direct nkp.Client per order):")
+	fmt.Fprintln(out, "CPU per create by process, ms (median of repeats; client and sandbox (direct): this program and the sandbox per order of the direct nkp.Client):")
 	fmt.Fprintln(out)
 	var names []string
 	for _, runs := range r.closed {
