@@ -86,8 +86,23 @@ func FreePort(min int) string {
 
 // WaitHTTP polls u until it answers 200 or timeout passes.
 func WaitHTTP(u string, timeout time.Duration) error {
+	return waitHTTP(u, timeout, nil)
+}
+
+// WaitHTTP polls u until it answers 200, timeout passes or the process
+// exits.
+func (p *Proc) WaitHTTP(u string, timeout time.Duration) error {
+	return waitHTTP(u, timeout, p.Exited)
+}
+
+func waitHTTP(u string, timeout time.Duration, exited <-chan struct{}) error {
 	deadline := time.Now().Add(timeout)
 	for {
+		select {
+		case <-exited:
+			return fmt.Errorf("the process serving %s exited", u)
+		default:
+		}
 		resp, err := http.Get(u)
 		if err == nil {
 			_ = resp.Body.Close()

@@ -47,7 +47,7 @@ func startSandbox(bin, dir string) (*sandboxProc, error) {
 		return nil, err
 	}
 	sb := &sandboxProc{proc: p, url: "http://" + addr, keys: keys}
-	if err := localproc.WaitHTTP(sb.url+"/_sandbox/", 30*time.Second); err != nil {
+	if err := p.WaitHTTP(sb.url+"/_sandbox/", 30*time.Second); err != nil {
 		sb.stop()
 		return nil, fmt.Errorf("sandbox: %w", err)
 	}
@@ -126,7 +126,7 @@ func startSidecar(ctx context.Context, bin, dir string, sb *sandboxProc, storeEn
 	sc := &sidecarProc{proc: p, dir: dir, api: client.New("http://"+api, client.WithHTTPClient(keepAlive())),
 		notify: "http://" + notify + "/notify", admin: "http://" + admin, hook: hook, hooks: hooks}
 	sc.pool = &pool{sc: sc}
-	if err := localproc.WaitHTTP(sc.admin+"/readyz", 60*time.Second); err != nil {
+	if err := p.WaitHTTP(sc.admin+"/readyz", 60*time.Second); err != nil {
 		sc.stop()
 		return nil, fmt.Errorf("sidecar: %w (log: %s)", err, filepath.Join(dir, "sidecar.log"))
 	}
