@@ -204,7 +204,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 
 	upstreamHTTP := &http.Client{
 		Timeout:   cfg.Upstream.Timeout,
-		Transport: otelhttp.NewTransport(http.DefaultTransport, otelhttp.WithTracerProvider(tp)),
+		Transport: otelhttp.NewTransport(nkp.NewTransport(cfg.Upstream.MaxIdleConns), otelhttp.WithTracerProvider(tp)),
 	}
 	upstreamCalls, err := telemetry.NewUpstreamCalls(tel, append([]string{nkp.PathJSPay, nkp.PathPaymentQuery, nkp.PathClose,
 		nkp.PathRefund, nkp.PathRefundQuery, nkp.PathFileQuery}, cfg.Upstream.Passthrough...))
@@ -309,6 +309,11 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 
 	notifyMux := http.NewServeMux()
 	notifyMux.Handle("/", ingress)
+	var adminOpts []telemetry.AdminOption
+	if cfg.Admin.Pprof {
+		adminOpts = append(adminOpts, telemetry.WithPprof())
+		log.Warn("admin.pprof is on: runtime profiles are served under /debug/pprof/ on the admin listener", "admin", cfg.Admin.Listen)
+	}
 	admin := telemetry.AdminHandler(reg, []telemetry.Check{
 		{Name: "store", Func: st.Ping},
 		{Name: "plugins", Func: func(context.Context) error {
@@ -317,7 +322,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 			}
 			return nil
 		}},
-	})
+	}, adminOpts...)
 	// The notify port faces the internet: its listener and server carry
 	// the ingress's connection and header limits.
 	notifyFront := func(ln *net.Listener, srv *http.Server) { *ln = ingress.Listener(*ln); ingress.ConfigureServer(srv) }

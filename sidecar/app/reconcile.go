@@ -28,7 +28,7 @@ func UpstreamClient(cfg config.Config, log *slog.Logger) (*nkp.Client, error) {
 	}
 	return &nkp.Client{
 		BaseURL: cfg.Upstream.BaseURL, SysID: cfg.Upstream.SysID, ProductID: cfg.Upstream.ProductID,
-		Profile: nkp.Profile(cfg.Profile), Key: k.merchant, UpstreamKey: k.upstream, HTTP: &http.Client{Timeout: cfg.Upstream.Timeout},
+		Profile: nkp.Profile(cfg.Profile), Key: k.merchant, UpstreamKey: k.upstream, HTTP: &http.Client{Timeout: cfg.Upstream.Timeout, Transport: nkp.NewTransport(cfg.Upstream.MaxIdleConns)},
 	}, nil
 }
 

@@ -119,6 +119,9 @@ type UpstreamConfig struct {
 	PublicKeyNext     string        `koanf:"public_key_next"`
 	PublicKeyNextFile string        `koanf:"public_key_next_file"`
 	Timeout           time.Duration `koanf:"timeout"`
+	// MaxIdleConns is how many idle connections to the upstream are kept
+	// for reuse; a concurrency above it opens new connections.
+	MaxIdleConns int `koanf:"max_idle_conns"`
 	// Passthrough lists the upstream paths the app API may call through
 	// POST /v1/upstream/{path}, signed by the sidecar.
 	Passthrough []string `koanf:"passthrough"`
@@ -283,6 +286,9 @@ func FlowName(key string) string { return strings.ReplaceAll(key, "_", "-") }
 // AdminConfig configures the listener for /metrics, /healthz and /readyz.
 type AdminConfig struct {
 	Listen string `koanf:"listen"`
+	// Pprof serves Go's runtime profiles under /debug/pprof/ on the admin
+	// listener. Off by default.
+	Pprof bool `koanf:"pprof"`
 }
 
 // TracingConfig configures OpenTelemetry tracing.
@@ -317,11 +323,12 @@ func Defaults() Config {
 	return Config{
 		Profile: string(nkp.ProfileNKP),
 		Upstream: UpstreamConfig{
-			BaseURL:    "http://127.0.0.1:8900",
-			SysID:      "6666000100000001",
-			ProductID:  "PAYSIDECAR_SANDBOX",
-			MerchantID: "6666000100000001",
-			Timeout:    15 * time.Second,
+			BaseURL:      "http://127.0.0.1:8900",
+			SysID:        "6666000100000001",
+			ProductID:    "PAYSIDECAR_SANDBOX",
+			MerchantID:   "6666000100000001",
+			Timeout:      15 * time.Second,
+			MaxIdleConns: nkp.DefaultMaxIdleConns,
 			Passthrough: []string{
 				nkp.PathFileQuery, nkp.PathMerchantStatus, nkp.PathMerchantQuery, nkp.PathRealnameQuery,
 			},
@@ -774,6 +781,9 @@ func (c *Config) validate(e *Error) {
 		}
 	}
 	positive(e, "upstream.timeout", c.Upstream.Timeout)
+	if c.Upstream.MaxIdleConns <= 0 {
+		e.add("upstream.max_idle_conns", "must be positive")
+	}
 	for i, p := range c.Upstream.Passthrough {
 		if !strings.HasPrefix(p, "/v2/") {
 			e.add(fmt.Sprintf("upstream.passthrough[%d]", i), "must be an upstream path starting with /v2/")

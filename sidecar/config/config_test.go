@@ -211,6 +211,9 @@ func TestYAMLErrorsNameTheirLine(t *testing.T) {
 		{"invalid value", "log:\n  format: xml\n  level: info\n", ":2: log.format: must be text or json"},
 		{"list element", "webhook:\n  schedule:\n    - 1s\n    - -5s\n", ":4: webhook.schedule[1]: must be positive"},
 		{"unknown key", "api:\n  listen: 127.0.0.1:8080\n\n  tokne: x\n", ":4: api.tokne: unknown setting"},
+		{"missing key under its block", "profile: nkp\nwebhook:\n  url: http://127.0.0.1:3000/hook\n", ":2: webhook.secret: required"},
+		{"unknown block", "api:\n  listen: 127.0.0.1:8080\napix:\n  token: x\n", ":3: apix"},
+		{"key with a block list", "webhook:\n  url: http://127.0.0.1:3000/hook\n  secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n  schedule:\n    - 0s\n", ":5: webhook.schedule[0]: must be positive"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

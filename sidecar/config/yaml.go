@@ -45,16 +45,16 @@ func readYAML(path string) (*yamlFile, error) {
 }
 
 // line returns the line of key ("webhook.schedule[2]") in the file, or of
-// its nearest parent there; 0 when the file does not set it.
+// its nearest parent there; 0 when the file does not set it. A mapping key
+// is found at its own line, not at the line where its value starts (a
+// block value begins on the next line).
 func (f *yamlFile) line(key string) int {
 	if f == nil || f.ast == nil || key == "" {
 		return 0
 	}
 	for k := key; k != ""; {
-		if p, err := yaml.PathString("$." + k); err == nil {
-			if n, err := p.FilterFile(f.ast); err == nil && n != nil && n.GetToken() != nil {
-				return n.GetToken().Position.Line
-			}
+		if n := f.keyLine(k); n > 0 {
+			return n
 		}
 		i := strings.LastIndexAny(k, ".[")
 		if i < 0 {
@@ -63,4 +63,59 @@ func (f *yamlFile) line(key string) int {
 		k = k[:i]
 	}
 	return 0
+}
+
+// keyLine returns the line of one key path, or 0. A path ending in a
+// mapping key ("webhook.url") is the line of that key in its parent
+// mapping; a path ending in a list index is the line of the element.
+func (f *yamlFile) keyLine(k string) int {
+	i := strings.LastIndexAny(k, ".[")
+	if i >= 0 && k[i] == '[' {
+		return f.nodeLine("$." + k)
+	}
+	parent, name := "", k
+	if i >= 0 {
+		parent, name = k[:i], k[i+1:]
+	}
+	var node ast.Node
+	if parent == "" {
+		if len(f.ast.Docs) == 0 {
+			return 0
+		}
+		node = f.ast.Docs[0].Body
+	} else {
+		p, err := yaml.PathString("$." + parent)
+		if err != nil {
+			return 0
+		}
+		if node, err = p.FilterFile(f.ast); err != nil {
+			return 0
+		}
+	}
+	var values []*ast.MappingValueNode
+	switch m := node.(type) {
+	case *ast.MappingNode:
+		values = m.Values
+	case *ast.MappingValueNode:
+		values = []*ast.MappingValueNode{m}
+	}
+	for _, v := range values {
+		if v.Key != nil && v.Key.GetToken() != nil && v.Key.GetToken().Value == name {
+			return v.Key.GetToken().Position.Line
+		}
+	}
+	return 0
+}
+
+// nodeLine returns the line where the node at a YAML path starts, or 0.
+func (f *yamlFile) nodeLine(path string) int {
+	p, err := yaml.PathString(path)
+	if err != nil {
+		return 0
+	}
+	n, err := p.FilterFile(f.ast)
+	if err != nil || n == nil || n.GetToken() == nil {
+		return 0
+	}
+	return n.GetToken().Position.Line
 }

@@ -119,3 +119,35 @@ func TestRandomPathsAddNoSeries(t *testing.T) {
 		}
 	}
 }
+
+// The runtime profiles are served on the admin listener only when
+// admin.pprof turns them on.
+func TestAdminPprofIsOptIn(t *testing.T) {
+	get := func(t *testing.T, url string) int {
+		t.Helper()
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		return resp.StatusCode
+	}
+	t.Run("off by default", func(t *testing.T) {
+		e := newEnv(t)
+		if code := get(t, e.sc.Admin+"/debug/pprof/heap"); code != http.StatusNotFound {
+			t.Fatalf("GET /debug/pprof/heap = %d, want 404", code)
+		}
+	})
+	t.Run("on", func(t *testing.T) {
+		e := newEnv(t, "PAYSIDECAR_ADMIN__PPROF=true")
+		for _, p := range []string{"/debug/pprof/", "/debug/pprof/heap", "/debug/pprof/profile?seconds=1"} {
+			if code := get(t, e.sc.Admin+p); code != http.StatusOK {
+				t.Errorf("GET %s = %d, want 200", p, code)
+			}
+		}
+		if code := get(t, e.sc.API+"/debug/pprof/heap"); code == http.StatusOK {
+			t.Errorf("the app API serves the profiles too")
+		}
+	})
+}

@@ -82,7 +82,8 @@ type Client struct {
 	// Verified, when set, is told which key verified each answer:
 	// KeyCurrent or KeyNext.
 	Verified func(key string)
-	// HTTP sends the requests; http.DefaultClient when nil.
+	// HTTP sends the requests. When nil, a shared client whose transport
+	// keeps connections alive (see NewTransport) sends them.
 	HTTP *http.Client
 	// MaxResponseBytes bounds the answer size; 1 MiB when zero.
 	MaxResponseBytes int64
@@ -146,7 +147,7 @@ func (c *Client) call(ctx context.Context, path string, data map[string]any) (ma
 	req.Header.Set("Content-Type", "application/json; charset=utf-8")
 	hc := c.HTTP
 	if hc == nil {
-		hc = http.DefaultClient
+		hc = defaultHTTP
 	}
 	resp, err := hc.Do(req)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"time"
 
@@ -122,11 +123,33 @@ type Check struct {
 	Func func(ctx context.Context) error
 }
 
+// AdminOption configures AdminHandler.
+type AdminOption func(*http.ServeMux)
+
+// WithPprof serves Go's runtime profiles (net/http/pprof) under
+// /debug/pprof/: CPU and heap profiles, goroutine dumps, execution traces.
+// Profiles show the program's own code paths and may hold request data
+// in goroutine stacks, so they are served only when asked for, on the
+// admin listener, which is kept off the network the upstream reaches.
+func WithPprof() AdminOption {
+	return func(mux *http.ServeMux) {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("POST /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
+}
+
 // AdminHandler serves /metrics from reg, /healthz (the process answers)
 // and /readyz (every check passes within two seconds; the failing checks
-// are named in the body, never with secrets).
-func AdminHandler(reg *prometheus.Registry, checks []Check) http.Handler {
+// are named in the body, never with secrets), and what opts add.
+func AdminHandler(reg *prometheus.Registry, checks []Check, opts ...AdminOption) http.Handler {
 	mux := http.NewServeMux()
+	for _, o := range opts {
+		o(mux)
+	}
 	// OpenMetrics, when the scraper asks for it, carries the exemplars
 	// (trace ids) of the latency histograms.
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, EnableOpenMetrics: true}))
