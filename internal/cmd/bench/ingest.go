@@ -86,7 +86,11 @@ func postNotice(ctx context.Context, hc *http.Client, target string, form url.Va
 // measures the raw commit rate for rawFor, repeats times. Between repeats it
 // waits until every webhook was delivered, so that delivery does not
 // spill into the next repeat.
-func measureIngest(ctx context.Context, repeats, n int, rawFor time.Duration, sb *sandboxProc, sc *sidecarProc, raw rawStore, out *[]ingestRun) error {
+//
+// When prof is not nil, the first repeat's posting is profiled for its
+// first two seconds, as profile.pprof.
+func measureIngest(ctx context.Context, repeats, n int, rawFor time.Duration, sb *sandboxProc, sc *sidecarProc, raw rawStore,
+	prof *profiler, profile string, out *[]ingestRun) error {
 	hc := keepAlive()
 	for rep := range repeats {
 		pays, forms, err := notices(ctx, sb, sc, n)
@@ -95,6 +99,10 @@ func measureIngest(ctx context.Context, repeats, n int, rawFor time.Duration, sb
 		}
 		var next atomic.Int64
 		var first atomic.Value
+		wait := func() {}
+		if rep == 0 {
+			wait = prof.start(ctx, sc, profile, 2*time.Second)
+		}
 		began := time.Now()
 		var wg sync.WaitGroup
 		for range ingestSenders {
@@ -109,6 +117,7 @@ func measureIngest(ctx context.Context, repeats, n int, rawFor time.Duration, sb
 		}
 		wg.Wait()
 		elapsed := time.Since(began)
+		wait()
 		if err, ok := first.Load().(error); ok {
 			return err
 		}

@@ -44,7 +44,7 @@ func main() {
 	flag.StringVar(&o.bin, "bin", "bin", "directory with paysidecar and plugins/")
 	flag.BoolVar(&o.smoke, "smoke", false, "run a seconds-long version (checks that every figure is produced; its numbers mean nothing)")
 	flag.IntVar(&o.repeats, "repeats", 3, "repeats of each figure")
-	flag.StringVar(&o.profile, "profile", "", "save CPU profiles of the host (closed loop at concurrency 8, SQLite ingest) in this directory; needs admin.pprof")
+	flag.StringVar(&o.profile, "profile", "", "save CPU profiles of the host (closed loop at concurrency 8, ingest on each store) in this directory; needs admin.pprof")
 	flag.StringVar(&o.postgres, "postgres", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL server for the PostgreSQL figures (empty: skip them)")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
@@ -135,12 +135,12 @@ func run(ctx context.Context, o options, out io.Writer) error {
 			return err
 		}
 		defer pg.drop()
-		sp, err := startSidecar(ctx, bin, filepath.Join(dir, "postgres"), sb, pg.env())
+		sp, err := startSidecar(ctx, bin, filepath.Join(dir, "postgres"), sb, append(pg.env(), prof.env()...))
 		if err != nil {
 			return err
 		}
 		defer sp.stop()
-		if err := measureIngest(ctx, p.repeats, p.noticesPG, p.rawFor, sb, sp, pg, &r.ingestPG); err != nil {
+		if err := measureIngest(ctx, p.repeats, p.noticesPG, p.rawFor, sb, sp, pg, prof, "host-ingest-postgres", &r.ingestPG); err != nil {
 			return fmt.Errorf("postgres ingest: %w", err)
 		}
 		sp.stop()
@@ -162,10 +162,7 @@ func measureSQLite(ctx context.Context, p plan, sb *sandboxProc, sc *sidecarProc
 		return fmt.Errorf("open loop: %w", err)
 	}
 	log.Printf("notification ingest (SQLite)")
-	wait := prof.start(ctx, sc, "host-ingest-sqlite", 10*time.Second)
-	err := measureIngest(ctx, p.repeats, p.notices, p.rawFor, sb, sc, sqliteRaw(sc.dir), &r.ingestSQLite)
-	wait()
-	if err != nil {
+	if err := measureIngest(ctx, p.repeats, p.notices, p.rawFor, sb, sc, sqliteRaw(sc.dir), prof, "host-ingest-sqlite", &r.ingestSQLite); err != nil {
 		return fmt.Errorf("sqlite ingest: %w", err)
 	}
 	log.Printf("notification → application at 20/s")
