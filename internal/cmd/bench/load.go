@@ -140,13 +140,6 @@ func (p *pool) create(ctx context.Context, _ int64) error {
 	return nil
 }
 
-// created is how many payments were made through the sidecar.
-func (p *pool) created() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.made
-}
-
 // topUp creates payments at concurrency 16 until at least n were made.
 func (p *pool) topUp(ctx context.Context, n int) error {
 	var wg sync.WaitGroup
