@@ -64,6 +64,7 @@ func measureClosed(ctx context.Context, p plan, sb *sandboxProc, sc *sidecarProc
 	if res := closedLoop(ctx, 8, p.closedFor/4, direct); res.firstErr != nil {
 		return fmt.Errorf("warm-up direct: %w", res.firstErr)
 	}
+	r.idleCPU = idleCPU(ctx, sc.pids(), p.closedFor/2)
 	r.closed = map[int][]closedRun{}
 	for rep := range p.repeats {
 		for _, c := range concurrencies {
@@ -166,4 +167,21 @@ func measureOpen(ctx context.Context, p plan, sb *sandboxProc, sc *sidecarProc, 
 			percentile(side, 50), percentile(side, 99), percentile(base, 50), percentile(base, 99))
 	}
 	return nil
+}
+
+// idleCPU is the CPU the host and its plugins use per second while no
+// request arrives, in ms, measured over d: the share of CPU per create
+// that does not depend on creates.
+func idleCPU(ctx context.Context, pids map[string]int, d time.Duration) float64 {
+	before := cpuOf(pids)
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+	}
+	after := cpuOf(pids)
+	var used time.Duration
+	for name := range pids {
+		used += after[name] - before[name]
+	}
+	return ms(used) / d.Seconds()
 }

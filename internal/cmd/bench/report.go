@@ -21,6 +21,7 @@ type results struct {
 	loadBefore, loadAfter string
 
 	rsa                    rsaCost
+	idleCPU                float64 // host + plugins, ms per second, idle
 	closed                 map[int][]closedRun
 	open                   []openRun
 	ingestSQLite, ingestPG []ingestRun
@@ -177,7 +178,7 @@ func (r *results) writeDetails(out io.Writer, rsa float64) {
 			fmt.Fprintf(out, "\n%d requests failed at concurrency %d (first: %v)\n\n", errs, c, firstErr(runs))
 		}
 	}
-	fmt.Fprintln(out)
+	fmt.Fprintf(out, "\nIdle, between requests, the host and its plugins used %.1f ms of CPU per second.\n\n", r.idleCPU)
 }
 
 // firstErr is the first error of runs.
