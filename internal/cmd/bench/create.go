@@ -22,6 +22,8 @@ type closedRun struct {
 	// "sandbox"; "client" and "sandbox (direct)" are this process and the
 	// sandbox during the direct loop, per order.
 	cpu map[string]float64
+	// rsa is the RSA baseline of the repeat, ms.
+	rsa float64
 }
 
 // directJSPay is the baseline create: the same A_NATIVE order signed by
@@ -67,12 +69,18 @@ func measureClosed(ctx context.Context, p plan, sb *sandboxProc, sc *sidecarProc
 	r.idleCPU = idleCPU(ctx, sc.pids(), p.closedFor/2)
 	r.closed = map[int][]closedRun{}
 	for rep := range p.repeats {
+		rsa, err := measureRSA(p)
+		if err != nil {
+			return fmt.Errorf("rsa: %w", err)
+		}
+		r.rsa = append(r.rsa, rsa)
 		for _, c := range concurrencies {
 			wait := func() {}
 			if rep == 0 && c == 8 {
 				wait = prof.start(ctx, sc, "host-create-c8", 2*p.closedFor)
 			}
 			run, err := closedInterleaved(ctx, p, c, sb, sc, direct)
+			run.rsa = rsa
 			wait()
 			if err != nil {
 				return err
@@ -125,6 +133,10 @@ func closedInterleaved(ctx context.Context, p plan, c int, sb *sandboxProc, sc *
 	}
 	return run, nil
 }
+
+// ratio is the CPU per create of the host and every plugin divided by
+// the repeat's RSA baseline.
+func (c closedRun) ratio() float64 { return c.sidecarCPU() / c.rsa }
 
 // sidecarCPU is the CPU per create of the host and every plugin, in ms.
 func (c closedRun) sidecarCPU() float64 {

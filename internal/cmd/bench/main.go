@@ -107,11 +107,6 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 	r := &results{began: time.Now(), loadBefore: loadAverage(), smoke: o.smoke, repeats: p.repeats}
 
-	log.Printf("RSA baseline")
-	if r.rsa, err = measureRSA(p); err != nil {
-		return fmt.Errorf("rsa: %w", err)
-	}
-
 	sb, err := startSandbox(bin, dir)
 	if err != nil {
 		return err

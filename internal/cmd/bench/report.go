@@ -20,8 +20,8 @@ type results struct {
 	repeats               int
 	loadBefore, loadAfter string
 
-	rsa                    rsaCost
-	idleCPU                float64 // host + plugins, ms per second, idle
+	rsa                    []float64 // sign + verify, ms, one per repeat
+	idleCPU                float64   // host + plugins, ms per second, idle
 	closed                 map[int][]closedRun
 	open                   []openRun
 	ingestSQLite, ingestPG []ingestRun
@@ -86,22 +86,21 @@ func (r *results) write(out io.Writer) {
 		r.took.Round(time.Second), r.repeats)
 	fmt.Fprintln(out, "| measure | sidecar | baseline (same run) | ratio | target |")
 	fmt.Fprintln(out, "| --- | --- | --- | --- | --- |")
-	rsa := r.rsa.median()
-	for _, line := range r.tableRows(rsa) {
+	for _, line := range r.tableRows() {
 		fmt.Fprintln(out, line)
 	}
 	fmt.Fprintln(out)
-	r.writeDetails(out, rsa)
+	r.writeDetails(out)
 }
 
 // tableRows are the lines of the table of targets.
-func (r *results) tableRows(rsa float64) []string {
+func (r *results) tableRows() []string {
 	var cpu, ratio, thr, thrBase, thrRatio, clientRatio []string
 	for _, c := range concurrencies {
 		runs := r.closed[c]
 		cpu = append(cpu, fmt.Sprintf("c=%d: %s ms", c, summarize(each(runs, closedRun.sidecarCPU)).format("%.2f")))
-		ratio = append(ratio, fmt.Sprintf("c=%d: %s×", c, summarize(each(runs, func(x closedRun) float64 { return x.sidecarCPU() / rsa })).format("%.1f")))
-		clientRatio = append(clientRatio, fmt.Sprintf("c=%d: %.1f×", c, summarize(each(runs, func(x closedRun) float64 { return x.cpu["client"] / rsa })).median))
+		ratio = append(ratio, fmt.Sprintf("c=%d: %s×", c, summarize(each(runs, closedRun.ratio)).format("%.1f")))
+		clientRatio = append(clientRatio, fmt.Sprintf("c=%d: %.1f×", c, summarize(each(runs, func(x closedRun) float64 { return x.cpu["client"] / x.rsa })).median))
 		thr = append(thr, fmt.Sprintf("c=%d: %s/s", c, summarize(each(runs, func(x closedRun) float64 { return x.sidecar.perSecond() })).format("%.0f")))
 		thrBase = append(thrBase, fmt.Sprintf("c=%d: %s/s", c, summarize(each(runs, func(x closedRun) float64 { return x.direct.perSecond() })).format("%.0f")))
 		thrRatio = append(thrRatio, fmt.Sprintf("c=%d: %s", c, summarize(each(runs, func(x closedRun) float64 { return x.sidecar.perSecond() / x.direct.perSecond() })).format("%.2f")))
@@ -131,7 +130,7 @@ func (r *results) tableRows(rsa float64) []string {
 	}
 	return []string{
 		fmt.Sprintf("| %s | %s | 1 sign + 1 verify %s ms thread CPU; in-process Go client %s | %s | ≤ 1.5× |", rowCPU,
-			strings.Join(cpu, "; "), summarize(r.rsa.perPair).format("%.2f"), strings.Join(clientRatio, ", "), strings.Join(ratio, "; ")),
+			strings.Join(cpu, "; "), summarize(r.rsa).format("%.2f"), strings.Join(clientRatio, ", "), strings.Join(ratio, "; ")),
 		fmt.Sprintf("| %s | %s | direct %s | %s | ≥ 0.8 |", rowThroughput, strings.Join(thr, "; "), strings.Join(thrBase, "; "), strings.Join(thrRatio, "; ")),
 		fmt.Sprintf("| %s | %s / %s ms | direct %s / %s ms | +%s / +%s ms | ≤ 1 ms / ≤ 3 ms |", rowLatency,
 			summarize(p(50, true)).format("%.1f"), summarize(p(99, true)).format("%.1f"),
@@ -146,7 +145,7 @@ func (r *results) tableRows(rsa float64) []string {
 }
 
 // writeDetails prints CPU per create by process and the errors seen.
-func (r *results) writeDetails(out io.Writer, rsa float64) {
+func (r *results) writeDetails(out io.Writer) {
 	fmt.Fprintln(out, "CPU per create by process, ms (median of repeats; client and sandbox (direct): this program and the sandbox per order of the direct nkp.Client):")
 	fmt.Fprintln(out)
 	var names []string
@@ -173,7 +172,7 @@ func (r *results) writeDetails(out io.Writer, rsa float64) {
 		for _, run := range runs {
 			errs += run.sidecar.errs + run.direct.errs
 		}
-		fmt.Fprintf(out, "| %d | %s | %.1f× |\n", c, strings.Join(cells, " | "), summarize(each(runs, closedRun.sidecarCPU)).median/rsa)
+		fmt.Fprintf(out, "| %d | %s | %.1f× |\n", c, strings.Join(cells, " | "), summarize(each(runs, closedRun.ratio)).median)
 		if errs > 0 {
 			fmt.Fprintf(out, "\n%d requests failed at concurrency %d (first: %v)\n\n", errs, c, firstErr(runs))
 		}
