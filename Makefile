@@ -5,7 +5,11 @@
 #   make test   everything CI checks: lint, short fuzz runs of every fuzz
 #               target, and race-enabled tests (SQLite and PostgreSQL
 #               stores, real plugin processes, the sandbox over loopback
-#               HTTP), ending with a summary of what was skipped and why
+#               HTTP) including a seconds-long smoke run of the load
+#               program, ending with a summary of what was skipped and why
+#   make bench  the load program against the real processes (the table of
+#               performance targets, docs/benchmarks.md), then the Go
+#               micro-benchmarks
 
 GO        ?= go
 BIN       := bin
@@ -16,7 +20,7 @@ PKGS      := ./... ./sdk/...
 FUZZ_EXECS ?= 10000
 BENCHTIME ?= 1s
 
-.PHONY: all build plugins run test test-go fuzz lint proto proto-check bench clean
+.PHONY: all build plugins run test test-go fuzz lint proto proto-check bench bench-load bench-go clean
 
 all: build
 
@@ -63,7 +67,15 @@ proto:
 proto-check: proto
 	git diff --exit-code -- sdk/plugin/internal
 
-bench:
+# bench runs the load program against the real processes on loopback
+# (internal/cmd/bench: a few minutes; BENCH_FLAGS=-smoke for seconds), then
+# the Go micro-benchmarks of every package.
+bench: bench-load bench-go
+
+bench-load: build
+	$(GO) run ./internal/cmd/bench -bin $(BIN) $(BENCH_FLAGS)
+
+bench-go:
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) $(PKGS)
 
 clean:

@@ -17,7 +17,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/csv"
 	"errors"
@@ -26,12 +25,10 @@ import (
 	"io"
 	"log"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -40,6 +37,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/paysidecar/paysidecar/internal/localproc"
 	"github.com/paysidecar/paysidecar/sandbox"
 	"github.com/paysidecar/paysidecar/sdk/client"
 )
@@ -113,15 +111,15 @@ func run(o options) error {
 	}))
 	defer hook.Close()
 
-	sbAddr := freePort(0)
-	sb, err := start(filepath.Join(bin, "paysidecar"), []string{"sandbox"}, filepath.Join(dir, "sandbox.log"),
+	sbAddr := localproc.FreePort(0)
+	sb, err := localproc.Start(filepath.Join(bin, "paysidecar"), []string{"sandbox"}, filepath.Join(dir, "sandbox.log"),
 		"PAYSIDECAR_SANDBOX__LISTEN="+sbAddr)
 	if err != nil {
 		return err
 	}
-	defer sb.stop()
+	defer sb.Stop()
 	sbURL := "http://" + sbAddr
-	if err := waitHTTP(sbURL+"/_sandbox/", 30*time.Second); err != nil {
+	if err := localproc.WaitHTTP(sbURL+"/_sandbox/", 30*time.Second); err != nil {
 		return fmt.Errorf("sandbox: %w", err)
 	}
 	ctl := &sandbox.ControlClient{BaseURL: sbURL}
@@ -129,9 +127,9 @@ func run(o options) error {
 		return fmt.Errorf("sandbox faults: %w", err)
 	}
 
-	api, notify, admin := freePort(0), freePort(8000), freePort(0)
+	api, notify, admin := localproc.FreePort(0), localproc.FreePort(8000), localproc.FreePort(0)
 	db := filepath.Join(dir, "paysidecar.db")
-	sc, err := start(filepath.Join(bin, "paysidecar"), []string{"run"}, filepath.Join(dir, "sidecar.log"),
+	sc, err := localproc.Start(filepath.Join(bin, "paysidecar"), []string{"run"}, filepath.Join(dir, "sidecar.log"),
 		"PAYSIDECAR_UPSTREAM__BASE_URL="+sbURL,
 		"PAYSIDECAR_API__LISTEN="+api, "PAYSIDECAR_ADMIN__LISTEN="+admin,
 		"PAYSIDECAR_NOTIFY__LISTEN="+notify, "PAYSIDECAR_NOTIFY__PUBLIC_URL=http://"+notify+"/notify",
@@ -143,11 +141,11 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	defer sc.stop()
-	if err := waitHTTP("http://"+admin+"/readyz", 60*time.Second); err != nil {
+	defer sc.Stop()
+	if err := localproc.WaitHTTP("http://"+admin+"/readyz", 60*time.Second); err != nil {
 		return fmt.Errorf("sidecar: %w", err)
 	}
-	log.Printf("sidecar pid %d, sandbox pid %d, store %s", sc.cmd.Process.Pid, sb.cmd.Process.Pid, db)
+	log.Printf("sidecar pid %d, sandbox pid %d, store %s", sc.PID(), sb.PID(), db)
 
 	w := &workload{api: client.New("http://"+api, client.WithHTTPClient(&http.Client{Timeout: 20 * time.Second})),
 		ctl: ctl, notify: "http://" + notify + "/notify", cnt: &cnt}
@@ -165,7 +163,7 @@ func run(o options) error {
 	var samples []sample
 	began := time.Now()
 	take := func() {
-		s, err := measure(sc.cmd.Process.Pid, "http://"+admin, db)
+		s, err := measure(sc.PID(), "http://"+admin, db)
 		if err != nil {
 			log.Printf("sample: %v", err)
 			return
@@ -189,7 +187,7 @@ func run(o options) error {
 		case <-tick.C:
 			take()
 		case <-killAt:
-			if pid := childNamed(sc.cmd.Process.Pid, o.kill); pid > 0 {
+			if pid := localproc.ChildNamed(sc.PID(), o.kill); pid > 0 {
 				log.Printf("killing plugin %s (pid %d)", o.kill, pid)
 				_ = syscall.Kill(pid, syscall.SIGKILL)
 			} else {
@@ -212,7 +210,7 @@ func run(o options) error {
 		}
 	}
 	select {
-	case <-sc.exited:
+	case <-sc.Exited:
 		return errors.New("the sidecar exited during the soak; see its log")
 	default:
 	}
@@ -385,84 +383,11 @@ func (w *workload) pick(rnd *rand.Rand) (client.Payment, bool) {
 	return w.paid[rnd.IntN(len(w.paid))], true
 }
 
-// proc is a child process of the soak.
-type proc struct {
-	cmd    *exec.Cmd
-	exited chan struct{}
-}
-
-func start(path string, args []string, logPath string, env ...string) (*proc, error) {
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(path, args...)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + filepath.Dir(logPath)}, env...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		_ = logFile.Close()
-		return nil, fmt.Errorf("start %s: %w", path, err)
-	}
-	p := &proc{cmd: cmd, exited: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait()
-		_ = logFile.Close()
-		close(p.exited)
-	}()
-	return p, nil
-}
-
-// stop ends the process and its children (plugins) and waits for it.
-func (p *proc) stop() {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-	case <-time.After(20 * time.Second):
-	}
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-	<-p.exited
-}
-
-// freePort returns a free loopback address, with a port of at least min.
-func freePort(min int) string {
-	for port := min; ; port++ {
-		if min == 0 {
-			port = 0
-		}
-		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
-		if err != nil {
-			continue
-		}
-		addr := ln.Addr().String()
-		_ = ln.Close()
-		return addr
-	}
-}
-
-func waitHTTP(u string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		resp, err := http.Get(u)
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = errors.New(resp.Status)
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready after %s: %w", u, timeout, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
 // measure samples the sidecar process, its plugins and its store.
 func measure(pid int, admin, db string) (sample, error) {
 	var s sample
 	var err error
-	m, err := scrape(admin, "go_goroutines", "go_memstats_heap_inuse_bytes")
+	m, err := localproc.Scrape(admin+"/metrics", "go_goroutines", "go_memstats_heap_inuse_bytes")
 	if err != nil {
 		return s, err
 	}
@@ -472,10 +397,10 @@ func measure(pid int, admin, db string) (sample, error) {
 		return s, err
 	}
 	s.openFiles = len(fds)
-	s.rssMiB = rssMiB(pid)
+	s.rssMiB = localproc.RSSMiB(pid)
 	for _, name := range []string{"wechat-jsapi", "wechat-miniapp", "alipay-native"} {
-		if c := childNamed(pid, name); c > 0 {
-			s.pluginsMiB += rssMiB(c)
+		if c := localproc.ChildNamed(pid, name); c > 0 {
+			s.pluginsMiB += localproc.RSSMiB(c)
 		}
 	}
 	for _, suffix := range []string{"", "-wal", "-shm"} {
@@ -486,81 +411,8 @@ func measure(pid int, admin, db string) (sample, error) {
 			}
 		}
 	}
-	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
-		s.loadAverage1 = strings.Fields(string(b))[0]
-	}
+	s.loadAverage1, _, _ = strings.Cut(localproc.LoadAverage(), " ")
 	return s, nil
-}
-
-// scrape reads the named unlabelled metrics from /metrics.
-func scrape(admin string, names ...string) (map[string]float64, error) {
-	resp, err := http.Get(admin + "/metrics")
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		for _, name := range names {
-			if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
-				n, err := strconv.ParseFloat(v, 64)
-				if err != nil {
-					return nil, fmt.Errorf("%s: %w", name, err)
-				}
-				out[name] = n
-			}
-		}
-	}
-	for _, name := range names {
-		if _, ok := out[name]; !ok {
-			return nil, fmt.Errorf("no %s in /metrics", name)
-		}
-	}
-	return out, sc.Err()
-}
-
-func rssMiB(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, _ := strconv.ParseFloat(f[1], 64)
-			return kb / 1024
-		}
-	}
-	return 0
-}
-
-// childNamed returns the pid of parent's child process whose executable
-// is named name, or 0.
-func childNamed(parent int, name string) int {
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		i := strings.LastIndexByte(string(stat), ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(stat[i+1:]))
-		if len(f) < 2 || f[1] != strconv.Itoa(parent) {
-			continue
-		}
-		if exe, _ := os.Readlink(filepath.Join("/proc", e.Name(), "exe")); filepath.Base(exe) == name {
-			return pid
-		}
-	}
-	return 0
 }
 
 func report(out io.Writer, samples []sample) error {

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/paysidecar/paysidecar/sdk/client"
+	"github.com/paysidecar/paysidecar/sdk/upstream"
+	"github.com/paysidecar/paysidecar/sidecar/nkp"
+)
+
+// ingestSenders is how many senders post notifications at once.
+const ingestSenders = 64
+
+// rawStore is the baseline of the ingest figure: the store the sidecar
+// runs on, committing one-row transactions one after another.
+type rawStore interface {
+	// commitRate commits single-row transactions for d and returns how
+	// many it committed per second.
+	commitRate(ctx context.Context, d time.Duration) (float64, error)
+}
+
+// ingestRun is one repeat of the ingest figure.
+type ingestRun struct {
+	perSecond, raw float64
+}
+
+// signNotice returns the upstream's signed success notification of pay.
+func signNotice(sb *sandboxProc, pay client.Payment) (url.Values, error) {
+	n, err := nkp.SignNotification(sb.keys.Upstream.Private, nkp.CodeAccepted, "ok", map[string]any{
+		"resp_code": nkp.CodeAccepted, "resp_desc": "ok", "huifu_id": pay.MerchantID, "req_seq_id": pay.ReqSeqID,
+		"req_date": pay.ReqDate, "nkp_seq_id": pay.NkpSeqID, "trans_type": upstream.TradeAlipayNative, "trans_amt": "0.01",
+		"trans_stat": nkp.StatSuccess, "end_time": nkp.Timestamp(time.Now()), "notify_type": nkp.NotifyTypeChannel,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sign notification: %w", err)
+	}
+	return n.Form(), nil
+}
+
+// notices takes n payments from the sidecar's pool and signs their
+// notifications (outside any timing).
+func notices(ctx context.Context, sb *sandboxProc, sc *sidecarProc, n int) ([]client.Payment, []url.Values, error) {
+	pays, err := sc.pool.take(ctx, n)
+	if err != nil {
+		return nil, nil, err
+	}
+	forms := make([]url.Values, len(pays))
+	for i, pay := range pays {
+		if forms[i], err = signNotice(sb, pay); err != nil {
+			return nil, nil, err
+		}
+	}
+	return pays, forms, nil
+}
+
+// postNotice posts one notification form to the sidecar's ingress and
+// requires its acknowledgement.
+func postNotice(ctx context.Context, hc *http.Client, target string, form url.Values) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, strings.NewReader(form.Encode()))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("notify: %w", err)
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(string(body), "RECV_ORD_ID_") {
+		return fmt.Errorf("notify answered %d %q", resp.StatusCode, body)
+	}
+	return nil
+}
+
+// measureIngest posts n notifications from 64 concurrent senders, then
+// measures the raw commit rate for rawFor, repeats times. Between repeats it
+// waits until every webhook was delivered, so that delivery does not
+// spill into the next repeat.
+//
+// When prof is not nil, the first repeat's posting is profiled for its
+// first two seconds, as profile.pprof.
+func measureIngest(ctx context.Context, repeats, n int, rawFor time.Duration, sb *sandboxProc, sc *sidecarProc, raw rawStore,
+	prof *profiler, profile string, out *[]ingestRun) error {
+	hc := keepAlive()
+	for rep := range repeats {
+		pays, forms, err := notices(ctx, sb, sc, n)
+		if err != nil {
+			return err
+		}
+		var next atomic.Int64
+		var first atomic.Value
+		wait := func() {}
+		if rep == 0 {
+			wait = prof.start(ctx, sc, profile, 2*time.Second)
+		}
+		began := time.Now()
+		var wg sync.WaitGroup
+		for range ingestSenders {
+			wg.Go(func() {
+				for i := next.Add(1) - 1; i < int64(len(forms)); i = next.Add(1) - 1 {
+					if err := postNotice(ctx, hc, sc.notify, forms[i]); err != nil {
+						first.CompareAndSwap(nil, err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		elapsed := time.Since(began)
+		wait()
+		if err, ok := first.Load().(error); ok {
+			return err
+		}
+		ids := make([]string, len(pays))
+		for i, pay := range pays {
+			ids[i] = pay.ID
+		}
+		if err := sc.hook.waitAll(ctx, ids, 5*time.Minute); err != nil {
+			return err
+		}
+		rate, err := raw.commitRate(ctx, rawFor)
+		if err != nil {
+			return fmt.Errorf("raw commits: %w", err)
+		}
+		run := ingestRun{perSecond: float64(len(forms)) / elapsed.Seconds(), raw: rate}
+		*out = append(*out, run)
+		log.Printf("  repeat %d: %.0f notifications/s, raw %.0f commits/s", rep+1, run.perSecond, run.raw)
+	}
+	return nil
+}
+
+// deliverRate is the rate of notifications of the delivery figure.
+const deliverRate = 20
+
+// measureDelivery posts notifications at 20/s and times each from its post
+// to the application's 2xx for its webhook.
+func measureDelivery(ctx context.Context, p plan, sb *sandboxProc, sc *sidecarProc, r *results) error {
+	hc := keepAlive()
+	for rep := range p.repeats {
+		n := max(int(deliverRate*p.deliverFor.Seconds()), 1)
+		pays, forms, err := notices(ctx, sb, sc, n)
+		if err != nil {
+			return err
+		}
+		sent := make([]time.Time, n)
+		_, err = openLoop(ctx, deliverRate, p.deliverFor, func(ctx context.Context, i int64) error {
+			sent[i] = time.Now()
+			return postNotice(ctx, hc, sc.notify, forms[i])
+		})
+		if err != nil {
+			return err
+		}
+		ids := make([]string, n)
+		for i, pay := range pays {
+			ids[i] = pay.ID
+		}
+		if err := sc.hook.waitAll(ctx, ids, time.Minute); err != nil {
+			return err
+		}
+		lat := make([]time.Duration, n)
+		for i, id := range ids {
+			at, _ := sc.hook.arrived(id)
+			lat[i] = at.Sub(sent[i])
+		}
+		r.deliver = append(r.deliver, lat)
+		log.Printf("  repeat %d: p50 %s p99 %s", rep+1, percentile(lat, 50), percentile(lat, 99))
+	}
+	return nil
+}

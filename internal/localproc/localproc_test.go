@@ -1,0 +1,49 @@
+package localproc
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestReadStatOfThisProcess(t *testing.T) {
+	s, err := ReadStat(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.PPID != os.Getppid() {
+		t.Errorf("PPID = %d, want %d", s.PPID, os.Getppid())
+	}
+	if s.StartedAfterBoot <= 0 {
+		t.Errorf("StartedAfterBoot = %s, want after boot", s.StartedAfterBoot)
+	}
+	if _, err := ReadStat(-1); err == nil {
+		t.Error("ReadStat(-1) succeeded")
+	}
+}
+
+func TestStartFindsTheChildAndStopEndsIt(t *testing.T) {
+	sleep := "/bin/sleep"
+	if _, err := os.Stat(sleep); err != nil {
+		t.Skip("no /bin/sleep")
+	}
+	p, err := Start(sleep, []string{"60"}, filepath.Join(t.TempDir(), "sleep.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ChildNamed(os.Getpid(), "sleep"); got != p.PID() {
+		t.Errorf("ChildNamed(sleep) = %d, want %d", got, p.PID())
+	}
+	if RSSMiB(p.PID()) <= 0 {
+		t.Error("no resident memory read for the child")
+	}
+	p.Stop()
+	select {
+	case <-p.Exited:
+	default:
+		t.Error("Stop returned before the process exited")
+	}
+	if got := ChildNamed(os.Getpid(), "sleep"); got != 0 {
+		t.Errorf("after Stop, ChildNamed(sleep) = %d", got)
+	}
+}
