@@ -509,7 +509,7 @@ func notifyLimits(c config.NotifyConfig) notify.Limits {
 	return notify.Limits{
 		MaxHeaderBytes: c.MaxHeaderBytes, ReadTimeout: c.ReadTimeout, MaxConns: c.MaxConns, MaxConnsPerSource: c.MaxConnsPerSource,
 		RatePerSource: c.RatePerSource, BurstPerSource: c.BurstPerSource, Sources: c.Sources, RateLimitDelay: c.RateLimitDelay,
-		Concurrency:  c.Concurrency,
+		Concurrency: c.Concurrency, StoreConcurrency: c.StoreConcurrency,
 		QueueTimeout: c.QueueTimeout, DuplicateCache: c.DuplicateCache, DuplicateRate: c.DuplicateRate, DuplicateBurst: c.DuplicateBurst, LogRefusals: c.LogRefusals, LogInterval: c.LogInterval,
 	}
 }

@@ -171,10 +171,13 @@ type NotifyConfig struct {
 	// RateLimitDelay is how long a request over its source's rate waits
 	// for its 429.
 	RateLimitDelay time.Duration `koanf:"rate_limit_delay"`
-	// Concurrency bounds the notifications verified and processed at
-	// once; QueueTimeout how long one waits for its turn.
-	Concurrency  int           `koanf:"concurrency"`
-	QueueTimeout time.Duration `koanf:"queue_timeout"`
+	// Concurrency bounds the signatures verified at once;
+	// StoreConcurrency the verified notifications whose store work runs
+	// at once (they mostly wait for a shared commit); QueueTimeout how
+	// long one waits for its turn at either.
+	Concurrency      int           `koanf:"concurrency"`
+	StoreConcurrency int           `koanf:"store_concurrency"`
+	QueueTimeout     time.Duration `koanf:"queue_timeout"`
 	// DuplicateCache is how many acknowledged notifications are
 	// remembered to answer their duplicates from memory.
 	DuplicateCache int `koanf:"duplicate_cache"`
@@ -387,6 +390,7 @@ func Defaults() Config {
 			Sources:           4096,
 			RateLimitDelay:    time.Second,
 			Concurrency:       4,
+			StoreConcurrency:  64,
 			QueueTimeout:      2 * time.Second,
 			DuplicateCache:    4096,
 			DuplicateRate:     1,
@@ -874,7 +878,8 @@ func (c *Config) validate(e *Error) {
 		"notify.max_header_bytes": c.Notify.MaxHeaderBytes, "notify.max_conns": c.Notify.MaxConns,
 		"notify.max_conns_per_source": c.Notify.MaxConnsPerSource, "notify.burst_per_source": c.Notify.BurstPerSource,
 		"notify.sources": c.Notify.Sources, "notify.concurrency": c.Notify.Concurrency,
-		"notify.duplicate_cache": c.Notify.DuplicateCache, "notify.log_refusals": c.Notify.LogRefusals,
+		"notify.store_concurrency": c.Notify.StoreConcurrency,
+		"notify.duplicate_cache":   c.Notify.DuplicateCache, "notify.log_refusals": c.Notify.LogRefusals,
 		"notify.duplicate_burst": c.Notify.DuplicateBurst,
 	} {
 		if v <= 0 {

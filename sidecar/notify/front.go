@@ -47,9 +47,13 @@ import (
 //     a hit means these exact bytes verified before under the same keys;
 //     a forged copy of a genuine resp_data never hits it.
 //  5. a concurrency gate (Limits.Concurrency, QueueTimeout) around the
-//     signature check and the store work, so that verification cannot take
-//     every CPU from the app API; a request that waits too long for the
-//     gate is answered 503.
+//     signature check, so that verification cannot take every CPU from the
+//     app API, and a second, wider one (Limits.StoreConcurrency) around the
+//     store work of a verified notification, which mostly waits for its
+//     commit: a notification waiting for the disk does not hold a turn of
+//     the CPU-bound check, and concurrent notifications share a group
+//     commit. A request that waits too long for either gate is answered
+//     503.
 //
 // Every refusal is counted in paysidecar_notify_rejected_total by reason;
 // it is logged only for the first Limits.LogRefusals of its reason in each
@@ -82,11 +86,14 @@ type Limits struct {
 	// Sources bounds the table of per-source rate limiters; the least
 	// recently seen source is forgotten first. Default 4096.
 	Sources int
-	// Concurrency bounds the requests verified and processed at once;
-	// QueueTimeout how long a request waits for a turn before it is
-	// answered 503. Defaults 4 and 2s (the upstream waits 5 s).
-	Concurrency  int
-	QueueTimeout time.Duration
+	// Concurrency bounds the signatures verified at once;
+	// StoreConcurrency the verified notifications whose store work runs
+	// at once; QueueTimeout how long a request waits for a turn at either
+	// before it is answered 503. Defaults 4, 64 and 2s (the upstream
+	// waits 5 s).
+	Concurrency      int
+	StoreConcurrency int
+	QueueTimeout     time.Duration
 	// DuplicateCache is the number of acknowledged notifications
 	// remembered to answer their duplicates from memory. Default 4096.
 	DuplicateCache int
@@ -115,6 +122,7 @@ const (
 	DefaultRateLimitDelay    = time.Second
 	DefaultSources           = 4096
 	DefaultConcurrency       = 4
+	DefaultStoreConcurrency  = 64
 	DefaultQueueTimeout      = 2 * time.Second
 	DefaultDuplicateCache    = 4096
 	DefaultDuplicateRate     = 1
@@ -142,6 +150,7 @@ func (l Limits) withDefaults() Limits {
 	def(&l.BurstPerSource, DefaultBurstPerSource)
 	def(&l.Sources, DefaultSources)
 	def(&l.Concurrency, DefaultConcurrency)
+	def(&l.StoreConcurrency, DefaultStoreConcurrency)
 	def(&l.DuplicateCache, DefaultDuplicateCache)
 	def(&l.DuplicateBurst, DefaultDuplicateBurst)
 	if l.DuplicateRate <= 0 {

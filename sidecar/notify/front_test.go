@@ -314,7 +314,7 @@ func TestDuplicateCacheBounded(t *testing.T) {
 }
 
 func TestBusyWhenTheGateIsFull(t *testing.T) {
-	f := newFixture(t, notify.Config{Limits: notify.Limits{Concurrency: 1, QueueTimeout: 50 * time.Millisecond}})
+	f := newFixture(t, notify.Config{Limits: notify.Limits{Concurrency: 1, StoreConcurrency: 1, QueueTimeout: 50 * time.Millisecond}})
 	p1, p2 := f.payment(t, "pay_1", 100), f.payment(t, "pay_2", 100)
 	hold, entered := make(chan struct{}), make(chan struct{}, 1)
 	f.fs.mu.Lock()
@@ -354,6 +354,42 @@ func TestBusyWhenTheGateIsFull(t *testing.T) {
 	// The upstream's retry gets through.
 	if code, body := f.postForm(t, n2); code != http.StatusOK {
 		t.Errorf("retry: %d %q", code, body)
+	}
+}
+
+// TestWaitingForTheStoreHoldsNoVerificationTurn holds one notification
+// in the store with a single verification turn: a second notification is
+// still verified and stored, because the store work has its own, wider
+// gate (concurrent notifications then share a commit).
+func TestWaitingForTheStoreHoldsNoVerificationTurn(t *testing.T) {
+	f := newFixture(t, notify.Config{Limits: notify.Limits{Concurrency: 1, StoreConcurrency: 2, QueueTimeout: 50 * time.Millisecond}})
+	p1, p2 := f.payment(t, "pay_1", 100), f.payment(t, "pay_2", 100)
+	hold, entered := make(chan struct{}), make(chan struct{}, 1)
+	f.fs.mu.Lock()
+	f.fs.hold, f.fs.entered = hold, entered
+	f.fs.mu.Unlock()
+
+	var wg sync.WaitGroup
+	wg.Add(1)
+	first := 0
+	go func() {
+		defer wg.Done()
+		first, _ = f.postForm(t, f.sign(t, payData(p1, "S", "1.00")))
+	}()
+	<-entered
+	f.fs.mu.Lock()
+	f.fs.hold = nil
+	f.fs.mu.Unlock()
+	if code, body := f.postForm(t, f.sign(t, payData(p2, "S", "1.00"))); code != http.StatusOK {
+		t.Errorf("while another waits for the store: %d %q, want 200", code, body)
+	}
+	close(hold)
+	wg.Wait()
+	if first != http.StatusOK {
+		t.Errorf("the notification held in the store: %d", first)
+	}
+	if v := f.metric(t, "paysidecar_notify_rejected_total", map[string]string{"reason": notify.ReasonBusy}); v != 0 {
+		t.Errorf("rejected{busy} = %v, want 0", v)
 	}
 }
 

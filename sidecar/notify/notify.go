@@ -112,6 +112,7 @@ type Handler struct {
 	rates       *rateTable
 	dups        *lru.Cache[dupKey, acked]
 	gate        gate
+	storeGate   gate
 	refusals    *refusalLog
 	recv        *prometheus.CounterVec
 	reject      *prometheus.CounterVec
@@ -151,16 +152,17 @@ func NewHandler(cfg Config, st store.Store, led *ledger.Ledger, opts Options) (*
 		return nil, fmt.Errorf("notify: %w", err)
 	}
 	h := &Handler{
-		cfg:    cfg,
-		limits: limits,
-		st:     st,
-		led:    led,
-		now:    tel.Now,
-		log:    tel.Logger,
-		tracer: tel.Tracer("github.com/paysidecar/paysidecar/sidecar/notify"),
-		rates:  rates,
-		dups:   dups,
-		gate:   make(gate, limits.Concurrency),
+		cfg:       cfg,
+		limits:    limits,
+		st:        st,
+		led:       led,
+		now:       tel.Now,
+		log:       tel.Logger,
+		tracer:    tel.Tracer("github.com/paysidecar/paysidecar/sidecar/notify"),
+		rates:     rates,
+		dups:      dups,
+		gate:      make(gate, limits.Concurrency),
+		storeGate: make(gate, limits.StoreConcurrency),
 		recv: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "paysidecar_notify_received_total",
 			Help: "Notifications received, by kind (payment, refund, unknown) and result (applied, duplicate, unchanged, ignored, rejected, error).",
@@ -217,8 +219,8 @@ type refusal struct {
 }
 
 // ServeHTTP handles one notification: the front's limits and checks
-// (front.go), the duplicate cache, then, within the concurrency gate, the
-// signature and the work.
+// (front.go), the duplicate cache, then, within the verification gate, the
+// signature, and within the store gate, the work.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	started := time.Now()
 	defer func() { h.latency.Observe(time.Since(started).Seconds()) }()
@@ -246,9 +248,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refuse(r.Context(), w, nil, "unknown", src, &refusal{status: http.StatusServiceUnavailable, reason: ReasonBusy, msg: "too many notifications at once; try again"})
 		return
 	}
-	defer h.gate.leave()
 	// Nothing of the notification is read before this check.
 	keyName, err := nkp.UpstreamKeys{Current: h.cfg.Verifier, Next: h.cfg.NextVerifier}.VerifyNotification(n)
+	h.gate.leave()
 	if err != nil {
 		h.refuse(r.Context(), w, nil, "unknown", src, &refusal{status: http.StatusForbidden, reason: ReasonBadSignature, msg: "signature does not verify"})
 		return
@@ -260,6 +262,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				"key_id", nkp.KeyID(h.cfg.NextVerifier))
 		})
 	}
+
+	if !h.storeGate.enter(r.Context(), h.limits.QueueTimeout) {
+		h.refuse(r.Context(), w, nil, "unknown", src, &refusal{status: http.StatusServiceUnavailable, reason: ReasonBusy, msg: "too many notifications at once; try again"})
+		return
+	}
+	defer h.storeGate.leave()
 
 	// Only a genuine notification gets a span: a flood of forgeries must
 	// not become a flood of traces.
