@@ -138,10 +138,11 @@ func (s *Service) validateRef(ref *PaymentRef) (origin, error) {
 	if ref.OutTradeNo != "" && !outNoPattern.MatchString(ref.OutTradeNo) {
 		return 0, errorf(CodeInvalidField, "out_trade_no", "out_trade_no must be 1 to 64 letters, digits or _-.|*")
 	}
+	if err := s.CheckMerchant(ref.MerchantID); err != nil {
+		return 0, err
+	}
 	if ref.MerchantID == "" {
 		ref.MerchantID = s.cfg.MerchantID
-	} else if !ValidMerchantID(ref.MerchantID) {
-		return 0, errorf(CodeInvalidField, "merchant_id", "merchant_id must be the merchant's huifu_id (digits)")
 	}
 	if ref.PaymentDate != "" {
 		if _, err := time.Parse(nkp.DateLayout, ref.PaymentDate); err != nil || len(ref.PaymentDate) != len(nkp.DateLayout) {

@@ -50,10 +50,10 @@ func (r *recorder) count(path string) int {
 
 // recorded returns a service over the fixture's store and ledger whose
 // upstream calls are recorded.
-func (f *fixture) recorded() (*payments.Service, *recorder) {
+func (f *fixture) recorded(merchants ...string) (*payments.Service, *recorder) {
 	f.t.Helper()
 	rec := &recorder{up: f.sb.NKPClient(), sent: map[string][]map[string]any{}}
-	svc, err := payments.New(payments.Config{MerchantID: f.sb.HuifuID, NotifyURL: "http://127.0.0.1:8001/notify", MaxAmountFen: 100_000},
+	svc, err := payments.New(payments.Config{MerchantID: f.sb.HuifuID, Merchants: merchants, NotifyURL: "http://127.0.0.1:8001/notify", MaxAmountFen: 100_000},
 		payments.Deps{Store: f.st, Ledger: f.led, Upstream: rec, Flows: f.flows, Telemetry: telemetry.Bundle{Logger: slog.New(slog.DiscardHandler)}})
 	if err != nil {
 		f.t.Fatal(err)
@@ -240,7 +240,9 @@ func TestRefundOfAPaymentPlacedOutside(t *testing.T) {
 // does not know either is not found, and nothing is stored.
 func TestRefundByRefusesBadReferences(t *testing.T) {
 	f := newFixture(t)
-	svc, rec := f.recorded()
+	// A service provider that trades for one more merchant than the
+	// default one.
+	svc, rec := f.recorded("6666000100000999")
 	refund := func(ref payments.PaymentRef) error {
 		_, _, _, err := svc.RefundBy(f.ctx, payments.RefundByInput{Ref: ref,
 			Request: client.CreateRefundRequest{OutRefundNo: "bad", AmountFen: 1}, AmountGiven: true, Hash: "h"})
@@ -251,6 +253,7 @@ func TestRefundByRefusesBadReferences(t *testing.T) {
 	wantCode(t, refund(payments.PaymentRef{PaymentID: "pay_x", PartyOrderID: "c"}), payments.CodeInvalidField, "party_order_id")
 	wantCode(t, refund(payments.PaymentRef{OutTradeNo: "a", PaymentDate: "2026-01-01"}), payments.CodeInvalidField, "payment_date")
 	wantCode(t, refund(payments.PaymentRef{NkpSeqID: "x", MerchantID: "abc"}), payments.CodeInvalidField, "merchant_id")
+	wantCode(t, refund(payments.PaymentRef{NkpSeqID: "x", MerchantID: "6666000100000998"}), payments.CodeUnknownMerchant, "merchant_id")
 	wantCode(t, refund(payments.PaymentRef{OutTradeNo: "has space"}), payments.CodeInvalidField, "out_trade_no")
 	wantCode(t, refund(payments.PaymentRef{PaymentID: "pay_unknown"}), payments.CodeNotFound, "")
 	if n := len(rec.sent); n != 0 {
