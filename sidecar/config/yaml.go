@@ -84,7 +84,7 @@ func (f *yamlFile) keyLine(k string) int {
 		}
 		node = f.ast.Docs[0].Body
 	} else {
-		p, err := yaml.PathString("$." + parent)
+		p, err := pathString("$." + parent)
 		if err != nil {
 			return 0
 		}
@@ -109,7 +109,7 @@ func (f *yamlFile) keyLine(k string) int {
 
 // nodeLine returns the line where the node at a YAML path starts, or 0.
 func (f *yamlFile) nodeLine(path string) int {
-	p, err := yaml.PathString(path)
+	p, err := pathString(path)
 	if err != nil {
 		return 0
 	}
@@ -118,4 +118,16 @@ func (f *yamlFile) nodeLine(path string) int {
 		return 0
 	}
 	return n.GetToken().Position.Line
+}
+
+// pathString parses a YAML path. A key comes from the file or the
+// environment and may be any text, on which the YAML library's path parser
+// can panic (an unclosed index such as "00[0"): that is an error here.
+func pathString(s string) (p *yaml.Path, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			p, err = nil, fmt.Errorf("not a YAML path: %q", s)
+		}
+	}()
+	return yaml.PathString(s)
 }
