@@ -86,6 +86,13 @@ func (s *Server) createRefund(ctx context.Context, r *http.Request, body []byte)
 		PaymentID: id, Request: req, AmountGiven: given(body)["amount_fen"],
 		Hash: requestHash(append([]byte(id+"\n"), body...)),
 	})
+	return refundAnswer(rf, created, known, err)
+}
+
+// refundAnswer is the status and body of a refund request's answer: 201
+// for a new refund, 200 for one requested before, 202 while an earlier
+// attempt's state is not known yet.
+func refundAnswer(rf client.Refund, created, known bool, err error) (int, any, error) {
 	if err != nil {
 		return 0, nil, fromService(err)
 	}

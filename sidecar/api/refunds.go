@@ -30,15 +30,5 @@ func (s *Server) createRefundBy(ctx context.Context, _ *http.Request, body []byt
 		AmountGiven: given(body)["amount_fen"],
 		Hash:        requestHash(body),
 	})
-	if err != nil {
-		return 0, nil, fromService(err)
-	}
-	switch {
-	case !known:
-		// An earlier attempt got through; its state is not known yet.
-		return http.StatusAccepted, provisional{value: rf}, nil
-	case created:
-		return http.StatusCreated, rf, nil
-	}
-	return http.StatusOK, rf, nil
+	return refundAnswer(rf, created, known, err)
 }

@@ -184,25 +184,29 @@ func (s *Server) routes() {
 		mux.Handle("/v1/reconciliations/", s.books)
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		// The catch-all takes every request no route matches: a path that
-		// exists for another method gets 405, anything else 404, both in
-		// the API's error shape.
-		var allow []string
-		for _, m := range []string{http.MethodGet, http.MethodPost} {
-			other := r.Clone(r.Context())
-			other.Method = m
-			if _, pattern := mux.Handler(other); m != r.Method && pattern != "/" {
-				allow = append(allow, m)
-			}
-		}
-		if len(allow) > 0 {
-			w.Header().Set("Allow", strings.Join(allow, ", "))
-			s.fail(w, r, errorf(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "", "%s is not allowed on %s; use %s", r.Method, r.URL.Path, strings.Join(allow, " or ")))
-			return
-		}
-		s.fail(w, r, errorf(http.StatusNotFound, CodeNotFound, "", "no such endpoint: %s %s", r.Method, r.URL.Path))
+		// The catch-all takes every request no route matches.
+		s.fail(w, r, Unrouted(mux, w, r))
 	})
 	s.mux = mux
+}
+
+// Unrouted is the error for a request that no route of mux matches, for
+// a catch-all "/" route: 405 with an Allow header when the path exists for
+// another method, 404 otherwise, both in the API's error shape.
+func Unrouted(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) *Error {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost} {
+		other := r.Clone(r.Context())
+		other.Method = m
+		if _, pattern := mux.Handler(other); m != r.Method && pattern != "/" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		return errorf(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "", "%s is not allowed on %s; use %s", r.Method, r.URL.Path, strings.Join(allow, " or "))
+	}
+	return errorf(http.StatusNotFound, CodeNotFound, "", "no such endpoint: %s %s", r.Method, r.URL.Path)
 }
 
 // Handler returns the API's HTTP handler, with authentication, panic

@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -313,25 +312,33 @@ func TestDuplicateCacheBounded(t *testing.T) {
 	}
 }
 
-func TestBusyWhenTheGateIsFull(t *testing.T) {
-	f := newFixture(t, notify.Config{Limits: notify.Limits{Concurrency: 1, StoreConcurrency: 1, QueueTimeout: 50 * time.Millisecond}})
-	p1, p2 := f.payment(t, "pay_1", 100), f.payment(t, "pay_2", 100)
+// holdInStore posts a notification for p and holds it in the store until
+// release, which returns the status it was answered.
+func (f *fixture) holdInStore(t *testing.T, p store.Payment) (release func() int) {
+	t.Helper()
 	hold, entered := make(chan struct{}), make(chan struct{}, 1)
 	f.fs.mu.Lock()
 	f.fs.hold, f.fs.entered = hold, entered
 	f.fs.mu.Unlock()
-
-	var wg sync.WaitGroup
-	wg.Add(1)
-	first := 0
+	answered := make(chan int, 1)
 	go func() {
-		defer wg.Done()
-		first, _ = f.postForm(t, f.sign(t, payData(p1, "S", "1.00")))
+		code, _ := f.postForm(t, f.sign(t, payData(p, "S", "1.00")))
+		answered <- code
 	}()
 	<-entered
 	f.fs.mu.Lock()
 	f.fs.hold = nil
 	f.fs.mu.Unlock()
+	return func() int {
+		close(hold)
+		return <-answered
+	}
+}
+
+func TestBusyWhenTheGateIsFull(t *testing.T) {
+	f := newFixture(t, notify.Config{Limits: notify.Limits{Concurrency: 1, StoreConcurrency: 1, QueueTimeout: 50 * time.Millisecond}})
+	p1, p2 := f.payment(t, "pay_1", 100), f.payment(t, "pay_2", 100)
+	release := f.holdInStore(t, p1)
 	n2 := f.sign(t, payData(p2, "S", "1.00"))
 	req, _ := http.NewRequest(http.MethodPost, f.srv.URL, strings.NewReader(n2.Form().Encode()))
 	req.Header.Set("Content-Type", formType)
@@ -346,9 +353,7 @@ func TestBusyWhenTheGateIsFull(t *testing.T) {
 	if v := f.metric(t, "paysidecar_notify_rejected_total", map[string]string{"reason": notify.ReasonBusy}); v != 1 {
 		t.Errorf("rejected{busy} = %v, want 1", v)
 	}
-	close(hold)
-	wg.Wait()
-	if first != http.StatusOK {
+	if first := release(); first != http.StatusOK {
 		t.Errorf("the notification holding the gate: %d", first)
 	}
 	// The upstream's retry gets through.
@@ -364,28 +369,11 @@ func TestBusyWhenTheGateIsFull(t *testing.T) {
 func TestWaitingForTheStoreHoldsNoVerificationTurn(t *testing.T) {
 	f := newFixture(t, notify.Config{Limits: notify.Limits{Concurrency: 1, StoreConcurrency: 2, QueueTimeout: 50 * time.Millisecond}})
 	p1, p2 := f.payment(t, "pay_1", 100), f.payment(t, "pay_2", 100)
-	hold, entered := make(chan struct{}), make(chan struct{}, 1)
-	f.fs.mu.Lock()
-	f.fs.hold, f.fs.entered = hold, entered
-	f.fs.mu.Unlock()
-
-	var wg sync.WaitGroup
-	wg.Add(1)
-	first := 0
-	go func() {
-		defer wg.Done()
-		first, _ = f.postForm(t, f.sign(t, payData(p1, "S", "1.00")))
-	}()
-	<-entered
-	f.fs.mu.Lock()
-	f.fs.hold = nil
-	f.fs.mu.Unlock()
+	release := f.holdInStore(t, p1)
 	if code, body := f.postForm(t, f.sign(t, payData(p2, "S", "1.00"))); code != http.StatusOK {
 		t.Errorf("while another waits for the store: %d %q, want 200", code, body)
 	}
-	close(hold)
-	wg.Wait()
-	if first != http.StatusOK {
+	if first := release(); first != http.StatusOK {
 		t.Errorf("the notification held in the store: %d", first)
 	}
 	if v := f.metric(t, "paysidecar_notify_rejected_total", map[string]string{"reason": notify.ReasonBusy}); v != 0 {

@@ -37,23 +37,7 @@ func (s *Service) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/reconciliations", s.handleList)
 	mux.HandleFunc("GET /v1/reconciliations/{id}", s.handleGet)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		// A path that exists for another method gets 405, anything else
-		// 404, both in the API's error shape.
-		var allow []string
-		for _, m := range []string{http.MethodGet, http.MethodPost} {
-			other := r.Clone(r.Context())
-			other.Method = m
-			if _, pattern := mux.Handler(other); m != r.Method && pattern != "/" {
-				allow = append(allow, m)
-			}
-		}
-		if len(allow) > 0 {
-			w.Header().Set("Allow", strings.Join(allow, ", "))
-			s.fail(w, r, &api.Error{Status: http.StatusMethodNotAllowed, Code: api.CodeMethodNotAllowed,
-				Message: r.Method + " is not allowed on " + r.URL.Path + "; use " + strings.Join(allow, " or ")})
-			return
-		}
-		s.fail(w, r, &api.Error{Status: http.StatusNotFound, Code: api.CodeNotFound, Message: "no such endpoint: " + r.Method + " " + r.URL.Path})
+		s.fail(w, r, api.Unrouted(mux, w, r))
 	})
 	return mux
 }

@@ -53,21 +53,11 @@ func (s *Store) ClaimCheckout(ctx context.Context, id string, now time.Time) (st
 		now = rules.Now()
 	}
 	var out store.Checkout
-	err := s.write(ctx, func(t *txn) error {
-		n, err := t.execCount(`UPDATE checkouts SET claimed_at = ?, updated_at = ?
+	err := s.write(ctx, func(t *txn) (err error) {
+		out, err = updateCheckout(t, id, "claim", `UPDATE checkouts SET claimed_at = ?, updated_at = ?
 			WHERE id = ? AND claimed_at IS NULL AND expires_at > ?`,
 			s.time(now), s.time(now), id, s.time(now))
-		if err != nil {
-			return fmt.Errorf("claim: %w", err)
-		}
-		out, err = scanCheckout(t.queryRow(checkoutByID, id))
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return store.ErrConflict
-		}
-		return nil
+		return err
 	})
 	if err != nil {
 		if errors.Is(err, store.ErrConflict) {
@@ -104,24 +94,32 @@ func (s *Store) SetCheckoutPayment(ctx context.Context, id, paymentID string, at
 		at = rules.Now()
 	}
 	var out store.Checkout
-	err := s.write(ctx, func(t *txn) error {
-		n, err := t.execCount(`UPDATE checkouts SET payment_id = ?, updated_at = ?
+	err := s.write(ctx, func(t *txn) (err error) {
+		out, err = updateCheckout(t, id, "update", `UPDATE checkouts SET payment_id = ?, updated_at = ?
 			WHERE id = ? AND claimed_at IS NOT NULL AND (payment_id = '' OR payment_id = ?)`,
 			paymentID, s.time(at), id, paymentID)
-		if err != nil {
-			return fmt.Errorf("update: %w", err)
-		}
-		out, err = scanCheckout(t.queryRow(checkoutByID, id))
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return store.ErrConflict
-		}
-		return nil
+		return err
 	})
 	if err != nil {
 		return store.Checkout{}, s.errorf("set checkout %q payment: %w", id, err)
+	}
+	return out, nil
+}
+
+// updateCheckout runs one conditional UPDATE of checkout id (what names it
+// in errors) and reads the checkout back. When the condition held for no
+// row it returns the checkout as it stands with store.ErrConflict.
+func updateCheckout(t *txn, id, what, query string, args ...any) (store.Checkout, error) {
+	n, err := t.execCount(query, args...)
+	if err != nil {
+		return store.Checkout{}, fmt.Errorf("%s: %w", what, err)
+	}
+	out, err := scanCheckout(t.queryRow(checkoutByID, id))
+	if err != nil {
+		return store.Checkout{}, err
+	}
+	if n == 0 {
+		return out, store.ErrConflict
 	}
 	return out, nil
 }
