@@ -24,6 +24,7 @@
 //
 //	make build && go run ./internal/cmd/bench
 //	go run ./internal/cmd/bench -smoke   # seconds long: every row, no meaning
+//	go run ./internal/cmd/bench -only ingest,plugin   # some rows only
 package main
 
 import (
@@ -35,6 +36,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -46,7 +49,13 @@ func main() {
 	flag.IntVar(&o.repeats, "repeats", 3, "repeats of each figure")
 	flag.StringVar(&o.profile, "profile", "", "save CPU profiles of the host (closed loop at concurrency 8, ingest on each store) in this directory; needs admin.pprof")
 	flag.StringVar(&o.postgres, "postgres", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL server for the PostgreSQL figures (empty: skip them)")
+	only := flag.String("only", "", "measure only these parts, comma-separated: "+strings.Join(parts, ", ")+" (empty: all); the other rows say not measured")
 	flag.Parse()
+	var err error
+	if o.only, err = parseOnly(*only); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
 	log.SetFlags(log.Ltime)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -62,7 +71,38 @@ type options struct {
 	repeats  int
 	postgres string
 	profile  string
+	only     map[string]bool // nil: every part
 }
+
+// The parts of a run that -only selects.
+const (
+	partCreate   = "create"   // closed loops: CPU per create and throughput
+	partLatency  = "latency"  // the open loop at 50/s
+	partIngest   = "ingest"   // notification ingest on each store
+	partDelivery = "delivery" // notification → application at 20/s
+	partPlugin   = "plugin"   // the flow plugin's memory and start-up
+)
+
+var parts = []string{partCreate, partLatency, partIngest, partDelivery, partPlugin}
+
+// parseOnly reads -only: nil for every part.
+func parseOnly(s string) (map[string]bool, error) {
+	if s == "" {
+		return nil, nil
+	}
+	m := map[string]bool{}
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if !slices.Contains(parts, f) {
+			return nil, fmt.Errorf("-only: unknown part %q (known: %s)", f, strings.Join(parts, ", "))
+		}
+		m[f] = true
+	}
+	return m, nil
+}
+
+// measures reports whether the run measures part.
+func (o options) measures(part string) bool { return o.only == nil || o.only[part] }
 
 // plan is how long and how much each figure runs.
 type plan struct {
@@ -119,12 +159,12 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 	defer sq.stop()
 	sq.pool.rssAt = p.rssPayments
-	if err := measureSQLite(ctx, p, sb, sq, prof, r); err != nil {
+	if err := measureSQLite(ctx, o, p, sb, sq, prof, r); err != nil {
 		return err
 	}
 	sq.stop()
 
-	if o.postgres != "" {
+	if o.postgres != "" && o.measures(partIngest) {
 		pg, err := newPostgresStore(ctx, o.postgres)
 		if err != nil {
 			return err
@@ -147,26 +187,36 @@ func run(ctx context.Context, o options, out io.Writer) error {
 }
 
 // measureSQLite runs every figure that uses the SQLite sidecar.
-func measureSQLite(ctx context.Context, p plan, sb *sandboxProc, sc *sidecarProc, prof *profiler, r *results) error {
-	log.Printf("create: closed loops at concurrency 1, 8, 64")
-	if err := measureClosed(ctx, p, sb, sc, prof, r); err != nil {
-		return fmt.Errorf("closed loops: %w", err)
+func measureSQLite(ctx context.Context, o options, p plan, sb *sandboxProc, sc *sidecarProc, prof *profiler, r *results) error {
+	if o.measures(partCreate) {
+		log.Printf("create: closed loops at concurrency 1, 8, 64")
+		if err := measureClosed(ctx, p, sb, sc, prof, r); err != nil {
+			return fmt.Errorf("closed loops: %w", err)
+		}
 	}
-	log.Printf("create: open loop at 50/s")
-	if err := measureOpen(ctx, p, sb, sc, r); err != nil {
-		return fmt.Errorf("open loop: %w", err)
+	if o.measures(partLatency) {
+		log.Printf("create: open loop at 50/s")
+		if err := measureOpen(ctx, p, sb, sc, r); err != nil {
+			return fmt.Errorf("open loop: %w", err)
+		}
 	}
-	log.Printf("notification ingest (SQLite)")
-	if err := measureIngest(ctx, p.repeats, p.notices, p.rawFor, sb, sc, sqliteRaw(sc.dir), prof, "host-ingest-sqlite", &r.ingestSQLite); err != nil {
-		return fmt.Errorf("sqlite ingest: %w", err)
+	if o.measures(partIngest) {
+		log.Printf("notification ingest (SQLite)")
+		if err := measureIngest(ctx, p.repeats, p.notices, p.rawFor, sb, sc, sqliteRaw(sc.dir), prof, "host-ingest-sqlite", &r.ingestSQLite); err != nil {
+			return fmt.Errorf("sqlite ingest: %w", err)
+		}
 	}
-	log.Printf("notification → application at 20/s")
-	if err := measureDelivery(ctx, p, sb, sc, r); err != nil {
-		return fmt.Errorf("delivery: %w", err)
+	if o.measures(partDelivery) {
+		log.Printf("notification → application at 20/s")
+		if err := measureDelivery(ctx, p, sb, sc, r); err != nil {
+			return fmt.Errorf("delivery: %w", err)
+		}
 	}
-	log.Printf("flow plugin memory and start-up")
-	if err := measurePlugin(ctx, p, sc, r); err != nil {
-		return fmt.Errorf("plugin: %w", err)
+	if o.measures(partPlugin) {
+		log.Printf("flow plugin memory and start-up")
+		if err := measurePlugin(ctx, p, sc, r); err != nil {
+			return fmt.Errorf("plugin: %w", err)
+		}
 	}
 	return nil
 }
