@@ -3,9 +3,13 @@ package sandbox
 // Keeping the sandbox's state in a file.
 //
 // With Config.StateFile set, a Server loads its ledger from the file when
-// it starts and writes it back, atomically, whenever it changed: after
-// each request it answers, every second for changes made in the
-// background (auto-settlement, notifications), and when it closes. A
+// it starts and writes it back, atomically, whenever it changed: soon
+// after each request it answers, every second for changes made in the
+// background (auto-settlement, notifications), and when it closes. Each
+// write is the whole ledger, so writes are paced: after a write that took
+// d, the next waits at least max(100 ms, 10 d), and keeping a ledger of
+// many orders costs a bounded share of a CPU however busy the sandbox is
+// (requests answered in the pause are in the next write). A
 // restarted sandbox therefore knows every order, refund, merchant, code
 // and id it handed out before, and its counter goes on where it stopped,
 // so an old cashier link opens its old order and never a new one.
@@ -504,11 +508,21 @@ func (s *Server) changed() {
 	}
 }
 
+// The pacing of state file writes: after a write that took d, the next
+// waits at least max(minSaveGap, saveGapFactor×d).
+const (
+	minSaveGap    = 100 * time.Millisecond
+	saveGapFactor = 10
+)
+
 // keepState saves the state after changes and every second until ctx
-// ends; it runs in a goroutine owned by the Server.
+// ends, paced (see minSaveGap); it runs in a goroutine owned by the
+// Server. Close writes what changed in the last pause.
 func (s *Server) keepState(ctx context.Context) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	pause := time.NewTimer(0)
+	defer pause.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -516,8 +530,15 @@ func (s *Server) keepState(ctx context.Context) {
 		case <-s.dirty:
 		case <-tick.C:
 		}
+		began := time.Now()
 		if err := s.saveState(); err != nil {
 			s.log.Error("sandbox: state not saved", "file", s.cfg.StateFile, "error", err)
+		}
+		pause.Reset(max(minSaveGap, saveGapFactor*time.Since(began)))
+		select {
+		case <-ctx.Done():
+			return
+		case <-pause.C:
 		}
 	}
 }
