@@ -16,7 +16,9 @@ ARG GO_VERSION=1.26.8
 
 FROM golang:${GO_VERSION}-bookworm AS build
 WORKDIR /src
-# Pure Go (SQLite is modernc.org/sqlite): static binaries without cgo.
+# Pure Go (SQLite is modernc.org/sqlite): static binaries without cgo. The
+# plugins leave out gRPC's debug tracing pages (grpcnotrace), as the
+# Makefile builds them: see the Makefile's plugins target.
 ENV CGO_ENABLED=0 GOFLAGS=-trimpath
 # The plugin SDK is a module of its own, which the sidecar's go.mod
 # replaces with ./sdk.
@@ -32,7 +34,7 @@ RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache
     for dir in plugins/*/; do \
       flow="$(basename "${dir}")"; \
       [ "$(go list -f '{{.Name}}' "./plugins/${flow}" 2>/dev/null)" = main ] || continue; \
-      go build -ldflags "-s -w" -o "/out/plugins/${flow}" "./plugins/${flow}"; \
+      go build -tags=grpcnotrace -ldflags "-s -w" -o "/out/plugins/${flow}" "./plugins/${flow}"; \
     done; \
     cd /out/plugins && sha256sum -- * > /tmp/SHA256SUMS && mv /tmp/SHA256SUMS .
 

@@ -8,10 +8,10 @@ import (
 
 	"github.com/paysidecar/paysidecar/plugins/alipay-native/alipay"
 	"github.com/paysidecar/paysidecar/sdk/plugin"
-	"github.com/paysidecar/paysidecar/sdk/plugin/otlpexport"
+	"github.com/paysidecar/paysidecar/sdk/plugin/hosttrace"
 )
 
 func main() {
 	logger := plugin.NewLogger(os.Stderr, slog.LevelInfo)
-	plugin.Serve(alipay.New(logger), plugin.WithLogger(logger), plugin.WithTracing(otlpexport.FromEnv))
+	plugin.Serve(alipay.New(logger), plugin.WithLogger(logger), plugin.WithTracing(hosttrace.Setup))
 }

@@ -9,10 +9,10 @@ import (
 
 	"github.com/paysidecar/paysidecar/plugins/wechat-miniapp/miniapp"
 	"github.com/paysidecar/paysidecar/sdk/plugin"
-	"github.com/paysidecar/paysidecar/sdk/plugin/otlpexport"
+	"github.com/paysidecar/paysidecar/sdk/plugin/hosttrace"
 )
 
 func main() {
 	logger := plugin.NewLogger(os.Stderr, slog.LevelInfo)
-	plugin.Serve(miniapp.New(logger), plugin.WithLogger(logger), plugin.WithTracing(otlpexport.FromEnv))
+	plugin.Serve(miniapp.New(logger), plugin.WithLogger(logger), plugin.WithTracing(hosttrace.Setup))
 }

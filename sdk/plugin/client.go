@@ -2,10 +2,14 @@ package plugin
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 
 	goplugin "github.com/hashicorp/go-plugin"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/otel"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/stats"
 
 	"github.com/paysidecar/paysidecar/sdk/plugin/internal/flowv2"
 )
@@ -16,8 +20,25 @@ type client struct {
 	rpc    flowv2.FlowServiceClient
 	broker *goplugin.GRPCBroker
 
-	hostOnce sync.Once
-	hostID   uint32
+	hostOnce  sync.Once
+	hostID    uint32
+	hostSpans bool
+}
+
+// hostServerOptions are GRPCServerOptions for the host's services, except
+// that the export of a plugin's spans is not itself traced: it carries no
+// trace context, so each call would start a trace of its own.
+func hostServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.StatsHandler(otelgrpc.NewServerHandler(
+			otelgrpc.WithTracerProvider(otel.GetTracerProvider()),
+			otelgrpc.WithPropagators(Propagator()),
+			otelgrpc.WithFilter(func(info *stats.RPCTagInfo) bool {
+				return info.FullMethodName != flowv2.HostService_ExportSpans_FullMethodName
+			}),
+		)),
+		grpc.ChainUnaryInterceptor(recoverUnary(slog.New(slog.DiscardHandler))),
+	}
 }
 
 var _ Flow = (*client)(nil)
@@ -33,15 +54,16 @@ func (c *client) Info(ctx context.Context) (Info, error) {
 
 // Configure implements Flow over gRPC. The first Configure that carries a
 // Host serves it to the plugin on go-plugin's broker for the life of the
-// connection.
+// connection; a Host that is a SpanHost takes the plugin's spans.
 func (c *client) Configure(ctx context.Context, cfg Config) error {
 	if cfg.Host != nil && c.broker != nil {
 		c.hostOnce.Do(func() {
 			c.hostID = c.broker.NextId()
+			_, c.hostSpans = cfg.Host.(SpanHost)
 			// AcceptAndServe returns when the broker closes, that is when
 			// the connection to the plugin ends.
 			go c.broker.AcceptAndServe(c.hostID, func(opts []grpc.ServerOption) *grpc.Server {
-				srv := grpc.NewServer(append(opts, GRPCServerOptions(nil, nil)...)...)
+				srv := grpc.NewServer(append(opts, hostServerOptions()...)...)
 				flowv2.RegisterHostServiceServer(srv, &hostServer{host: cfg.Host})
 				return srv
 			})
@@ -54,6 +76,7 @@ func (c *client) Configure(ctx context.Context, cfg Config) error {
 		HostBrokerId: c.hostID,
 		HostKeys:     cfg.HostKeys,
 		Merchants:    merchantsToProto(cfg.Settings, cfg.Merchants),
+		HostSpans:    c.hostSpans,
 	})
 	return fromStatus(ctx, "Configure", err)
 }

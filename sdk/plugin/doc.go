@@ -47,7 +47,10 @@
 // Verify with keys the host keeps and names (the host decides which names a
 // flow may use), and Log through the host's logger, which removes the
 // values of the flow's secret settings. A flow that speaks a channel's own
-// signed protocol can thus do so without ever holding a private key.
+// signed protocol can thus do so without ever holding a private key. A
+// host whose Host is also a SpanHost takes the plugin's spans too (see
+// Tracing); it says so in the request that configures the plugin, so that
+// a plugin of an older host, which does not, drops them.
 //
 // # Errors
 //
@@ -62,9 +65,14 @@
 //
 // Both sides install OpenTelemetry gRPC stats handlers that propagate W3C
 // trace context and baggage, so a span started by the host is the parent of
-// what the plugin does. A plugin that exports its own spans passes
-// otlpexport.FromEnv to WithTracing; only such a plugin depends on the
-// OpenTelemetry SDK and its exporter.
+// what the plugin does. A plugin that records its own spans passes
+// hosttrace.Setup to WithTracing: its spans, in the traces the host
+// samples, go to the host over the broker connection it already has and
+// leave with the host's own, to the host's collector, under the plugin's
+// service name. (otlpexport.FromEnv instead exports them over OTLP/gRPC
+// from the plugin itself, at the cost of an exporter and a connection in
+// every plugin process.) Only a plugin that uses either depends on the
+// OpenTelemetry SDK.
 //
 // Package plugintest runs a Flow in-process the way a host does for tests,
 // with a Host of real RSA keys, and package mockflow is a Flow that uses

@@ -35,6 +35,20 @@ type Host interface {
 	Log(ctx context.Context, level slog.Level, msg string, attrs ...slog.Attr) error
 }
 
+// SpanHost is a Host that also takes its plugin's finished spans into the
+// host's own trace export, so that a plugin need not export them itself
+// (package hosttrace sends them from a plugin, and hosttrace.Receiver
+// implements ExportSpans for a host). A host whose Host is a SpanHost
+// tells the plugin so when it configures it; a plugin whose host does not
+// drops its spans.
+type SpanHost interface {
+	Host
+	// ExportSpans takes one batch of the plugin's finished spans: the
+	// protobuf encoding of the contract's ExportSpansRequest
+	// (paysidecar.flow.v2).
+	ExportSpans(ctx context.Context, batch []byte) error
+}
+
 // noHost is the Host of a flow whose host offers no services.
 type noHost struct{}
 

@@ -6,6 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
 	"github.com/paysidecar/paysidecar/sdk/plugin/internal/flowv2"
 )
 
@@ -43,6 +47,22 @@ func (s *hostServer) Log(ctx context.Context, req *flowv2.LogRequest) (*flowv2.L
 		return nil, toStatus(err)
 	}
 	return &flowv2.LogResponse{}, nil
+}
+
+// ExportSpans serves SpanHost.ExportSpans, when the host's Host is one.
+func (s *hostServer) ExportSpans(ctx context.Context, req *flowv2.ExportSpansRequest) (*flowv2.ExportSpansResponse, error) {
+	sh, ok := s.host.(SpanHost)
+	if !ok {
+		return nil, status.Error(codes.Unimplemented, "the host takes no spans")
+	}
+	batch, err := proto.Marshal(req)
+	if err != nil {
+		return nil, toStatus(fmt.Errorf("encode the plugin's spans: %w", err))
+	}
+	if err := sh.ExportSpans(ctx, batch); err != nil {
+		return nil, toStatus(err)
+	}
+	return &flowv2.ExportSpansResponse{}, nil
 }
 
 // hostClient is the Host a plugin calls over go-plugin's broker.

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/paysidecar/paysidecar/sdk/plugin/internal/flowv2"
+	"github.com/paysidecar/paysidecar/sdk/plugin/internal/hostlink"
 )
 
 // GRPCPlugin binds Flow to go-plugin's gRPC transport under contract
@@ -28,6 +29,10 @@ type GRPCPlugin struct {
 	// host's services.
 	HostDialOptions []grpc.DialOption
 
+	// spans, set by Serve, receives the host's span service when the host
+	// configures the plugin (see package hosttrace); nil outside Serve.
+	spans *hostlink.Link
+
 	mu      sync.Mutex
 	servers []*server
 }
@@ -40,7 +45,7 @@ func (p *GRPCPlugin) GRPCServer(broker *goplugin.GRPCBroker, s *grpc.Server) err
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	srv := &server{impl: p.Impl, broker: broker, logger: logger, logLevel: p.LogLevel, dialOpts: p.HostDialOptions}
+	srv := &server{impl: p.Impl, broker: broker, logger: logger, logLevel: p.LogLevel, dialOpts: p.HostDialOptions, spans: p.spans}
 	if srv.logLevel == nil {
 		srv.logLevel = slog.LevelInfo
 	}

@@ -9,6 +9,8 @@ import (
 	goplugin "github.com/hashicorp/go-plugin"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
+
+	"github.com/paysidecar/paysidecar/sdk/plugin/internal/hostlink"
 )
 
 // ServeOption changes how Serve serves a flow.
@@ -32,14 +34,17 @@ func WithTracerProvider(tp trace.TracerProvider) ServeOption {
 
 // EnvOTLPEndpoint is the standard OpenTelemetry variable the host sets in
 // a plugin's environment when it exports its own spans over OTLP/gRPC
-// ("http://host:4317" for plain text), so that the plugin can export its
-// spans to the same collector (see package otlpexport).
+// ("http://host:4317" for plain text), so that a plugin that exports its
+// spans itself (package otlpexport) can reach the same collector.
 const EnvOTLPEndpoint = "OTEL_EXPORTER_OTLP_ENDPOINT"
 
 // TracingSetup sets up the export of a plugin's spans for the service
 // name it is given. It returns the provider of the plugin's spans (nil
 // when it set up nothing) and a function that flushes and stops export.
-// otlpexport.FromEnv is one.
+// hosttrace.Setup, which exports them through the host, and
+// otlpexport.FromEnv, which exports them over OTLP/gRPC itself, are two.
+// Serve calls it with a context that hosttrace.Setup finds the host's
+// span service in.
 type TracingSetup func(ctx context.Context, service string) (trace.TracerProvider, func(), error)
 
 // WithTracing makes Serve call setup for the plugin's spans, with the
@@ -103,12 +108,14 @@ func Serve(flow Flow, opts ...ServeOption) {
 	if cfg.goPluginLogger == nil {
 		cfg.goPluginLogger = newGoPluginLogger(stderr, cfg.logLevel)
 	}
+	// The host's span service, once the host configures the plugin.
+	spans := &hostlink.Link{}
 	if cfg.tracerProvider == nil && cfg.tracing != nil {
 		service := "paysidecar-plugin"
 		if info, err := flow.Info(context.Background()); err == nil && info.Name != "" {
 			service += "-" + info.Name
 		}
-		tp, stop, err := cfg.tracing(context.Background(), service)
+		tp, stop, err := cfg.tracing(hostlink.NewContext(context.Background(), spans), service)
 		if err != nil {
 			cfg.logger.Warn("plugin spans are not exported", "error", err)
 		} else if tp != nil {
@@ -134,7 +141,7 @@ func Serve(flow Flow, opts ...ServeOption) {
 	serverOpts := GRPCServerOptions(cfg.tracerProvider, cfg.logger)
 	gp := &GRPCPlugin{
 		Impl: flow, Logger: cfg.logger, LogLevel: cfg.logLevel,
-		HostDialOptions: GRPCDialOptions(cfg.tracerProvider),
+		HostDialOptions: GRPCDialOptions(cfg.tracerProvider), spans: spans,
 	}
 	defer gp.Close()
 	goplugin.Serve(&goplugin.ServeConfig{

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,9 +18,13 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/goleak"
 
 	"github.com/paysidecar/paysidecar/sdk/plugin"
+	"github.com/paysidecar/paysidecar/sdk/plugin/hosttrace"
 )
 
 // Plugin binaries built by TestMain: the mock flow, a plugin of contract
@@ -41,6 +46,8 @@ func TestMain(m *testing.M) {
 		futureBinary: "github.com/paysidecar/paysidecar/sdk/plugin/internal/testplugins/future",
 	} {
 		build := exec.Command("go", "build", "-o", bin, pkg)
+		// Plugins are built static, as the sidecar's Makefile builds them.
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
 		build.Stdout, build.Stderr = os.Stderr, os.Stderr
 		if err := build.Run(); err != nil {
 			fmt.Fprintf(os.Stderr, "build %s: %v\n", pkg, err)
@@ -261,5 +268,75 @@ func waitFor(t *testing.T, limit time.Duration, cond func() bool) {
 			t.Fatalf("condition not met within %v", limit)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// spanHost is a host's services that take the plugin's spans, into a
+// recorder, and nothing else.
+type spanHost struct {
+	*hosttrace.Receiver
+}
+
+func (spanHost) Sign(context.Context, string, string, []byte) ([]byte, error) {
+	return nil, &plugin.Error{Code: plugin.CodeUnsupported, Message: "no keys"}
+}
+
+func (spanHost) Verify(context.Context, string, string, []byte, []byte) error {
+	return &plugin.Error{Code: plugin.CodeUnsupported, Message: "no keys"}
+}
+
+func (spanHost) Log(context.Context, slog.Level, string, ...slog.Attr) error { return nil }
+
+// TestSpansThroughTheHost runs the mock flow, which exports its spans
+// through its host (package hosttrace), beside a host that takes them: the
+// span of a call in a trace the host samples arrives at the host with the
+// plugin's service name, in the host's trace, as the child of the host's
+// span; a call in a trace the host does not sample sends nothing.
+func TestSpansThroughTheHost(t *testing.T) {
+	c := newClient(t, mockBinary, plugin.ClientPlugins(), &syncBuffer{})
+	rpc, err := c.Client()
+	if err != nil {
+		t.Fatalf("start plugin: %v", err)
+	}
+	raw, err := rpc.Dispense(plugin.PluginName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := raw.(plugin.Flow)
+	rec := tracetest.NewSpanRecorder()
+	if _, err := plugin.Configure(t.Context(), f, map[string]string{"label": "spans"}, plugin.Config{APIVersion: c.NegotiatedVersion(), Host: spanHost{hosttrace.NewReceiver(rec)}}); err != nil {
+		t.Fatalf("Configure: %v", err)
+	}
+	pluginSpan := func(traceID trace.TraceID) sdktrace.ReadOnlySpan {
+		for _, s := range rec.Ended() {
+			if s.SpanContext().TraceID() == traceID && s.Name() == "paysidecar.flow.v2.FlowService/ShapeOrder" {
+				return s
+			}
+		}
+		return nil
+	}
+
+	quietCtx, quiet := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.NeverSample())).Tracer("test").Start(t.Context(), "quiet")
+	if _, err := f.ShapeOrder(quietCtx, plugin.OrderInput{PaymentID: "p-quiet"}); err != nil {
+		t.Fatal(err)
+	}
+	quiet.End()
+	ctx, root := sdktrace.NewTracerProvider().Tracer("test").Start(t.Context(), "POST /v1/payments")
+	if _, err := f.ShapeOrder(ctx, plugin.OrderInput{PaymentID: "p-traced"}); err != nil {
+		t.Fatal(err)
+	}
+	root.End()
+	waitFor(t, 10*time.Second, func() bool { return pluginSpan(root.SpanContext().TraceID()) != nil })
+	s := pluginSpan(root.SpanContext().TraceID())
+	if s.Parent().SpanID() != root.SpanContext().SpanID() || !s.Parent().IsRemote() || s.SpanKind() != trace.SpanKindServer {
+		t.Errorf("plugin span: parent %v (remote %v), kind %v; want the host's span %v, remote, server", s.Parent().SpanID(), s.Parent().IsRemote(), s.SpanKind(), root.SpanContext().SpanID())
+	}
+	if v, _ := s.Resource().Set().Value("service.name"); v.AsString() != "paysidecar-plugin-mock" {
+		t.Errorf("plugin span's service.name = %q", v.AsString())
+	}
+	// The plugin sends its spans in the order they ended, so the unsampled
+	// call's span would have come first.
+	if pluginSpan(quiet.SpanContext().TraceID()) != nil {
+		t.Errorf("the span of an unsampled trace reached the host")
 	}
 }

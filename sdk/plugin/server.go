@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/paysidecar/paysidecar/sdk/plugin/internal/flowv2"
+	"github.com/paysidecar/paysidecar/sdk/plugin/internal/hostlink"
 )
 
 // server serves a Flow over contract version 2 inside a plugin process.
@@ -21,6 +22,9 @@ type server struct {
 	logger   *slog.Logger
 	logLevel slog.Leveler
 	dialOpts []grpc.DialOption
+	// spans receives the host's span service when the host takes the
+	// plugin's spans; nil when nothing exports them.
+	spans *hostlink.Link
 
 	mu       sync.Mutex
 	hostID   uint32
@@ -75,16 +79,24 @@ func (s *server) Configure(ctx context.Context, req *flowv2.ConfigureRequest) (*
 		Logger:      s.logger,
 		Merchants:   merchants,
 	}
+	var spans flowv2.HostServiceClient
 	if id := req.GetHostBrokerId(); id != 0 && s.broker != nil {
 		conn, err := s.dialHost(id)
 		if err != nil {
 			return nil, toStatus(&Error{Code: CodeInternal, Message: fmt.Sprintf("connect to the host's services: %v", err)})
 		}
-		c.Host = &hostClient{rpc: flowv2.NewHostServiceClient(conn)}
+		rpc := flowv2.NewHostServiceClient(conn)
+		c.Host = &hostClient{rpc: rpc}
 		c.Logger = HostLogger(c.Host, s.logLevel)
+		if req.GetHostSpans() {
+			spans = rpc
+		}
 	}
 	if err := s.impl.Configure(ctx, c); err != nil {
 		return nil, toStatus(err)
+	}
+	if s.spans != nil {
+		s.spans.Set(spans)
 	}
 	return &flowv2.ConfigureResponse{}, nil
 }
@@ -110,6 +122,9 @@ func (s *server) dialHost(id uint32) (*grpc.ClientConn, error) {
 
 // close closes the connection to the host's services.
 func (s *server) close() {
+	if s.spans != nil {
+		s.spans.Set(nil)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.hostConn != nil {

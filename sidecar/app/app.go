@@ -153,7 +153,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 	defer func() { err = errors.Join(err, parts.Close()) }()
 	failed := make(chan error, 4)
 
-	tp, shutdownTracing, err := telemetry.NewTracerProvider(ctx, telemetry.TracingOptions{
+	tp, spans, shutdownTracing, err := telemetry.NewTracerProvider(ctx, telemetry.TracingOptions{
 		Exporter: cfg.Tracing.Exporter, OTLPEndpoint: cfg.Tracing.OTLPEndpoint, SampleRatio: cfg.Tracing.SampleRatio, Version: opts.Version,
 	})
 	if err != nil {
@@ -228,8 +228,13 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 	if cfg.Plugins.SocketDir != "" {
 		pluginOpts = append(pluginOpts, pluginhost.WithSocketDir(cfg.Plugins.SocketDir))
 	}
+	if spans != nil {
+		// The plugins' spans are exported with the host's own.
+		pluginOpts = append(pluginOpts, pluginhost.WithPluginSpans(spans))
+	}
 	if cfg.Tracing.Exporter == "otlp" {
-		// The plugins export their own spans to the same collector.
+		// A plugin that exports its spans itself (package otlpexport)
+		// sends them to the same collector.
 		pluginOpts = append(pluginOpts, pluginhost.WithSetEnv(plugin.EnvOTLPEndpoint+"=http://"+cfg.Tracing.OTLPEndpoint))
 	}
 	plugins, err := pluginhost.New(flowCfgs, log, reg, pluginOpts...)

@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -29,16 +30,27 @@ type exportedSpan struct {
 
 func parseSpans(t *testing.T, out string) []exportedSpan {
 	t.Helper()
+	spans, err := decodeSpans(out)
+	if err != nil {
+		t.Fatalf("trace output is not a JSON span stream: %v", err)
+	}
+	return spans
+}
+
+// decodeSpans returns the spans of the stdout trace exporter's output,
+// up to the first that does not decode (one still being written, for
+// example), and that error.
+func decodeSpans(out string) ([]exportedSpan, error) {
 	dec := json.NewDecoder(strings.NewReader(out))
 	var spans []exportedSpan
 	for {
 		var s exportedSpan
 		err := dec.Decode(&s)
 		if errors.Is(err, io.EOF) {
-			return spans
+			return spans, nil
 		}
 		if err != nil {
-			t.Fatalf("trace output is not a JSON span stream: %v", err)
+			return spans, err
 		}
 		spans = append(spans, s)
 	}
@@ -67,6 +79,17 @@ func TestTraceFromAppThroughPluginToUpstreamAndBack(t *testing.T) {
 	}
 	sb.SettlePayment(t, p.ReqDate, p.ReqSeqID, sandbox.ResultPaid)
 	waitFor(t, 20*time.Second, "delivery", func() (bool, string) { return len(hook.received()) > 0, "" })
+	// The plugin's own spans reach the host's exporter through the host,
+	// in the application's trace: the server side of its calls.
+	waitFor(t, 20*time.Second, "the plugin's server span in the exported trace", func() (bool, string) {
+		spans, _ := decodeSpans(sc.stdout.String())
+		for _, s := range spans {
+			if s.SpanContext.TraceID == appTrace && s.SpanKind == 2 && s.Name == "paysidecar.flow.v2.FlowService/ShapeOrder" {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%d spans exported", len(spans))
+	})
 	sc.stop(syscall.SIGTERM) // flushes the batched spans
 	spans := parseSpans(t, sc.stdout.String())
 

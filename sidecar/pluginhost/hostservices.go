@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/paysidecar/paysidecar/sdk/plugin"
+	"github.com/paysidecar/paysidecar/sdk/plugin/hosttrace"
 )
 
 // Key is a key the host keeps and lends to flows by name through its
@@ -98,3 +99,12 @@ func (h *hostServices) Log(ctx context.Context, level slog.Level, msg string, at
 	h.logger.LogAttrs(ctx, level, msg, attrs...)
 	return nil
 }
+
+// spanHost is the plugin.Host of a Manager that takes its plugins' spans
+// (WithPluginSpans): the host's services and the receiver of the spans.
+type spanHost struct {
+	*hostServices
+	*hosttrace.Receiver
+}
+
+var _ plugin.SpanHost = spanHost{}

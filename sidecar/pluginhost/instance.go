@@ -273,12 +273,17 @@ func (inst *instance) settings() map[string]string {
 // settings and the keys it is granted cross; nothing else of the host
 // does.
 func (m *Manager) flowConfig(inst *instance, settings plugin.Settings, merchants map[string]plugin.Settings, version int) plugin.Config {
+	services := &hostServices{name: inst.cfg.Name, keys: m.opts.keys, granted: inst.cfg.Keys, logger: inst.logger}
+	var host plugin.Host = services
+	if m.opts.pluginSpans != nil {
+		host = spanHost{hostServices: services, Receiver: m.opts.pluginSpans}
+	}
 	return plugin.Config{
 		Settings:    settings,
 		Merchants:   merchants,
 		APIVersion:  version,
 		Environment: m.opts.environment,
-		Host:        &hostServices{name: inst.cfg.Name, keys: m.opts.keys, granted: inst.cfg.Keys, logger: inst.logger},
+		Host:        host,
 		HostKeys:    inst.cfg.Keys,
 	}
 }

@@ -13,7 +13,8 @@
 // key) and, through Configure, only its own settings, checked against the
 // schema it declares, with the agreed version, the environment (sandbox or
 // not) and the host's services: signing and verifying with the keys its
-// configuration grants (WithKeys, PluginConfig.Keys) and logging. The
+// configuration grants (WithKeys, PluginConfig.Keys), logging, and taking
+// its spans into the host's trace export (WithPluginSpans). The
 // plugin's stderr and what it logs through the host are logged through the
 // host's slog logger with plugin=<name>, the values of its secret settings
 // removed.
@@ -51,9 +52,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/paysidecar/paysidecar/sdk/plugin"
+	"github.com/paysidecar/paysidecar/sdk/plugin/hosttrace"
 )
 
 // ErrUnavailable is wrapped by every error that means a plugin cannot
@@ -102,6 +105,7 @@ type options struct {
 	checkInterval  time.Duration
 	startTimeout   time.Duration
 	tracerProvider trace.TracerProvider
+	pluginSpans    *hosttrace.Receiver
 	env            []string
 	setEnv         []string
 	environment    plugin.Environment
@@ -138,6 +142,20 @@ func WithStartTimeout(d time.Duration) Option {
 // plugin either way.
 func WithTracerProvider(tp trace.TracerProvider) Option {
 	return func(o *options) { o.tracerProvider = tp }
+}
+
+// WithPluginSpans makes the host's services take the plugins' finished
+// spans (plugins that export them with package hosttrace) and hand them to
+// sp, the span processor that exports the host's own spans, so that the
+// plugins' spans reach the same collector in the host's traces. Without it
+// the plugins are told the host takes no spans, and drop them.
+func WithPluginSpans(sp sdktrace.SpanProcessor) Option {
+	return func(o *options) {
+		o.pluginSpans = nil
+		if sp != nil {
+			o.pluginSpans = hosttrace.NewReceiver(sp)
+		}
+	}
 }
 
 // WithEnv passes the named variables of the host's environment on to the

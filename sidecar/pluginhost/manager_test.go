@@ -58,6 +58,8 @@ func TestMain(m *testing.M) {
 		futureBin: "github.com/paysidecar/paysidecar/sdk/plugin/internal/testplugins/future",
 	} {
 		build := exec.Command("go", "build", "-o", bin, pkg)
+		// Plugins are built static, as the Makefile builds them.
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
 		build.Stdout, build.Stderr = os.Stderr, os.Stderr
 		if err := build.Run(); err != nil {
 			fmt.Fprintf(os.Stderr, "build %s: %v\n", pkg, err)

@@ -73,14 +73,18 @@ type TracingOptions struct {
 
 // NewTracerProvider builds the tracer provider for the process and
 // installs it, with the W3C trace-context and baggage propagators, as the
-// OpenTelemetry globals that instrumentation libraries read. The returned
-// function flushes and stops it.
-func NewTracerProvider(ctx context.Context, o TracingOptions) (trace.TracerProvider, func(context.Context) error, error) {
+// OpenTelemetry globals that instrumentation libraries read. It also
+// returns the span processor that batches the provider's finished spans
+// for the exporter, which takes spans recorded elsewhere (the flow
+// plugins', see pluginhost.WithPluginSpans) into the same export; it is
+// nil when spans are not exported. The returned function flushes and
+// stops export.
+func NewTracerProvider(ctx context.Context, o TracingOptions) (trace.TracerProvider, sdktrace.SpanProcessor, func(context.Context) error, error) {
 	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
 	if o.Exporter == "" || o.Exporter == "none" {
 		tp := noop.NewTracerProvider()
 		otel.SetTracerProvider(tp)
-		return tp, func(context.Context) error { return nil }, nil
+		return tp, nil, func(context.Context) error { return nil }, nil
 	}
 	var exp sdktrace.SpanExporter
 	var err error
@@ -94,19 +98,20 @@ func NewTracerProvider(ctx context.Context, o TracingOptions) (trace.TracerProvi
 	case "otlp":
 		exp, err = otlptracegrpc.New(ctx, otlptracegrpc.WithEndpoint(o.OTLPEndpoint), otlptracegrpc.WithInsecure())
 	default:
-		return nil, nil, fmt.Errorf("unknown trace exporter %q", o.Exporter)
+		return nil, nil, nil, fmt.Errorf("unknown trace exporter %q", o.Exporter)
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("create %s trace exporter: %w", o.Exporter, err)
+		return nil, nil, nil, fmt.Errorf("create %s trace exporter: %w", o.Exporter, err)
 	}
 	res := resource.NewSchemaless(semconv.ServiceName(ServiceName), semconv.ServiceVersion(o.Version))
+	batch := sdktrace.NewBatchSpanProcessor(exp)
 	tp := sdktrace.NewTracerProvider(
-		sdktrace.WithBatcher(exp),
+		sdktrace.WithSpanProcessor(batch),
 		sdktrace.WithResource(res),
 		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(o.SampleRatio))),
 	)
 	otel.SetTracerProvider(tp)
-	return tp, tp.Shutdown, nil
+	return tp, batch, tp.Shutdown, nil
 }
 
 // NewRegistry returns a Prometheus registry with the Go runtime and

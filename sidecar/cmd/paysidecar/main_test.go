@@ -50,6 +50,8 @@ func pluginsDir(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
 	build := exec.Command("go", "build", "-o", filepath.Join(dir, "mock"), "github.com/paysidecar/paysidecar/sdk/plugin/mockflow/cmd/mockflow")
+	// Plugins are built static, as the Makefile builds them.
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build the mock flow: %v\n%s", err, out)
 	}

@@ -6,7 +6,9 @@
 // through the flow's own serving path, drops DecodeNotification (the host
 // never needed it), and offers host services (HostService) that the plugin
 // calls back through go-plugin's broker: signing and verifying with keys
-// the host keeps, and logging through the host's logger. Fields are only
+// the host keeps, logging through the host's logger and, added later (a
+// host says it serves it in ConfigureRequest.host_spans), exporting the
+// plugin's spans with the host's own. Fields are only
 // ever added here, never renumbered; a change old hosts or plugins cannot
 // understand gets a new package.
 
@@ -32,6 +34,183 @@ const (
 	// Verify that runtime/protoimpl is sufficiently up-to-date.
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
+
+// SpanKind is the OpenTelemetry span kind.
+type SpanKind int32
+
+const (
+	SpanKind_SPAN_KIND_UNSPECIFIED SpanKind = 0
+	SpanKind_SPAN_KIND_INTERNAL    SpanKind = 1
+	SpanKind_SPAN_KIND_SERVER      SpanKind = 2
+	SpanKind_SPAN_KIND_CLIENT      SpanKind = 3
+	SpanKind_SPAN_KIND_PRODUCER    SpanKind = 4
+	SpanKind_SPAN_KIND_CONSUMER    SpanKind = 5
+)
+
+// Enum value maps for SpanKind.
+var (
+	SpanKind_name = map[int32]string{
+		0: "SPAN_KIND_UNSPECIFIED",
+		1: "SPAN_KIND_INTERNAL",
+		2: "SPAN_KIND_SERVER",
+		3: "SPAN_KIND_CLIENT",
+		4: "SPAN_KIND_PRODUCER",
+		5: "SPAN_KIND_CONSUMER",
+	}
+	SpanKind_value = map[string]int32{
+		"SPAN_KIND_UNSPECIFIED": 0,
+		"SPAN_KIND_INTERNAL":    1,
+		"SPAN_KIND_SERVER":      2,
+		"SPAN_KIND_CLIENT":      3,
+		"SPAN_KIND_PRODUCER":    4,
+		"SPAN_KIND_CONSUMER":    5,
+	}
+)
+
+func (x SpanKind) Enum() *SpanKind {
+	p := new(SpanKind)
+	*p = x
+	return p
+}
+
+func (x SpanKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SpanKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_paysidecar_flow_v2_flow_proto_enumTypes[0].Descriptor()
+}
+
+func (SpanKind) Type() protoreflect.EnumType {
+	return &file_paysidecar_flow_v2_flow_proto_enumTypes[0]
+}
+
+func (x SpanKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SpanKind.Descriptor instead.
+func (SpanKind) EnumDescriptor() ([]byte, []int) {
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{0}
+}
+
+// StatusCode is the OpenTelemetry status code of a span.
+type StatusCode int32
+
+const (
+	StatusCode_STATUS_CODE_UNSET StatusCode = 0
+	StatusCode_STATUS_CODE_ERROR StatusCode = 1
+	StatusCode_STATUS_CODE_OK    StatusCode = 2
+)
+
+// Enum value maps for StatusCode.
+var (
+	StatusCode_name = map[int32]string{
+		0: "STATUS_CODE_UNSET",
+		1: "STATUS_CODE_ERROR",
+		2: "STATUS_CODE_OK",
+	}
+	StatusCode_value = map[string]int32{
+		"STATUS_CODE_UNSET": 0,
+		"STATUS_CODE_ERROR": 1,
+		"STATUS_CODE_OK":    2,
+	}
+)
+
+func (x StatusCode) Enum() *StatusCode {
+	p := new(StatusCode)
+	*p = x
+	return p
+}
+
+func (x StatusCode) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (StatusCode) Descriptor() protoreflect.EnumDescriptor {
+	return file_paysidecar_flow_v2_flow_proto_enumTypes[1].Descriptor()
+}
+
+func (StatusCode) Type() protoreflect.EnumType {
+	return &file_paysidecar_flow_v2_flow_proto_enumTypes[1]
+}
+
+func (x StatusCode) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use StatusCode.Descriptor instead.
+func (StatusCode) EnumDescriptor() ([]byte, []int) {
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{1}
+}
+
+// AttrType is the type of an attribute's value.
+type AttrType int32
+
+const (
+	AttrType_ATTR_TYPE_UNSPECIFIED   AttrType = 0
+	AttrType_ATTR_TYPE_STRING        AttrType = 1
+	AttrType_ATTR_TYPE_BOOL          AttrType = 2
+	AttrType_ATTR_TYPE_INT64         AttrType = 3
+	AttrType_ATTR_TYPE_FLOAT64       AttrType = 4
+	AttrType_ATTR_TYPE_STRING_SLICE  AttrType = 5
+	AttrType_ATTR_TYPE_BOOL_SLICE    AttrType = 6
+	AttrType_ATTR_TYPE_INT64_SLICE   AttrType = 7
+	AttrType_ATTR_TYPE_FLOAT64_SLICE AttrType = 8
+)
+
+// Enum value maps for AttrType.
+var (
+	AttrType_name = map[int32]string{
+		0: "ATTR_TYPE_UNSPECIFIED",
+		1: "ATTR_TYPE_STRING",
+		2: "ATTR_TYPE_BOOL",
+		3: "ATTR_TYPE_INT64",
+		4: "ATTR_TYPE_FLOAT64",
+		5: "ATTR_TYPE_STRING_SLICE",
+		6: "ATTR_TYPE_BOOL_SLICE",
+		7: "ATTR_TYPE_INT64_SLICE",
+		8: "ATTR_TYPE_FLOAT64_SLICE",
+	}
+	AttrType_value = map[string]int32{
+		"ATTR_TYPE_UNSPECIFIED":   0,
+		"ATTR_TYPE_STRING":        1,
+		"ATTR_TYPE_BOOL":          2,
+		"ATTR_TYPE_INT64":         3,
+		"ATTR_TYPE_FLOAT64":       4,
+		"ATTR_TYPE_STRING_SLICE":  5,
+		"ATTR_TYPE_BOOL_SLICE":    6,
+		"ATTR_TYPE_INT64_SLICE":   7,
+		"ATTR_TYPE_FLOAT64_SLICE": 8,
+	}
+)
+
+func (x AttrType) Enum() *AttrType {
+	p := new(AttrType)
+	*p = x
+	return p
+}
+
+func (x AttrType) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AttrType) Descriptor() protoreflect.EnumDescriptor {
+	return file_paysidecar_flow_v2_flow_proto_enumTypes[2].Descriptor()
+}
+
+func (AttrType) Type() protoreflect.EnumType {
+	return &file_paysidecar_flow_v2_flow_proto_enumTypes[2]
+}
+
+func (x AttrType) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AttrType.Descriptor instead.
+func (AttrType) EnumDescriptor() ([]byte, []int) {
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{2}
+}
 
 // Info describes a plugin.
 type Info struct {
@@ -390,7 +569,11 @@ type ConfigureRequest struct {
 	// merchants holds, per huifu_id, the settings a merchant of a service
 	// provider has of its own (only per_merchant ones); the others are
 	// those of settings. A call names its merchant by merchant_id.
-	Merchants     map[string]*MerchantSettings `protobuf:"bytes,6,rep,name=merchants,proto3" json:"merchants,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Merchants map[string]*MerchantSettings `protobuf:"bytes,6,rep,name=merchants,proto3" json:"merchants,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// host_spans says that HostService takes the plugin's finished spans
+	// (ExportSpans). When it is false (a host that exports no traces, or
+	// one from before ExportSpans) a plugin drops its spans.
+	HostSpans     bool `protobuf:"varint,7,opt,name=host_spans,json=hostSpans,proto3" json:"host_spans,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -465,6 +648,13 @@ func (x *ConfigureRequest) GetMerchants() map[string]*MerchantSettings {
 		return x.Merchants
 	}
 	return nil
+}
+
+func (x *ConfigureRequest) GetHostSpans() bool {
+	if x != nil {
+		return x.HostSpans
+	}
+	return false
 }
 
 // MerchantSettings are one merchant's own settings.
@@ -1847,6 +2037,526 @@ func (*LogResponse) Descriptor() ([]byte, []int) {
 	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{29}
 }
 
+// ExportSpansRequest is a batch of a plugin's finished spans, all of one
+// resource (the plugin process).
+type ExportSpansRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// resource describes the plugin process; it holds service.name.
+	Resource      []*SpanAttr `protobuf:"bytes,1,rep,name=resource,proto3" json:"resource,omitempty"`
+	Spans         []*Span     `protobuf:"bytes,2,rep,name=spans,proto3" json:"spans,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportSpansRequest) Reset() {
+	*x = ExportSpansRequest{}
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportSpansRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportSpansRequest) ProtoMessage() {}
+
+func (x *ExportSpansRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportSpansRequest.ProtoReflect.Descriptor instead.
+func (*ExportSpansRequest) Descriptor() ([]byte, []int) {
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ExportSpansRequest) GetResource() []*SpanAttr {
+	if x != nil {
+		return x.Resource
+	}
+	return nil
+}
+
+func (x *ExportSpansRequest) GetSpans() []*Span {
+	if x != nil {
+		return x.Spans
+	}
+	return nil
+}
+
+type ExportSpansResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportSpansResponse) Reset() {
+	*x = ExportSpansResponse{}
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportSpansResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportSpansResponse) ProtoMessage() {}
+
+func (x *ExportSpansResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportSpansResponse.ProtoReflect.Descriptor instead.
+func (*ExportSpansResponse) Descriptor() ([]byte, []int) {
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{31}
+}
+
+// Span is one finished span, in the terms of the OpenTelemetry trace API.
+type Span struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// trace_id (16 bytes) and span_id (8 bytes) identify the span;
+	// trace_flags are its W3C trace flags (1: sampled) and trace_state its
+	// W3C tracestate header value.
+	TraceId    []byte `protobuf:"bytes,1,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
+	SpanId     []byte `protobuf:"bytes,2,opt,name=span_id,json=spanId,proto3" json:"span_id,omitempty"`
+	TraceFlags uint32 `protobuf:"varint,3,opt,name=trace_flags,json=traceFlags,proto3" json:"trace_flags,omitempty"`
+	TraceState string `protobuf:"bytes,4,opt,name=trace_state,json=traceState,proto3" json:"trace_state,omitempty"`
+	// parent_span_id is the parent's span id (the parent is in the same
+	// trace), empty for a root span; parent_remote says the parent is in
+	// another process (the host).
+	ParentSpanId  []byte       `protobuf:"bytes,5,opt,name=parent_span_id,json=parentSpanId,proto3" json:"parent_span_id,omitempty"`
+	ParentRemote  bool         `protobuf:"varint,6,opt,name=parent_remote,json=parentRemote,proto3" json:"parent_remote,omitempty"`
+	Name          string       `protobuf:"bytes,7,opt,name=name,proto3" json:"name,omitempty"`
+	Kind          SpanKind     `protobuf:"varint,8,opt,name=kind,proto3,enum=paysidecar.flow.v2.SpanKind" json:"kind,omitempty"`
+	StartUnixNano int64        `protobuf:"varint,9,opt,name=start_unix_nano,json=startUnixNano,proto3" json:"start_unix_nano,omitempty"`
+	EndUnixNano   int64        `protobuf:"varint,10,opt,name=end_unix_nano,json=endUnixNano,proto3" json:"end_unix_nano,omitempty"`
+	Attributes    []*SpanAttr  `protobuf:"bytes,11,rep,name=attributes,proto3" json:"attributes,omitempty"`
+	Events        []*SpanEvent `protobuf:"bytes,12,rep,name=events,proto3" json:"events,omitempty"`
+	Links         []*SpanLink  `protobuf:"bytes,13,rep,name=links,proto3" json:"links,omitempty"`
+	StatusCode    StatusCode   `protobuf:"varint,14,opt,name=status_code,json=statusCode,proto3,enum=paysidecar.flow.v2.StatusCode" json:"status_code,omitempty"`
+	StatusMessage string       `protobuf:"bytes,15,opt,name=status_message,json=statusMessage,proto3" json:"status_message,omitempty"`
+	// scope_name and scope_version name the instrumentation that made the
+	// span (e.g. the gRPC stats handler).
+	ScopeName         string `protobuf:"bytes,16,opt,name=scope_name,json=scopeName,proto3" json:"scope_name,omitempty"`
+	ScopeVersion      string `protobuf:"bytes,17,opt,name=scope_version,json=scopeVersion,proto3" json:"scope_version,omitempty"`
+	DroppedAttributes int32  `protobuf:"varint,18,opt,name=dropped_attributes,json=droppedAttributes,proto3" json:"dropped_attributes,omitempty"`
+	DroppedEvents     int32  `protobuf:"varint,19,opt,name=dropped_events,json=droppedEvents,proto3" json:"dropped_events,omitempty"`
+	DroppedLinks      int32  `protobuf:"varint,20,opt,name=dropped_links,json=droppedLinks,proto3" json:"dropped_links,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *Span) Reset() {
+	*x = Span{}
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Span) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Span) ProtoMessage() {}
+
+func (x *Span) ProtoReflect() protoreflect.Message {
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Span.ProtoReflect.Descriptor instead.
+func (*Span) Descriptor() ([]byte, []int) {
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *Span) GetTraceId() []byte {
+	if x != nil {
+		return x.TraceId
+	}
+	return nil
+}
+
+func (x *Span) GetSpanId() []byte {
+	if x != nil {
+		return x.SpanId
+	}
+	return nil
+}
+
+func (x *Span) GetTraceFlags() uint32 {
+	if x != nil {
+		return x.TraceFlags
+	}
+	return 0
+}
+
+func (x *Span) GetTraceState() string {
+	if x != nil {
+		return x.TraceState
+	}
+	return ""
+}
+
+func (x *Span) GetParentSpanId() []byte {
+	if x != nil {
+		return x.ParentSpanId
+	}
+	return nil
+}
+
+func (x *Span) GetParentRemote() bool {
+	if x != nil {
+		return x.ParentRemote
+	}
+	return false
+}
+
+func (x *Span) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Span) GetKind() SpanKind {
+	if x != nil {
+		return x.Kind
+	}
+	return SpanKind_SPAN_KIND_UNSPECIFIED
+}
+
+func (x *Span) GetStartUnixNano() int64 {
+	if x != nil {
+		return x.StartUnixNano
+	}
+	return 0
+}
+
+func (x *Span) GetEndUnixNano() int64 {
+	if x != nil {
+		return x.EndUnixNano
+	}
+	return 0
+}
+
+func (x *Span) GetAttributes() []*SpanAttr {
+	if x != nil {
+		return x.Attributes
+	}
+	return nil
+}
+
+func (x *Span) GetEvents() []*SpanEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *Span) GetLinks() []*SpanLink {
+	if x != nil {
+		return x.Links
+	}
+	return nil
+}
+
+func (x *Span) GetStatusCode() StatusCode {
+	if x != nil {
+		return x.StatusCode
+	}
+	return StatusCode_STATUS_CODE_UNSET
+}
+
+func (x *Span) GetStatusMessage() string {
+	if x != nil {
+		return x.StatusMessage
+	}
+	return ""
+}
+
+func (x *Span) GetScopeName() string {
+	if x != nil {
+		return x.ScopeName
+	}
+	return ""
+}
+
+func (x *Span) GetScopeVersion() string {
+	if x != nil {
+		return x.ScopeVersion
+	}
+	return ""
+}
+
+func (x *Span) GetDroppedAttributes() int32 {
+	if x != nil {
+		return x.DroppedAttributes
+	}
+	return 0
+}
+
+func (x *Span) GetDroppedEvents() int32 {
+	if x != nil {
+		return x.DroppedEvents
+	}
+	return 0
+}
+
+func (x *Span) GetDroppedLinks() int32 {
+	if x != nil {
+		return x.DroppedLinks
+	}
+	return 0
+}
+
+// SpanEvent is a timed event of a span, an exception for example.
+type SpanEvent struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	TimeUnixNano  int64                  `protobuf:"varint,2,opt,name=time_unix_nano,json=timeUnixNano,proto3" json:"time_unix_nano,omitempty"`
+	Attributes    []*SpanAttr            `protobuf:"bytes,3,rep,name=attributes,proto3" json:"attributes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SpanEvent) Reset() {
+	*x = SpanEvent{}
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SpanEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SpanEvent) ProtoMessage() {}
+
+func (x *SpanEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SpanEvent.ProtoReflect.Descriptor instead.
+func (*SpanEvent) Descriptor() ([]byte, []int) {
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *SpanEvent) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SpanEvent) GetTimeUnixNano() int64 {
+	if x != nil {
+		return x.TimeUnixNano
+	}
+	return 0
+}
+
+func (x *SpanEvent) GetAttributes() []*SpanAttr {
+	if x != nil {
+		return x.Attributes
+	}
+	return nil
+}
+
+// SpanLink links a span to a span of another trace.
+type SpanLink struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TraceId       []byte                 `protobuf:"bytes,1,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
+	SpanId        []byte                 `protobuf:"bytes,2,opt,name=span_id,json=spanId,proto3" json:"span_id,omitempty"`
+	TraceFlags    uint32                 `protobuf:"varint,3,opt,name=trace_flags,json=traceFlags,proto3" json:"trace_flags,omitempty"`
+	TraceState    string                 `protobuf:"bytes,4,opt,name=trace_state,json=traceState,proto3" json:"trace_state,omitempty"`
+	Attributes    []*SpanAttr            `protobuf:"bytes,5,rep,name=attributes,proto3" json:"attributes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SpanLink) Reset() {
+	*x = SpanLink{}
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SpanLink) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SpanLink) ProtoMessage() {}
+
+func (x *SpanLink) ProtoReflect() protoreflect.Message {
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SpanLink.ProtoReflect.Descriptor instead.
+func (*SpanLink) Descriptor() ([]byte, []int) {
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *SpanLink) GetTraceId() []byte {
+	if x != nil {
+		return x.TraceId
+	}
+	return nil
+}
+
+func (x *SpanLink) GetSpanId() []byte {
+	if x != nil {
+		return x.SpanId
+	}
+	return nil
+}
+
+func (x *SpanLink) GetTraceFlags() uint32 {
+	if x != nil {
+		return x.TraceFlags
+	}
+	return 0
+}
+
+func (x *SpanLink) GetTraceState() string {
+	if x != nil {
+		return x.TraceState
+	}
+	return ""
+}
+
+func (x *SpanLink) GetAttributes() []*SpanAttr {
+	if x != nil {
+		return x.Attributes
+	}
+	return nil
+}
+
+// SpanAttr is one OpenTelemetry attribute with its type: a scalar is the
+// single element of the list of its type.
+type SpanAttr struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Type          AttrType               `protobuf:"varint,2,opt,name=type,proto3,enum=paysidecar.flow.v2.AttrType" json:"type,omitempty"`
+	Strings       []string               `protobuf:"bytes,3,rep,name=strings,proto3" json:"strings,omitempty"`
+	Bools         []bool                 `protobuf:"varint,4,rep,packed,name=bools,proto3" json:"bools,omitempty"`
+	Ints          []int64                `protobuf:"varint,5,rep,packed,name=ints,proto3" json:"ints,omitempty"`
+	Doubles       []float64              `protobuf:"fixed64,6,rep,packed,name=doubles,proto3" json:"doubles,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SpanAttr) Reset() {
+	*x = SpanAttr{}
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SpanAttr) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SpanAttr) ProtoMessage() {}
+
+func (x *SpanAttr) ProtoReflect() protoreflect.Message {
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SpanAttr.ProtoReflect.Descriptor instead.
+func (*SpanAttr) Descriptor() ([]byte, []int) {
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *SpanAttr) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *SpanAttr) GetType() AttrType {
+	if x != nil {
+		return x.Type
+	}
+	return AttrType_ATTR_TYPE_UNSPECIFIED
+}
+
+func (x *SpanAttr) GetStrings() []string {
+	if x != nil {
+		return x.Strings
+	}
+	return nil
+}
+
+func (x *SpanAttr) GetBools() []bool {
+	if x != nil {
+		return x.Bools
+	}
+	return nil
+}
+
+func (x *SpanAttr) GetInts() []int64 {
+	if x != nil {
+		return x.Ints
+	}
+	return nil
+}
+
+func (x *SpanAttr) GetDoubles() []float64 {
+	if x != nil {
+		return x.Doubles
+	}
+	return nil
+}
+
 // Error travels as a detail of the gRPC status of a failed call, in both
 // directions. Its code is one of the stable codes of the plugin SDK.
 type Error struct {
@@ -1860,7 +2570,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[30]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1872,7 +2582,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[30]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1885,7 +2595,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{30}
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Error) GetCode() string {
@@ -1939,7 +2649,7 @@ const file_paysidecar_flow_v2_flow_proto_rawDesc = "" +
 	"\vEnvironment\x12\x18\n" +
 	"\asandbox\x18\x01 \x01(\bR\asandbox\x12\x1f\n" +
 	"\vsandbox_url\x18\x02 \x01(\tR\n" +
-	"sandboxUrl\"\xfd\x03\n" +
+	"sandboxUrl\"\x9c\x04\n" +
 	"\x10ConfigureRequest\x12N\n" +
 	"\bsettings\x18\x01 \x03(\v22.paysidecar.flow.v2.ConfigureRequest.SettingsEntryR\bsettings\x12\x1f\n" +
 	"\vapi_version\x18\x02 \x01(\x05R\n" +
@@ -1947,7 +2657,9 @@ const file_paysidecar_flow_v2_flow_proto_rawDesc = "" +
 	"\venvironment\x18\x03 \x01(\v2\x1f.paysidecar.flow.v2.EnvironmentR\venvironment\x12$\n" +
 	"\x0ehost_broker_id\x18\x04 \x01(\rR\fhostBrokerId\x12\x1b\n" +
 	"\thost_keys\x18\x05 \x03(\tR\bhostKeys\x12Q\n" +
-	"\tmerchants\x18\x06 \x03(\v23.paysidecar.flow.v2.ConfigureRequest.MerchantsEntryR\tmerchants\x1a;\n" +
+	"\tmerchants\x18\x06 \x03(\v23.paysidecar.flow.v2.ConfigureRequest.MerchantsEntryR\tmerchants\x12\x1d\n" +
+	"\n" +
+	"host_spans\x18\a \x01(\bR\thostSpans\x1a;\n" +
 	"\rSettingsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1ab\n" +
@@ -2068,11 +2780,88 @@ const file_paysidecar_flow_v2_flow_proto_rawDesc = "" +
 	"\x05level\x18\x01 \x01(\x05R\x05level\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12.\n" +
 	"\x05attrs\x18\x03 \x03(\v2\x18.paysidecar.flow.v2.AttrR\x05attrs\"\r\n" +
-	"\vLogResponse\"K\n" +
+	"\vLogResponse\"~\n" +
+	"\x12ExportSpansRequest\x128\n" +
+	"\bresource\x18\x01 \x03(\v2\x1c.paysidecar.flow.v2.SpanAttrR\bresource\x12.\n" +
+	"\x05spans\x18\x02 \x03(\v2\x18.paysidecar.flow.v2.SpanR\x05spans\"\x15\n" +
+	"\x13ExportSpansResponse\"\xa9\x06\n" +
+	"\x04Span\x12\x19\n" +
+	"\btrace_id\x18\x01 \x01(\fR\atraceId\x12\x17\n" +
+	"\aspan_id\x18\x02 \x01(\fR\x06spanId\x12\x1f\n" +
+	"\vtrace_flags\x18\x03 \x01(\rR\n" +
+	"traceFlags\x12\x1f\n" +
+	"\vtrace_state\x18\x04 \x01(\tR\n" +
+	"traceState\x12$\n" +
+	"\x0eparent_span_id\x18\x05 \x01(\fR\fparentSpanId\x12#\n" +
+	"\rparent_remote\x18\x06 \x01(\bR\fparentRemote\x12\x12\n" +
+	"\x04name\x18\a \x01(\tR\x04name\x120\n" +
+	"\x04kind\x18\b \x01(\x0e2\x1c.paysidecar.flow.v2.SpanKindR\x04kind\x12&\n" +
+	"\x0fstart_unix_nano\x18\t \x01(\x03R\rstartUnixNano\x12\"\n" +
+	"\rend_unix_nano\x18\n" +
+	" \x01(\x03R\vendUnixNano\x12<\n" +
+	"\n" +
+	"attributes\x18\v \x03(\v2\x1c.paysidecar.flow.v2.SpanAttrR\n" +
+	"attributes\x125\n" +
+	"\x06events\x18\f \x03(\v2\x1d.paysidecar.flow.v2.SpanEventR\x06events\x122\n" +
+	"\x05links\x18\r \x03(\v2\x1c.paysidecar.flow.v2.SpanLinkR\x05links\x12?\n" +
+	"\vstatus_code\x18\x0e \x01(\x0e2\x1e.paysidecar.flow.v2.StatusCodeR\n" +
+	"statusCode\x12%\n" +
+	"\x0estatus_message\x18\x0f \x01(\tR\rstatusMessage\x12\x1d\n" +
+	"\n" +
+	"scope_name\x18\x10 \x01(\tR\tscopeName\x12#\n" +
+	"\rscope_version\x18\x11 \x01(\tR\fscopeVersion\x12-\n" +
+	"\x12dropped_attributes\x18\x12 \x01(\x05R\x11droppedAttributes\x12%\n" +
+	"\x0edropped_events\x18\x13 \x01(\x05R\rdroppedEvents\x12#\n" +
+	"\rdropped_links\x18\x14 \x01(\x05R\fdroppedLinks\"\x83\x01\n" +
+	"\tSpanEvent\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12$\n" +
+	"\x0etime_unix_nano\x18\x02 \x01(\x03R\ftimeUnixNano\x12<\n" +
+	"\n" +
+	"attributes\x18\x03 \x03(\v2\x1c.paysidecar.flow.v2.SpanAttrR\n" +
+	"attributes\"\xbe\x01\n" +
+	"\bSpanLink\x12\x19\n" +
+	"\btrace_id\x18\x01 \x01(\fR\atraceId\x12\x17\n" +
+	"\aspan_id\x18\x02 \x01(\fR\x06spanId\x12\x1f\n" +
+	"\vtrace_flags\x18\x03 \x01(\rR\n" +
+	"traceFlags\x12\x1f\n" +
+	"\vtrace_state\x18\x04 \x01(\tR\n" +
+	"traceState\x12<\n" +
+	"\n" +
+	"attributes\x18\x05 \x03(\v2\x1c.paysidecar.flow.v2.SpanAttrR\n" +
+	"attributes\"\xac\x01\n" +
+	"\bSpanAttr\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x120\n" +
+	"\x04type\x18\x02 \x01(\x0e2\x1c.paysidecar.flow.v2.AttrTypeR\x04type\x12\x18\n" +
+	"\astrings\x18\x03 \x03(\tR\astrings\x12\x14\n" +
+	"\x05bools\x18\x04 \x03(\bR\x05bools\x12\x12\n" +
+	"\x04ints\x18\x05 \x03(\x03R\x04ints\x12\x18\n" +
+	"\adoubles\x18\x06 \x03(\x01R\adoubles\"K\n" +
 	"\x05Error\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x14\n" +
-	"\x05field\x18\x03 \x01(\tR\x05field2\xe6\x05\n" +
+	"\x05field\x18\x03 \x01(\tR\x05field*\x99\x01\n" +
+	"\bSpanKind\x12\x19\n" +
+	"\x15SPAN_KIND_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x12SPAN_KIND_INTERNAL\x10\x01\x12\x14\n" +
+	"\x10SPAN_KIND_SERVER\x10\x02\x12\x14\n" +
+	"\x10SPAN_KIND_CLIENT\x10\x03\x12\x16\n" +
+	"\x12SPAN_KIND_PRODUCER\x10\x04\x12\x16\n" +
+	"\x12SPAN_KIND_CONSUMER\x10\x05*N\n" +
+	"\n" +
+	"StatusCode\x12\x15\n" +
+	"\x11STATUS_CODE_UNSET\x10\x00\x12\x15\n" +
+	"\x11STATUS_CODE_ERROR\x10\x01\x12\x12\n" +
+	"\x0eSTATUS_CODE_OK\x10\x02*\xe9\x01\n" +
+	"\bAttrType\x12\x19\n" +
+	"\x15ATTR_TYPE_UNSPECIFIED\x10\x00\x12\x14\n" +
+	"\x10ATTR_TYPE_STRING\x10\x01\x12\x12\n" +
+	"\x0eATTR_TYPE_BOOL\x10\x02\x12\x13\n" +
+	"\x0fATTR_TYPE_INT64\x10\x03\x12\x15\n" +
+	"\x11ATTR_TYPE_FLOAT64\x10\x04\x12\x1a\n" +
+	"\x16ATTR_TYPE_STRING_SLICE\x10\x05\x12\x18\n" +
+	"\x14ATTR_TYPE_BOOL_SLICE\x10\x06\x12\x19\n" +
+	"\x15ATTR_TYPE_INT64_SLICE\x10\a\x12\x1b\n" +
+	"\x17ATTR_TYPE_FLOAT64_SLICE\x10\b2\xe6\x05\n" +
 	"\vFlowService\x12R\n" +
 	"\aGetInfo\x12\".paysidecar.flow.v2.GetInfoRequest\x1a#.paysidecar.flow.v2.GetInfoResponse\x12X\n" +
 	"\tConfigure\x12$.paysidecar.flow.v2.ConfigureRequest\x1a%.paysidecar.flow.v2.ConfigureResponse\x12[\n" +
@@ -2082,11 +2871,12 @@ const file_paysidecar_flow_v2_flow_proto_rawDesc = "" +
 	"\fAuthorizeURL\x12'.paysidecar.flow.v2.AuthorizeURLRequest\x1a(.paysidecar.flow.v2.AuthorizeURLResponse\x12a\n" +
 	"\fExchangeCode\x12'.paysidecar.flow.v2.ExchangeCodeRequest\x1a(.paysidecar.flow.v2.ExchangeCodeResponse\x12L\n" +
 	"\x05Check\x12 .paysidecar.flow.v2.CheckRequest\x1a!.paysidecar.flow.v2.CheckResponse\x12^\n" +
-	"\vLaunchLinks\x12&.paysidecar.flow.v2.LaunchLinksRequest\x1a'.paysidecar.flow.v2.LaunchLinksResponse2\xf1\x01\n" +
+	"\vLaunchLinks\x12&.paysidecar.flow.v2.LaunchLinksRequest\x1a'.paysidecar.flow.v2.LaunchLinksResponse2\xd1\x02\n" +
 	"\vHostService\x12I\n" +
 	"\x04Sign\x12\x1f.paysidecar.flow.v2.SignRequest\x1a .paysidecar.flow.v2.SignResponse\x12O\n" +
 	"\x06Verify\x12!.paysidecar.flow.v2.VerifyRequest\x1a\".paysidecar.flow.v2.VerifyResponse\x12F\n" +
-	"\x03Log\x12\x1e.paysidecar.flow.v2.LogRequest\x1a\x1f.paysidecar.flow.v2.LogResponseBDZBgithub.com/paysidecar/paysidecar/sdk/plugin/internal/flowv2;flowv2b\x06proto3"
+	"\x03Log\x12\x1e.paysidecar.flow.v2.LogRequest\x1a\x1f.paysidecar.flow.v2.LogResponse\x12^\n" +
+	"\vExportSpans\x12&.paysidecar.flow.v2.ExportSpansRequest\x1a'.paysidecar.flow.v2.ExportSpansResponseBDZBgithub.com/paysidecar/paysidecar/sdk/plugin/internal/flowv2;flowv2b\x06proto3"
 
 var (
 	file_paysidecar_flow_v2_flow_proto_rawDescOnce sync.Once
@@ -2100,89 +2890,111 @@ func file_paysidecar_flow_v2_flow_proto_rawDescGZIP() []byte {
 	return file_paysidecar_flow_v2_flow_proto_rawDescData
 }
 
-var file_paysidecar_flow_v2_flow_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_paysidecar_flow_v2_flow_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_paysidecar_flow_v2_flow_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
 var file_paysidecar_flow_v2_flow_proto_goTypes = []any{
-	(*Info)(nil),                 // 0: paysidecar.flow.v2.Info
-	(*SettingSpec)(nil),          // 1: paysidecar.flow.v2.SettingSpec
-	(*GetInfoRequest)(nil),       // 2: paysidecar.flow.v2.GetInfoRequest
-	(*GetInfoResponse)(nil),      // 3: paysidecar.flow.v2.GetInfoResponse
-	(*Environment)(nil),          // 4: paysidecar.flow.v2.Environment
-	(*ConfigureRequest)(nil),     // 5: paysidecar.flow.v2.ConfigureRequest
-	(*MerchantSettings)(nil),     // 6: paysidecar.flow.v2.MerchantSettings
-	(*ConfigureResponse)(nil),    // 7: paysidecar.flow.v2.ConfigureResponse
-	(*Buyer)(nil),                // 8: paysidecar.flow.v2.Buyer
-	(*Identity)(nil),             // 9: paysidecar.flow.v2.Identity
-	(*ShapeOrderRequest)(nil),    // 10: paysidecar.flow.v2.ShapeOrderRequest
-	(*ShapeOrderResponse)(nil),   // 11: paysidecar.flow.v2.ShapeOrderResponse
-	(*PayParamsRequest)(nil),     // 12: paysidecar.flow.v2.PayParamsRequest
-	(*PayParamsResponse)(nil),    // 13: paysidecar.flow.v2.PayParamsResponse
-	(*AuthorizeURLRequest)(nil),  // 14: paysidecar.flow.v2.AuthorizeURLRequest
-	(*AuthorizeURLResponse)(nil), // 15: paysidecar.flow.v2.AuthorizeURLResponse
-	(*ExchangeCodeRequest)(nil),  // 16: paysidecar.flow.v2.ExchangeCodeRequest
-	(*ExchangeCodeResponse)(nil), // 17: paysidecar.flow.v2.ExchangeCodeResponse
-	(*LaunchLinksRequest)(nil),   // 18: paysidecar.flow.v2.LaunchLinksRequest
-	(*AppLaunch)(nil),            // 19: paysidecar.flow.v2.AppLaunch
-	(*LaunchLinksResponse)(nil),  // 20: paysidecar.flow.v2.LaunchLinksResponse
-	(*CheckRequest)(nil),         // 21: paysidecar.flow.v2.CheckRequest
-	(*CheckResponse)(nil),        // 22: paysidecar.flow.v2.CheckResponse
-	(*SignRequest)(nil),          // 23: paysidecar.flow.v2.SignRequest
-	(*SignResponse)(nil),         // 24: paysidecar.flow.v2.SignResponse
-	(*VerifyRequest)(nil),        // 25: paysidecar.flow.v2.VerifyRequest
-	(*VerifyResponse)(nil),       // 26: paysidecar.flow.v2.VerifyResponse
-	(*Attr)(nil),                 // 27: paysidecar.flow.v2.Attr
-	(*LogRequest)(nil),           // 28: paysidecar.flow.v2.LogRequest
-	(*LogResponse)(nil),          // 29: paysidecar.flow.v2.LogResponse
-	(*Error)(nil),                // 30: paysidecar.flow.v2.Error
-	nil,                          // 31: paysidecar.flow.v2.ConfigureRequest.SettingsEntry
-	nil,                          // 32: paysidecar.flow.v2.ConfigureRequest.MerchantsEntry
-	nil,                          // 33: paysidecar.flow.v2.MerchantSettings.SettingsEntry
-	nil,                          // 34: paysidecar.flow.v2.ShapeOrderRequest.MetadataEntry
-	nil,                          // 35: paysidecar.flow.v2.ShapeOrderResponse.FieldsEntry
-	nil,                          // 36: paysidecar.flow.v2.PayParamsRequest.UpstreamEntry
+	(SpanKind)(0),                // 0: paysidecar.flow.v2.SpanKind
+	(StatusCode)(0),              // 1: paysidecar.flow.v2.StatusCode
+	(AttrType)(0),                // 2: paysidecar.flow.v2.AttrType
+	(*Info)(nil),                 // 3: paysidecar.flow.v2.Info
+	(*SettingSpec)(nil),          // 4: paysidecar.flow.v2.SettingSpec
+	(*GetInfoRequest)(nil),       // 5: paysidecar.flow.v2.GetInfoRequest
+	(*GetInfoResponse)(nil),      // 6: paysidecar.flow.v2.GetInfoResponse
+	(*Environment)(nil),          // 7: paysidecar.flow.v2.Environment
+	(*ConfigureRequest)(nil),     // 8: paysidecar.flow.v2.ConfigureRequest
+	(*MerchantSettings)(nil),     // 9: paysidecar.flow.v2.MerchantSettings
+	(*ConfigureResponse)(nil),    // 10: paysidecar.flow.v2.ConfigureResponse
+	(*Buyer)(nil),                // 11: paysidecar.flow.v2.Buyer
+	(*Identity)(nil),             // 12: paysidecar.flow.v2.Identity
+	(*ShapeOrderRequest)(nil),    // 13: paysidecar.flow.v2.ShapeOrderRequest
+	(*ShapeOrderResponse)(nil),   // 14: paysidecar.flow.v2.ShapeOrderResponse
+	(*PayParamsRequest)(nil),     // 15: paysidecar.flow.v2.PayParamsRequest
+	(*PayParamsResponse)(nil),    // 16: paysidecar.flow.v2.PayParamsResponse
+	(*AuthorizeURLRequest)(nil),  // 17: paysidecar.flow.v2.AuthorizeURLRequest
+	(*AuthorizeURLResponse)(nil), // 18: paysidecar.flow.v2.AuthorizeURLResponse
+	(*ExchangeCodeRequest)(nil),  // 19: paysidecar.flow.v2.ExchangeCodeRequest
+	(*ExchangeCodeResponse)(nil), // 20: paysidecar.flow.v2.ExchangeCodeResponse
+	(*LaunchLinksRequest)(nil),   // 21: paysidecar.flow.v2.LaunchLinksRequest
+	(*AppLaunch)(nil),            // 22: paysidecar.flow.v2.AppLaunch
+	(*LaunchLinksResponse)(nil),  // 23: paysidecar.flow.v2.LaunchLinksResponse
+	(*CheckRequest)(nil),         // 24: paysidecar.flow.v2.CheckRequest
+	(*CheckResponse)(nil),        // 25: paysidecar.flow.v2.CheckResponse
+	(*SignRequest)(nil),          // 26: paysidecar.flow.v2.SignRequest
+	(*SignResponse)(nil),         // 27: paysidecar.flow.v2.SignResponse
+	(*VerifyRequest)(nil),        // 28: paysidecar.flow.v2.VerifyRequest
+	(*VerifyResponse)(nil),       // 29: paysidecar.flow.v2.VerifyResponse
+	(*Attr)(nil),                 // 30: paysidecar.flow.v2.Attr
+	(*LogRequest)(nil),           // 31: paysidecar.flow.v2.LogRequest
+	(*LogResponse)(nil),          // 32: paysidecar.flow.v2.LogResponse
+	(*ExportSpansRequest)(nil),   // 33: paysidecar.flow.v2.ExportSpansRequest
+	(*ExportSpansResponse)(nil),  // 34: paysidecar.flow.v2.ExportSpansResponse
+	(*Span)(nil),                 // 35: paysidecar.flow.v2.Span
+	(*SpanEvent)(nil),            // 36: paysidecar.flow.v2.SpanEvent
+	(*SpanLink)(nil),             // 37: paysidecar.flow.v2.SpanLink
+	(*SpanAttr)(nil),             // 38: paysidecar.flow.v2.SpanAttr
+	(*Error)(nil),                // 39: paysidecar.flow.v2.Error
+	nil,                          // 40: paysidecar.flow.v2.ConfigureRequest.SettingsEntry
+	nil,                          // 41: paysidecar.flow.v2.ConfigureRequest.MerchantsEntry
+	nil,                          // 42: paysidecar.flow.v2.MerchantSettings.SettingsEntry
+	nil,                          // 43: paysidecar.flow.v2.ShapeOrderRequest.MetadataEntry
+	nil,                          // 44: paysidecar.flow.v2.ShapeOrderResponse.FieldsEntry
+	nil,                          // 45: paysidecar.flow.v2.PayParamsRequest.UpstreamEntry
 }
 var file_paysidecar_flow_v2_flow_proto_depIdxs = []int32{
-	1,  // 0: paysidecar.flow.v2.Info.settings:type_name -> paysidecar.flow.v2.SettingSpec
-	0,  // 1: paysidecar.flow.v2.GetInfoResponse.info:type_name -> paysidecar.flow.v2.Info
-	31, // 2: paysidecar.flow.v2.ConfigureRequest.settings:type_name -> paysidecar.flow.v2.ConfigureRequest.SettingsEntry
-	4,  // 3: paysidecar.flow.v2.ConfigureRequest.environment:type_name -> paysidecar.flow.v2.Environment
-	32, // 4: paysidecar.flow.v2.ConfigureRequest.merchants:type_name -> paysidecar.flow.v2.ConfigureRequest.MerchantsEntry
-	33, // 5: paysidecar.flow.v2.MerchantSettings.settings:type_name -> paysidecar.flow.v2.MerchantSettings.SettingsEntry
-	8,  // 6: paysidecar.flow.v2.ShapeOrderRequest.buyer:type_name -> paysidecar.flow.v2.Buyer
-	34, // 7: paysidecar.flow.v2.ShapeOrderRequest.metadata:type_name -> paysidecar.flow.v2.ShapeOrderRequest.MetadataEntry
-	35, // 8: paysidecar.flow.v2.ShapeOrderResponse.fields:type_name -> paysidecar.flow.v2.ShapeOrderResponse.FieldsEntry
-	9,  // 9: paysidecar.flow.v2.ShapeOrderResponse.buyer:type_name -> paysidecar.flow.v2.Identity
-	36, // 10: paysidecar.flow.v2.PayParamsRequest.upstream:type_name -> paysidecar.flow.v2.PayParamsRequest.UpstreamEntry
-	9,  // 11: paysidecar.flow.v2.ExchangeCodeResponse.identity:type_name -> paysidecar.flow.v2.Identity
-	19, // 12: paysidecar.flow.v2.LaunchLinksResponse.app:type_name -> paysidecar.flow.v2.AppLaunch
-	27, // 13: paysidecar.flow.v2.LogRequest.attrs:type_name -> paysidecar.flow.v2.Attr
-	6,  // 14: paysidecar.flow.v2.ConfigureRequest.MerchantsEntry.value:type_name -> paysidecar.flow.v2.MerchantSettings
-	2,  // 15: paysidecar.flow.v2.FlowService.GetInfo:input_type -> paysidecar.flow.v2.GetInfoRequest
-	5,  // 16: paysidecar.flow.v2.FlowService.Configure:input_type -> paysidecar.flow.v2.ConfigureRequest
-	10, // 17: paysidecar.flow.v2.FlowService.ShapeOrder:input_type -> paysidecar.flow.v2.ShapeOrderRequest
-	12, // 18: paysidecar.flow.v2.FlowService.PayParams:input_type -> paysidecar.flow.v2.PayParamsRequest
-	14, // 19: paysidecar.flow.v2.FlowService.AuthorizeURL:input_type -> paysidecar.flow.v2.AuthorizeURLRequest
-	16, // 20: paysidecar.flow.v2.FlowService.ExchangeCode:input_type -> paysidecar.flow.v2.ExchangeCodeRequest
-	21, // 21: paysidecar.flow.v2.FlowService.Check:input_type -> paysidecar.flow.v2.CheckRequest
-	18, // 22: paysidecar.flow.v2.FlowService.LaunchLinks:input_type -> paysidecar.flow.v2.LaunchLinksRequest
-	23, // 23: paysidecar.flow.v2.HostService.Sign:input_type -> paysidecar.flow.v2.SignRequest
-	25, // 24: paysidecar.flow.v2.HostService.Verify:input_type -> paysidecar.flow.v2.VerifyRequest
-	28, // 25: paysidecar.flow.v2.HostService.Log:input_type -> paysidecar.flow.v2.LogRequest
-	3,  // 26: paysidecar.flow.v2.FlowService.GetInfo:output_type -> paysidecar.flow.v2.GetInfoResponse
-	7,  // 27: paysidecar.flow.v2.FlowService.Configure:output_type -> paysidecar.flow.v2.ConfigureResponse
-	11, // 28: paysidecar.flow.v2.FlowService.ShapeOrder:output_type -> paysidecar.flow.v2.ShapeOrderResponse
-	13, // 29: paysidecar.flow.v2.FlowService.PayParams:output_type -> paysidecar.flow.v2.PayParamsResponse
-	15, // 30: paysidecar.flow.v2.FlowService.AuthorizeURL:output_type -> paysidecar.flow.v2.AuthorizeURLResponse
-	17, // 31: paysidecar.flow.v2.FlowService.ExchangeCode:output_type -> paysidecar.flow.v2.ExchangeCodeResponse
-	22, // 32: paysidecar.flow.v2.FlowService.Check:output_type -> paysidecar.flow.v2.CheckResponse
-	20, // 33: paysidecar.flow.v2.FlowService.LaunchLinks:output_type -> paysidecar.flow.v2.LaunchLinksResponse
-	24, // 34: paysidecar.flow.v2.HostService.Sign:output_type -> paysidecar.flow.v2.SignResponse
-	26, // 35: paysidecar.flow.v2.HostService.Verify:output_type -> paysidecar.flow.v2.VerifyResponse
-	29, // 36: paysidecar.flow.v2.HostService.Log:output_type -> paysidecar.flow.v2.LogResponse
-	26, // [26:37] is the sub-list for method output_type
-	15, // [15:26] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	4,  // 0: paysidecar.flow.v2.Info.settings:type_name -> paysidecar.flow.v2.SettingSpec
+	3,  // 1: paysidecar.flow.v2.GetInfoResponse.info:type_name -> paysidecar.flow.v2.Info
+	40, // 2: paysidecar.flow.v2.ConfigureRequest.settings:type_name -> paysidecar.flow.v2.ConfigureRequest.SettingsEntry
+	7,  // 3: paysidecar.flow.v2.ConfigureRequest.environment:type_name -> paysidecar.flow.v2.Environment
+	41, // 4: paysidecar.flow.v2.ConfigureRequest.merchants:type_name -> paysidecar.flow.v2.ConfigureRequest.MerchantsEntry
+	42, // 5: paysidecar.flow.v2.MerchantSettings.settings:type_name -> paysidecar.flow.v2.MerchantSettings.SettingsEntry
+	11, // 6: paysidecar.flow.v2.ShapeOrderRequest.buyer:type_name -> paysidecar.flow.v2.Buyer
+	43, // 7: paysidecar.flow.v2.ShapeOrderRequest.metadata:type_name -> paysidecar.flow.v2.ShapeOrderRequest.MetadataEntry
+	44, // 8: paysidecar.flow.v2.ShapeOrderResponse.fields:type_name -> paysidecar.flow.v2.ShapeOrderResponse.FieldsEntry
+	12, // 9: paysidecar.flow.v2.ShapeOrderResponse.buyer:type_name -> paysidecar.flow.v2.Identity
+	45, // 10: paysidecar.flow.v2.PayParamsRequest.upstream:type_name -> paysidecar.flow.v2.PayParamsRequest.UpstreamEntry
+	12, // 11: paysidecar.flow.v2.ExchangeCodeResponse.identity:type_name -> paysidecar.flow.v2.Identity
+	22, // 12: paysidecar.flow.v2.LaunchLinksResponse.app:type_name -> paysidecar.flow.v2.AppLaunch
+	30, // 13: paysidecar.flow.v2.LogRequest.attrs:type_name -> paysidecar.flow.v2.Attr
+	38, // 14: paysidecar.flow.v2.ExportSpansRequest.resource:type_name -> paysidecar.flow.v2.SpanAttr
+	35, // 15: paysidecar.flow.v2.ExportSpansRequest.spans:type_name -> paysidecar.flow.v2.Span
+	0,  // 16: paysidecar.flow.v2.Span.kind:type_name -> paysidecar.flow.v2.SpanKind
+	38, // 17: paysidecar.flow.v2.Span.attributes:type_name -> paysidecar.flow.v2.SpanAttr
+	36, // 18: paysidecar.flow.v2.Span.events:type_name -> paysidecar.flow.v2.SpanEvent
+	37, // 19: paysidecar.flow.v2.Span.links:type_name -> paysidecar.flow.v2.SpanLink
+	1,  // 20: paysidecar.flow.v2.Span.status_code:type_name -> paysidecar.flow.v2.StatusCode
+	38, // 21: paysidecar.flow.v2.SpanEvent.attributes:type_name -> paysidecar.flow.v2.SpanAttr
+	38, // 22: paysidecar.flow.v2.SpanLink.attributes:type_name -> paysidecar.flow.v2.SpanAttr
+	2,  // 23: paysidecar.flow.v2.SpanAttr.type:type_name -> paysidecar.flow.v2.AttrType
+	9,  // 24: paysidecar.flow.v2.ConfigureRequest.MerchantsEntry.value:type_name -> paysidecar.flow.v2.MerchantSettings
+	5,  // 25: paysidecar.flow.v2.FlowService.GetInfo:input_type -> paysidecar.flow.v2.GetInfoRequest
+	8,  // 26: paysidecar.flow.v2.FlowService.Configure:input_type -> paysidecar.flow.v2.ConfigureRequest
+	13, // 27: paysidecar.flow.v2.FlowService.ShapeOrder:input_type -> paysidecar.flow.v2.ShapeOrderRequest
+	15, // 28: paysidecar.flow.v2.FlowService.PayParams:input_type -> paysidecar.flow.v2.PayParamsRequest
+	17, // 29: paysidecar.flow.v2.FlowService.AuthorizeURL:input_type -> paysidecar.flow.v2.AuthorizeURLRequest
+	19, // 30: paysidecar.flow.v2.FlowService.ExchangeCode:input_type -> paysidecar.flow.v2.ExchangeCodeRequest
+	24, // 31: paysidecar.flow.v2.FlowService.Check:input_type -> paysidecar.flow.v2.CheckRequest
+	21, // 32: paysidecar.flow.v2.FlowService.LaunchLinks:input_type -> paysidecar.flow.v2.LaunchLinksRequest
+	26, // 33: paysidecar.flow.v2.HostService.Sign:input_type -> paysidecar.flow.v2.SignRequest
+	28, // 34: paysidecar.flow.v2.HostService.Verify:input_type -> paysidecar.flow.v2.VerifyRequest
+	31, // 35: paysidecar.flow.v2.HostService.Log:input_type -> paysidecar.flow.v2.LogRequest
+	33, // 36: paysidecar.flow.v2.HostService.ExportSpans:input_type -> paysidecar.flow.v2.ExportSpansRequest
+	6,  // 37: paysidecar.flow.v2.FlowService.GetInfo:output_type -> paysidecar.flow.v2.GetInfoResponse
+	10, // 38: paysidecar.flow.v2.FlowService.Configure:output_type -> paysidecar.flow.v2.ConfigureResponse
+	14, // 39: paysidecar.flow.v2.FlowService.ShapeOrder:output_type -> paysidecar.flow.v2.ShapeOrderResponse
+	16, // 40: paysidecar.flow.v2.FlowService.PayParams:output_type -> paysidecar.flow.v2.PayParamsResponse
+	18, // 41: paysidecar.flow.v2.FlowService.AuthorizeURL:output_type -> paysidecar.flow.v2.AuthorizeURLResponse
+	20, // 42: paysidecar.flow.v2.FlowService.ExchangeCode:output_type -> paysidecar.flow.v2.ExchangeCodeResponse
+	25, // 43: paysidecar.flow.v2.FlowService.Check:output_type -> paysidecar.flow.v2.CheckResponse
+	23, // 44: paysidecar.flow.v2.FlowService.LaunchLinks:output_type -> paysidecar.flow.v2.LaunchLinksResponse
+	27, // 45: paysidecar.flow.v2.HostService.Sign:output_type -> paysidecar.flow.v2.SignResponse
+	29, // 46: paysidecar.flow.v2.HostService.Verify:output_type -> paysidecar.flow.v2.VerifyResponse
+	32, // 47: paysidecar.flow.v2.HostService.Log:output_type -> paysidecar.flow.v2.LogResponse
+	34, // 48: paysidecar.flow.v2.HostService.ExportSpans:output_type -> paysidecar.flow.v2.ExportSpansResponse
+	37, // [37:49] is the sub-list for method output_type
+	25, // [25:37] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_paysidecar_flow_v2_flow_proto_init() }
@@ -2195,13 +3007,14 @@ func file_paysidecar_flow_v2_flow_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_paysidecar_flow_v2_flow_proto_rawDesc), len(file_paysidecar_flow_v2_flow_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   37,
+			NumEnums:      3,
+			NumMessages:   43,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
 		GoTypes:           file_paysidecar_flow_v2_flow_proto_goTypes,
 		DependencyIndexes: file_paysidecar_flow_v2_flow_proto_depIdxs,
+		EnumInfos:         file_paysidecar_flow_v2_flow_proto_enumTypes,
 		MessageInfos:      file_paysidecar_flow_v2_flow_proto_msgTypes,
 	}.Build()
 	File_paysidecar_flow_v2_flow_proto = out.File

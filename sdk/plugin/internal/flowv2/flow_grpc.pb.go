@@ -6,7 +6,9 @@
 // through the flow's own serving path, drops DecodeNotification (the host
 // never needed it), and offers host services (HostService) that the plugin
 // calls back through go-plugin's broker: signing and verifying with keys
-// the host keeps, and logging through the host's logger. Fields are only
+// the host keeps, logging through the host's logger and, added later (a
+// host says it serves it in ConfigureRequest.host_spans), exporting the
+// plugin's spans with the host's own. Fields are only
 // ever added here, never renumbered; a change old hosts or plugins cannot
 // understand gets a new package.
 
@@ -435,9 +437,10 @@ var FlowService_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	HostService_Sign_FullMethodName   = "/paysidecar.flow.v2.HostService/Sign"
-	HostService_Verify_FullMethodName = "/paysidecar.flow.v2.HostService/Verify"
-	HostService_Log_FullMethodName    = "/paysidecar.flow.v2.HostService/Log"
+	HostService_Sign_FullMethodName        = "/paysidecar.flow.v2.HostService/Sign"
+	HostService_Verify_FullMethodName      = "/paysidecar.flow.v2.HostService/Verify"
+	HostService_Log_FullMethodName         = "/paysidecar.flow.v2.HostService/Log"
+	HostService_ExportSpans_FullMethodName = "/paysidecar.flow.v2.HostService/ExportSpans"
 )
 
 // HostServiceClient is the client API for HostService service.
@@ -453,6 +456,11 @@ type HostServiceClient interface {
 	Verify(ctx context.Context, in *VerifyRequest, opts ...grpc.CallOption) (*VerifyResponse, error)
 	// Log writes one record through the host's logger.
 	Log(ctx context.Context, in *LogRequest, opts ...grpc.CallOption) (*LogResponse, error)
+	// ExportSpans takes a batch of the plugin's finished spans into the
+	// host's own trace export, so that they reach the host's collector in
+	// the host's traces. Only a host that sets ConfigureRequest.host_spans
+	// serves it; an older host answers UNIMPLEMENTED.
+	ExportSpans(ctx context.Context, in *ExportSpansRequest, opts ...grpc.CallOption) (*ExportSpansResponse, error)
 }
 
 type hostServiceClient struct {
@@ -493,6 +501,16 @@ func (c *hostServiceClient) Log(ctx context.Context, in *LogRequest, opts ...grp
 	return out, nil
 }
 
+func (c *hostServiceClient) ExportSpans(ctx context.Context, in *ExportSpansRequest, opts ...grpc.CallOption) (*ExportSpansResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ExportSpansResponse)
+	err := c.cc.Invoke(ctx, HostService_ExportSpans_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // HostServiceServer is the server API for HostService service.
 // All implementations must embed UnimplementedHostServiceServer
 // for forward compatibility.
@@ -506,6 +524,11 @@ type HostServiceServer interface {
 	Verify(context.Context, *VerifyRequest) (*VerifyResponse, error)
 	// Log writes one record through the host's logger.
 	Log(context.Context, *LogRequest) (*LogResponse, error)
+	// ExportSpans takes a batch of the plugin's finished spans into the
+	// host's own trace export, so that they reach the host's collector in
+	// the host's traces. Only a host that sets ConfigureRequest.host_spans
+	// serves it; an older host answers UNIMPLEMENTED.
+	ExportSpans(context.Context, *ExportSpansRequest) (*ExportSpansResponse, error)
 	mustEmbedUnimplementedHostServiceServer()
 }
 
@@ -524,6 +547,9 @@ func (UnimplementedHostServiceServer) Verify(context.Context, *VerifyRequest) (*
 }
 func (UnimplementedHostServiceServer) Log(context.Context, *LogRequest) (*LogResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Log not implemented")
+}
+func (UnimplementedHostServiceServer) ExportSpans(context.Context, *ExportSpansRequest) (*ExportSpansResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ExportSpans not implemented")
 }
 func (UnimplementedHostServiceServer) mustEmbedUnimplementedHostServiceServer() {}
 func (UnimplementedHostServiceServer) testEmbeddedByValue()                     {}
@@ -600,6 +626,24 @@ func _HostService_Log_Handler(srv interface{}, ctx context.Context, dec func(int
 	return interceptor(ctx, in, info, handler)
 }
 
+func _HostService_ExportSpans_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ExportSpansRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServiceServer).ExportSpans(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: HostService_ExportSpans_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServiceServer).ExportSpans(ctx, req.(*ExportSpansRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // HostService_ServiceDesc is the grpc.ServiceDesc for HostService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -618,6 +662,10 @@ var HostService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Log",
 			Handler:    _HostService_Log_Handler,
+		},
+		{
+			MethodName: "ExportSpans",
+			Handler:    _HostService_ExportSpans_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -6,11 +6,11 @@ import (
 	"os"
 
 	"github.com/paysidecar/paysidecar/sdk/plugin"
+	"github.com/paysidecar/paysidecar/sdk/plugin/hosttrace"
 	"github.com/paysidecar/paysidecar/sdk/plugin/mockflow"
-	"github.com/paysidecar/paysidecar/sdk/plugin/otlpexport"
 )
 
 func main() {
 	logger := plugin.NewLogger(os.Stderr, slog.LevelDebug)
-	plugin.Serve(mockflow.New(logger), plugin.WithLogger(logger), plugin.WithLogLevel(slog.LevelDebug), plugin.WithTracing(otlpexport.FromEnv))
+	plugin.Serve(mockflow.New(logger), plugin.WithLogger(logger), plugin.WithLogLevel(slog.LevelDebug), plugin.WithTracing(hosttrace.Setup))
 }
