@@ -245,8 +245,15 @@ func New(cfg Config, st store.Store, opts Options) (*Dispatcher, error) {
 	}
 	if d.hc == nil {
 		d.ownHTTP = true
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		// Every attempt in flight keeps its connection to the
+		// application for the next one: with the default of two idle
+		// connections per host, all but two of the concurrent attempts
+		// would dial a new connection each time.
+		tr.MaxIdleConnsPerHost = max(cfg.Concurrency, tr.MaxIdleConnsPerHost)
+		tr.MaxIdleConns = max(2*cfg.Concurrency, tr.MaxIdleConns)
 		d.hc = &http.Client{
-			Transport:     http.DefaultTransport.(*http.Transport).Clone(),
+			Transport:     tr,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}
 	}

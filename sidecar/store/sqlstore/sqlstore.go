@@ -138,6 +138,7 @@ type Store struct {
 	w, r   *sql.DB
 	rs     *stmtCache // the read pool's statements
 	c      *committer
+	m      *metrics
 	logger *slog.Logger
 }
 
@@ -169,6 +170,7 @@ func New(cfg Config) (*Store, error) {
 		w: cfg.Writer,
 		r: cfg.Reader,
 
+		m:      newMetrics(d.Name),
 		logger: cfg.Logger,
 	}
 	s.rs = newStmtCache(cfg.Reader, &s.d)
