@@ -138,6 +138,67 @@ func (s *Store) CompleteAttempt(ctx context.Context, a store.Attempt) error {
 	if err := rules.Attempt(&a); err != nil {
 		return s.errorf("complete attempt: %w", err)
 	}
+	err := s.write(ctx, func(t *txn) error { return s.completeAttempt(t, a) })
+	if err != nil {
+		return s.errorf("complete attempt of event %q by %q: %w", a.EventID, a.Owner, err)
+	}
+	return nil
+}
+
+// CompleteAttempts records the outcomes of several delivery attempts in
+// one write. An attempt that is not valid, or whose lease is lost, or
+// whose event is unknown, gets its own error and changes nothing; the
+// others are recorded.
+func (s *Store) CompleteAttempts(ctx context.Context, as []store.Attempt) ([]error, error) {
+	errs := make([]error, len(as))
+	valid := make([]store.Attempt, len(as))
+	ok := 0
+	for i, a := range as {
+		if err := rules.Attempt(&a); err != nil {
+			errs[i] = s.errorf("complete attempt: %w", err)
+			continue
+		}
+		valid[i] = a
+		ok++
+	}
+	if ok == 0 {
+		return errs, nil
+	}
+	own := make([]error, len(as))
+	err := s.write(ctx, func(t *txn) error {
+		// A write may run again (after a conflict): its outcomes are set
+		// afresh.
+		clear(own)
+		for i, a := range valid {
+			if errs[i] != nil {
+				continue
+			}
+			err := s.completeAttempt(t, a)
+			if errors.Is(err, store.ErrLeaseLost) || errors.Is(err, store.ErrNotFound) {
+				own[i] = err // changed nothing; the others go on
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("complete attempt of event %q by %q: %w", a.EventID, a.Owner, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, s.errorf("complete %d attempts: %w", ok, err)
+	}
+	for i, err := range own {
+		if err != nil {
+			errs[i] = s.errorf("complete attempt of event %q by %q: %w", as[i].EventID, as[i].Owner, err)
+		}
+	}
+	return errs, nil
+}
+
+// completeAttempt records a, already checked, in t: ErrLeaseLost when its
+// owner no longer holds the lease, ErrNotFound when the event is unknown,
+// and in either case nothing is changed.
+func (s *Store) completeAttempt(t *txn, a store.Attempt) error {
 	status := store.EventPending
 	var delivered time.Time
 	switch {
@@ -146,27 +207,21 @@ func (s *Store) CompleteAttempt(ctx context.Context, a store.Attempt) error {
 	case a.Dead:
 		status = store.EventDead
 	}
-	err := s.write(ctx, func(t *txn) error {
-		n, err := t.execCount(`UPDATE events SET status = ?, attempts = attempts + 1,
-				last_error = ?, next_attempt_at = ?, delivered_at = ?, lease_owner = NULL, lease_until = NULL
-			WHERE id = ? AND status = 'pending' AND lease_owner = ?`,
-			string(status), a.Error, s.time(a.NextAttemptAt), s.time(delivered), a.EventID, a.Owner)
-		if err != nil || n == 1 {
-			return err
-		}
-		ok, err := exists(t, `SELECT 1 FROM events WHERE id = ?`, a.EventID)
-		switch {
-		case err != nil:
-			return err
-		case !ok:
-			return store.ErrNotFound
-		}
-		return store.ErrLeaseLost
-	})
-	if err != nil {
-		return s.errorf("complete attempt of event %q by %q: %w", a.EventID, a.Owner, err)
+	n, err := t.execCount(`UPDATE events SET status = ?, attempts = attempts + 1,
+			last_error = ?, next_attempt_at = ?, delivered_at = ?, lease_owner = NULL, lease_until = NULL
+		WHERE id = ? AND status = 'pending' AND lease_owner = ?`,
+		string(status), a.Error, s.time(a.NextAttemptAt), s.time(delivered), a.EventID, a.Owner)
+	if err != nil || n == 1 {
+		return err
 	}
-	return nil
+	ok, err := exists(t, `SELECT 1 FROM events WHERE id = ?`, a.EventID)
+	switch {
+	case err != nil:
+		return err
+	case !ok:
+		return store.ErrNotFound
+	}
+	return store.ErrLeaseLost
 }
 
 // ListEvents lists events in a state after the given Seq, oldest first.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -201,6 +202,56 @@ var eventTests = []test{
 			f.t.Fatalf("refusals changed the event: %+v", got)
 		}
 		f.complete(store.Attempt{EventID: e.ID, Owner: "a", Delivered: true})
+	}},
+	{"CompleteAttemptsInOneCall", func(f *fixture) {
+		d, r, x, lost, other := f.event("D"), f.event("R"), f.event("X"), f.event("L"), f.event("O")
+		f.insert(d, r, x, lost, other)
+		if ids := f.claim("a", f.now, time.Minute, 10); len(ids) != 5 {
+			f.t.Fatalf("claimed %v", ids)
+		}
+		// Some outcomes are refused, each alone; the others are recorded.
+		errs, err := f.s.CompleteAttempts(f.ctx, []store.Attempt{
+			{EventID: d.ID, Owner: "a", Delivered: true, At: f.at(time.Second)},
+			{EventID: r.ID, Owner: "a", Error: "HTTP 500", NextAttemptAt: f.at(time.Hour), At: f.at(time.Second)},
+			{EventID: x.ID, Owner: "a", Dead: true, Error: "retries exhausted", At: f.at(time.Second)},
+			{EventID: "evt_missing", Owner: "a", Delivered: true},
+			{EventID: other.ID, Owner: "a", Delivered: true, Dead: true},
+			{EventID: lost.ID, Owner: "z", Delivered: true},
+		})
+		noErr(f.t, "CompleteAttempts", err)
+		if len(errs) != 6 {
+			f.t.Fatalf("%d errors for 6 attempts", len(errs))
+		}
+		for i := range 3 {
+			noErr(f.t, "CompleteAttempts: attempt "+strconv.Itoa(i), errs[i])
+		}
+		wantErr(f.t, "unknown event", errs[3], store.ErrNotFound)
+		wantErr(f.t, "delivered and dead", errs[4], store.ErrInvalid)
+		wantErr(f.t, "another owner", errs[5], store.ErrLeaseLost)
+		if got := f.getEvent(d.ID); got.Status != store.EventDelivered || got.Attempts != 1 || !sameTime(got.DeliveredAt, f.at(time.Second)) {
+			f.t.Fatalf("delivered event %+v", got)
+		}
+		if got := f.getEvent(r.ID); got.Status != store.EventPending || got.Attempts != 1 || got.LastError != "HTTP 500" ||
+			!sameTime(got.NextAttemptAt, f.at(time.Hour)) {
+			f.t.Fatalf("retried event %+v", got)
+		}
+		if got := f.getEvent(x.ID); got.Status != store.EventDead || got.Attempts != 1 {
+			f.t.Fatalf("dead event %+v", got)
+		}
+		for _, e := range []*store.Event{lost, other} {
+			if got := f.getEvent(e.ID); got.Status != store.EventPending || got.Attempts != 0 {
+				f.t.Fatalf("a refused attempt changed the event: %+v", got)
+			}
+		}
+		// Recorded attempts released their leases: the retry is claimed
+		// when due, by anyone.
+		if ids := f.claim("b", f.at(time.Hour), time.Minute, 10); !slices.Contains(ids, r.ID) {
+			f.t.Fatalf("claimed %v, want the retry %s", ids, r.ID)
+		}
+		errs, err = f.s.CompleteAttempts(f.ctx, nil)
+		if err != nil || len(errs) != 0 {
+			f.t.Fatalf("CompleteAttempts(nil) = %v, %v", errs, err)
+		}
 	}},
 	{"DeadLettersAndReplay", func(f *fixture) {
 		e, d := f.event("K"), f.event("L")
