@@ -121,6 +121,7 @@ func measureIngest(ctx context.Context, repeats, n int, rawFor time.Duration, sb
 		}
 		wg.Wait()
 		elapsed := time.Since(began)
+		startCPU := hostCPU
 		hostCPU = localproc.CPUTime(sc.proc.PID()) - hostCPU
 		if after := scrapeCommitter(sc); after != nil && before != nil {
 			log.Printf("  %s", after.since(before))
@@ -138,6 +139,8 @@ func measureIngest(ctx context.Context, repeats, n int, rawFor time.Duration, sb
 		if err := sc.hook.waitAll(ctx, ids, 5*time.Minute); err != nil {
 			return err
 		}
+		log.Printf("  host CPU from the first post to the last webhook: %.0f µs per notification",
+			float64((localproc.CPUTime(sc.proc.PID())-startCPU).Microseconds())/float64(len(forms)))
 		rate, err := raw.commitRate(ctx, rawFor)
 		if err != nil {
 			return fmt.Errorf("raw commits: %w", err)
