@@ -30,17 +30,24 @@ func scanEvent(row scanner) (store.Event, error) {
 // exists; it sets e.Seq when the event is new. The row is selected from
 // the dialect's order-key lock, so the lock is held before Seq is drawn.
 func (s *Store) insertEvent(t *txn, e *store.Event) (bool, error) {
+	return s.insertEventAfter(t, "", nil, e)
+}
+
+// insertEventAfter is insertEvent with the statement prefixed by with, a
+// WITH clause whose parameters are withArgs (Dialect.WritableCTE), or
+// nothing.
+func (s *Store) insertEventAfter(t *txn, with string, withArgs []any, e *store.Event) (bool, error) {
 	e.Seq = 0
-	query := `INSERT INTO events (id, type, object_id, order_key, payload, status,
+	query := with + `INSERT INTO events (id, type, object_id, order_key, payload, status,
 			attempts, next_attempt_at, last_error, created_at)
 		SELECT ?, ?, ?, ?, CAST(? AS ` + s.d.JSONType + `), ?, 0, CAST(? AS ` + s.d.TimeType + `), '',
 			CAST(? AS ` + s.d.TimeType + `)
 		FROM (` + s.d.OrderKeyLock + `) AS order_key_lock WHERE true
 		ON CONFLICT (id) DO NOTHING`
-	args := []any{e.ID, e.Type, e.ObjectID, e.OrderKey, string(e.Payload), string(store.EventPending),
-		s.time(e.NextAttemptAt), s.time(e.CreatedAt), e.OrderKey}
+	args := append(withArgs, e.ID, e.Type, e.ObjectID, e.OrderKey, string(e.Payload), string(store.EventPending),
+		s.time(e.NextAttemptAt), s.time(e.CreatedAt), e.OrderKey)
 	var err error
-	if s.d.LastInsertID {
+	if s.d.LastInsertID && with == "" {
 		var res sql.Result
 		if res, err = t.exec(query, args...); err == nil {
 			var n int64

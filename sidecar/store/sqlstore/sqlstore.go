@@ -83,6 +83,11 @@ type Dialect struct {
 	// (sql.Result.LastInsertId), so an insert needs no RETURNING clause,
 	// which costs SQLite an ephemeral table and the driver a row set.
 	LastInsertID bool
+	// WritableCTE means the engine runs an INSERT or UPDATE inside WITH
+	// (PostgreSQL), so that statements a write runs one after another are
+	// sent as one: a notification's write then costs two round trips to
+	// the server instead of four.
+	WritableCTE bool
 	// JSONType is the column type of JSON, used like TimeType.
 	JSONType string
 	// OrderKeyLock is a SELECT of one row with one parameter, an event's
