@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/paysidecar/paysidecar/sidecar/store"
@@ -171,15 +172,36 @@ func (s *Store) CompleteAttempts(ctx context.Context, as []store.Attempt) ([]err
 	if ok == 0 {
 		return errs, nil
 	}
+	// Attempts at the same event are recorded one after another, as
+	// separate calls would record them; the others by a statement per
+	// chunk of attempts.
+	seen := make(map[string]bool, len(as))
+	together := true
+	for i, a := range valid {
+		if errs[i] == nil {
+			together = together && !seen[a.EventID]
+			seen[a.EventID] = true
+		}
+	}
 	own := make([]error, len(as))
 	err := s.write(ctx, func(t *txn) error {
 		// A write may run again (after a conflict): its outcomes are set
 		// afresh.
 		clear(own)
-		for i, a := range valid {
-			if errs[i] != nil {
-				continue
+		var pending []int // attempts left to record one by one
+		for i := range valid {
+			if errs[i] == nil {
+				pending = append(pending, i)
 			}
+		}
+		if together {
+			var err error
+			if pending, err = s.completeAttemptsTogether(t, valid, pending); err != nil {
+				return err
+			}
+		}
+		for _, i := range pending {
+			a := valid[i]
 			err := s.completeAttempt(t, a)
 			if errors.Is(err, store.ErrLeaseLost) || errors.Is(err, store.ErrNotFound) {
 				own[i] = err // changed nothing; the others go on
@@ -202,18 +224,78 @@ func (s *Store) CompleteAttempts(ctx context.Context, as []store.Attempt) ([]err
 	return errs, nil
 }
 
+// completeChunk bounds the attempts of one statement of
+// completeAttemptsTogether, and so the number of statements of different
+// lengths prepared on a connection.
+const completeChunk = 32
+
+// completeAttemptsTogether records the attempts as[i] for i in idx, of
+// distinct events, with one statement per chunk of completeChunk
+// attempts (one round trip on PostgreSQL rather than one per attempt).
+// It returns the indexes of the attempts that changed nothing, whose lease
+// is lost or whose event is unknown, for completeAttempt to tell which.
+func (s *Store) completeAttemptsTogether(t *txn, as []store.Attempt, idx []int) ([]int, error) {
+	var left []int
+	for len(idx) > 0 {
+		chunk := idx[:min(len(idx), completeChunk)]
+		idx = idx[len(chunk):]
+		var b strings.Builder
+		b.WriteString(`UPDATE events SET status = v.column2, attempts = attempts + 1, last_error = v.column3,
+				next_attempt_at = v.column4, delivered_at = v.column5, lease_owner = NULL, lease_until = NULL
+			FROM (VALUES `)
+		args := make([]any, 0, 6*len(chunk))
+		for k, i := range chunk {
+			if k > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(`(?, ?, ?, CAST(? AS ` + s.d.TimeType + `), CAST(? AS ` + s.d.TimeType + `), ?)`)
+			status, delivered := attemptStatus(as[i])
+			args = append(args, as[i].EventID, string(status), as[i].Error, s.time(as[i].NextAttemptAt), s.time(delivered), as[i].Owner)
+		}
+		b.WriteString(`) AS v
+			WHERE events.id = v.column1 AND events.status = 'pending' AND events.lease_owner = v.column6
+			RETURNING events.id`)
+		rows, err := t.query(b.String(), args...)
+		if err != nil {
+			return nil, fmt.Errorf("complete %d attempts: %w", len(chunk), err)
+		}
+		done, err := scanAll(rows, func(row scanner) (string, error) {
+			var id string
+			return id, row.Scan(&id)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("complete %d attempts: %w", len(chunk), err)
+		}
+		recorded := make(map[string]bool, len(done))
+		for _, id := range done {
+			recorded[id] = true
+		}
+		for _, i := range chunk {
+			if !recorded[as[i].EventID] {
+				left = append(left, i)
+			}
+		}
+	}
+	return left, nil
+}
+
+// attemptStatus returns the state an attempt leaves its event in, and
+// when it was delivered (zero unless it was).
+func attemptStatus(a store.Attempt) (store.EventStatus, time.Time) {
+	switch {
+	case a.Delivered:
+		return store.EventDelivered, a.At
+	case a.Dead:
+		return store.EventDead, time.Time{}
+	}
+	return store.EventPending, time.Time{}
+}
+
 // completeAttempt records a, already checked, in t: ErrLeaseLost when its
 // owner no longer holds the lease, ErrNotFound when the event is unknown,
 // and in either case nothing is changed.
 func (s *Store) completeAttempt(t *txn, a store.Attempt) error {
-	status := store.EventPending
-	var delivered time.Time
-	switch {
-	case a.Delivered:
-		status, delivered = store.EventDelivered, a.At
-	case a.Dead:
-		status = store.EventDead
-	}
+	status, delivered := attemptStatus(a)
 	n, err := t.execCount(`UPDATE events SET status = ?, attempts = attempts + 1,
 			last_error = ?, next_attempt_at = ?, delivered_at = ?, lease_owner = NULL, lease_until = NULL
 		WHERE id = ? AND status = 'pending' AND lease_owner = ?`,

@@ -252,6 +252,40 @@ var eventTests = []test{
 		if err != nil || len(errs) != 0 {
 			f.t.Fatalf("CompleteAttempts(nil) = %v, %v", errs, err)
 		}
+
+		// More attempts than one statement takes, and an event named
+		// twice: the second attempt at it finds the lease released by the
+		// first, as two calls would.
+		var many []store.Attempt
+		for i := range 70 {
+			e := f.event(fmt.Sprintf("M%d", i))
+			f.insert(e)
+			many = append(many, store.Attempt{EventID: e.ID, Owner: "c", Delivered: true, At: f.at(2 * time.Hour)})
+		}
+		if ids := f.claim("c", f.at(2*time.Hour), time.Minute, 100); len(ids) < 70 {
+			f.t.Fatalf("claimed %d events, want at least 70", len(ids))
+		}
+		errs, err = f.s.CompleteAttempts(f.ctx, many)
+		noErr(f.t, "CompleteAttempts of 70", err)
+		for i, e := range errs {
+			noErr(f.t, "CompleteAttempts of 70: attempt "+strconv.Itoa(i), e)
+		}
+		if c := f.counts(); c[store.EventDelivered] != 71 {
+			f.t.Fatalf("counts %v, want 71 delivered", c)
+		}
+		twice := f.event("T")
+		f.insert(twice)
+		f.claim("c", f.at(3*time.Hour), time.Minute, 100)
+		errs, err = f.s.CompleteAttempts(f.ctx, []store.Attempt{
+			{EventID: twice.ID, Owner: "c", Delivered: true, At: f.at(3 * time.Hour)},
+			{EventID: twice.ID, Owner: "c", Delivered: true, At: f.at(3 * time.Hour)},
+		})
+		noErr(f.t, "CompleteAttempts twice", err)
+		noErr(f.t, "the first of two attempts", errs[0])
+		wantErr(f.t, "the second of two attempts", errs[1], store.ErrLeaseLost)
+		if got := f.getEvent(twice.ID); got.Status != store.EventDelivered || got.Attempts != 1 {
+			f.t.Fatalf("event completed twice in one call: %+v", got)
+		}
 	}},
 	{"DeadLettersAndReplay", func(f *fixture) {
 		e, d := f.event("K"), f.event("L")
