@@ -203,6 +203,12 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 	if err := parts.Start(ctx, "store", lifecycle.Closer(st.Close)); err != nil {
 		return err
 	}
+	// The store's committer metrics (batch sizes, commit and queue times).
+	if c, ok := st.(prometheus.Collector); ok {
+		if err := tel.Register(c); err != nil {
+			return fmt.Errorf("store metrics: %w", err)
+		}
+	}
 
 	upstreamHTTP := &http.Client{
 		Timeout:   cfg.Upstream.Timeout,

@@ -245,8 +245,15 @@ func New(cfg Config, st store.Store, opts Options) (*Dispatcher, error) {
 	}
 	if d.hc == nil {
 		d.ownHTTP = true
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		// Every attempt in flight keeps its connection to the
+		// application for the next one: with the default of two idle
+		// connections per host, all but two of the concurrent attempts
+		// would dial a new connection each time.
+		tr.MaxIdleConnsPerHost = max(cfg.Concurrency, tr.MaxIdleConnsPerHost)
+		tr.MaxIdleConns = max(2*cfg.Concurrency, tr.MaxIdleConns)
 		d.hc = &http.Client{
-			Transport:     http.DefaultTransport.(*http.Transport).Clone(),
+			Transport:     tr,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}
 	}
@@ -387,11 +394,14 @@ func (d *Dispatcher) oldestPending(evs []store.Event, now time.Time) time.Durati
 	return oldest
 }
 
-// RunOnce claims the events due now, delivers them and records each
-// outcome, and returns how many it claimed. Events of one order key in the
+// RunOnce claims the events due now, delivers them and records their
+// outcomes, and returns how many it claimed. Events of one order key in the
 // batch go out one after another in the order claimed; different keys go
-// out concurrently, at most Concurrency at a time. Start calls it in a loop;
-// tests call it directly.
+// out concurrently, at most Concurrency at a time. The outcomes of the
+// batch are recorded together, in one store write, once every attempt has
+// ended: the events stay leased until then, so a crash before that write
+// only makes them due again when their leases run out (delivered at least
+// once). Start calls it in a loop; tests call it directly.
 func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 	now := d.now()
 	evs, err := d.st.ClaimEvents(ctx, store.Claim{Owner: d.cfg.Owner, LeaseUntil: now.Add(d.cfg.Lease)}, now, d.cfg.BatchSize)
@@ -409,13 +419,24 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 		}
 		groups[e.OrderKey] = append(groups[e.OrderKey], e)
 	}
+	var (
+		mu   sync.Mutex
+		done []*attempt
+	)
 	var g errgroup.Group
 	g.SetLimit(d.cfg.Concurrency)
 	for _, k := range keys {
 		group := groups[k]
 		g.Go(func() error {
 			for _, e := range group {
-				if !d.deliver(ctx, e) {
+				at := d.attempt(ctx, e)
+				if at == nil {
+					return nil // abandoned at shutdown
+				}
+				mu.Lock()
+				done = append(done, at)
+				mu.Unlock()
+				if !at.rec.Delivered {
 					// Keep the key's order: what follows a failure
 					// waits for the next claim.
 					break
@@ -425,12 +446,23 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 		})
 	}
 	_ = g.Wait()
+	d.record(ctx, done)
 	return len(evs), nil
 }
 
-// deliver makes one attempt and records it; it reports whether the event
-// was delivered.
-func (d *Dispatcher) deliver(ctx context.Context, e store.Event) bool {
+// attempt is one delivery attempt that ended, waiting for its outcome to
+// be recorded.
+type attempt struct {
+	e    store.Event
+	rec  store.Attempt
+	no   int // the attempt's number, 1 for the first
+	span trace.Span
+}
+
+// attempt makes one attempt at e and returns it, its span still open;
+// nil when shutdown abandoned it (its lease runs out and the event is
+// tried again).
+func (d *Dispatcher) attempt(ctx context.Context, e store.Event) *attempt {
 	attemptNo := e.Attempts + 1
 	opts := []trace.SpanStartOption{
 		trace.WithSpanKind(trace.SpanKindClient),
@@ -445,7 +477,6 @@ func (d *Dispatcher) deliver(ctx context.Context, e store.Event) bool {
 		opts = append(opts, trace.WithLinks(trace.Link{SpanContext: sc}))
 	}
 	ctx, span := d.tracer.Start(ctx, "webhook.deliver", opts...)
-	defer span.End()
 	d.noteReplay(e)
 
 	tgt := d.target.Load()
@@ -455,9 +486,9 @@ func (d *Dispatcher) deliver(ctx context.Context, e store.Event) bool {
 	d.metrics.duration.Observe(time.Since(started).Seconds())
 	if ctx.Err() != nil {
 		// Shutting down: the attempt says nothing about the application.
-		// The lease runs out and the event is tried again.
 		span.SetStatus(codes.Error, "abandoned at shutdown")
-		return false
+		span.End()
+		return nil
 	}
 	a := store.Attempt{EventID: e.ID, Owner: d.cfg.Owner, At: at}
 	result := ResultDelivered
@@ -486,44 +517,71 @@ func (d *Dispatcher) deliver(ctx context.Context, e store.Event) bool {
 		}
 	}
 	d.metrics.attempts.WithLabelValues(result).Inc()
-	// Record the outcome even if shutdown begins now: a delivered event
-	// must not be delivered again because its success was lost.
+	return &attempt{e: e, rec: a, no: attemptNo, span: span}
+}
+
+// record stores the outcomes of ended attempts in one write, then counts,
+// logs and ends each attempt's span. The write goes ahead even if
+// shutdown begins now: a delivered event must not be delivered again
+// because its success was lost.
+func (d *Dispatcher) record(ctx context.Context, done []*attempt) {
+	if len(done) == 0 {
+		return
+	}
+	recs := make([]store.Attempt, len(done))
+	for i, at := range done {
+		recs[i] = at.rec
+	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := d.st.CompleteAttempt(cctx, a); err != nil {
+	errs, err := d.st.CompleteAttempts(cctx, recs)
+	for i, at := range done {
+		aerr := err
+		if aerr == nil {
+			aerr = errs[i]
+		}
+		d.recorded(at, aerr)
+	}
+}
+
+// recorded finishes one attempt whose outcome was recorded, or not
+// (err).
+func (d *Dispatcher) recorded(at *attempt, err error) {
+	defer at.span.End()
+	e, a := at.e, at.rec
+	if err != nil {
 		if errors.Is(err, store.ErrLeaseLost) {
 			d.log.Warn("webhook delivery: lease lost before the outcome was recorded",
 				slog.String("event_id", e.ID), slog.Bool("delivered", a.Delivered))
 		} else {
 			d.log.Error("webhook delivery: record attempt", slog.String("event_id", e.ID), slog.Any("error", err))
 		}
-		span.RecordError(err)
-		return false
+		at.span.RecordError(err)
+		return
 	}
 	switch {
 	case a.Delivered:
 		// A replayed event is not as late as it is old: its latency
 		// counts from its replay.
 		due := d.due(e)
-		d.metrics.latency.Observe(max(at.Sub(due), 0).Seconds())
+		d.metrics.latency.Observe(max(a.At.Sub(due), 0).Seconds())
 		if !due.Equal(e.CreatedAt) {
 			d.metrics.replayed.Inc()
 		}
 		d.forgetReplay(e.ID)
 		d.forget(e.ID)
-		d.log.Debug("webhook delivered", slog.String("event_id", e.ID), slog.String("type", e.Type), slog.Int("attempt", attemptNo))
+		d.log.Debug("webhook delivered", slog.String("event_id", e.ID), slog.String("type", e.Type), slog.Int("attempt", at.no))
 	case a.Dead:
 		d.metrics.dead.Inc()
 		d.forget(e.ID)
 		d.forgetReplay(e.ID)
 		d.log.Error("webhook delivery: retries exhausted, event moved to dead letters",
-			slog.String("event_id", e.ID), slog.String("type", e.Type), slog.Int("attempts", attemptNo), slog.String("last_error", a.Error))
+			slog.String("event_id", e.ID), slog.String("type", e.Type), slog.Int("attempts", at.no), slog.String("last_error", a.Error))
 	default:
 		d.log.Warn("webhook delivery failed; will retry",
-			slog.String("event_id", e.ID), slog.Int("attempt", attemptNo), slog.String("error", a.Error),
+			slog.String("event_id", e.ID), slog.Int("attempt", at.no), slog.String("error", a.Error),
 			slog.Time("next_attempt_at", a.NextAttemptAt))
 	}
-	return a.Delivered
 }
 
 // post sends one attempt and returns the HTTP status. Errors never carry

@@ -803,6 +803,78 @@ func (c *countingStore) count() int {
 	return c.claims
 }
 
+// writeCounter counts the store's delivery bookkeeping calls.
+type writeCounter struct {
+	countingStore
+	completeOne, completeMany, attempts int
+}
+
+func (c *writeCounter) CompleteAttempt(ctx context.Context, a store.Attempt) error {
+	c.mu.Lock()
+	c.completeOne++
+	c.mu.Unlock()
+	return c.Store.CompleteAttempt(ctx, a)
+}
+
+func (c *writeCounter) CompleteAttempts(ctx context.Context, as []store.Attempt) ([]error, error) {
+	c.mu.Lock()
+	c.completeMany++
+	c.attempts += len(as)
+	c.mu.Unlock()
+	return c.Store.CompleteAttempts(ctx, as)
+}
+
+// A batch of attempts costs two store writes, its claim and the record of
+// every outcome, whatever the outcomes; each event ends as its own attempt
+// went.
+func TestBatchBookkeepingIsTwoWrites(t *testing.T) {
+	f := newFixture(t)
+	a := newApp(t, func(_ int, r received) int {
+		if r.ID == ledger.EventID("pay_3", store.StatusSucceeded) {
+			return http.StatusInternalServerError
+		}
+		return http.StatusOK
+	})
+	var ids []string
+	for i := range 5 {
+		ids = append(ids, f.settle(t, fmt.Sprintf("pay_%d", i), 0)...)
+	}
+	wc := &writeCounter{countingStore: countingStore{Store: f.st}}
+	d, err := delivery.New(delivery.Config{URL: a.srv.URL, Secret: secret, Concurrency: 2, Owner: "replica-a"}, wc, delivery.Options{
+		Telemetry: telemetry.Bundle{Now: f.clock.Now, Logger: slog.New(slog.DiscardHandler)}, Rand: func() float64 { return 0.5 },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := runOnce(t, d); n != 5 {
+		t.Fatalf("claimed %d, want 5", n)
+	}
+	if wc.count() != 1 || wc.completeMany != 1 || wc.attempts != 5 || wc.completeOne != 0 {
+		t.Fatalf("claims %d, CompleteAttempts calls %d with %d attempts, CompleteAttempt calls %d; want 1, 1, 5, 0",
+			wc.count(), wc.completeMany, wc.attempts, wc.completeOne)
+	}
+	for _, id := range ids {
+		e := f.event(t, id)
+		want := store.EventDelivered
+		if id == ledger.EventID("pay_3", store.StatusSucceeded) {
+			want = store.EventPending
+		}
+		if e.Status != want || e.Attempts != 1 {
+			t.Errorf("event %s: status %s after %d attempts, want %s after 1", id, e.Status, e.Attempts, want)
+		}
+	}
+	// Every lease was released with the record: the failed event is due
+	// again at its retry, claimed by anyone.
+	f.clock.Set(t0.Add(time.Hour))
+	other, err := f.st.ClaimEvents(context.Background(), store.Claim{Owner: "replica-b", LeaseUntil: t0.Add(2 * time.Hour)}, t0.Add(time.Hour), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(other) != 1 || other[0].ID != ledger.EventID("pay_3", store.StatusSucceeded) {
+		t.Fatalf("another replica claimed %v, want the failed event alone", other)
+	}
+}
+
 func TestCloseStopsItsGoroutines(t *testing.T) {
 	f := newFixture(t)
 	f.settle(t, "pay_1", 0)

@@ -473,6 +473,15 @@ type Store interface {
 	// owner whose lease ended but whom nobody replaced still holds it, so
 	// that a slow delivery is not repeated needlessly.
 	CompleteAttempt(ctx context.Context, a Attempt) error
+	// CompleteAttempts records the outcomes of several attempts as
+	// CompleteAttempt does, in one transaction: a delivery loop's
+	// bookkeeping for a batch of attempts costs one write. errs has one
+	// entry per attempt, nil when it was recorded, otherwise what
+	// CompleteAttempt would have returned for it (ErrInvalid,
+	// ErrLeaseLost, ErrNotFound), and such an attempt changes nothing
+	// while the others are recorded. err reports a failure of the write
+	// as a whole, after which none was recorded.
+	CompleteAttempts(ctx context.Context, as []Attempt) (errs []error, err error)
 	// ListEvents lists events in a state (any state when status is
 	// empty), oldest first, after the given Seq (for paging).
 	ListEvents(ctx context.Context, status EventStatus, afterSeq int64, limit int) ([]Event, error)

@@ -7,11 +7,13 @@ import (
 	"log"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/paysidecar/paysidecar/internal/localproc"
 	"github.com/paysidecar/paysidecar/sdk/client"
 	"github.com/paysidecar/paysidecar/sdk/upstream"
 	"github.com/paysidecar/paysidecar/sidecar/nkp"
@@ -103,6 +105,8 @@ func measureIngest(ctx context.Context, repeats, n int, rawFor time.Duration, sb
 		if rep == 0 {
 			wait = prof.start(ctx, sc, profile, 2*time.Second)
 		}
+		before := scrapeCommitter(sc)
+		hostCPU := localproc.CPUTime(sc.proc.PID())
 		began := time.Now()
 		var wg sync.WaitGroup
 		for range ingestSenders {
@@ -117,6 +121,13 @@ func measureIngest(ctx context.Context, repeats, n int, rawFor time.Duration, sb
 		}
 		wg.Wait()
 		elapsed := time.Since(began)
+		startCPU := hostCPU
+		hostCPU = localproc.CPUTime(sc.proc.PID()) - hostCPU
+		if after := scrapeCommitter(sc); after != nil && before != nil {
+			log.Printf("  %s", after.since(before))
+		}
+		log.Printf("  host CPU while posting: %.0f µs per notification, %.0f %% of one CPU",
+			float64(hostCPU.Microseconds())/float64(len(forms)), 100*hostCPU.Seconds()/elapsed.Seconds())
 		wait()
 		if err, ok := first.Load().(error); ok {
 			return err
@@ -128,6 +139,8 @@ func measureIngest(ctx context.Context, repeats, n int, rawFor time.Duration, sb
 		if err := sc.hook.waitAll(ctx, ids, 5*time.Minute); err != nil {
 			return err
 		}
+		log.Printf("  host CPU from the first post to the last webhook: %.0f µs per notification",
+			float64((localproc.CPUTime(sc.proc.PID())-startCPU).Microseconds())/float64(len(forms)))
 		rate, err := raw.commitRate(ctx, rawFor)
 		if err != nil {
 			return fmt.Errorf("raw commits: %w", err)
@@ -137,6 +150,67 @@ func measureIngest(ctx context.Context, repeats, n int, rawFor time.Duration, sb
 		log.Printf("  repeat %d: %.0f notifications/s, raw %.0f commits/s", rep+1, run.perSecond, run.raw)
 	}
 	return nil
+}
+
+// committerStats are the sums of the store committer's histograms
+// (paysidecar_store_commit_writes, …_commit_duration_seconds,
+// …_write_queue_seconds) at one scrape.
+type committerStats struct {
+	commits, writes, commitSecs, queued, queueSecs float64
+}
+
+// scrapeCommitter reads the committer's sums from the sidecar's metrics;
+// nil when the sidecar has none (an older build) or the scrape fails.
+func scrapeCommitter(sc *sidecarProc) *committerStats {
+	resp, err := http.Get(sc.admin + "/metrics")
+	if err != nil {
+		return nil
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil
+	}
+	var st committerStats
+	fields := map[string]*float64{
+		"paysidecar_store_commit_writes_count": &st.commits, "paysidecar_store_commit_writes_sum": &st.writes,
+		"paysidecar_store_commit_duration_seconds_sum": &st.commitSecs,
+		"paysidecar_store_write_queue_seconds_count":   &st.queued, "paysidecar_store_write_queue_seconds_sum": &st.queueSecs,
+	}
+	seen := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		name, rest, ok := strings.Cut(line, "{")
+		if !ok {
+			continue
+		}
+		dst, ok := fields[name]
+		if !ok {
+			continue
+		}
+		_, v, ok := strings.Cut(rest, "} ")
+		if !ok {
+			continue
+		}
+		if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+			*dst += f
+			seen++
+		}
+	}
+	if seen == 0 {
+		return nil
+	}
+	return &st
+}
+
+// since describes the commits between two scrapes.
+func (a *committerStats) since(b *committerStats) string {
+	commits, writes := a.commits-b.commits, a.writes-b.writes
+	queued := a.queued - b.queued
+	if commits <= 0 || queued <= 0 {
+		return "committer: no commits"
+	}
+	return fmt.Sprintf("committer: %.0f commits of %.1f writes on average, %.2f ms each; a write queued %.2f ms on average",
+		commits, writes/commits, 1000*(a.commitSecs-b.commitSecs)/commits, 1000*(a.queueSecs-b.queueSecs)/queued)
 }
 
 // deliverRate is the rate of notifications of the delivery figure.

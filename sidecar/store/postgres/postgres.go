@@ -225,6 +225,7 @@ func dialect(schema string) (sqlstore.Dialect, error) {
 		LockRow:        " FOR NO KEY UPDATE",
 		LockSkip:       " FOR NO KEY UPDATE SKIP LOCKED",
 		JSONType:       "json",
+		WritableCTE:    true,
 		OrderKeyLock:   fmt.Sprintf("SELECT pg_advisory_xact_lock(%d, hashtext(?))", orderKeyLockClass),
 		Unique: func(err error) (string, bool) {
 			var e *pgconn.PgError

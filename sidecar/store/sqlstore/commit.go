@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // The states of a queued write. A write is canceled only while it is
@@ -27,6 +28,7 @@ type request struct {
 	fn    func(*txn) error
 	state atomic.Int32
 	tries int
+	at    time.Time  // when it was queued, for the queue-time metric
 	done  chan error // buffered; receives the outcome once
 }
 
@@ -198,7 +200,11 @@ func (c *committer) run(wc *writerConn, batch []*request) bool {
 	}
 	ctx, cancel := c.context()
 	defer cancel()
-	t := &txn{s: c.s, ctx: ctx, wc: wc}
+	began := time.Now()
+	for _, r := range live {
+		c.s.m.wait.Observe(began.Sub(r.at).Seconds())
+	}
+	t := &txn{s: c.s, ctx: ctx, wc: wc, began: began}
 	errs := make([]error, len(live))
 	if _, err := t.exec(c.s.d.Begin); err != nil {
 		return c.fail(t, live, errs, nil, fmt.Errorf("%w: begin: %w", errShared, err))
@@ -277,7 +283,15 @@ func (c *committer) commit(t *txn, live []*request, errs []error, retry []*reque
 		(*h)(writes, answered)
 	}
 	ok := true
-	if _, err := t.exec("COMMIT"); err != nil {
+	if _, err := t.exec("COMMIT"); err == nil {
+		n := 0
+		for i, r := range live {
+			if r != nil && errs[i] == nil {
+				n++
+			}
+		}
+		c.s.m.committed(n, time.Since(t.began))
+	} else {
 		err = fmt.Errorf("commit: %w", err)
 		for i := range errs {
 			if errs[i] == nil {
@@ -359,7 +373,7 @@ func (s *Store) write(ctx context.Context, fn func(*txn) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	r := &request{fn: fn, done: make(chan error, 1)}
+	r := &request{fn: fn, at: time.Now(), done: make(chan error, 1)}
 	if !s.c.submit(r) {
 		return ErrClosed
 	}

@@ -7,12 +7,19 @@ import (
 	"github.com/paysidecar/paysidecar/sidecar/store/internal/rules"
 )
 
+// notificationInsert is the insert of a notification unless its id
+// exists, with its arguments.
+func (s *Store) notificationInsert(n store.Notification) (string, []any) {
+	return `INSERT INTO notifications (id, req_seq_id, kind, object_id, resp_data, received_at)
+		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+		[]any{n.ID, n.ReqSeqID, n.Kind, n.ObjectID, n.RespData, s.time(n.ReceivedAt)}
+}
+
 // recordNotification inserts n, already checked, unless its id exists, and
 // reports whether it was new.
 func (s *Store) recordNotification(t *txn, n store.Notification) (bool, error) {
-	c, err := t.execCount(`INSERT INTO notifications (id, req_seq_id, kind, object_id, resp_data, received_at)
-		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
-		n.ID, n.ReqSeqID, n.Kind, n.ObjectID, n.RespData, s.time(n.ReceivedAt))
+	query, args := s.notificationInsert(n)
+	c, err := t.execCount(query, args...)
 	return c == 1, err
 }
 
@@ -41,11 +48,17 @@ func (s *Store) ApplyNotification(ctx context.Context, n store.Notification, tr 
 	var res store.NotificationResult
 	err := s.write(ctx, func(t *txn) (err error) {
 		res = store.NotificationResult{}
+		if n.Kind == rules.KindPayment && s.d.WritableCTE {
+			// The notification is recorded by the statement that reads
+			// the payment.
+			res.Payment, res.Applied, err = s.transitionPayment(t, n.ObjectID, tr, false, nil, &notified{n: n, isNew: &res.New})
+			return err
+		}
 		if res.New, err = s.recordNotification(t, n); err != nil {
 			return err
 		}
 		if n.Kind == rules.KindPayment {
-			res.Payment, res.Applied, err = s.transitionPayment(t, n.ObjectID, tr, false, nil)
+			res.Payment, res.Applied, err = s.transitionPayment(t, n.ObjectID, tr, false, nil, nil)
 		} else {
 			res.Refund, res.Applied, err = s.transitionRefund(t, n.ObjectID, tr)
 		}

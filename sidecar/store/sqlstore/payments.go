@@ -25,13 +25,18 @@ const (
 	paymentByPartyOrderID = `SELECT ` + paymentCols + ` FROM payments WHERE merchant_id = ? AND party_order_id = ? AND party_order_id <> '' ORDER BY created_at, id LIMIT 1`
 )
 
-func scanPayment(row scanner) (store.Payment, error) {
-	var p store.Payment
-	err := row.Scan(&p.ID, &p.MerchantID, &p.OutTradeNo, &p.Flow, &p.TradeType, &p.AmountFen, &p.Description,
+// paymentDest returns the scan destinations of paymentCols into p.
+func paymentDest(p *store.Payment) []any {
+	return []any{&p.ID, &p.MerchantID, &p.OutTradeNo, &p.Flow, &p.TradeType, &p.AmountFen, &p.Description,
 		&p.ReqDate, &p.ReqSeqID, &p.NkpSeqID, &p.PartyOrderID, &p.OutTransID, &p.Status, &p.TransStat,
 		&p.RequestHash, js(&p.PayParams), js(&p.Metadata), js(&p.Buyer), &p.RefundedFen, tm(&p.ExpiresAt),
 		tm(&p.CreatedAt), tm(&p.UpdatedAt), tm(&p.FinishedAt), tm(&p.NextQueryAt), &p.QueryAttempts,
-		&p.LastError, js(&p.UpstreamFields))
+		&p.LastError, js(&p.UpstreamFields)}
+}
+
+func scanPayment(row scanner) (store.Payment, error) {
+	var p store.Payment
+	err := row.Scan(paymentDest(&p)...)
 	if err != nil {
 		return store.Payment{}, notFound(err)
 	}
@@ -92,13 +97,32 @@ func (s *Store) GetPaymentByPartyOrderID(ctx context.Context, merchantID, partyO
 		paymentByPartyOrderID, merchantID, partyOrderID)
 }
 
+// notified is a notification that the read of its payment records in the
+// same statement (Dialect.WritableCTE), and where to report whether it was
+// new.
+type notified struct {
+	n     store.Notification
+	isNew *bool
+}
+
 // transitionPayment reads the payment once, locked for the transaction,
 // applies t (after accept, when not nil, has recorded what it records) and
 // writes the payment and the event. It returns the payment after the call
-// and whether t was applied.
+// and whether t was applied. With rec (only on an engine with
+// Dialect.WritableCTE), the read records rec's notification first; with
+// that dialect the payment's update and the event's insert are one
+// statement too.
 func (s *Store) transitionPayment(t *txn, id string, tr store.Transition, allowNoMove bool,
-	accept func(p *store.Payment) bool) (store.Payment, bool, error) {
-	p, err := scanPayment(t.queryRow(paymentByID+s.d.LockRow, id))
+	accept func(p *store.Payment) bool, rec *notified) (store.Payment, bool, error) {
+	var (
+		p   store.Payment
+		err error
+	)
+	if rec != nil {
+		p, *rec.isNew, err = s.recordAndReadPayment(t, rec.n, id)
+	} else {
+		p, err = scanPayment(t.queryRow(paymentByID+s.d.LockRow, id))
+	}
 	if err != nil {
 		return store.Payment{}, false, err
 	}
@@ -113,16 +137,24 @@ func (s *Store) transitionPayment(t *txn, id string, tr store.Transition, allowN
 	if !applied {
 		p.UpdatedAt = tr.At
 	}
-	_, err = t.exec(`UPDATE payments SET status = ?, trans_stat = ?, nkp_seq_id = ?,
+	update := `UPDATE payments SET status = ?, trans_stat = ?, nkp_seq_id = ?,
 			party_order_id = ?, out_trans_id = ?, pay_params = ?, upstream_fields = ?, updated_at = ?,
 			finished_at = ?, next_query_at = ?,
 			query_owner = CASE WHEN ? THEN NULL ELSE query_owner END,
 			query_lease_until = CASE WHEN ? THEN NULL ELSE query_lease_until END
-		WHERE id = ?`,
-		string(p.Status), p.TransStat, p.NkpSeqID, p.PartyOrderID, p.OutTransID, dbJSON(p.PayParams),
+		WHERE id = ?`
+	args := []any{string(p.Status), p.TransStat, p.NkpSeqID, p.PartyOrderID, p.OutTransID, dbJSON(p.PayParams),
 		dbJSON(p.UpstreamFields), s.time(p.UpdatedAt), s.time(p.FinishedAt), s.time(p.NextQueryAt),
-		final, final, p.ID)
-	if err != nil {
+		final, final, p.ID}
+	if applied && tr.Event != nil && s.d.WritableCTE {
+		// One statement: the update runs as a data-modifying WITH
+		// whatever the insert does.
+		if _, err := s.insertEventAfter(t, `WITH payment_update AS (`+update+` RETURNING 1) `, args, tr.Event); err != nil {
+			return store.Payment{}, false, err
+		}
+		return p, applied, nil
+	}
+	if _, err = t.exec(update, args...); err != nil {
 		return store.Payment{}, false, fmt.Errorf("update: %w", err)
 	}
 	if applied && tr.Event != nil {
@@ -131,6 +163,27 @@ func (s *Store) transitionPayment(t *txn, id string, tr store.Transition, allowN
 		}
 	}
 	return p, applied, nil
+}
+
+// recordAndReadPayment records n unless its id exists and reads payment id
+// locked for the transaction, in one statement (Dialect.WritableCTE); it
+// reports whether n was new. The insert runs whether or not the payment
+// exists; when it does not, the write fails with ErrNotFound and rolls the
+// insert back.
+func (s *Store) recordAndReadPayment(t *txn, n store.Notification, id string) (store.Payment, bool, error) {
+	insert, args := s.notificationInsert(n)
+	row := t.queryRow(`WITH notification_insert AS (`+insert+` RETURNING 1)
+		SELECT `+paymentCols+`, (SELECT count(*) FROM notification_insert)
+		FROM payments WHERE id = ?`+s.d.LockRow, append(args, id)...)
+	var (
+		p   store.Payment
+		ins int64
+	)
+	err := row.Scan(append(paymentDest(&p), &ins)...)
+	if err != nil {
+		return store.Payment{}, false, notFound(err)
+	}
+	return p, ins == 1, nil
 }
 
 // UpdatePaymentAccepted records the upstream's acceptance of an order.
@@ -146,7 +199,7 @@ func (s *Store) UpdatePaymentAccepted(ctx context.Context, id string, nkpSeqID, 
 	err := s.write(ctx, func(t *txn) (err error) {
 		p, applied, err = s.transitionPayment(t, id, tr, true, func(p *store.Payment) bool {
 			return rules.AcceptPayment(p, nkpSeqID, partyOrderID, payParams)
-		})
+		}, nil)
 		return err
 	})
 	if err != nil {
@@ -162,7 +215,7 @@ func (s *Store) TransitionPayment(ctx context.Context, id string, tr store.Trans
 		applied bool
 	)
 	err := s.write(ctx, func(t *txn) (err error) {
-		p, applied, err = s.transitionPayment(t, id, tr, false, nil)
+		p, applied, err = s.transitionPayment(t, id, tr, false, nil, nil)
 		return err
 	})
 	if err != nil {

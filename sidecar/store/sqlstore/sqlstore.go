@@ -83,6 +83,11 @@ type Dialect struct {
 	// (sql.Result.LastInsertId), so an insert needs no RETURNING clause,
 	// which costs SQLite an ephemeral table and the driver a row set.
 	LastInsertID bool
+	// WritableCTE means the engine runs an INSERT or UPDATE inside WITH
+	// (PostgreSQL), so that statements a write runs one after another are
+	// sent as one: a notification's write then costs two round trips to
+	// the server instead of four.
+	WritableCTE bool
 	// JSONType is the column type of JSON, used like TimeType.
 	JSONType string
 	// OrderKeyLock is a SELECT of one row with one parameter, an event's
@@ -138,6 +143,7 @@ type Store struct {
 	w, r   *sql.DB
 	rs     *stmtCache // the read pool's statements
 	c      *committer
+	m      *metrics
 	logger *slog.Logger
 }
 
@@ -169,6 +175,7 @@ func New(cfg Config) (*Store, error) {
 		w: cfg.Writer,
 		r: cfg.Reader,
 
+		m:      newMetrics(d.Name),
 		logger: cfg.Logger,
 	}
 	s.rs = newStmtCache(cfg.Reader, &s.d)

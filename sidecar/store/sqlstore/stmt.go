@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // stmtCache holds the statements prepared on one pool, by query text.
@@ -154,9 +155,10 @@ func (wc *writerConn) close() error {
 // dialect's WriteTimeout), never a caller's: one caller giving up would
 // abort the transaction of all.
 type txn struct {
-	s   *Store
-	ctx context.Context
-	wc  *writerConn
+	s     *Store
+	ctx   context.Context
+	wc    *writerConn
+	began time.Time // the batch's BEGIN, for the commit metrics
 }
 
 func (t *txn) exec(query string, args ...any) (sql.Result, error) {

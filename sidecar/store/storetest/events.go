@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -201,6 +202,90 @@ var eventTests = []test{
 			f.t.Fatalf("refusals changed the event: %+v", got)
 		}
 		f.complete(store.Attempt{EventID: e.ID, Owner: "a", Delivered: true})
+	}},
+	{"CompleteAttemptsInOneCall", func(f *fixture) {
+		d, r, x, lost, other := f.event("D"), f.event("R"), f.event("X"), f.event("L"), f.event("O")
+		f.insert(d, r, x, lost, other)
+		if ids := f.claim("a", f.now, time.Minute, 10); len(ids) != 5 {
+			f.t.Fatalf("claimed %v", ids)
+		}
+		// Some outcomes are refused, each alone; the others are recorded.
+		errs, err := f.s.CompleteAttempts(f.ctx, []store.Attempt{
+			{EventID: d.ID, Owner: "a", Delivered: true, At: f.at(time.Second)},
+			{EventID: r.ID, Owner: "a", Error: "HTTP 500", NextAttemptAt: f.at(time.Hour), At: f.at(time.Second)},
+			{EventID: x.ID, Owner: "a", Dead: true, Error: "retries exhausted", At: f.at(time.Second)},
+			{EventID: "evt_missing", Owner: "a", Delivered: true},
+			{EventID: other.ID, Owner: "a", Delivered: true, Dead: true},
+			{EventID: lost.ID, Owner: "z", Delivered: true},
+		})
+		noErr(f.t, "CompleteAttempts", err)
+		if len(errs) != 6 {
+			f.t.Fatalf("%d errors for 6 attempts", len(errs))
+		}
+		for i := range 3 {
+			noErr(f.t, "CompleteAttempts: attempt "+strconv.Itoa(i), errs[i])
+		}
+		wantErr(f.t, "unknown event", errs[3], store.ErrNotFound)
+		wantErr(f.t, "delivered and dead", errs[4], store.ErrInvalid)
+		wantErr(f.t, "another owner", errs[5], store.ErrLeaseLost)
+		if got := f.getEvent(d.ID); got.Status != store.EventDelivered || got.Attempts != 1 || !sameTime(got.DeliveredAt, f.at(time.Second)) {
+			f.t.Fatalf("delivered event %+v", got)
+		}
+		if got := f.getEvent(r.ID); got.Status != store.EventPending || got.Attempts != 1 || got.LastError != "HTTP 500" ||
+			!sameTime(got.NextAttemptAt, f.at(time.Hour)) {
+			f.t.Fatalf("retried event %+v", got)
+		}
+		if got := f.getEvent(x.ID); got.Status != store.EventDead || got.Attempts != 1 {
+			f.t.Fatalf("dead event %+v", got)
+		}
+		for _, e := range []*store.Event{lost, other} {
+			if got := f.getEvent(e.ID); got.Status != store.EventPending || got.Attempts != 0 {
+				f.t.Fatalf("a refused attempt changed the event: %+v", got)
+			}
+		}
+		// Recorded attempts released their leases: the retry is claimed
+		// when due, by anyone.
+		if ids := f.claim("b", f.at(time.Hour), time.Minute, 10); !slices.Contains(ids, r.ID) {
+			f.t.Fatalf("claimed %v, want the retry %s", ids, r.ID)
+		}
+		errs, err = f.s.CompleteAttempts(f.ctx, nil)
+		if err != nil || len(errs) != 0 {
+			f.t.Fatalf("CompleteAttempts(nil) = %v, %v", errs, err)
+		}
+
+		// More attempts than one statement takes, and an event named
+		// twice: the second attempt at it finds the lease released by the
+		// first, as two calls would.
+		var many []store.Attempt
+		for i := range 70 {
+			e := f.event(fmt.Sprintf("M%d", i))
+			f.insert(e)
+			many = append(many, store.Attempt{EventID: e.ID, Owner: "c", Delivered: true, At: f.at(2 * time.Hour)})
+		}
+		if ids := f.claim("c", f.at(2*time.Hour), time.Minute, 100); len(ids) < 70 {
+			f.t.Fatalf("claimed %d events, want at least 70", len(ids))
+		}
+		errs, err = f.s.CompleteAttempts(f.ctx, many)
+		noErr(f.t, "CompleteAttempts of 70", err)
+		for i, e := range errs {
+			noErr(f.t, "CompleteAttempts of 70: attempt "+strconv.Itoa(i), e)
+		}
+		if c := f.counts(); c[store.EventDelivered] != 71 {
+			f.t.Fatalf("counts %v, want 71 delivered", c)
+		}
+		twice := f.event("T")
+		f.insert(twice)
+		f.claim("c", f.at(3*time.Hour), time.Minute, 100)
+		errs, err = f.s.CompleteAttempts(f.ctx, []store.Attempt{
+			{EventID: twice.ID, Owner: "c", Delivered: true, At: f.at(3 * time.Hour)},
+			{EventID: twice.ID, Owner: "c", Delivered: true, At: f.at(3 * time.Hour)},
+		})
+		noErr(f.t, "CompleteAttempts twice", err)
+		noErr(f.t, "the first of two attempts", errs[0])
+		wantErr(f.t, "the second of two attempts", errs[1], store.ErrLeaseLost)
+		if got := f.getEvent(twice.ID); got.Status != store.EventDelivered || got.Attempts != 1 {
+			f.t.Fatalf("event completed twice in one call: %+v", got)
+		}
 	}},
 	{"DeadLettersAndReplay", func(f *fixture) {
 		e, d := f.event("K"), f.event("L")

@@ -153,6 +153,10 @@ func (r *roundRobin) CompleteAttempt(ctx context.Context, a store.Attempt) error
 	return r.next().CompleteAttempt(ctx, a)
 }
 
+func (r *roundRobin) CompleteAttempts(ctx context.Context, as []store.Attempt) ([]error, error) {
+	return r.next().CompleteAttempts(ctx, as)
+}
+
 func (r *roundRobin) ListEvents(ctx context.Context, status store.EventStatus, afterSeq int64, limit int) ([]store.Event, error) {
 	return r.next().ListEvents(ctx, status, afterSeq, limit)
 }
