@@ -56,12 +56,19 @@ const minCloseAge = time.Minute
 // A create without an Idempotency-Key costs one read, two plugin calls,
 // two commits and one upstream call, in this order:
 //
-//  1. The lookup of out_trade_no: a repeated request is answered from the
-//     payment as it stands (existing) and never reaches the plugin or the
-//     upstream. It reads; it does not write.
-//  2. ShapeOrder: the flow's fields (trade_type, wx_data, …) are part of
-//     the signed order, so they are needed before anything is stored.
-//  3. Commit 1, OpenPayment: the pending payment and the record of its
+//  1. The lookup of out_trade_no, and beside it ShapeOrder: a repeated
+//     request is answered from the payment as it stands (existing) and
+//     never reaches the upstream. The lookup reads; it does not write.
+//     ShapeOrder runs at the same time, in a goroutine of its own: the
+//     flow's fields (trade_type, wx_data, …) are part of the signed order,
+//     so they are needed before anything is stored, and neither step
+//     stores or sends anything, so running them side by side changes
+//     nothing a crash could leave behind. When the lookup finds the
+//     payment, the shaping is canceled and its answer dropped. A buyer
+//     given as a one-time OAuth code is the exception: shaping exchanges
+//     the code with WeChat, which uses it up, so such an order is shaped
+//     only once the lookup has found nothing (see shapeAhead).
+//  2. Commit 1, OpenPayment: the pending payment and the record of its
 //     order (the exact request, req_seq_id included) are durable before
 //     the order is sent. This is the commit that cannot go: if the process
 //     dies after the send, the retry finds the record and sends the very
@@ -69,12 +76,17 @@ const minCloseAge = time.Minute
 //     answers 20000000, and recover finds out what became of it); without
 //     it the retry would place a second order the buyer could also pay.
 //     It is also where a concurrent twin with the same out_trade_no loses
-//     (store.ErrConflict).
-//  4. The signed upstream call.
-//  5. PayParams: the front end's parameters are built from the verified
+//     (store.ErrConflict). The order is signed while this commit waits
+//     for its fsync (signAhead): signing sends nothing, and the signed
+//     request goes out only once the commit has succeeded, so a crash
+//     during the commit leaves what it left before (nothing stored and
+//     nothing sent, or the record of an order never sent, which a retry
+//     sends), and a failed commit drops the signature unsent.
+//  3. The signed upstream call.
+//  4. PayParams: the front end's parameters are built from the verified
 //     answer, which only exists now, so this plugin call cannot be folded
 //     into ShapeOrder.
-//  6. Commit 2, OrderAccepted: the answer and the pay parameters are
+//  5. Commit 2, OrderAccepted: the answer and the pay parameters are
 //     durable before the application sees them, so that a repeat of the
 //     request gets the same parameters (for the same upstream order)
 //     rather than a replacement order; a crash between the upstream's
@@ -102,16 +114,6 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Outcome, error) {
 	if err := s.validatePayment(&req, in.AmountGiven); err != nil {
 		return Outcome{}, err
 	}
-	if p, err := s.st.GetPaymentByOutTradeNo(ctx, req.MerchantID, req.OutTradeNo); err == nil {
-		return s.existing(ctx, p, in.Hash)
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return Outcome{}, internal("look up out_trade_no", err)
-	}
-	flow, err := s.flows.Flow(req.Flow)
-	if err != nil {
-		return Outcome{}, PluginError(err)
-	}
-	now := s.now()
 	id := newID("pay")
 	oi := plugin.OrderInput{
 		MerchantID: req.MerchantID, PaymentID: id, OutTradeNo: req.OutTradeNo, AmountFen: req.AmountFen,
@@ -120,10 +122,21 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Outcome, error) {
 	if req.Buyer != nil {
 		oi.Buyer = plugin.Buyer{OpenID: req.Buyer.OpenID, AppID: req.Buyer.AppID, Code: req.Buyer.Code}
 	}
-	shape, err := flow.ShapeOrder(ctx, oi)
+	// The flow shapes the order while out_trade_no is looked up, unless
+	// shaping spends a one-time code (see shapeAhead).
+	shaped := s.shapeAhead(ctx, req.Flow, oi)
+	if p, err := s.st.GetPaymentByOutTradeNo(ctx, req.MerchantID, req.OutTradeNo); err == nil {
+		shaped.cancel()
+		return s.existing(ctx, p, in.Hash)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		shaped.cancel()
+		return Outcome{}, internal("look up out_trade_no", err)
+	}
+	shape, err := shaped.wait()
 	if err != nil {
 		return Outcome{}, PluginError(err)
 	}
+	now := s.now()
 	p := store.Payment{
 		ID: id, MerchantID: req.MerchantID, OutTradeNo: req.OutTradeNo, Flow: req.Flow, TradeType: shape.TradeType,
 		AmountFen: req.AmountFen, Description: req.Description, ReqDate: nkp.ReqDate(now), ReqSeqID: nkp.NewReqSeqID(now),
@@ -150,9 +163,12 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Outcome, error) {
 		return Outcome{}, err
 	}
 	rec := ledger.OrderRecord{Request: data, SentAt: now}
+	// The order is signed while commit 1 runs; it is sent only after.
+	signed := s.signAhead(nkp.PathJSPay, data)
 	unlock := s.orders.lock(id)
 	if err := s.led.OpenPayment(ctx, &p, rec); err != nil {
 		unlock()
+		_, _ = signed()
 		if errors.Is(err, store.ErrConflict) {
 			// A twin stored the same out_trade_no a moment ago.
 			if existing, gerr := s.st.GetPaymentByOutTradeNo(ctx, req.MerchantID, req.OutTradeNo); gerr == nil {
@@ -162,9 +178,115 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Outcome, error) {
 		return Outcome{}, internal("store payment", err)
 	}
 	defer unlock()
-	out, err := s.send(ctx, p, rec, 0)
+	out, err := s.send(ctx, p, rec, 0, signed)
 	out.Created = err == nil
 	return out, err
+}
+
+// shaping is a ShapeOrder call that may run while the caller does
+// something else.
+type shaping struct {
+	done   chan struct{}
+	stop   context.CancelFunc
+	shape  plugin.OrderShape
+	err    error
+	direct func() (plugin.OrderShape, error)
+}
+
+// shapeAhead starts the flow's ShapeOrder for oi in a goroutine of its
+// own, so that it runs while out_trade_no is looked up; wait or cancel
+// must be called once. ShapeOrder stores nothing and sends nothing
+// upstream, so shaping an order that the lookup then finds placed costs
+// only the call. An order whose buyer comes as a one-time OAuth code is
+// shaped after the lookup instead (by wait): exchanging the code is a
+// call to WeChat that uses the code up, not to be spent on a repeated
+// request.
+func (s *Service) shapeAhead(ctx context.Context, flowName string, oi plugin.OrderInput) *shaping {
+	shape := func(ctx context.Context) (plugin.OrderShape, error) {
+		flow, err := s.flows.Flow(flowName)
+		if err != nil {
+			return plugin.OrderShape{}, err
+		}
+		return flow.ShapeOrder(ctx, oi)
+	}
+	if oi.Buyer.Code != "" {
+		return &shaping{direct: func() (plugin.OrderShape, error) { return shape(ctx) }}
+	}
+	ctx, stop := context.WithCancel(ctx)
+	sh := &shaping{done: make(chan struct{}), stop: stop}
+	go func() {
+		defer close(sh.done)
+		sh.shape, sh.err = shape(ctx)
+	}()
+	return sh
+}
+
+// wait returns the shape of the order (shaping it now unless it was
+// shaped ahead).
+func (sh *shaping) wait() (plugin.OrderShape, error) {
+	if sh.direct != nil {
+		return sh.direct()
+	}
+	<-sh.done
+	sh.stop()
+	return sh.shape, sh.err
+}
+
+// cancel abandons the shaping and waits for its goroutine to end.
+func (sh *shaping) cancel() {
+	if sh.direct != nil {
+		return
+	}
+	sh.stop()
+	<-sh.done
+}
+
+// signer is an Upstream that can sign a request ahead of sending it
+// (*nkp.Client does).
+type signer interface {
+	Prepare(path string, data map[string]any) (*nkp.Signed, error)
+	Send(ctx context.Context, req *nkp.Signed) (map[string]any, error)
+}
+
+// signAhead signs data for path in a goroutine of its own, when the
+// upstream client can sign ahead, so that the signature (the create's
+// largest CPU cost) is computed while the pending order's commit waits
+// for its fsync. The returned function waits for the signature and must be
+// called once; it returns nil (send signs then) when the client cannot
+// sign ahead. data must not change until it returns.
+func (s *Service) signAhead(path string, data map[string]any) func() (*nkp.Signed, error) {
+	sg, ok := s.up.(signer)
+	if !ok {
+		return func() (*nkp.Signed, error) { return nil, nil }
+	}
+	var (
+		req *nkp.Signed
+		err error
+	)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		req, err = sg.Prepare(path, data)
+	}()
+	return func() (*nkp.Signed, error) {
+		<-done
+		return req, err
+	}
+}
+
+// sendOrder sends the jspay order data: the request signed ahead, when there
+// is one, or data signed now.
+func (s *Service) sendOrder(ctx context.Context, data map[string]any, signed func() (*nkp.Signed, error)) (map[string]any, error) {
+	if signed != nil {
+		req, err := signed()
+		if err != nil {
+			return nil, err
+		}
+		if req != nil {
+			return s.up.(signer).Send(ctx, req)
+		}
+	}
+	return s.up.Call(ctx, nkp.PathJSPay, data)
 }
 
 // reservedOrderFields are the order fields only the host sets, even when
@@ -197,10 +319,11 @@ func (s *Service) orderData(p store.Payment, shape plugin.OrderShape, withExpiry
 }
 
 // send sends the order in rec (whose sending is already recorded) and
-// records the answer. round counts the sends of this request.
-func (s *Service) send(ctx context.Context, p store.Payment, rec ledger.OrderRecord, round int) (Outcome, error) {
+// records the answer. round counts the sends of this request. signed,
+// when not nil, gives rec's order as signed ahead (see signAhead).
+func (s *Service) send(ctx context.Context, p store.Payment, rec ledger.OrderRecord, round int, signed func() (*nkp.Signed, error)) (Outcome, error) {
 	bg := context.WithoutCancel(ctx)
-	answer, err := s.up.Call(ctx, nkp.PathJSPay, rec.Request)
+	answer, err := s.sendOrder(ctx, rec.Request, signed)
 	var res ledger.Result
 	if err == nil {
 		if res, err = ledger.FromOrder(answer); err != nil {
@@ -350,7 +473,7 @@ func (s *Service) resend(ctx context.Context, p store.Payment, rec ledger.OrderR
 	if err != nil {
 		return Outcome{}, internal("record order send", err)
 	}
-	return s.send(ctx, p, rec, round)
+	return s.send(ctx, p, rec, round, nil)
 }
 
 // recover finds out what became of payment p's order, booked upstream (or
