@@ -59,15 +59,15 @@ const minCloseAge = time.Minute
 //  1. The lookup of out_trade_no, and beside it ShapeOrder: a repeated
 //     request is answered from the payment as it stands (existing) and
 //     never reaches the upstream. The lookup reads; it does not write.
-//     ShapeOrder runs at the same time, in a goroutine of its own: the
-//     flow's fields (trade_type, wx_data, …) are part of the signed order,
+//     ShapeOrder runs at the same time (the lookup in a goroutine of its
+//     own): the flow's fields (trade_type, wx_data, …) are part of the signed order,
 //     so they are needed before anything is stored, and neither step
 //     stores or sends anything, so running them side by side changes
 //     nothing a crash could leave behind. When the lookup finds the
 //     payment, the shaping is canceled and its answer dropped. A buyer
 //     given as a one-time OAuth code is the exception: shaping exchanges
 //     the code with WeChat, which uses it up, so such an order is shaped
-//     only once the lookup has found nothing (see shapeAhead).
+//     only once the lookup has found nothing (see lookAhead).
 //  2. Commit 1, OpenPayment: the pending payment and the record of its
 //     order (the exact request, req_seq_id included) are durable before
 //     the order is sent. This is the commit that cannot go: if the process
@@ -77,7 +77,7 @@ const minCloseAge = time.Minute
 //     it the retry would place a second order the buyer could also pay.
 //     It is also where a concurrent twin with the same out_trade_no loses
 //     (store.ErrConflict). The order is signed while this commit waits
-//     for its fsync (signAhead): signing sends nothing, and the signed
+//     for its fsync (openAhead): signing sends nothing, and the signed
 //     request goes out only once the commit has succeeded, so a crash
 //     during the commit leaves what it left before (nothing stored and
 //     nothing sent, or the record of an order never sent, which a retry
@@ -123,18 +123,25 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Outcome, error) {
 		oi.Buyer = plugin.Buyer{OpenID: req.Buyer.OpenID, AppID: req.Buyer.AppID, Code: req.Buyer.Code}
 	}
 	// The flow shapes the order while out_trade_no is looked up, unless
-	// shaping spends a one-time code (see shapeAhead).
-	shaped := s.shapeAhead(ctx, req.Flow, oi)
-	if p, err := s.st.GetPaymentByOutTradeNo(ctx, req.MerchantID, req.OutTradeNo); err == nil {
-		shaped.cancel()
+	// shaping spends a one-time code (see lookAhead).
+	shapeCtx, stopShaping := context.WithCancel(ctx)
+	defer stopShaping()
+	lookup := s.lookAhead(ctx, req.MerchantID, req.OutTradeNo, stopShaping)
+	var shape plugin.OrderShape
+	var shapeErr error
+	if oi.Buyer.Code == "" {
+		shape, shapeErr = s.shapeOrder(shapeCtx, req.Flow, oi)
+	}
+	if p, err := lookup(); err == nil {
 		return s.existing(ctx, p, in.Hash)
 	} else if !errors.Is(err, store.ErrNotFound) {
-		shaped.cancel()
 		return Outcome{}, internal("look up out_trade_no", err)
 	}
-	shape, err := shaped.wait()
-	if err != nil {
-		return Outcome{}, PluginError(err)
+	if oi.Buyer.Code != "" {
+		shape, shapeErr = s.shapeOrder(ctx, req.Flow, oi)
+	}
+	if shapeErr != nil {
+		return Outcome{}, PluginError(shapeErr)
 	}
 	now := s.now()
 	p := store.Payment{
@@ -163,12 +170,12 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Outcome, error) {
 		return Outcome{}, err
 	}
 	rec := ledger.OrderRecord{Request: data, SentAt: now}
-	// The order is signed while commit 1 runs; it is sent only after.
-	signed := s.signAhead(nkp.PathJSPay, data)
 	unlock := s.orders.lock(id)
-	if err := s.led.OpenPayment(ctx, &p, rec); err != nil {
+	// The order is signed while commit 1 runs (see openAhead); it is sent
+	// only after.
+	signed, err := s.openAhead(ctx, &p, rec)
+	if err != nil {
 		unlock()
-		_, _ = signed()
 		if errors.Is(err, store.ErrConflict) {
 			// A twin stored the same out_trade_no a moment ago.
 			if existing, gerr := s.st.GetPaymentByOutTradeNo(ctx, req.MerchantID, req.OutTradeNo); gerr == nil {
@@ -183,62 +190,42 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Outcome, error) {
 	return out, err
 }
 
-// shaping is a ShapeOrder call that may run while the caller does
-// something else.
-type shaping struct {
-	done   chan struct{}
-	stop   context.CancelFunc
-	shape  plugin.OrderShape
-	err    error
-	direct func() (plugin.OrderShape, error)
-}
-
-// shapeAhead starts the flow's ShapeOrder for oi in a goroutine of its
-// own, so that it runs while out_trade_no is looked up; wait or cancel
-// must be called once. ShapeOrder stores nothing and sends nothing
-// upstream, so shaping an order that the lookup then finds placed costs
-// only the call. An order whose buyer comes as a one-time OAuth code is
-// shaped after the lookup instead (by wait): exchanging the code is a
+// lookAhead looks up the merchant's payment with outTradeNo in a
+// goroutine of its own, so that the flow shapes the order meanwhile, and
+// calls found when it finds one (or fails), so that the shaping stops
+// early. The returned function waits for the lookup's result and must be
+// called once. Neither the lookup nor ShapeOrder stores or sends anything,
+// so an order shaped for a request that the lookup then finds placed
+// costs only the plugin call. An order whose buyer comes as a one-time
+// OAuth code is shaped after the lookup instead: exchanging the code is a
 // call to WeChat that uses the code up, not to be spent on a repeated
 // request.
-func (s *Service) shapeAhead(ctx context.Context, flowName string, oi plugin.OrderInput) *shaping {
-	shape := func(ctx context.Context) (plugin.OrderShape, error) {
-		flow, err := s.flows.Flow(flowName)
-		if err != nil {
-			return plugin.OrderShape{}, err
-		}
-		return flow.ShapeOrder(ctx, oi)
-	}
-	if oi.Buyer.Code != "" {
-		return &shaping{direct: func() (plugin.OrderShape, error) { return shape(ctx) }}
-	}
-	ctx, stop := context.WithCancel(ctx)
-	sh := &shaping{done: make(chan struct{}), stop: stop}
+func (s *Service) lookAhead(ctx context.Context, merchantID, outTradeNo string, found func()) func() (store.Payment, error) {
+	var (
+		p   store.Payment
+		err error
+	)
+	done := make(chan struct{})
 	go func() {
-		defer close(sh.done)
-		sh.shape, sh.err = shape(ctx)
+		defer close(done)
+		p, err = s.st.GetPaymentByOutTradeNo(ctx, merchantID, outTradeNo)
+		if !errors.Is(err, store.ErrNotFound) {
+			found()
+		}
 	}()
-	return sh
+	return func() (store.Payment, error) {
+		<-done
+		return p, err
+	}
 }
 
-// wait returns the shape of the order (shaping it now unless it was
-// shaped ahead).
-func (sh *shaping) wait() (plugin.OrderShape, error) {
-	if sh.direct != nil {
-		return sh.direct()
+// shapeOrder has the flow shape the order oi.
+func (s *Service) shapeOrder(ctx context.Context, flowName string, oi plugin.OrderInput) (plugin.OrderShape, error) {
+	flow, err := s.flows.Flow(flowName)
+	if err != nil {
+		return plugin.OrderShape{}, err
 	}
-	<-sh.done
-	sh.stop()
-	return sh.shape, sh.err
-}
-
-// cancel abandons the shaping and waits for its goroutine to end.
-func (sh *shaping) cancel() {
-	if sh.direct != nil {
-		return
-	}
-	sh.stop()
-	<-sh.done
+	return flow.ShapeOrder(ctx, oi)
 }
 
 // signer is an Upstream that can sign a request ahead of sending it
@@ -248,30 +235,28 @@ type signer interface {
 	Send(ctx context.Context, req *nkp.Signed) (map[string]any, error)
 }
 
-// signAhead signs data for path in a goroutine of its own, when the
-// upstream client can sign ahead, so that the signature (the create's
-// largest CPU cost) is computed while the pending order's commit waits
-// for its fsync. The returned function waits for the signature and must be
-// called once; it returns nil (send signs then) when the client cannot
-// sign ahead. data must not change until it returns.
-func (s *Service) signAhead(path string, data map[string]any) func() (*nkp.Signed, error) {
+// openAhead stores the pending payment p with its order record rec
+// (commit 1) and, when the upstream client can sign ahead, signs the
+// order meanwhile: the commit runs in a goroutine of its own while this
+// one computes the signature (the create's largest CPU cost) during the
+// commit's fsync. It returns once both are done; the signed order (nil
+// when the client cannot sign ahead: send signs it then) is for sending
+// only when the commit succeeded, and is dropped unsent otherwise. A
+// failure to sign is the send's to report, as a failed call.
+func (s *Service) openAhead(ctx context.Context, p *store.Payment, rec ledger.OrderRecord) (func() (*nkp.Signed, error), error) {
 	sg, ok := s.up.(signer)
 	if !ok {
-		return func() (*nkp.Signed, error) { return nil, nil }
+		return nil, s.led.OpenPayment(ctx, p, rec)
 	}
-	var (
-		req *nkp.Signed
-		err error
-	)
+	var commitErr error
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		req, err = sg.Prepare(path, data)
+		commitErr = s.led.OpenPayment(ctx, p, rec)
 	}()
-	return func() (*nkp.Signed, error) {
-		<-done
-		return req, err
-	}
+	req, err := sg.Prepare(nkp.PathJSPay, rec.Request)
+	<-done
+	return func() (*nkp.Signed, error) { return req, err }, commitErr
 }
 
 // sendOrder sends the jspay order data: the request signed ahead, when there
@@ -320,7 +305,7 @@ func (s *Service) orderData(p store.Payment, shape plugin.OrderShape, withExpiry
 
 // send sends the order in rec (whose sending is already recorded) and
 // records the answer. round counts the sends of this request. signed,
-// when not nil, gives rec's order as signed ahead (see signAhead).
+// when not nil, gives rec's order as signed ahead (see openAhead).
 func (s *Service) send(ctx context.Context, p store.Payment, rec ledger.OrderRecord, round int, signed func() (*nkp.Signed, error)) (Outcome, error) {
 	bg := context.WithoutCancel(ctx)
 	answer, err := s.sendOrder(ctx, rec.Request, signed)
