@@ -44,13 +44,25 @@ func keepAnswer(status int, v any, err error) bool {
 // requestHash fingerprints a request body by its canonical JSON, so that
 // white space and key order do not make two equal requests differ.
 func requestHash(body []byte) string {
+	hash, _ := fingerprint(body)
+	return hash
+}
+
+// fingerprint returns requestHash of body and the top-level members it
+// names (see given), from one decoding of it.
+func fingerprint(body []byte) (string, map[string]bool) {
+	var names map[string]bool
 	if m, err := nkp.DecodeObject(body); err == nil {
+		names = make(map[string]bool, len(m))
+		for k := range m {
+			names[k] = true
+		}
 		if c, err := nkp.Canonicalize(m); err == nil {
 			body = c
 		}
 	}
 	sum := sha256.Sum256(body)
-	return hex.EncodeToString(sum[:])
+	return hex.EncodeToString(sum[:]), names
 }
 
 // idempotent wraps h with Idempotency-Key semantics: the first answer is

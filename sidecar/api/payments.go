@@ -28,7 +28,8 @@ func (s *Server) createPayment(ctx context.Context, _ *http.Request, body []byte
 	if err := decodeStrict(body, &req); err != nil {
 		return 0, nil, err
 	}
-	out, err := s.payments.Create(ctx, payments.CreateInput{Request: req, AmountGiven: given(body)["amount_fen"], Hash: requestHash(body)})
+	hash, names := fingerprint(body)
+	out, err := s.payments.Create(ctx, payments.CreateInput{Request: req, AmountGiven: names["amount_fen"], Hash: hash})
 	if err != nil {
 		return 0, nil, fromService(err)
 	}

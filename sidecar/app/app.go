@@ -210,8 +210,10 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 		}
 	}
 
+	// The call timeout is nkp.Client's (a context deadline), not the HTTP
+	// client's: over the instrumented transport that would cost a
+	// goroutine and a timer per call.
 	upstreamHTTP := &http.Client{
-		Timeout:   cfg.Upstream.Timeout,
 		Transport: otelhttp.NewTransport(nkp.NewTransport(cfg.Upstream.MaxIdleConns), otelhttp.WithTracerProvider(tp)),
 	}
 	upstreamCalls, err := telemetry.NewUpstreamCalls(tel, append([]string{nkp.PathJSPay, nkp.PathPaymentQuery, nkp.PathClose,
@@ -222,7 +224,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 	up := &nkp.Client{
 		BaseURL: cfg.Upstream.BaseURL, SysID: cfg.Upstream.SysID, ProductID: cfg.Upstream.ProductID,
 		Profile: nkp.Profile(cfg.Profile), Key: k.merchant, UpstreamKey: k.upstream, UpstreamNextKey: k.upstreamNext,
-		HTTP: upstreamHTTP, Observe: upstreamCalls.Observe, Verified: answerKeyCounter(reg),
+		HTTP: upstreamHTTP, Timeout: cfg.Upstream.Timeout, Observe: upstreamCalls.Observe, Verified: answerKeyCounter(reg),
 	}
 
 	pluginOpts := []pluginhost.Option{

@@ -85,6 +85,12 @@ type Client struct {
 	// HTTP sends the requests. When nil, a shared client whose transport
 	// keeps connections alive (see NewTransport) sends them.
 	HTTP *http.Client
+	// Timeout, when positive, bounds each call: sending the request and
+	// reading the whole answer. It is applied as a deadline of the call's
+	// context, which costs the HTTP client nothing; prefer it to
+	// http.Client.Timeout, which, over a wrapped transport (an
+	// instrumented one, say), costs a goroutine and a timer per request.
+	Timeout time.Duration
 	// MaxResponseBytes bounds the answer size; 1 MiB when zero.
 	MaxResponseBytes int64
 	// Observe, when set, is told about every call once it ends: its path,
@@ -108,11 +114,58 @@ const (
 // to NKP names. An answer that is unsigned or wrongly signed is refused with
 // KindBadSignature.
 func (c *Client) Call(ctx context.Context, path string, data map[string]any) (map[string]any, error) {
-	if c.Observe == nil {
-		return c.call(ctx, path, data)
-	}
 	start := time.Now()
-	out, err := c.call(ctx, path, data)
+	req, err := c.Prepare(path, data)
+	if err != nil {
+		c.observe(ctx, path, nil, err, start)
+		return nil, err
+	}
+	return c.send(ctx, req, start)
+}
+
+// Signed is a request signed by Prepare, ready to be sent by Send. Its
+// body is final: sending it again sends the very same bytes.
+type Signed struct {
+	path string
+	body []byte
+}
+
+// Prepare signs data (NKP field names, translated to the profile's
+// dialect) for path without sending it, so that a caller can sign while
+// it does something else that must come before the send (a commit, say).
+// Prepare only reads data; a failure is a *CallError of KindRequest.
+func (c *Client) Prepare(path string, data map[string]any) (*Signed, error) {
+	wire := make(map[string]any, len(data))
+	for k, v := range data {
+		wire[k] = v
+	}
+	c.Profile.ToWire(wire)
+	body, err := EncodeRequest(c.Key, c.SysID, c.ProductID, wire)
+	if err != nil {
+		return nil, &CallError{Path: path, Kind: KindRequest, Err: err}
+	}
+	return &Signed{path: path, body: body}, nil
+}
+
+// Send posts a request signed by Prepare and returns the verified answer's
+// data as Call does.
+func (c *Client) Send(ctx context.Context, req *Signed) (map[string]any, error) {
+	return c.send(ctx, req, time.Now())
+}
+
+// send posts req and tells Observe about the call begun at start.
+func (c *Client) send(ctx context.Context, req *Signed, start time.Time) (map[string]any, error) {
+	out, err := c.post(ctx, req)
+	c.observe(ctx, req.path, out, err, start)
+	return out, err
+}
+
+// observe tells Observe, when set, about a call begun at start that
+// answered out or failed with err.
+func (c *Client) observe(ctx context.Context, path string, out map[string]any, err error, start time.Time) {
+	if c.Observe == nil {
+		return
+	}
 	outcome := OutcomeAccepted
 	var ce *CallError
 	switch {
@@ -127,20 +180,17 @@ func (c *Client) Call(ctx context.Context, path string, data map[string]any) (ma
 		}
 	}
 	c.Observe(ctx, path, outcome, time.Since(start))
-	return out, err
 }
 
-func (c *Client) call(ctx context.Context, path string, data map[string]any) (map[string]any, error) {
-	wire := make(map[string]any, len(data))
-	for k, v := range data {
-		wire[k] = v
+// post sends a signed request and verifies and decodes its answer.
+func (c *Client) post(ctx context.Context, signed *Signed) (map[string]any, error) {
+	path := signed.path
+	if c.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.Timeout)
+		defer cancel()
 	}
-	c.Profile.ToWire(wire)
-	body, err := EncodeRequest(c.Key, c.SysID, c.ProductID, wire)
-	if err != nil {
-		return nil, &CallError{Path: path, Kind: KindRequest, Err: err}
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(c.BaseURL, "/")+path, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(c.BaseURL, "/")+path, bytes.NewReader(signed.body))
 	if err != nil {
 		return nil, &CallError{Path: path, Kind: KindRequest, Err: err}
 	}

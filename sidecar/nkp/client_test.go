@@ -298,6 +298,18 @@ func TestClientTimeout(t *testing.T) {
 			t.Error("Sent() = false after a timeout; the upstream may have acted")
 		}
 	})
+	t.Run("client timeout", func(t *testing.T) {
+		c := u.client(ProfileNKP)
+		c.Timeout = 100 * time.Millisecond
+		_, err := c.Call(context.Background(), PathJSPay, map[string]any{"a": "b"})
+		var ce *CallError
+		if !errors.As(err, &ce) || ce.Kind != KindTimeout {
+			t.Fatalf("Call error = %v, want kind %s", err, KindTimeout)
+		}
+		if !ce.Sent() {
+			t.Error("Sent() = false after a timeout; the upstream may have acted")
+		}
+	})
 	t.Run("HTTP client timeout", func(t *testing.T) {
 		c := u.client(ProfileNKP)
 		hc := *u.srv.Client()

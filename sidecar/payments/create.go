@@ -56,12 +56,19 @@ const minCloseAge = time.Minute
 // A create without an Idempotency-Key costs one read, two plugin calls,
 // two commits and one upstream call, in this order:
 //
-//  1. The lookup of out_trade_no: a repeated request is answered from the
-//     payment as it stands (existing) and never reaches the plugin or the
-//     upstream. It reads; it does not write.
-//  2. ShapeOrder: the flow's fields (trade_type, wx_data, …) are part of
-//     the signed order, so they are needed before anything is stored.
-//  3. Commit 1, OpenPayment: the pending payment and the record of its
+//  1. The lookup of out_trade_no, and beside it ShapeOrder: a repeated
+//     request is answered from the payment as it stands (existing) and
+//     never reaches the upstream. The lookup reads; it does not write.
+//     ShapeOrder runs at the same time (the lookup in a goroutine of its
+//     own): the flow's fields (trade_type, wx_data, …) are part of the signed order,
+//     so they are needed before anything is stored, and neither step
+//     stores or sends anything, so running them side by side changes
+//     nothing a crash could leave behind. When the lookup finds the
+//     payment, the shaping is canceled and its answer dropped. A buyer
+//     given as a one-time OAuth code is the exception: shaping exchanges
+//     the code with WeChat, which uses it up, so such an order is shaped
+//     only once the lookup has found nothing (see lookAhead).
+//  2. Commit 1, OpenPayment: the pending payment and the record of its
 //     order (the exact request, req_seq_id included) are durable before
 //     the order is sent. This is the commit that cannot go: if the process
 //     dies after the send, the retry finds the record and sends the very
@@ -69,12 +76,17 @@ const minCloseAge = time.Minute
 //     answers 20000000, and recover finds out what became of it); without
 //     it the retry would place a second order the buyer could also pay.
 //     It is also where a concurrent twin with the same out_trade_no loses
-//     (store.ErrConflict).
-//  4. The signed upstream call.
-//  5. PayParams: the front end's parameters are built from the verified
+//     (store.ErrConflict). The order is signed while this commit waits
+//     for its fsync (openAhead): signing sends nothing, and the signed
+//     request goes out only once the commit has succeeded, so a crash
+//     during the commit leaves what it left before (nothing stored and
+//     nothing sent, or the record of an order never sent, which a retry
+//     sends), and a failed commit drops the signature unsent.
+//  3. The signed upstream call.
+//  4. PayParams: the front end's parameters are built from the verified
 //     answer, which only exists now, so this plugin call cannot be folded
 //     into ShapeOrder.
-//  6. Commit 2, OrderAccepted: the answer and the pay parameters are
+//  5. Commit 2, OrderAccepted: the answer and the pay parameters are
 //     durable before the application sees them, so that a repeat of the
 //     request gets the same parameters (for the same upstream order)
 //     rather than a replacement order; a crash between the upstream's
@@ -102,16 +114,6 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Outcome, error) {
 	if err := s.validatePayment(&req, in.AmountGiven); err != nil {
 		return Outcome{}, err
 	}
-	if p, err := s.st.GetPaymentByOutTradeNo(ctx, req.MerchantID, req.OutTradeNo); err == nil {
-		return s.existing(ctx, p, in.Hash)
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return Outcome{}, internal("look up out_trade_no", err)
-	}
-	flow, err := s.flows.Flow(req.Flow)
-	if err != nil {
-		return Outcome{}, PluginError(err)
-	}
-	now := s.now()
 	id := newID("pay")
 	oi := plugin.OrderInput{
 		MerchantID: req.MerchantID, PaymentID: id, OutTradeNo: req.OutTradeNo, AmountFen: req.AmountFen,
@@ -120,10 +122,28 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Outcome, error) {
 	if req.Buyer != nil {
 		oi.Buyer = plugin.Buyer{OpenID: req.Buyer.OpenID, AppID: req.Buyer.AppID, Code: req.Buyer.Code}
 	}
-	shape, err := flow.ShapeOrder(ctx, oi)
-	if err != nil {
-		return Outcome{}, PluginError(err)
+	// The flow shapes the order while out_trade_no is looked up, unless
+	// shaping spends a one-time code (see lookAhead).
+	shapeCtx, stopShaping := context.WithCancel(ctx)
+	defer stopShaping()
+	lookup := s.lookAhead(ctx, req.MerchantID, req.OutTradeNo, stopShaping)
+	var shape plugin.OrderShape
+	var shapeErr error
+	if oi.Buyer.Code == "" {
+		shape, shapeErr = s.shapeOrder(shapeCtx, req.Flow, oi)
 	}
+	if p, err := lookup(); err == nil {
+		return s.existing(ctx, p, in.Hash)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return Outcome{}, internal("look up out_trade_no", err)
+	}
+	if oi.Buyer.Code != "" {
+		shape, shapeErr = s.shapeOrder(ctx, req.Flow, oi)
+	}
+	if shapeErr != nil {
+		return Outcome{}, PluginError(shapeErr)
+	}
+	now := s.now()
 	p := store.Payment{
 		ID: id, MerchantID: req.MerchantID, OutTradeNo: req.OutTradeNo, Flow: req.Flow, TradeType: shape.TradeType,
 		AmountFen: req.AmountFen, Description: req.Description, ReqDate: nkp.ReqDate(now), ReqSeqID: nkp.NewReqSeqID(now),
@@ -151,7 +171,10 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Outcome, error) {
 	}
 	rec := ledger.OrderRecord{Request: data, SentAt: now}
 	unlock := s.orders.lock(id)
-	if err := s.led.OpenPayment(ctx, &p, rec); err != nil {
+	// The order is signed while commit 1 runs (see openAhead); it is sent
+	// only after.
+	signed, err := s.openAhead(ctx, &p, rec)
+	if err != nil {
 		unlock()
 		if errors.Is(err, store.ErrConflict) {
 			// A twin stored the same out_trade_no a moment ago.
@@ -162,9 +185,93 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Outcome, error) {
 		return Outcome{}, internal("store payment", err)
 	}
 	defer unlock()
-	out, err := s.send(ctx, p, rec, 0)
+	out, err := s.send(ctx, p, rec, 0, signed)
 	out.Created = err == nil
 	return out, err
+}
+
+// lookAhead looks up the merchant's payment with outTradeNo in a
+// goroutine of its own, so that the flow shapes the order meanwhile, and
+// calls found when it finds one (or fails), so that the shaping stops
+// early. The returned function waits for the lookup's result and must be
+// called once. Neither the lookup nor ShapeOrder stores or sends anything,
+// so an order shaped for a request that the lookup then finds placed
+// costs only the plugin call. An order whose buyer comes as a one-time
+// OAuth code is shaped after the lookup instead: exchanging the code is a
+// call to WeChat that uses the code up, not to be spent on a repeated
+// request.
+func (s *Service) lookAhead(ctx context.Context, merchantID, outTradeNo string, found func()) func() (store.Payment, error) {
+	var (
+		p   store.Payment
+		err error
+	)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p, err = s.st.GetPaymentByOutTradeNo(ctx, merchantID, outTradeNo)
+		if !errors.Is(err, store.ErrNotFound) {
+			found()
+		}
+	}()
+	return func() (store.Payment, error) {
+		<-done
+		return p, err
+	}
+}
+
+// shapeOrder has the flow shape the order oi.
+func (s *Service) shapeOrder(ctx context.Context, flowName string, oi plugin.OrderInput) (plugin.OrderShape, error) {
+	flow, err := s.flows.Flow(flowName)
+	if err != nil {
+		return plugin.OrderShape{}, err
+	}
+	return flow.ShapeOrder(ctx, oi)
+}
+
+// signer is an Upstream that can sign a request ahead of sending it
+// (*nkp.Client does).
+type signer interface {
+	Prepare(path string, data map[string]any) (*nkp.Signed, error)
+	Send(ctx context.Context, req *nkp.Signed) (map[string]any, error)
+}
+
+// openAhead stores the pending payment p with its order record rec
+// (commit 1) and, when the upstream client can sign ahead, signs the
+// order meanwhile: the commit runs in a goroutine of its own while this
+// one computes the signature (the create's largest CPU cost) during the
+// commit's fsync. It returns once both are done; the signed order (nil
+// when the client cannot sign ahead: send signs it then) is for sending
+// only when the commit succeeded, and is dropped unsent otherwise. A
+// failure to sign is the send's to report, as a failed call.
+func (s *Service) openAhead(ctx context.Context, p *store.Payment, rec ledger.OrderRecord) (func() (*nkp.Signed, error), error) {
+	sg, ok := s.up.(signer)
+	if !ok {
+		return nil, s.led.OpenPayment(ctx, p, rec)
+	}
+	var commitErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		commitErr = s.led.OpenPayment(ctx, p, rec)
+	}()
+	req, err := sg.Prepare(nkp.PathJSPay, rec.Request)
+	<-done
+	return func() (*nkp.Signed, error) { return req, err }, commitErr
+}
+
+// sendOrder sends the jspay order data: the request signed ahead, when there
+// is one, or data signed now.
+func (s *Service) sendOrder(ctx context.Context, data map[string]any, signed func() (*nkp.Signed, error)) (map[string]any, error) {
+	if signed != nil {
+		req, err := signed()
+		if err != nil {
+			return nil, err
+		}
+		if req != nil {
+			return s.up.(signer).Send(ctx, req)
+		}
+	}
+	return s.up.Call(ctx, nkp.PathJSPay, data)
 }
 
 // reservedOrderFields are the order fields only the host sets, even when
@@ -197,10 +304,11 @@ func (s *Service) orderData(p store.Payment, shape plugin.OrderShape, withExpiry
 }
 
 // send sends the order in rec (whose sending is already recorded) and
-// records the answer. round counts the sends of this request.
-func (s *Service) send(ctx context.Context, p store.Payment, rec ledger.OrderRecord, round int) (Outcome, error) {
+// records the answer. round counts the sends of this request. signed,
+// when not nil, gives rec's order as signed ahead (see openAhead).
+func (s *Service) send(ctx context.Context, p store.Payment, rec ledger.OrderRecord, round int, signed func() (*nkp.Signed, error)) (Outcome, error) {
 	bg := context.WithoutCancel(ctx)
-	answer, err := s.up.Call(ctx, nkp.PathJSPay, rec.Request)
+	answer, err := s.sendOrder(ctx, rec.Request, signed)
 	var res ledger.Result
 	if err == nil {
 		if res, err = ledger.FromOrder(answer); err != nil {
@@ -350,7 +458,7 @@ func (s *Service) resend(ctx context.Context, p store.Payment, rec ledger.OrderR
 	if err != nil {
 		return Outcome{}, internal("record order send", err)
 	}
-	return s.send(ctx, p, rec, round)
+	return s.send(ctx, p, rec, round, nil)
 }
 
 // recover finds out what became of payment p's order, booked upstream (or

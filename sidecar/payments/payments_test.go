@@ -34,6 +34,9 @@ import (
 type flows struct {
 	flow plugin.Flow
 	down atomic.Bool
+	// shapes counts the ShapeOrder calls made, whether or not they
+	// reached the plugin.
+	shapes atomic.Int32
 }
 
 func (f *flows) Flow(name string) (plugin.Flow, error) {
@@ -55,6 +58,11 @@ func (f *flows) Infos() []plugin.Info {
 type downFlow struct {
 	plugin.Flow
 	f *flows
+}
+
+func (d downFlow) ShapeOrder(ctx context.Context, in plugin.OrderInput) (plugin.OrderShape, error) {
+	d.f.shapes.Add(1)
+	return d.Flow.ShapeOrder(ctx, in)
 }
 
 func (d downFlow) PayParams(ctx context.Context, in plugin.PayParamsInput) (plugin.PayParams, error) {
@@ -191,6 +199,92 @@ func TestCreateThenRepeat(t *testing.T) {
 	wantCode(t, err, payments.CodeOutTradeNoConflict, "out_trade_no")
 	if n := f.requests(nkp.PathJSPay); n != 1 {
 		t.Fatalf("the upstream got %d orders, want 1", n)
+	}
+}
+
+// A repeated create is answered from the stored payment without waiting
+// for the flow's ShapeOrder, which runs beside the out_trade_no lookup:
+// the shaping is abandoned, and nothing more is stored or sent.
+func TestRepeatedCreateAbandonsItsShaping(t *testing.T) {
+	f := newFixture(t)
+	out, err := f.create(order("o-shaped"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// From now on ShapeOrder never answers until its caller gives up.
+	f.mock.Override(mockflow.Funcs{ShapeOrder: func(ctx context.Context, _ plugin.OrderInput) (plugin.OrderShape, error) {
+		<-ctx.Done()
+		return plugin.OrderShape{}, ctx.Err()
+	}})
+	again, err := f.create(order("o-shaped"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Created || again.Payment.ID != out.Payment.ID || qrCode(t, again.Payment) != qrCode(t, out.Payment) {
+		t.Fatalf("repeat = %+v, want the same payment", again)
+	}
+	if n := f.requests(nkp.PathJSPay); n != 1 {
+		t.Fatalf("the upstream got %d orders, want 1", n)
+	}
+}
+
+// An order whose buyer comes as a one-time OAuth code is shaped (the code
+// exchanged) only once the lookup has found no payment: a repeated create
+// does not spend the code.
+func TestRepeatedCreateDoesNotSpendTheBuyersCode(t *testing.T) {
+	f := newFixture(t)
+	f.mock.Override(mockflow.Funcs{ShapeOrder: func(_ context.Context, in plugin.OrderInput) (plugin.OrderShape, error) {
+		if in.Buyer.Code != "one-time" {
+			return plugin.OrderShape{}, fmt.Errorf("buyer code %q, want one-time", in.Buyer.Code)
+		}
+		return plugin.OrderShape{TradeType: upstream.TradeAlipayNative}, nil
+	}})
+	req := order("o-code")
+	req.Buyer = &client.Buyer{Code: "one-time"}
+	out, err := f.create(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := f.create(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Payment.ID != out.Payment.ID {
+		t.Fatalf("repeat = %+v, want payment %s", again, out.Payment.ID)
+	}
+	if n := f.flows.shapes.Load(); n != 1 {
+		t.Fatalf("ShapeOrder was called %d times, want once (the repeat must not exchange the code)", n)
+	}
+}
+
+// failingCreates is a store whose commit of a new payment fails.
+type failingCreates struct {
+	store.Store
+}
+
+func (failingCreates) CreatePayment(context.Context, *store.Payment) error {
+	return errors.New("disk full")
+}
+
+// The order is signed while the pending payment's commit runs; when that
+// commit fails, the signed order is dropped: nothing reaches the upstream.
+func TestOrderSignedAheadIsNotSentWhenItsCommitFails(t *testing.T) {
+	f := newFixture(t)
+	tel := telemetry.Bundle{Logger: slog.New(slog.DiscardHandler)}
+	led, err := ledger.New(failingCreates{f.st}, ledger.Options{Telemetry: tel})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := payments.New(payments.Config{MerchantID: f.sb.HuifuID, NotifyURL: "http://127.0.0.1:8001/notify"},
+		payments.Deps{Store: f.st, Ledger: led, Upstream: f.sb.NKPClient(), Flows: f.flows, Telemetry: tel})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := order("o-uncommitted")
+	_, err = svc.Create(f.ctx, payments.CreateInput{Request: req, AmountGiven: true, Hash: "h"})
+	wantCode(t, err, payments.CodeInternal, "")
+	if n := f.requests(nkp.PathJSPay); n != 0 {
+		t.Fatalf("the upstream got %d orders for a payment that was never stored, want 0", n)
 	}
 }
 

@@ -146,7 +146,7 @@ func newHarness(t *testing.T, cfgs []PluginConfig, opts ...Option) *harness {
 	return &harness{m: m, logs: logs, reg: reg}
 }
 
-func sha256Hex(t *testing.T, path string) string {
+func sha256Hex(t testing.TB, path string) string {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
