@@ -32,10 +32,10 @@ build: plugins
 # beside every sidecar, and nearly all of its executable ends up resident,
 # so it is built small (as the Dockerfile builds it): static, without cgo,
 # since a cgo build maps libc and the dynamic loader into every plugin
-# (about 1.5 MiB resident for nothing a flow uses; Go's own DNS resolver
+# (resident in every plugin for nothing a flow uses; Go's own DNS resolver
 # serves it), and with gRPC's grpcnotrace tag, which leaves out gRPC's
-# golang.org/x/net/trace debug pages (off unless grpc.EnableTracing is set;
-# about 0.45 MiB).
+# golang.org/x/net/trace debug pages (off unless grpc.EnableTracing is
+# set).
 PLUGIN_ENV   := CGO_ENABLED=0
 PLUGIN_FLAGS := -tags=grpcnotrace
 plugins:

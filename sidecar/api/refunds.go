@@ -23,12 +23,13 @@ func (s *Server) createRefundBy(ctx context.Context, _ *http.Request, body []byt
 		}
 		seq = req.HfSeqID
 	}
+	hash, names := fingerprint(body)
 	rf, created, known, err := s.payments.RefundBy(ctx, payments.RefundByInput{
 		Ref: payments.PaymentRef{PaymentID: req.PaymentID, OutTradeNo: req.OutTradeNo, NkpSeqID: seq,
 			PartyOrderID: req.PartyOrderID, MerchantID: req.MerchantID, PaymentDate: req.PaymentDate},
 		Request:     client.CreateRefundRequest{OutRefundNo: req.OutRefundNo, AmountFen: req.AmountFen, Reason: req.Reason},
-		AmountGiven: given(body)["amount_fen"],
-		Hash:        requestHash(body),
+		AmountGiven: names["amount_fen"],
+		Hash:        hash,
 	})
 	return refundAnswer(rf, created, known, err)
 }

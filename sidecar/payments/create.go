@@ -173,7 +173,7 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Outcome, error) {
 	unlock := s.orders.lock(id)
 	// The order is signed while commit 1 runs (see openAhead); it is sent
 	// only after.
-	signed, err := s.openAhead(ctx, &p, rec)
+	pre, err := s.openAhead(ctx, &p, rec)
 	if err != nil {
 		unlock()
 		if errors.Is(err, store.ErrConflict) {
@@ -185,7 +185,7 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Outcome, error) {
 		return Outcome{}, internal("store payment", err)
 	}
 	defer unlock()
-	out, err := s.send(ctx, p, rec, 0, signed)
+	out, err := s.send(ctx, p, rec, 0, pre)
 	out.Created = err == nil
 	return out, err
 }
@@ -235,6 +235,13 @@ type signer interface {
 	Send(ctx context.Context, req *nkp.Signed) (map[string]any, error)
 }
 
+// presigned is an order signed ahead of its sending (see openAhead): the
+// signed request, or why it could not be signed.
+type presigned struct {
+	req *nkp.Signed
+	err error
+}
+
 // openAhead stores the pending payment p with its order record rec
 // (commit 1) and, when the upstream client can sign ahead, signs the
 // order meanwhile: the commit runs in a goroutine of its own while this
@@ -243,7 +250,7 @@ type signer interface {
 // when the client cannot sign ahead: send signs it then) is for sending
 // only when the commit succeeded, and is dropped unsent otherwise. A
 // failure to sign is the send's to report, as a failed call.
-func (s *Service) openAhead(ctx context.Context, p *store.Payment, rec ledger.OrderRecord) (func() (*nkp.Signed, error), error) {
+func (s *Service) openAhead(ctx context.Context, p *store.Payment, rec ledger.OrderRecord) (*presigned, error) {
 	sg, ok := s.up.(signer)
 	if !ok {
 		return nil, s.led.OpenPayment(ctx, p, rec)
@@ -256,22 +263,19 @@ func (s *Service) openAhead(ctx context.Context, p *store.Payment, rec ledger.Or
 	}()
 	req, err := sg.Prepare(nkp.PathJSPay, rec.Request)
 	<-done
-	return func() (*nkp.Signed, error) { return req, err }, commitErr
+	return &presigned{req: req, err: err}, commitErr
 }
 
-// sendOrder sends the jspay order data: the request signed ahead, when there
-// is one, or data signed now.
-func (s *Service) sendOrder(ctx context.Context, data map[string]any, signed func() (*nkp.Signed, error)) (map[string]any, error) {
-	if signed != nil {
-		req, err := signed()
-		if err != nil {
-			return nil, err
-		}
-		if req != nil {
-			return s.up.(signer).Send(ctx, req)
-		}
+// sendOrder sends the jspay order data: as signed ahead, when pre is not
+// nil, or signed now.
+func (s *Service) sendOrder(ctx context.Context, data map[string]any, pre *presigned) (map[string]any, error) {
+	switch {
+	case pre == nil:
+		return s.up.Call(ctx, nkp.PathJSPay, data)
+	case pre.err != nil:
+		return nil, pre.err
 	}
-	return s.up.Call(ctx, nkp.PathJSPay, data)
+	return s.up.(signer).Send(ctx, pre.req)
 }
 
 // reservedOrderFields are the order fields only the host sets, even when
@@ -304,11 +308,11 @@ func (s *Service) orderData(p store.Payment, shape plugin.OrderShape, withExpiry
 }
 
 // send sends the order in rec (whose sending is already recorded) and
-// records the answer. round counts the sends of this request. signed,
-// when not nil, gives rec's order as signed ahead (see openAhead).
-func (s *Service) send(ctx context.Context, p store.Payment, rec ledger.OrderRecord, round int, signed func() (*nkp.Signed, error)) (Outcome, error) {
+// records the answer. round counts the sends of this request. pre, when
+// not nil, is rec's order as signed ahead (see openAhead).
+func (s *Service) send(ctx context.Context, p store.Payment, rec ledger.OrderRecord, round int, pre *presigned) (Outcome, error) {
 	bg := context.WithoutCancel(ctx)
-	answer, err := s.sendOrder(ctx, rec.Request, signed)
+	answer, err := s.sendOrder(ctx, rec.Request, pre)
 	var res ledger.Result
 	if err == nil {
 		if res, err = ledger.FromOrder(answer); err != nil {

@@ -7,7 +7,6 @@ import (
 	"log"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -159,47 +158,26 @@ type committerStats struct {
 	commits, writes, commitSecs, queued, queueSecs float64
 }
 
-// scrapeCommitter reads the committer's sums from the sidecar's metrics;
-// nil when the sidecar has none (an older build) or the scrape fails.
+// scrapeCommitter reads the committer's sums from the sidecar's metrics,
+// whichever store engine it runs; nil when the sidecar has none (an older
+// build) or the scrape fails.
 func scrapeCommitter(sc *sidecarProc) *committerStats {
-	resp, err := http.Get(sc.admin + "/metrics")
-	if err != nil {
-		return nil
-	}
-	defer func() { _ = resp.Body.Close() }()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil
-	}
-	var st committerStats
-	fields := map[string]*float64{
-		"paysidecar_store_commit_writes_count": &st.commits, "paysidecar_store_commit_writes_sum": &st.writes,
-		"paysidecar_store_commit_duration_seconds_sum": &st.commitSecs,
-		"paysidecar_store_write_queue_seconds_count":   &st.queued, "paysidecar_store_write_queue_seconds_sum": &st.queueSecs,
-	}
-	seen := 0
-	for _, line := range strings.Split(string(b), "\n") {
-		name, rest, ok := strings.Cut(line, "{")
-		if !ok {
+	for _, engine := range []string{"sqlite", "postgres"} {
+		name := func(metric string) string { return metric + `{engine="` + engine + `"}` }
+		m, err := localproc.Scrape(sc.admin+"/metrics",
+			name("paysidecar_store_commit_writes_count"), name("paysidecar_store_commit_writes_sum"),
+			name("paysidecar_store_commit_duration_seconds_sum"),
+			name("paysidecar_store_write_queue_seconds_count"), name("paysidecar_store_write_queue_seconds_sum"))
+		if err != nil {
 			continue
 		}
-		dst, ok := fields[name]
-		if !ok {
-			continue
-		}
-		_, v, ok := strings.Cut(rest, "} ")
-		if !ok {
-			continue
-		}
-		if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
-			*dst += f
-			seen++
+		return &committerStats{
+			commits: m[name("paysidecar_store_commit_writes_count")], writes: m[name("paysidecar_store_commit_writes_sum")],
+			commitSecs: m[name("paysidecar_store_commit_duration_seconds_sum")],
+			queued:     m[name("paysidecar_store_write_queue_seconds_count")], queueSecs: m[name("paysidecar_store_write_queue_seconds_sum")],
 		}
 	}
-	if seen == 0 {
-		return nil
-	}
-	return &st
+	return nil
 }
 
 // since describes the commits between two scrapes.

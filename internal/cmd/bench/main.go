@@ -188,34 +188,25 @@ func run(ctx context.Context, o options, out io.Writer) error {
 
 // measureSQLite runs every figure that uses the SQLite sidecar.
 func measureSQLite(ctx context.Context, o options, p plan, sb *sandboxProc, sc *sidecarProc, prof *profiler, r *results) error {
-	if o.measures(partCreate) {
-		log.Printf("create: closed loops at concurrency 1, 8, 64")
-		if err := measureClosed(ctx, p, sb, sc, prof, r); err != nil {
-			return fmt.Errorf("closed loops: %w", err)
-		}
+	steps := []struct {
+		part, what string
+		run        func() error
+	}{
+		{partCreate, "create: closed loops at concurrency 1, 8, 64", func() error { return measureClosed(ctx, p, sb, sc, prof, r) }},
+		{partLatency, "create: open loop at 50/s", func() error { return measureOpen(ctx, p, sb, sc, r) }},
+		{partIngest, "notification ingest (SQLite)", func() error {
+			return measureIngest(ctx, p.repeats, p.notices, p.rawFor, sb, sc, sqliteRaw(sc.dir), prof, "host-ingest-sqlite", &r.ingestSQLite)
+		}},
+		{partDelivery, "notification → application at 20/s", func() error { return measureDelivery(ctx, p, sb, sc, r) }},
+		{partPlugin, "flow plugin memory and start-up", func() error { return measurePlugin(ctx, p, sc, r) }},
 	}
-	if o.measures(partLatency) {
-		log.Printf("create: open loop at 50/s")
-		if err := measureOpen(ctx, p, sb, sc, r); err != nil {
-			return fmt.Errorf("open loop: %w", err)
+	for _, st := range steps {
+		if !o.measures(st.part) {
+			continue
 		}
-	}
-	if o.measures(partIngest) {
-		log.Printf("notification ingest (SQLite)")
-		if err := measureIngest(ctx, p.repeats, p.notices, p.rawFor, sb, sc, sqliteRaw(sc.dir), prof, "host-ingest-sqlite", &r.ingestSQLite); err != nil {
-			return fmt.Errorf("sqlite ingest: %w", err)
-		}
-	}
-	if o.measures(partDelivery) {
-		log.Printf("notification → application at 20/s")
-		if err := measureDelivery(ctx, p, sb, sc, r); err != nil {
-			return fmt.Errorf("delivery: %w", err)
-		}
-	}
-	if o.measures(partPlugin) {
-		log.Printf("flow plugin memory and start-up")
-		if err := measurePlugin(ctx, p, sc, r); err != nil {
-			return fmt.Errorf("plugin: %w", err)
+		log.Printf("%s", st.what)
+		if err := st.run(); err != nil {
+			return fmt.Errorf("%s: %w", st.what, err)
 		}
 	}
 	return nil

@@ -45,7 +45,7 @@ func (s *Store) insertEventAfter(t *txn, with string, withArgs []any, e *store.E
 			CAST(? AS ` + s.d.TimeType + `)
 		FROM (` + s.d.OrderKeyLock + `) AS order_key_lock WHERE true
 		ON CONFLICT (id) DO NOTHING`
-	args := append(withArgs, e.ID, e.Type, e.ObjectID, e.OrderKey, string(e.Payload), string(store.EventPending),
+	args := append(slices.Clip(withArgs), e.ID, e.Type, e.ObjectID, e.OrderKey, string(e.Payload), string(store.EventPending),
 		s.time(e.NextAttemptAt), s.time(e.CreatedAt), e.OrderKey)
 	var err error
 	if s.d.LastInsertID && with == "" {
