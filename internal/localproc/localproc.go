@@ -254,3 +254,31 @@ func LoadAverage() string {
 	}
 	return strings.Join(f[:3], " ")
 }
+
+// ContextSwitches returns the voluntary plus involuntary context switches
+// of pid's threads that are alive, or 0 when they cannot be read. Each
+// wake-up of a thread that waited (on a socket, a futex, the disk) is a
+// voluntary switch.
+func ContextSwitches(pid int) int64 {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return 0
+	}
+	var n int64
+	for _, t := range tasks {
+		f, err := os.Open(fmt.Sprintf("/proc/%d/task/%s/status", pid, t.Name()))
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			k, v, ok := strings.Cut(sc.Text(), ":")
+			if ok && (k == "voluntary_ctxt_switches" || k == "nonvoluntary_ctxt_switches") {
+				c, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+				n += c
+			}
+		}
+		_ = f.Close()
+	}
+	return n
+}

@@ -3,7 +3,10 @@ package localproc
 import (
 	"os"
 	"path/filepath"
+	"runtime"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestReadStatOfThisProcess(t *testing.T) {
@@ -45,5 +48,26 @@ func TestStartFindsTheChildAndStopEndsIt(t *testing.T) {
 	}
 	if got := ChildNamed(os.Getpid(), "sleep"); got != 0 {
 		t.Errorf("after Stop, ChildNamed(sleep) = %d", got)
+	}
+}
+
+func TestContextSwitchesCountsEachSleep(t *testing.T) {
+	// A thread that sleeps in the kernel leaves the CPU each time: a
+	// voluntary switch the count must include.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	before := ContextSwitches(os.Getpid())
+	const sleeps = 20
+	for range sleeps {
+		ts := syscall.Timespec{Nsec: int64(time.Millisecond)}
+		if err := syscall.Nanosleep(&ts, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := ContextSwitches(os.Getpid()) - before; got < sleeps {
+		t.Errorf("%d context switches over %d sleeps", got, sleeps)
+	}
+	if got := ContextSwitches(-1); got != 0 {
+		t.Errorf("ContextSwitches(-1) = %d, want 0", got)
 	}
 }

@@ -38,6 +38,7 @@ func hostServerOptions() []grpc.ServerOption {
 			}),
 		)),
 		grpc.ChainUnaryInterceptor(recoverUnary(slog.New(slog.DiscardHandler))),
+		grpc.InitialWindowSize(windowSize), grpc.InitialConnWindowSize(windowSize),
 	}
 }
 

@@ -21,11 +21,16 @@ func Propagator() propagation.TextMapPropagator {
 	return propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
 }
 
+// windowSize is the gRPC flow-control window of host and plugin
+// connections, per stream and per connection.
+const windowSize = 1 << 20
+
 // GRPCServerOptions returns the options of a plugin's gRPC server: an
-// OpenTelemetry stats handler that continues the host's trace, and an
-// interceptor that turns a panic in a flow into a CodeInternal error
-// (logged with its stack on logger) instead of killing the plugin. A nil
-// tp means the global provider; a nil logger discards.
+// OpenTelemetry stats handler that continues the host's trace, fixed
+// flow-control windows, and an interceptor that turns a panic in a flow
+// into a CodeInternal error (logged with its stack on logger) instead of
+// killing the plugin. A nil tp means the global provider; a nil logger
+// discards.
 func GRPCServerOptions(tp trace.TracerProvider, logger *slog.Logger) []grpc.ServerOption {
 	if tp == nil {
 		tp = otel.GetTracerProvider()
@@ -39,12 +44,15 @@ func GRPCServerOptions(tp trace.TracerProvider, logger *slog.Logger) []grpc.Serv
 			otelgrpc.WithPropagators(Propagator()),
 		)),
 		grpc.ChainUnaryInterceptor(recoverUnary(logger)),
+		// Fixed flow-control windows (see GRPCDialOptions).
+		grpc.InitialWindowSize(windowSize), grpc.InitialConnWindowSize(windowSize),
 	}
 }
 
 // GRPCDialOptions returns the options of the host's connection to a
 // plugin: an OpenTelemetry stats handler that sends the caller's trace
-// context and baggage along. A nil tp means the global provider.
+// context and baggage along, and fixed flow-control windows. A nil tp
+// means the global provider.
 func GRPCDialOptions(tp trace.TracerProvider) []grpc.DialOption {
 	if tp == nil {
 		tp = otel.GetTracerProvider()
@@ -54,6 +62,12 @@ func GRPCDialOptions(tp trace.TracerProvider) []grpc.DialOption {
 			otelgrpc.WithTracerProvider(tp),
 			otelgrpc.WithPropagators(Propagator()),
 		)),
+		// Fixed flow-control windows, larger than any message of the
+		// contract, turn off gRPC's bandwidth-delay estimation, which
+		// would otherwise answer data with extra PING frames: on a Unix
+		// socket there is no bandwidth to estimate, and each ping wakes
+		// both processes.
+		grpc.WithInitialWindowSize(windowSize), grpc.WithInitialConnWindowSize(windowSize),
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -235,6 +236,9 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 	}
 	if cfg.Plugins.SocketDir != "" {
 		pluginOpts = append(pluginOpts, pluginhost.WithSocketDir(cfg.Plugins.SocketDir))
+	}
+	if n := cfg.Plugins.GoMaxProcs; n > 0 {
+		pluginOpts = append(pluginOpts, pluginhost.WithSetEnv("GOMAXPROCS="+strconv.Itoa(n)))
 	}
 	if spans != nil {
 		// The plugins' spans are exported with the host's own.

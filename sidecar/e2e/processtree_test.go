@@ -4,6 +4,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -87,6 +88,22 @@ func TestPluginsDieWithTheHost(t *testing.T) {
 	}
 	if socks := socketsUnder(sockDir); len(socks) < len(pids) {
 		t.Fatalf("sockets %v, want at least one per plugin under %s", socks, sockDir)
+	}
+	// plugins.gomaxprocs defaults to 1: each plugin runs on one processor.
+	for _, pid := range pids {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var set []string
+		for _, v := range strings.Split(string(b), "\x00") {
+			if strings.HasPrefix(v, "GOMAXPROCS=") {
+				set = append(set, v)
+			}
+		}
+		if !slices.Equal(set, []string{"GOMAXPROCS=1"}) {
+			t.Errorf("plugin %d runs with %q, want GOMAXPROCS=1", pid, set)
+		}
 	}
 
 	if err := syscall.Kill(sc.cmd.Process.Pid, syscall.SIGKILL); err != nil {

@@ -22,6 +22,9 @@ type closedRun struct {
 	// "sandbox"; "client" and "sandbox (direct)" are this process and the
 	// sandbox during the direct loop, per order.
 	cpu map[string]float64
+	// switches is context switches per create by process, of the
+	// sidecar's loop: "host", each plugin, "sandbox".
+	switches map[string]float64
 	// rsa is the RSA baseline of the repeat, ms.
 	rsa float64
 }
@@ -50,6 +53,15 @@ func cpuOf(pids map[string]int) map[string]time.Duration {
 	out := make(map[string]time.Duration, len(pids))
 	for name, pid := range pids {
 		out[name] = localproc.CPUTime(pid)
+	}
+	return out
+}
+
+// switchesOf returns the context switches of each process so far.
+func switchesOf(pids map[string]int) map[string]int64 {
+	out := make(map[string]int64, len(pids))
+	for name, pid := range pids {
+		out[name] = localproc.ContextSwitches(pid)
 	}
 	return out
 }
@@ -104,15 +116,17 @@ func closedInterleaved(ctx context.Context, p plan, c int, sb *sandboxProc, sc *
 	pids := sc.pids()
 	pids["sandbox"] = sb.proc.PID()
 	used := map[string]time.Duration{}
+	switches := map[string]int64{}
 	var client, sandboxDirect time.Duration
 	var run closedRun
 	turn := p.closedFor / turns
 	for range turns {
-		before := cpuOf(pids)
+		before, switchedBefore := cpuOf(pids), switchesOf(pids)
 		side := closedLoop(ctx, c, turn, sc.pool.create)
-		after := cpuOf(pids)
+		after, switchedAfter := cpuOf(pids), switchesOf(pids)
 		for name := range pids {
 			used[name] += after[name] - before[name]
+			switches[name] += switchedAfter[name] - switchedBefore[name]
 		}
 		run.sidecar = run.sidecar.add(side)
 		self, sbBefore := processCPU(), localproc.CPUTime(sb.proc.PID())
@@ -128,8 +142,10 @@ func closedInterleaved(ctx context.Context, p plan, c int, sb *sandboxProc, sc *
 	}
 	run.cpu = map[string]float64{"client": ms(client) / float64(run.direct.ops),
 		"sandbox (direct)": ms(sandboxDirect) / float64(run.direct.ops)}
+	run.switches = map[string]float64{}
 	for name, d := range used {
 		run.cpu[name] = ms(d) / float64(run.sidecar.ops)
+		run.switches[name] = float64(switches[name]) / float64(run.sidecar.ops)
 	}
 	return run, nil
 }

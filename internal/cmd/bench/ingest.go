@@ -106,6 +106,7 @@ func measureIngest(ctx context.Context, repeats, n int, rawFor time.Duration, sb
 		}
 		before := scrapeCommitter(sc)
 		hostCPU := localproc.CPUTime(sc.proc.PID())
+		hostSwitches := localproc.ContextSwitches(sc.proc.PID())
 		began := time.Now()
 		var wg sync.WaitGroup
 		for range ingestSenders {
@@ -122,11 +123,13 @@ func measureIngest(ctx context.Context, repeats, n int, rawFor time.Duration, sb
 		elapsed := time.Since(began)
 		startCPU := hostCPU
 		hostCPU = localproc.CPUTime(sc.proc.PID()) - hostCPU
+		hostSwitches = localproc.ContextSwitches(sc.proc.PID()) - hostSwitches
 		if after := scrapeCommitter(sc); after != nil && before != nil {
 			log.Printf("  %s", after.since(before))
 		}
-		log.Printf("  host CPU while posting: %.0f µs per notification, %.0f %% of one CPU",
-			float64(hostCPU.Microseconds())/float64(len(forms)), 100*hostCPU.Seconds()/elapsed.Seconds())
+		log.Printf("  host CPU while posting: %.0f µs per notification, %.0f %% of one CPU, %.1f context switches per notification",
+			float64(hostCPU.Microseconds())/float64(len(forms)), 100*hostCPU.Seconds()/elapsed.Seconds(),
+			float64(hostSwitches)/float64(len(forms)))
 		wait()
 		if err, ok := first.Load().(error); ok {
 			return err

@@ -194,6 +194,23 @@ func (r *results) writeDetails(out io.Writer) {
 			fmt.Fprintf(out, "\n%d requests failed at concurrency %d (first: %v)\n\n", errs, c, firstErr(runs))
 		}
 	}
+	fmt.Fprintln(out, "\nContext switches per create by process (median of repeats; each is a thread that waited and woke, or was preempted):")
+	fmt.Fprintln(out)
+	var procs []string
+	for _, name := range names {
+		if name != "client" && name != "sandbox (direct)" {
+			procs = append(procs, name)
+		}
+	}
+	fmt.Fprintf(out, "| concurrency | %s |\n", strings.Join(procs, " | "))
+	fmt.Fprintf(out, "| ---: |%s\n", strings.Repeat(" ---: |", len(procs)))
+	for _, c := range concurrencies {
+		var cells []string
+		for _, name := range procs {
+			cells = append(cells, fmt.Sprintf("%.1f", summarize(each(r.closed[c], func(x closedRun) float64 { return x.switches[name] })).median))
+		}
+		fmt.Fprintf(out, "| %d | %s |\n", c, strings.Join(cells, " | "))
+	}
 	fmt.Fprintf(out, "\nIdle, between requests, the host and its plugins used %.1f ms of CPU per second.\n\n", r.idleCPU)
 }
 

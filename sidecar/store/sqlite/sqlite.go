@@ -215,11 +215,12 @@ func dialect() sqlstore.Dialect {
 		panic(err) // the embedded directory is always there
 	}
 	return sqlstore.Dialect{
-		Name:         "sqlite",
-		Begin:        "BEGIN IMMEDIATE",
-		TimeType:     "INTEGER",
-		JSONType:     "TEXT",
-		LastInsertID: true,
+		Name:               "sqlite",
+		Begin:              "BEGIN IMMEDIATE",
+		TimeType:           "INTEGER",
+		JSONType:           "TEXT",
+		LastInsertID:       true,
+		PointReadsRunToEnd: true,
 		// One writer: nothing to lock.
 		OrderKeyLock: "SELECT ?",
 		Time:         func(t time.Time) any { return t.UnixMicro() },

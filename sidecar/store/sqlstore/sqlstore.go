@@ -105,6 +105,11 @@ type Dialect struct {
 	// Retry reports whether err is a deadlock or serialization failure
 	// after which the same write may simply be run again.
 	Retry func(err error) bool
+	// PointReadsRunToEnd means a read of one row runs without its
+	// caller's cancellation (SQLite): such a read takes microseconds, and a
+	// cancellable one costs more than that, since both database/sql and
+	// the driver start a goroutine per statement to watch the context.
+	PointReadsRunToEnd bool
 	// WriteTimeout, when positive, bounds each batch's transaction, so
 	// that a server that stops answering fails the writes waiting for it
 	// instead of holding them forever; the writer then takes a new

@@ -95,11 +95,15 @@ type db struct {
 func (s *Store) reader(ctx context.Context) db { return db{s: s, ctx: ctx} }
 
 func (q db) queryRow(query string, args ...any) scanner {
-	st, err := q.s.rs.get(q.ctx, query)
+	ctx := q.ctx
+	if q.s.d.PointReadsRunToEnd {
+		ctx = context.WithoutCancel(ctx)
+	}
+	st, err := q.s.rs.get(ctx, query)
 	if err != nil {
 		return errRow{err}
 	}
-	return st.QueryRowContext(q.ctx, args...)
+	return st.QueryRowContext(ctx, args...)
 }
 
 func (q db) query(query string, args ...any) (*sql.Rows, error) {
