@@ -88,8 +88,10 @@ func postNotice(ctx context.Context, hc *http.Client, target string, form url.Va
 // waits until every webhook was delivered, so that delivery does not
 // spill into the next repeat.
 //
-// When prof is not nil, the first repeat's posting is profiled for its
-// first two seconds, as profile.pprof.
+// When prof is not nil, one more posting follows the repeats, long enough
+// for the profile to cover nothing but posting and the delivery that
+// goes along with it: as many notifications as the repeats' median rate
+// posts in three seconds, profiled for the first two, as profile.pprof.
 func measureIngest(ctx context.Context, repeats, n int, rawFor time.Duration, sb *sandboxProc, sc *sidecarProc, raw rawStore,
 	prof *profiler, profile string, out *[]ingestRun) error {
 	hc := keepAlive()
@@ -98,47 +100,12 @@ func measureIngest(ctx context.Context, repeats, n int, rawFor time.Duration, sb
 		if err != nil {
 			return err
 		}
-		var next atomic.Int64
-		var first atomic.Value
-		wait := func() {}
-		if rep == 0 {
-			wait = prof.start(ctx, sc, profile, 2*time.Second)
-		}
-		before := scrapeCommitter(sc)
-		hostCPU := localproc.CPUTime(sc.proc.PID())
-		hostSwitches := localproc.ContextSwitches(sc.proc.PID())
-		began := time.Now()
-		var wg sync.WaitGroup
-		for range ingestSenders {
-			wg.Go(func() {
-				for i := next.Add(1) - 1; i < int64(len(forms)); i = next.Add(1) - 1 {
-					if err := postNotice(ctx, hc, sc.notify, forms[i]); err != nil {
-						first.CompareAndSwap(nil, err)
-						return
-					}
-				}
-			})
-		}
-		wg.Wait()
-		elapsed := time.Since(began)
-		startCPU := hostCPU
-		hostCPU = localproc.CPUTime(sc.proc.PID()) - hostCPU
-		hostSwitches = localproc.ContextSwitches(sc.proc.PID()) - hostSwitches
-		if after := scrapeCommitter(sc); after != nil && before != nil {
-			log.Printf("  %s", after.since(before))
-		}
-		log.Printf("  host CPU while posting: %.0f µs per notification, %.0f %% of one CPU, %.1f context switches per notification",
-			float64(hostCPU.Microseconds())/float64(len(forms)), 100*hostCPU.Seconds()/elapsed.Seconds(),
-			float64(hostSwitches)/float64(len(forms)))
-		wait()
-		if err, ok := first.Load().(error); ok {
+		startCPU := localproc.CPUTime(sc.proc.PID())
+		elapsed, err := postAll(ctx, hc, sc, forms)
+		if err != nil {
 			return err
 		}
-		ids := make([]string, len(pays))
-		for i, pay := range pays {
-			ids[i] = pay.ID
-		}
-		if err := sc.hook.waitAll(ctx, ids, 5*time.Minute); err != nil {
+		if err := waitDelivered(ctx, sc, pays); err != nil {
 			return err
 		}
 		log.Printf("  host CPU from the first post to the last webhook: %.0f µs per notification",
@@ -151,7 +118,69 @@ func measureIngest(ctx context.Context, repeats, n int, rawFor time.Duration, sb
 		*out = append(*out, run)
 		log.Printf("  repeat %d: %.0f notifications/s, raw %.0f commits/s", rep+1, run.perSecond, run.raw)
 	}
-	return nil
+	if prof == nil || len(*out) == 0 {
+		return nil
+	}
+	rate := summarize(each(*out, func(r ingestRun) float64 { return r.perSecond })).median
+	pays, forms, err := notices(ctx, sb, sc, int(3*rate))
+	if err != nil {
+		return err
+	}
+	log.Printf("  profiled posting of %d notifications", len(forms))
+	wait := prof.start(ctx, sc, profile, 2*time.Second)
+	_, err = postAll(ctx, hc, sc, forms)
+	wait()
+	if err != nil {
+		return err
+	}
+	return waitDelivered(ctx, sc, pays)
+}
+
+// postAll posts forms from ingestSenders concurrent senders and returns
+// how long the posting took. It logs the store committer's figures and
+// the host's CPU time and context switches over the posting.
+func postAll(ctx context.Context, hc *http.Client, sc *sidecarProc, forms []url.Values) (time.Duration, error) {
+	var next atomic.Int64
+	var first atomic.Value
+	before := scrapeCommitter(sc)
+	hostCPU := localproc.CPUTime(sc.proc.PID())
+	hostSwitches := localproc.ContextSwitches(sc.proc.PID())
+	began := time.Now()
+	var wg sync.WaitGroup
+	for range ingestSenders {
+		wg.Go(func() {
+			for i := next.Add(1) - 1; i < int64(len(forms)); i = next.Add(1) - 1 {
+				if err := postNotice(ctx, hc, sc.notify, forms[i]); err != nil {
+					first.CompareAndSwap(nil, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(began)
+	hostCPU = localproc.CPUTime(sc.proc.PID()) - hostCPU
+	hostSwitches = localproc.ContextSwitches(sc.proc.PID()) - hostSwitches
+	if after := scrapeCommitter(sc); after != nil && before != nil {
+		log.Printf("  %s", after.since(before))
+	}
+	log.Printf("  host CPU while posting: %.0f µs per notification, %.0f %% of one CPU, %.1f context switches per notification",
+		float64(hostCPU.Microseconds())/float64(len(forms)), 100*hostCPU.Seconds()/elapsed.Seconds(),
+		float64(hostSwitches)/float64(len(forms)))
+	if err, ok := first.Load().(error); ok {
+		return elapsed, err
+	}
+	return elapsed, nil
+}
+
+// waitDelivered waits until the webhook receiver has taken the
+// payment.succeeded of each of pays.
+func waitDelivered(ctx context.Context, sc *sidecarProc, pays []client.Payment) error {
+	ids := make([]string, len(pays))
+	for i, pay := range pays {
+		ids[i] = pay.ID
+	}
+	return sc.hook.waitAll(ctx, ids, 5*time.Minute)
 }
 
 // committerStats are the sums of the store committer's histograms
