@@ -49,6 +49,13 @@ func main() {
 	flag.IntVar(&o.repeats, "repeats", 3, "repeats of each figure")
 	flag.StringVar(&o.profile, "profile", "", "save CPU profiles of the host (closed loop at concurrency 8, ingest on each store) in this directory; needs admin.pprof")
 	flag.StringVar(&o.postgres, "postgres", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL server for the PostgreSQL figures (empty: skip them)")
+	flag.Func("env", "set `NAME=value` in the sidecar's environment, after the program's own (repeatable), e.g. PAYSIDECAR_PLUGINS__GOMAXPROCS=0 to compare a setting with its default", func(v string) error {
+		if name, _, ok := strings.Cut(v, "="); !ok || !strings.HasPrefix(name, "PAYSIDECAR_") && !strings.HasPrefix(name, "GO") {
+			return fmt.Errorf("want PAYSIDECAR_…=value or GO…=value, got %q", v)
+		}
+		o.env = append(o.env, v)
+		return nil
+	})
 	only := flag.String("only", "", "measure only these parts, comma-separated: "+strings.Join(parts, ", ")+" (empty: all); the other rows say not measured")
 	flag.Parse()
 	var err error
@@ -72,6 +79,9 @@ type options struct {
 	postgres string
 	profile  string
 	only     map[string]bool // nil: every part
+	// env is extra environment of the sidecar ("NAME=value"), set last,
+	// so that one setting can be compared with another run.
+	env []string
 }
 
 // The parts of a run that -only selects.
@@ -145,7 +155,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		}
 		prof = &profiler{dir: o.profile}
 	}
-	r := &results{began: time.Now(), loadBefore: loadAverage(), smoke: o.smoke, repeats: p.repeats}
+	r := &results{began: time.Now(), loadBefore: loadAverage(), smoke: o.smoke, repeats: p.repeats, env: o.env}
 
 	sb, err := startSandbox(bin, dir)
 	if err != nil {
@@ -153,7 +163,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 	defer sb.stop()
 
-	sq, err := startSidecar(ctx, bin, filepath.Join(dir, "sqlite"), sb, append(storeSQLite(filepath.Join(dir, "sqlite", "paysidecar.db")), prof.env()...))
+	sq, err := startSidecar(ctx, bin, filepath.Join(dir, "sqlite"), sb, slices.Concat(storeSQLite(filepath.Join(dir, "sqlite", "paysidecar.db")), prof.env(), o.env))
 	if err != nil {
 		return err
 	}
@@ -170,7 +180,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 			return err
 		}
 		defer pg.drop()
-		sp, err := startSidecar(ctx, bin, filepath.Join(dir, "postgres"), sb, append(pg.env(), prof.env()...))
+		sp, err := startSidecar(ctx, bin, filepath.Join(dir, "postgres"), sb, slices.Concat(pg.env(), prof.env(), o.env))
 		if err != nil {
 			return err
 		}

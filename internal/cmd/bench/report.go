@@ -19,6 +19,7 @@ type results struct {
 	smoke                 bool
 	repeats               int
 	loadBefore, loadAfter string
+	env                   []string // the sidecar's extra environment (-env)
 
 	rsa                    []float64 // sign + verify, ms, one per repeat
 	idleCPU                float64   // host + plugins, ms per second, idle
@@ -84,6 +85,9 @@ func (r *results) write(out io.Writer) {
 	fmt.Fprintf(out, "%s, %d CPUs (%s), %s, load average %s before and %s after, %s, median of %d repeats (min–max)\n\n",
 		r.began.UTC().Format("2006-01-02 15:04 MST"), runtime.NumCPU(), cpuModel(), runtime.Version(), r.loadBefore, r.loadAfter,
 		r.took.Round(time.Second), r.repeats)
+	if len(r.env) > 0 {
+		fmt.Fprintf(out, "The sidecar ran with %s.\n\n", strings.Join(r.env, " "))
+	}
 	fmt.Fprintln(out, "| measure | sidecar | baseline (same run) | ratio | target |")
 	fmt.Fprintln(out, "| --- | --- | --- | --- | --- |")
 	for _, line := range r.tableRows() {
