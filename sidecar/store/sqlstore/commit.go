@@ -32,6 +32,15 @@ type request struct {
 	done  chan error // buffered; receives the outcome once
 }
 
+// writer is one of the committer's writers: a connection of the writer
+// pool, taken at its first batch and kept, with the statements prepared on
+// it, until a transaction fails in a way that may have broken it. A writer
+// runs one batch at a time, on one of the committer's goroutines or on
+// the goroutine of the caller whose write it runs alone (see submit).
+type writer struct {
+	wc *writerConn
+}
+
 // committer runs queued writes in shared transactions (see the package
 // documentation). It owns its writer goroutines; close stops them.
 type committer struct {
@@ -40,6 +49,8 @@ type committer struct {
 	mu       sync.Mutex
 	cond     *sync.Cond
 	queue    []*request
+	idle     []*writer // the writers not running a batch
+	inline   int       // batches running on their callers' goroutines
 	closed   bool
 	wg       sync.WaitGroup
 	// beforeCommit, when set, is called just before a batch's commit with
@@ -52,45 +63,96 @@ func newCommitter(s *Store, writers, maxBatch int) *committer {
 	c := &committer{s: s, maxBatch: maxBatch}
 	c.cond = sync.NewCond(&c.mu)
 	for range writers {
+		c.idle = append(c.idle, &writer{})
 		c.wg.Add(1)
 		go c.loop()
 	}
 	return c
 }
 
-// submit queues r; false means the committer is closed.
+// submit runs or queues r; false means the committer is closed.
+//
+// When a writer is idle and no write is waiting, r can share its commit
+// with no other, so the caller's goroutine runs it there and then: the
+// batch is the same one a writer goroutine would take, without the two
+// hand-offs (to the writer goroutine and back), each of which may wake a
+// thread. Otherwise r is queued for the writer goroutines, which group
+// what waits.
 func (c *committer) submit(r *request) bool {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.closed {
+		c.mu.Unlock()
 		return false
 	}
-	c.queue = append(c.queue, r)
-	c.cond.Signal()
+	if len(c.queue) > 0 || len(c.idle) == 0 {
+		c.queue = append(c.queue, r)
+		c.cond.Signal()
+		c.mu.Unlock()
+		return true
+	}
+	w := c.idle[len(c.idle)-1]
+	c.idle = c.idle[:len(c.idle)-1]
+	c.inline++
+	c.mu.Unlock()
+	defer func() {
+		if v := recover(); v != nil {
+			// A panic outside the write's own function (those are
+			// carried to their callers) leaves the writer in an unknown
+			// state: it ends the process, as on a writer goroutine,
+			// rather than being recovered by the caller's server.
+			stack := debug.Stack()
+			go func() { panic(fmt.Sprintf("store writer: %v\n%s", v, stack)) }()
+			select {}
+		}
+	}()
+	c.runOn(w, []*request{r})
+	c.mu.Lock()
+	c.inline--
+	c.idle = append(c.idle, w)
+	switch {
+	case c.closed:
+		c.cond.Broadcast()
+	case len(c.queue) > 0:
+		c.cond.Signal()
+	}
+	c.mu.Unlock()
 	return true
 }
 
-// take waits for queued writes and removes up to maxBatch of them, oldest
-// first. It returns nil once the committer is closed and nothing is left.
-func (c *committer) take() []*request {
+// take waits for queued writes and an idle writer, and removes up to
+// maxBatch of the writes, oldest first, with the writer. It returns nil
+// once the committer is closed and nothing is left to run.
+func (c *committer) take() (*writer, []*request) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for len(c.queue) == 0 && !c.closed {
+	for len(c.queue) == 0 || len(c.idle) == 0 {
+		if c.closed && len(c.queue) == 0 && c.inline == 0 {
+			return nil, nil
+		}
 		c.cond.Wait()
 	}
+	w := c.idle[len(c.idle)-1]
+	c.idle = c.idle[:len(c.idle)-1]
 	n := min(len(c.queue), c.maxBatch)
-	if n == 0 {
-		return nil
-	}
 	batch := make([]*request, n)
 	copy(batch, c.queue)
 	rest := copy(c.queue, c.queue[n:])
 	clear(c.queue[rest:])
 	c.queue = c.queue[:rest]
-	if rest > 0 {
+	if rest > 0 && len(c.idle) > 0 {
 		c.cond.Signal() // another writer may take the rest
 	}
-	return batch
+	return w, batch
+}
+
+// release makes w idle again after a writer goroutine's batch.
+func (c *committer) release(w *writer) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.idle = append(c.idle, w)
+	if c.closed {
+		c.cond.Broadcast()
+	}
 }
 
 // requeue puts writes to run again at the head of the queue.
@@ -104,45 +166,35 @@ func (c *committer) requeue(rs []*request) {
 	c.cond.Signal()
 }
 
-// close lets the writers finish what is queued and waits for them.
+// close lets the writers finish what is queued and running, waits for
+// them and closes their connections.
 func (c *committer) close() {
 	c.mu.Lock()
 	c.closed = true
 	c.cond.Broadcast()
 	c.mu.Unlock()
 	c.wg.Wait()
+	// Every writer is idle now: the goroutines return only once nothing
+	// is queued or running inline, and no write starts once closed.
+	for _, w := range c.idle {
+		if w.wc != nil {
+			_ = w.wc.close()
+			w.wc = nil
+		}
+	}
 }
 
-// loop is one writer goroutine. It takes a connection of the writer pool
-// at its first batch and keeps it, with the statements prepared on it,
-// until the committer closes or a transaction fails in a way that may have
-// broken the connection.
+// loop is one writer goroutine: it runs the queued writes in batches on
+// whichever writer is idle.
 func (c *committer) loop() {
 	defer c.wg.Done()
-	var wc *writerConn
-	defer func() {
-		if wc != nil {
-			_ = wc.close()
-		}
-	}()
 	for {
-		batch := c.take()
+		w, batch := c.take()
 		if batch == nil {
 			return
 		}
-		if wc == nil {
-			var err error
-			if wc, err = c.connect(); err != nil {
-				c.answerAll(c.start(batch), fmt.Errorf("%w: writer connection: %w", errShared, err))
-				continue
-			}
-		}
-		if !c.run(wc, batch) {
-			// The connection may be broken; closing it reports as much,
-			// which the callers have heard already.
-			_ = wc.close()
-			wc = nil
-		}
+		c.runOn(w, batch)
+		c.release(w)
 		// The callers just answered are runnable; letting them queue
 		// their next writes before the next take merges them into one
 		// batch instead of splitting busy callers into two halves that
@@ -151,6 +203,25 @@ func (c *committer) loop() {
 		if len(batch) > 1 {
 			runtime.Gosched()
 		}
+	}
+}
+
+// runOn runs batch on w, taking w's connection first when it has none,
+// and dropping it when the batch's transaction failed in a way that may
+// have broken it (closing it reports as much, which the callers have heard
+// already).
+func (c *committer) runOn(w *writer, batch []*request) {
+	if w.wc == nil {
+		wc, err := c.connect()
+		if err != nil {
+			c.answerAll(c.start(batch), fmt.Errorf("%w: writer connection: %w", errShared, err))
+			return
+		}
+		w.wc = wc
+	}
+	if !c.run(w.wc, batch) {
+		_ = w.wc.close()
+		w.wc = nil
 	}
 }
 

@@ -450,3 +450,49 @@ func TestUnansweredServerFailsTheWrites(t *testing.T) {
 		t.Fatalf("after the lock is gone: %q, %v", p.Status, err)
 	}
 }
+
+// TestCloseWaitsForTheRunningWrite closes the store while a write runs
+// (alone, so on its caller's goroutine) and waits at its commit: writes
+// submitted after Close began are refused, Close waits for the running
+// write, whose caller learns that it committed, and the write survives
+// reopening.
+func TestCloseWaitsForTheRunningWrite(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, ctx context.Context, o opened) {
+		g := newGate(t, o.ss)
+		done := make(chan error, 1)
+		go func() { done <- o.CreatePayment(ctx, newPayment("pay_1")) }()
+		receive(t, ctx, g.reached, "the commit")
+		closed := make(chan error, 1)
+		go func() { closed <- o.ss.Close() }()
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for !sqlstore.Closing(o.ss) {
+			select {
+			case <-tick.C:
+			case <-ctx.Done():
+				t.Fatal("Close did not begin")
+			}
+		}
+		if err := sqlstore.Write(ctx, o.ss, func() error { return nil }); !errors.Is(err, sqlstore.ErrClosed) {
+			t.Fatalf("a write while Close waits: %v, want ErrClosed", err)
+		}
+		select {
+		case err := <-closed:
+			t.Fatalf("Close returned (%v) while a write waited at its commit", err)
+		case err := <-done:
+			t.Fatalf("the caller returned (%v) before the commit", err)
+		default:
+		}
+		g.open()
+		if err := receive(t, ctx, done, "the caller"); err != nil {
+			t.Fatalf("CreatePayment: %v", err)
+		}
+		if err := receive(t, ctx, closed, "Close"); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		s := o.reopen(t)
+		if _, err := s.GetPayment(ctx, "pay_1"); err != nil {
+			t.Fatalf("after reopening: %v", err)
+		}
+	})
+}

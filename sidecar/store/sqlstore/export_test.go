@@ -38,3 +38,10 @@ func SetRetry(s *Store, f func(error) bool) { s.d.Retry = f }
 // SetWriteTimeout replaces the dialect's bound on a batch's transaction.
 // It must be called while no write runs.
 func SetWriteTimeout(s *Store, d time.Duration) { s.d.WriteTimeout = d }
+
+// Closing reports whether Close has begun on s.
+func Closing(s *Store) bool {
+	s.c.mu.Lock()
+	defer s.c.mu.Unlock()
+	return s.c.closed
+}

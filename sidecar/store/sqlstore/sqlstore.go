@@ -7,11 +7,14 @@
 //
 // # Group commit
 //
-// Every write goes through the store's committer: one or more writer
-// goroutines, owned by the store, each holding one connection, that take
-// the writes queued by callers and run as many of them as are waiting
-// (up to a bound) in one transaction, then commit once. Concurrent writers
-// therefore share one commit and one fsync. The invariants:
+// Every write goes through the store's committer: one or more writers,
+// each holding one connection, run the writes queued by callers, as many
+// of them as are waiting (up to a bound) in one transaction, then commit
+// once. Concurrent writers therefore share one commit and one fsync. The
+// committer's goroutines, owned by the store, take what is queued; a write
+// that finds a writer idle and nothing queued runs at once on its caller's
+// goroutine, in a batch of its own as a writer goroutine would have run
+// it, which spares the two hand-offs between goroutines. The invariants:
 //
 //   - A caller is answered only after the commit of the transaction that
 //     holds its write: a nil error means the write is durable (on SQLite
