@@ -78,7 +78,11 @@ func measureClosed(ctx context.Context, p plan, sb *sandboxProc, sc *sidecarProc
 	if res := closedLoop(ctx, 8, p.closedFor/4, direct); res.firstErr != nil {
 		return fmt.Errorf("warm-up direct: %w", res.firstErr)
 	}
-	r.idleCPU = idleCPU(ctx, sc.pids(), p.closedFor/2)
+	// Long enough for the 10 ms ticks of /proc to resolve a few ms per
+	// second over the host and its plugins.
+	r.idleFor = 2 * p.closedFor
+	r.idleProcs = len(sc.pids())
+	r.idleCPU = idleCPU(ctx, sc.pids(), r.idleFor)
 	r.closed = map[int][]closedRun{}
 	for rep := range p.repeats {
 		rsa, err := measureRSA(p)

@@ -23,6 +23,8 @@ type results struct {
 
 	rsa                    []float64 // sign + verify, ms, one per repeat
 	idleCPU                float64   // host + plugins, ms per second, idle
+	idleFor                time.Duration
+	idleProcs              int // processes idleCPU sums
 	closed                 map[int][]closedRun
 	open                   []openRun
 	ingestSQLite, ingestPG []ingestRun
@@ -215,7 +217,8 @@ func (r *results) writeDetails(out io.Writer) {
 		}
 		fmt.Fprintf(out, "| %d | %s |\n", c, strings.Join(cells, " | "))
 	}
-	fmt.Fprintf(out, "\nIdle, between requests, the host and its plugins used %.1f ms of CPU per second.\n\n", r.idleCPU)
+	fmt.Fprintf(out, "\nIdle, between requests, the host and its plugins used %.1f ms of CPU per second over %s (to ±%.1f ms per second: /proc counts each process's CPU in 10 ms ticks).\n\n",
+		r.idleCPU, r.idleFor, float64(r.idleProcs)*10/r.idleFor.Seconds())
 }
 
 // firstErr is the first error of runs.
