@@ -255,8 +255,8 @@ type PluginsConfig struct {
 	// leaves it to the Go runtime (the CPUs the process may use). A flow
 	// plugin mostly waits for the host and the network, and with one
 	// processor its goroutines hand work to each other on one thread
-	// instead of waking another for every call: about 40 % less CPU per
-	// call.
+	// instead of waking another for every call: about a third less CPU
+	// per call.
 	GoMaxProcs int `koanf:"gomaxprocs"`
 }
 
