@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -67,21 +68,32 @@ func (p *Proc) Stop() {
 	<-p.Exited
 }
 
-// FreePort returns a free loopback address whose port is at least min (any
-// port when min is 0).
-func FreePort(min int) string {
-	for port := min; ; port++ {
-		if min == 0 {
-			port = 0
-		}
-		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+// FreePort returns a loopback address whose port was free a moment ago.
+func FreePort() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(fmt.Sprintf("no free loopback port: %v", err))
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	return addr
+}
+
+// FreePortIn returns a loopback address whose port, from lo to hi, was
+// free a moment ago. It tries ports in random order, so that programs
+// choosing at the same time (two test runs on one machine) rarely choose
+// the same one before either binds it.
+func FreePortIn(lo, hi int) (string, error) {
+	for range 4 * (hi - lo + 1) {
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(lo+rand.IntN(hi-lo+1)))
 		if err != nil {
 			continue
 		}
 		addr := ln.Addr().String()
 		_ = ln.Close()
-		return addr
+		return addr, nil
 	}
+	return "", fmt.Errorf("no free loopback port in %d-%d", lo, hi)
 }
 
 // WaitHTTP polls u until it answers 200 or timeout passes.

@@ -1,9 +1,11 @@
 package localproc
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -69,5 +71,26 @@ func TestContextSwitchesCountsEachSleep(t *testing.T) {
 	}
 	if got := ContextSwitches(-1); got != 0 {
 		t.Errorf("ContextSwitches(-1) = %d, want 0", got)
+	}
+}
+
+func TestFreePortInStaysInItsRange(t *testing.T) {
+	addr, err := FreePortIn(8000, 9005)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	if p, err := strconv.Atoi(port); err != nil || p < 8000 || p > 9005 {
+		t.Errorf("FreePortIn(8000, 9005) = %s", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("the port it gave is not free: %v", err)
+	}
+	defer ln.Close()
+	// With the only port of the range taken there is none to give.
+	p := ln.Addr().(*net.TCPAddr).Port
+	if got, err := FreePortIn(p, p); err == nil {
+		t.Errorf("FreePortIn(%d, %d) = %s while the port is taken", p, p, got)
 	}
 }

@@ -34,7 +34,7 @@ func startSandbox(bin, dir string) (*sandboxProc, error) {
 	if err != nil {
 		return nil, err
 	}
-	addr := localproc.FreePort(0)
+	addr := localproc.FreePort()
 	// With a SQLite store configured, the sandbox command keeps its
 	// ledger in a JSON file beside it, rewritten after every request: a
 	// cost that grows with every order and would take a CPU from what is
@@ -98,7 +98,12 @@ func startSidecar(ctx context.Context, bin, dir string, sb *sandboxProc, storeEn
 	}
 	hook := newReceiver()
 	hooks := httptest.NewServer(hook)
-	api, notify, admin := localproc.FreePort(0), localproc.FreePort(8000), localproc.FreePort(0)
+	// The upstream calls only ports 8000-9005.
+	notify, err := localproc.FreePortIn(8000, 9005)
+	if err != nil {
+		return nil, err
+	}
+	api, admin := localproc.FreePort(), localproc.FreePort()
 	env := append([]string{
 		"PAYSIDECAR_UPSTREAM__BASE_URL=" + sb.url,
 		"PAYSIDECAR_API__LISTEN=" + api, "PAYSIDECAR_ADMIN__LISTEN=" + admin,

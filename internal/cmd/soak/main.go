@@ -111,7 +111,7 @@ func run(o options) error {
 	}))
 	defer hook.Close()
 
-	sbAddr := localproc.FreePort(0)
+	sbAddr := localproc.FreePort()
 	sb, err := localproc.Start(filepath.Join(bin, "paysidecar"), []string{"sandbox"}, filepath.Join(dir, "sandbox.log"),
 		"PAYSIDECAR_SANDBOX__LISTEN="+sbAddr)
 	if err != nil {
@@ -127,7 +127,12 @@ func run(o options) error {
 		return fmt.Errorf("sandbox faults: %w", err)
 	}
 
-	api, notify, admin := localproc.FreePort(0), localproc.FreePort(8000), localproc.FreePort(0)
+	// The upstream calls only ports 8000-9005.
+	notify, err := localproc.FreePortIn(8000, 9005)
+	if err != nil {
+		return err
+	}
+	api, admin := localproc.FreePort(), localproc.FreePort()
 	db := filepath.Join(dir, "paysidecar.db")
 	sc, err := localproc.Start(filepath.Join(bin, "paysidecar"), []string{"run"}, filepath.Join(dir, "sidecar.log"),
 		"PAYSIDECAR_UPSTREAM__BASE_URL="+sbURL,
