@@ -48,20 +48,12 @@ func directJSPay(c *nkp.Client) op {
 	}
 }
 
-// cpuOf returns the CPU time each process has used so far.
-func cpuOf(pids map[string]int) map[string]time.Duration {
-	out := make(map[string]time.Duration, len(pids))
+// ofEach reads one figure of each process (localproc.CPUTime,
+// localproc.ContextSwitches), by name.
+func ofEach[T any](pids map[string]int, read func(pid int) T) map[string]T {
+	out := make(map[string]T, len(pids))
 	for name, pid := range pids {
-		out[name] = localproc.CPUTime(pid)
-	}
-	return out
-}
-
-// switchesOf returns the context switches of each process so far.
-func switchesOf(pids map[string]int) map[string]int64 {
-	out := make(map[string]int64, len(pids))
-	for name, pid := range pids {
-		out[name] = localproc.ContextSwitches(pid)
+		out[name] = read(pid)
 	}
 	return out
 }
@@ -125,9 +117,9 @@ func closedInterleaved(ctx context.Context, p plan, c int, sb *sandboxProc, sc *
 	var run closedRun
 	turn := p.closedFor / turns
 	for range turns {
-		before, switchedBefore := cpuOf(pids), switchesOf(pids)
+		before, switchedBefore := ofEach(pids, localproc.CPUTime), ofEach(pids, localproc.ContextSwitches)
 		side := closedLoop(ctx, c, turn, sc.pool.create)
-		after, switchedAfter := cpuOf(pids), switchesOf(pids)
+		after, switchedAfter := ofEach(pids, localproc.CPUTime), ofEach(pids, localproc.ContextSwitches)
 		for name := range pids {
 			used[name] += after[name] - before[name]
 			switches[name] += switchedAfter[name] - switchedBefore[name]
@@ -205,12 +197,12 @@ func measureOpen(ctx context.Context, p plan, sb *sandboxProc, sc *sidecarProc, 
 // request arrives, in ms, measured over d: the share of CPU per create
 // that does not depend on creates.
 func idleCPU(ctx context.Context, pids map[string]int, d time.Duration) float64 {
-	before := cpuOf(pids)
+	before := ofEach(pids, localproc.CPUTime)
 	select {
 	case <-time.After(d):
 	case <-ctx.Done():
 	}
-	after := cpuOf(pids)
+	after := ofEach(pids, localproc.CPUTime)
 	var used time.Duration
 	for name := range pids {
 		used += after[name] - before[name]

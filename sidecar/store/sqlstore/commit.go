@@ -49,8 +49,8 @@ type committer struct {
 	mu       sync.Mutex
 	cond     *sync.Cond
 	queue    []*request
+	writers  int       // how many writers there are
 	idle     []*writer // the writers not running a batch
-	inline   int       // batches running on their callers' goroutines
 	closed   bool
 	wg       sync.WaitGroup
 	// beforeCommit, when set, is called just before a batch's commit with
@@ -60,7 +60,7 @@ type committer struct {
 }
 
 func newCommitter(s *Store, writers, maxBatch int) *committer {
-	c := &committer{s: s, maxBatch: maxBatch}
+	c := &committer{s: s, maxBatch: maxBatch, writers: writers}
 	c.cond = sync.NewCond(&c.mu)
 	for range writers {
 		c.idle = append(c.idle, &writer{})
@@ -92,7 +92,6 @@ func (c *committer) submit(r *request) bool {
 	}
 	w := c.idle[len(c.idle)-1]
 	c.idle = c.idle[:len(c.idle)-1]
-	c.inline++
 	c.mu.Unlock()
 	defer func() {
 		if v := recover(); v != nil {
@@ -106,27 +105,19 @@ func (c *committer) submit(r *request) bool {
 		}
 	}()
 	c.runOn(w, []*request{r})
-	c.mu.Lock()
-	c.inline--
-	c.idle = append(c.idle, w)
-	switch {
-	case c.closed:
-		c.cond.Broadcast()
-	case len(c.queue) > 0:
-		c.cond.Signal()
-	}
-	c.mu.Unlock()
+	c.release(w, true)
 	return true
 }
 
 // take waits for queued writes and an idle writer, and removes up to
 // maxBatch of the writes, oldest first, with the writer. It returns nil
-// once the committer is closed and nothing is left to run.
+// once the committer is closed, nothing is queued and every writer is idle
+// (no batch runs, on a writer goroutine or on a caller's).
 func (c *committer) take() (*writer, []*request) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for len(c.queue) == 0 || len(c.idle) == 0 {
-		if c.closed && len(c.queue) == 0 && c.inline == 0 {
+		if c.closed && len(c.queue) == 0 && len(c.idle) == c.writers {
 			return nil, nil
 		}
 		c.cond.Wait()
@@ -145,13 +136,18 @@ func (c *committer) take() (*writer, []*request) {
 	return w, batch
 }
 
-// release makes w idle again after a writer goroutine's batch.
-func (c *committer) release(w *writer) {
+// release makes w idle again after a batch. After a batch run on its
+// caller's goroutine (inline) it wakes a writer goroutine for what was
+// queued meanwhile; a writer goroutine takes that itself, next.
+func (c *committer) release(w *writer, inline bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.idle = append(c.idle, w)
-	if c.closed {
+	switch {
+	case c.closed:
 		c.cond.Broadcast()
+	case inline && len(c.queue) > 0:
+		c.cond.Signal()
 	}
 }
 
@@ -175,7 +171,7 @@ func (c *committer) close() {
 	c.mu.Unlock()
 	c.wg.Wait()
 	// Every writer is idle now: the goroutines return only once nothing
-	// is queued or running inline, and no write starts once closed.
+	// is queued and every writer is idle, and no write starts once closed.
 	for _, w := range c.idle {
 		if w.wc != nil {
 			_ = w.wc.close()
@@ -194,7 +190,7 @@ func (c *committer) loop() {
 			return
 		}
 		c.runOn(w, batch)
-		c.release(w)
+		c.release(w, false)
 		// The callers just answered are runnable; letting them queue
 		// their next writes before the next take merges them into one
 		// batch instead of splitting busy callers into two halves that

@@ -29,7 +29,7 @@ func BenchInsertEvent(b *testing.B, s store.Store) {
 	ctx := context.Background()
 	now := time.Now()
 	b.ReportAllocs()
-	cpu, switches := processCPU(), processSwitches()
+	report := perOp(b)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		e := &store.Event{ID: fmt.Sprintf("evt_bench_%d", i), Type: "payment.succeeded",
@@ -39,8 +39,35 @@ func BenchInsertEvent(b *testing.B, s store.Store) {
 		}
 	}
 	b.StopTimer()
-	b.ReportMetric(float64((processCPU()-cpu).Microseconds())/float64(b.N), "cpu-µs/op")
-	b.ReportMetric(float64(processSwitches()-switches)/float64(b.N), "switches/op")
+	report()
+}
+
+// BenchGetPayment measures GetPayment on s, one payment read again and
+// again: with a context that can be canceled, as a request's, and as the
+// baseline with context.Background, which no driver watches. Both report
+// CPU time and context switches per read.
+func BenchGetPayment(b *testing.B, s store.Store) {
+	benchPayments(b, s, 1)
+	for _, c := range []struct {
+		name string
+		ctx  func() (context.Context, context.CancelFunc)
+	}{
+		{"request-context", func() (context.Context, context.CancelFunc) { return context.WithCancel(context.Background()) }},
+		{"background-context", func() (context.Context, context.CancelFunc) { return context.Background(), func() {} }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			ctx, cancel := c.ctx()
+			defer cancel()
+			b.ReportAllocs()
+			report := perOp(b)
+			for b.Loop() {
+				if _, err := s.GetPayment(ctx, "pay_bench_0"); err != nil {
+					b.Fatal(err)
+				}
+			}
+			report()
+		})
+	}
 }
 
 // BenchClaimEvents measures the delivery loop on s: b.N events (over 1000
@@ -82,15 +109,16 @@ const Concurrency = 64
 
 // RunParallel runs op b.N times from Concurrency goroutines, each call
 // with a number unique in the run, and reports the rate of calls per
-// second as unit, and the CPU time of this process (user and system) per
-// call as cpu-µs/op: on a busy machine the rate says what the machine gave,
-// the CPU time what a call costs. The engines' own baselines use it too.
+// second as unit, and the CPU time of this process (user and system) and
+// its context switches per call as cpu-µs/op and switches/op: on a busy
+// machine the rate says what the machine gave, the CPU time what a call
+// costs. The engines' own baselines use it too.
 func RunParallel(b *testing.B, unit string, op func(i int64) error) {
 	procs := runtime.GOMAXPROCS(0)
 	b.SetParallelism((Concurrency + procs - 1) / procs)
 	var next atomic.Int64
 	b.ReportAllocs()
-	cpu := processCPU()
+	report := perOp(b)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -102,26 +130,29 @@ func RunParallel(b *testing.B, unit string, op func(i int64) error) {
 	})
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), unit)
-	b.ReportMetric(float64((processCPU()-cpu).Microseconds())/float64(b.N), "cpu-µs/op")
+	report()
 }
 
-// processSwitches returns the voluntary and involuntary context switches
-// of this process's threads so far.
-func processSwitches() int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
+// perOp starts counting this process's CPU time (user and system) and
+// context switches; the function it returns reports both per operation
+// of b, as cpu-µs/op and switches/op.
+func perOp(b *testing.B) func() {
+	cpu, switches := processUsage()
+	return func() {
+		cpuNow, switchesNow := processUsage()
+		b.ReportMetric(float64((cpuNow-cpu).Microseconds())/float64(b.N), "cpu-µs/op")
+		b.ReportMetric(float64(switchesNow-switches)/float64(b.N), "switches/op")
 	}
-	return ru.Nvcsw + ru.Nivcsw
 }
 
-// processCPU returns the user and system CPU time of this process so far.
-func processCPU() time.Duration {
+// processUsage returns the CPU time and the context switches (voluntary
+// and involuntary) of this process's threads so far.
+func processUsage() (time.Duration, int64) {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
+		return 0, 0
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), ru.Nvcsw + ru.Nivcsw
 }
 
 // benchNotification is a notification of a payment as the upstream sends
@@ -235,6 +266,7 @@ func Benchmarks(b *testing.B, open func(b *testing.B) store.Store) {
 		run  func(*testing.B, store.Store)
 	}{
 		{"InsertEvent", BenchInsertEvent},
+		{"GetPayment", BenchGetPayment},
 		{"ClaimEvents", BenchClaimEvents},
 		{"InsertEventParallel", BenchInsertEventParallel},
 		{"RecordNotification", BenchRecordNotification},
