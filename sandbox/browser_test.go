@@ -71,6 +71,18 @@ func miniBackend(t *testing.T, inst *sandboxtest.Instance) http.Handler {
 	})
 }
 
+// clickNow clicks the element sel names in the page's own script. A
+// chromedp.Click finds the node first and clicks it in a second step; a
+// page still loading may replace its document between the two, and the
+// click then fails with "Could not find node with given id".
+func clickNow(sel string) chromedp.Action[chromedp.Void] {
+	click := chromedp.Evaluate[bool](fmt.Sprintf("(document.querySelector(%q).click(), true)", sel))
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		_, err := click(ctx, t)
+		return chromedp.Void{}, err
+	}
+}
+
 func text(t *testing.T, tab context.Context, sel string) string {
 	t.Helper()
 	v, err := chromedp.Run(tab, chromedp.Text(chromedp.CSS(sel)))
@@ -99,9 +111,9 @@ func TestStandInMiniProgramInChromium(t *testing.T) {
 		err := chromedp.Do(tab,
 			chromedp.Navigate(inst.URL+sandbox.PathWeChatOpen+"?link="+url.QueryEscape(link)),
 			chromedp.WaitVisible(chromedp.CSS("#open-miniprogram")),
-			chromedp.Click(chromedp.CSS("#open-miniprogram")),
+			clickNow("#open-miniprogram"),
 			chromedp.WaitVisible(chromedp.CSS("#mp-start")),
-			chromedp.Click(chromedp.CSS("#mp-start")),
+			clickNow("#mp-start"),
 		)
 		if err != nil {
 			t.Fatalf("open %s: %v", link, err)
