@@ -190,6 +190,10 @@ type OrderShape struct {
 	// Buyer is the buyer's identity the flow resolved, for example from a
 	// code in OrderInput.Buyer; it is zero when the flow resolved none.
 	Buyer Identity
+	// PayParams, when not nil, says how the host builds this order's pay
+	// parameters from the verified answer itself, sparing the create its
+	// PayParams call (see PayRecipe). It must give what PayParams would.
+	PayParams *PayRecipe
 }
 
 // PayParamsInput is the verified upstream answer to an order.

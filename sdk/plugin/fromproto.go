@@ -78,7 +78,24 @@ func orderInputFromProto(p *flowv2.ShapeOrderRequest) OrderInput {
 }
 
 func orderShapeFromProto(p *flowv2.ShapeOrderResponse) OrderShape {
-	return OrderShape{TradeType: p.GetTradeType(), Fields: p.GetFields(), Buyer: identityFromProto(p.GetBuyer())}
+	out := OrderShape{TradeType: p.GetTradeType(), Fields: p.GetFields(), Buyer: identityFromProto(p.GetBuyer())}
+	if r := p.GetPayParams(); r != nil {
+		out.PayParams = &PayRecipe{Kind: r.GetKind(), Root: payValueFromProto(r.GetRoot(), 0)}
+	}
+	return out
+}
+
+// payValueFromProto converts a recipe's value, stopping deeper than any
+// recipe Check accepts (such a recipe then fails Check).
+func payValueFromProto(p *flowv2.PayValue, depth int) PayValue {
+	out := PayValue{Op: PayOp(p.GetOp()), Field: p.GetField(), Prefix: p.GetPrefix(), Literal: p.GetLiteral()}
+	if depth > maxRecipeDepth {
+		return PayValue{Op: "too_deep"}
+	}
+	for _, m := range p.GetMembers() {
+		out.Members = append(out.Members, PayMember{Name: m.GetName(), Value: payValueFromProto(m.GetValue(), depth+1)})
+	}
+	return out
 }
 
 func payParamsInputFromProto(p *flowv2.PayParamsRequest) PayParamsInput {

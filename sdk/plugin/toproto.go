@@ -75,6 +75,17 @@ func orderShapeToProto(s OrderShape) *flowv2.ShapeOrderResponse {
 	if !s.Buyer.IsZero() {
 		out.Buyer = identityToProto(s.Buyer)
 	}
+	if s.PayParams != nil {
+		out.PayParams = &flowv2.PayRecipe{Kind: s.PayParams.Kind, Root: payValueToProto(s.PayParams.Root)}
+	}
+	return out
+}
+
+func payValueToProto(v PayValue) *flowv2.PayValue {
+	out := &flowv2.PayValue{Op: string(v.Op), Field: v.Field, Prefix: v.Prefix, Literal: v.Literal}
+	for _, m := range v.Members {
+		out.Members = append(out.Members, &flowv2.PayMember{Name: m.Name, Value: payValueToProto(m.Value)})
+	}
 	return out
 }
 

@@ -47,7 +47,8 @@ func cashierURL(params json.RawMessage, sandboxURL string) string {
 // TestEveryFlowPaysEndToEnd pays through every flow the sidecar runs, as
 // GET /v1/flows lists them, so that a flow added under plugins/ is paid
 // end to end by this test with no edit to it: a payment is created with
-// what the flow declares it needs, paid on the sandbox's cashier page when
+// what the flow declares it needs, with one plugin call (the flow's pay
+// recipe builds its pay parameters in the host), paid on the sandbox's cashier page when
 // its pay parameters lead there (otherwise settled through the sandbox's
 // controls), reported succeeded by the API and the webhook, and refunded.
 func TestEveryFlowPaysEndToEnd(t *testing.T) {
@@ -77,6 +78,15 @@ func TestEveryFlowPaysEndToEnd(t *testing.T) {
 			var params map[string]any
 			if err := json.Unmarshal(p.PayParams, &params); err != nil || len(params) == 0 {
 				t.Fatalf("pay_params %s are not a JSON object: %v", p.PayParams, err)
+			}
+			// Every flow here gives a pay recipe with its shape, so the
+			// create made one plugin call, not two.
+			plugin := `plugin="` + f.Name + `"`
+			if n := e.sc.metric("paysidecar_plugin_call_duration_seconds_count", plugin, `method="PayParams"`); n != 0 {
+				t.Errorf("%d PayParams calls for one create, want none (the host builds the flow's pay recipe)", int(n))
+			}
+			if n := e.sc.metric("paysidecar_plugin_call_duration_seconds_count", plugin, `method="ShapeOrder"`); n != 1 {
+				t.Errorf("%d ShapeOrder calls for one create, want one", int(n))
 			}
 			if page := cashierURL(p.PayParams, e.sb.URL); page != "" {
 				resp, err := e.sb.HTTP.PostForm(page, url.Values{"action": {"pay"}})

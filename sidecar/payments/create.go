@@ -53,8 +53,9 @@ const minCloseAge = time.Minute
 
 // The cost of a create, and why it is no less (the crash-safety argument).
 //
-// A create without an Idempotency-Key costs one read, two plugin calls,
-// two commits and one upstream call, in this order:
+// A create without an Idempotency-Key costs one read, one plugin call
+// (two for a flow that gives no pay recipe), two commits and one upstream
+// call, in this order:
 //
 //  1. The lookup of out_trade_no, and beside it ShapeOrder: a repeated
 //     request is answered from the payment as it stands (existing) and
@@ -83,9 +84,13 @@ const minCloseAge = time.Minute
 //     nothing sent, or the record of an order never sent, which a retry
 //     sends), and a failed commit drops the signature unsent.
 //  3. The signed upstream call.
-//  4. PayParams: the front end's parameters are built from the verified
-//     answer, which only exists now, so this plugin call cannot be folded
-//     into ShapeOrder.
+//  4. Pay parameters: the front end's parameters are built from the
+//     verified answer, which only exists now. A flow that gives a pay
+//     recipe with its shape (plugin.PayRecipe: how its parameters follow
+//     from the answer's fields) has them built here by the host, with no
+//     second plugin call; otherwise the flow's PayParams is called. This
+//     step stores and sends nothing, so which way it goes changes nothing
+//     a crash could leave behind.
 //  5. Commit 2, OrderAccepted: the answer and the pay parameters are
 //     durable before the application sees them, so that a repeat of the
 //     request gets the same parameters (for the same upstream order)
@@ -106,8 +111,8 @@ const minCloseAge = time.Minute
 
 // Create places a payment: it checks the request, has the flow plugin
 // shape the order, stores the payment with its order record, sends the
-// order and has the flow plugin build the front end's parameters from the
-// verified answer. A request whose out_trade_no is taken gets that
+// order and builds the front end's parameters from the verified answer,
+// with the flow's pay recipe or by asking the flow plugin. A request whose out_trade_no is taken gets that
 // payment as it stands (see existing), never a second order.
 func (s *Service) Create(ctx context.Context, in CreateInput) (Outcome, error) {
 	req := in.Request
@@ -185,7 +190,7 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Outcome, error) {
 		return Outcome{}, internal("store payment", err)
 	}
 	defer unlock()
-	out, err := s.send(ctx, p, rec, 0, pre)
+	out, err := s.send(ctx, p, rec, 0, pre, shape.PayParams)
 	out.Created = err == nil
 	return out, err
 }
@@ -309,8 +314,10 @@ func (s *Service) orderData(p store.Payment, shape plugin.OrderShape, withExpiry
 
 // send sends the order in rec (whose sending is already recorded) and
 // records the answer. round counts the sends of this request. pre, when
-// not nil, is rec's order as signed ahead (see openAhead).
-func (s *Service) send(ctx context.Context, p store.Payment, rec ledger.OrderRecord, round int, pre *presigned) (Outcome, error) {
+// not nil, is rec's order as signed ahead (see openAhead); recipe, when
+// not nil, is how the flow said the answer's pay parameters are built
+// when it shaped the order (see payParams).
+func (s *Service) send(ctx context.Context, p store.Payment, rec ledger.OrderRecord, round int, pre *presigned, recipe *plugin.PayRecipe) (Outcome, error) {
 	bg := context.WithoutCancel(ctx)
 	answer, err := s.sendOrder(ctx, rec.Request, pre)
 	var res ledger.Result
@@ -337,13 +344,13 @@ func (s *Service) send(ctx context.Context, p store.Payment, rec ledger.OrderRec
 		}
 		return Outcome{}, errorf(CodeUpstreamRejected, "", "upstream refused the order: %s %s", res.RespCode, res.RespDesc)
 	}
-	return s.accepted(ctx, p, rec, answer, res)
+	return s.accepted(ctx, p, rec, answer, res, recipe)
 }
 
 // accepted records an accepted order answer and builds the front end's
-// parameters from it.
-func (s *Service) accepted(ctx context.Context, p store.Payment, rec ledger.OrderRecord, answer map[string]any, res ledger.Result) (Outcome, error) {
-	params, perr := s.payParams(ctx, p, answer)
+// parameters from it (with recipe, when not nil).
+func (s *Service) accepted(ctx context.Context, p store.Payment, rec ledger.OrderRecord, answer map[string]any, res ledger.Result, recipe *plugin.PayRecipe) (Outcome, error) {
+	params, perr := s.payParams(ctx, p, answer, recipe)
 	if perr != nil {
 		rec.Answer = answer
 	}
@@ -372,13 +379,14 @@ func (s *Service) withParams(ctx context.Context, p store.Payment, perr *Error) 
 	return Outcome{}, perr
 }
 
-// payParams asks the flow plugin for the front end's parameters from the
-// verified order answer.
-func (s *Service) payParams(ctx context.Context, p store.Payment, answer map[string]any) (json.RawMessage, *Error) {
-	flow, err := s.flows.Flow(p.Flow)
-	if err != nil {
-		return nil, PluginError(err)
-	}
+// payParams builds the front end's parameters from the verified order
+// answer: with recipe, the flow's own description of them given when it
+// shaped the order, when there is one this host can build (which spares
+// the create a plugin call), and otherwise by asking the flow plugin. A
+// recipe is only ever at hand on the create that shaped the order; every
+// later path (a kept answer, an earlier version's payment) asks the
+// plugin, which answers the same.
+func (s *Service) payParams(ctx context.Context, p store.Payment, answer map[string]any, recipe *plugin.PayRecipe) (json.RawMessage, *Error) {
 	fields := make(map[string]string, len(answer))
 	for k, v := range answer {
 		switch t := v.(type) {
@@ -391,6 +399,17 @@ func (s *Service) payParams(ctx context.Context, p store.Payment, answer map[str
 				fields[k] = string(b)
 			}
 		}
+	}
+	if recipe != nil && recipe.Check() == nil {
+		pp, err := recipe.Build(fields)
+		if err != nil {
+			return nil, PluginError(err)
+		}
+		return json.RawMessage(pp.JSON), nil
+	}
+	flow, err := s.flows.Flow(p.Flow)
+	if err != nil {
+		return nil, PluginError(err)
 	}
 	pp, err := flow.PayParams(ctx, plugin.PayParamsInput{PaymentID: p.ID, OutTradeNo: p.OutTradeNo, TradeType: p.TradeType, Upstream: fields, MerchantID: p.MerchantID})
 	if err != nil {
@@ -434,7 +453,7 @@ func (s *Service) existing(ctx context.Context, p store.Payment, hash string) (O
 	switch {
 	case rec.Answer != nil:
 		// Accepted, but the plugin could not build the parameters then.
-		params, perr := s.payParams(ctx, p, rec.Answer)
+		params, perr := s.payParams(ctx, p, rec.Answer, nil)
 		if perr != nil {
 			return s.withParams(ctx, p, perr)
 		}
@@ -462,7 +481,7 @@ func (s *Service) resend(ctx context.Context, p store.Payment, rec ledger.OrderR
 	if err != nil {
 		return Outcome{}, internal("record order send", err)
 	}
-	return s.send(ctx, p, rec, round, nil)
+	return s.send(ctx, p, rec, round, nil, nil)
 }
 
 // recover finds out what became of payment p's order, booked upstream (or
@@ -611,7 +630,7 @@ func (s *Service) unrecorded(ctx context.Context, p store.Payment) (Outcome, err
 		}
 		return s.resend(ctx, p, ledger.OrderRecord{Request: data}, 0)
 	}
-	params, perr := s.payParams(ctx, p, data)
+	params, perr := s.payParams(ctx, p, data, nil)
 	if perr != nil {
 		s.tel.Logger.WarnContext(ctx, "pay parameters of an earlier payment cannot be rebuilt", slog.String("payment", p.ID), slog.Any("err", perr))
 		return Outcome{Payment: ledger.PaymentToClient(p)}, nil

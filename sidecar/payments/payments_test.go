@@ -482,6 +482,78 @@ func TestPayParamsAfterThePluginComesBack(t *testing.T) {
 	}
 }
 
+// TestCreateBuildsPayParamsFromTheFlowsRecipe: a flow that gives a pay
+// recipe when it shapes the order has its create's pay parameters built by
+// the host, with no PayParams call (even while that call would fail); a
+// recipe the host cannot build falls back to the call; a recipe that
+// finds the answer malformed fails as the call would.
+func TestCreateBuildsPayParamsFromTheFlowsRecipe(t *testing.T) {
+	recipe := func(in plugin.OrderInput) plugin.PayRecipe {
+		return plugin.PayRecipe{Kind: "k", Root: plugin.PayValue{Op: plugin.PayObject, Members: []plugin.PayMember{
+			{Name: "qr", Value: plugin.PayValue{Op: plugin.PayURL, Field: in.Metadata["field"]}},
+			{Name: "payment", Value: plugin.PayValue{Op: plugin.PayLiteral, Literal: []byte(`"` + in.PaymentID + `"`)}},
+			{Name: "extra", Value: plugin.PayValue{Op: plugin.PayOp(in.Metadata["op"]), Field: "qr_code", Literal: []byte("1")}},
+		}}}
+	}
+	f := newFixture(t)
+	f.mock.Override(mockflow.Funcs{ShapeOrder: func(_ context.Context, in plugin.OrderInput) (plugin.OrderShape, error) {
+		r := recipe(in)
+		return plugin.OrderShape{TradeType: upstream.TradeAlipayNative, PayParams: &r}, nil
+	}})
+	payParamsCalls := func() int {
+		n := 0
+		for _, c := range f.mock.Calls() {
+			if c == "PayParams" {
+				n++
+			}
+		}
+		return n
+	}
+	withRecipe := func(out, field, op string) client.CreatePaymentRequest {
+		req := order(out)
+		req.Metadata = map[string]string{"field": field, "op": op}
+		return req
+	}
+
+	f.flows.down.Store(true) // a PayParams call would fail
+	out, err := f.create(withRecipe("recipe", "qr_code", "literal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pp struct {
+		QR, Payment string
+		Extra       int
+	}
+	if err := json.Unmarshal(out.Payment.PayParams, &pp); err != nil || !strings.HasPrefix(pp.QR, "http") ||
+		pp.Payment != out.Payment.ID || pp.Extra != 1 || out.Pending {
+		t.Fatalf("outcome = %+v (pay params %s, %v)", out, out.Payment.PayParams, err)
+	}
+	if n := payParamsCalls(); n != 0 {
+		t.Fatalf("%d PayParams calls, want none", n)
+	}
+	if again, err := f.create(withRecipe("recipe", "qr_code", "literal")); err != nil || string(again.Payment.PayParams) != string(out.Payment.PayParams) {
+		t.Fatalf("repeat = %+v, %v; want the same pay parameters", again, err)
+	}
+
+	f.flows.down.Store(false)
+	out, err = f.create(withRecipe("newer-recipe", "qr_code", "from_a_newer_sdk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if qrCode(t, out.Payment) == "" || payParamsCalls() != 1 {
+		t.Fatalf("a recipe the host cannot build: outcome %+v after %d PayParams calls, want the plugin's answer after one", out, payParamsCalls())
+	}
+
+	_, err = f.create(withRecipe("bad-answer", "no_such_field", "literal"))
+	e := wantCode(t, err, payments.CodeInvalidField, "no_such_field")
+	if !strings.Contains(e.Message, "was placed") {
+		t.Errorf("message %q does not say the order was placed", e.Message)
+	}
+	if payParamsCalls() != 1 {
+		t.Errorf("%d PayParams calls, want still one", payParamsCalls())
+	}
+}
+
 func TestRefunds(t *testing.T) {
 	f := newFixture(t)
 	out, err := f.create(order("refund-me"))

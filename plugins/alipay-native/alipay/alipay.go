@@ -6,9 +6,7 @@ package alipay
 import (
 	"context"
 	"log/slog"
-	"net/url"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/paysidecar/paysidecar/plugins/internal/riskcheck"
 	"github.com/paysidecar/paysidecar/sdk/plugin"
@@ -81,28 +79,20 @@ func (f *Flow) ShapeOrder(_ context.Context, in plugin.OrderInput) (plugin.Order
 	if in.Buyer.OpenID != "" {
 		buyer = plugin.Identity{OpenID: strings.TrimSpace(in.Buyer.OpenID)}
 	}
-	return plugin.OrderShape{TradeType: upstream.TradeAlipayNative, Fields: fields, Buyer: buyer}, nil
+	return plugin.OrderShape{TradeType: upstream.TradeAlipayNative, Fields: fields, Buyer: buyer, PayParams: new(payRecipe)}, nil
 }
 
-type payParams struct {
-	QRCode   string `json:"qr_code"`
-	DeepLink string `json:"deep_link"`
-}
+// payRecipe is the pay parameters {"qr_code": url, "deep_link":
+// "alipays://platformapi/startapp?saId=10000007&qrcode=<url-encoded url>"}
+// as a function of the answer's qr_code, which must be an http or https
+// URL. ShapeOrder hands it to the host, which builds them itself.
+var payRecipe = plugin.PayRecipe{Kind: upstream.KindAlipayNative, Root: plugin.PayValue{Op: plugin.PayObject, Members: []plugin.PayMember{
+	{Name: "qr_code", Value: plugin.PayValue{Op: plugin.PayURL, Field: FieldQRCode}},
+	{Name: "deep_link", Value: plugin.PayValue{Op: plugin.PayEscapedURL, Field: FieldQRCode, Prefix: deepLinkPrefix}},
+}}}
 
-// PayParams implements plugin.Flow: {"qr_code": url, "deep_link":
-// "alipays://platformapi/startapp?saId=10000007&qrcode=<url-encoded url>"}.
+// PayParams implements plugin.Flow: payRecipe built from the answer, for
+// the paths where the host builds pay parameters from a kept answer.
 func (f *Flow) PayParams(_ context.Context, in plugin.PayParamsInput) (plugin.PayParams, error) {
-	qr := strings.TrimSpace(in.Upstream[FieldQRCode])
-	if qr == "" {
-		return plugin.PayParams{}, plugin.Errorf(plugin.CodeInvalidRequest, FieldQRCode, "the upstream answer carries no qr_code")
-	}
-	u, err := url.Parse(qr)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || !utf8.ValidString(qr) {
-		return plugin.PayParams{}, plugin.Errorf(plugin.CodeInvalidRequest, FieldQRCode, "qr_code is not an http or https URL")
-	}
-	b, err := upstream.JSON(payParams{QRCode: qr, DeepLink: deepLinkPrefix + url.QueryEscape(qr)})
-	if err != nil {
-		return plugin.PayParams{}, plugin.Errorf(plugin.CodeInternal, "", "encode pay params: %v", err)
-	}
-	return plugin.PayParams{Kind: upstream.KindAlipayNative, JSON: b}, nil
+	return payRecipe.Build(in.Upstream)
 }

@@ -88,9 +88,15 @@ func TestShapeOrder(t *testing.T) {
 	wantError(t, err, plugin.CodeInvalidRequest, "client_ip")
 }
 
+// TestPayParams builds pay parameters both ways, from the recipe
+// ShapeOrder gives and by calling PayParams, which must agree.
 func TestPayParams(t *testing.T) {
 	f := serve(t)
-	got, err := f.PayParams(t.Context(), plugin.PayParamsInput{TradeType: "A_NATIVE",
+	shape, err := f.ShapeOrder(t.Context(), plugin.OrderInput{PaymentID: "p", AmountFen: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := plugintest.PayParams(t, f, shape, plugin.PayParamsInput{TradeType: "A_NATIVE",
 		Upstream: map[string]string{"qr_code": "https://qr.alipay.com/bax03431ljhokirwl38f00a7?x=1&y=2"}})
 	if err != nil {
 		t.Fatal(err)
@@ -101,7 +107,7 @@ func TestPayParams(t *testing.T) {
 		t.Errorf("PayParams = %s %s\nwant %s", got.Kind, got.JSON, want)
 	}
 	for _, qr := range []string{"", "  ", "javascript:alert(1)", "qr.alipay.com/x"} {
-		_, err := f.PayParams(t.Context(), plugin.PayParamsInput{Upstream: map[string]string{"qr_code": qr}})
+		_, err := plugintest.PayParams(t, f, shape, plugin.PayParamsInput{Upstream: map[string]string{"qr_code": qr}})
 		wantError(t, err, plugin.CodeInvalidRequest, "qr_code")
 	}
 }

@@ -6,8 +6,6 @@ package unionpay
 
 import (
 	"context"
-	"net/url"
-	"strings"
 	"sync/atomic"
 
 	"github.com/paysidecar/paysidecar/sdk/plugin"
@@ -34,12 +32,12 @@ type data struct {
 	FrontURL string `json:"front_url,omitempty"`
 }
 
-// payParams is the object the front end gets.
-type payParams struct {
-	// QRCode is the UnionPay QR code URL: shown as a QR code, or opened
-	// on the buyer's phone.
-	QRCode string `json:"qr_code"`
-}
+// payRecipe is the pay parameters {"qr_code": url}: the UnionPay QR code
+// URL of the answer, shown as a QR code or opened on the buyer's phone.
+// ShapeOrder hands it to the host, which builds them itself.
+var payRecipe = plugin.PayRecipe{Kind: upstream.KindUnionPayNative, Root: plugin.PayValue{Op: plugin.PayObject, Members: []plugin.PayMember{
+	{Name: "qr_code", Value: plugin.PayValue{Op: plugin.PayURL, Field: upstream.FieldQRCode}},
+}}}
 
 // Flow is the UnionPay QR flow. It is safe for concurrent use; Configure
 // replaces its settings atomically.
@@ -94,22 +92,11 @@ func (f *Flow) ShapeOrder(_ context.Context, in plugin.OrderInput) (plugin.Order
 		}
 		fields[upstream.FieldRiskCheckData] = s
 	}
-	return plugin.OrderShape{TradeType: upstream.TradeUnionPayNative, Fields: fields}, nil
+	return plugin.OrderShape{TradeType: upstream.TradeUnionPayNative, Fields: fields, PayParams: new(payRecipe)}, nil
 }
 
-// PayParams implements plugin.Flow: {"qr_code": url}.
+// PayParams implements plugin.Flow: payRecipe built from the answer, for
+// the paths where the host builds pay parameters from a kept answer.
 func (f *Flow) PayParams(_ context.Context, in plugin.PayParamsInput) (plugin.PayParams, error) {
-	qr := strings.TrimSpace(in.Upstream[upstream.FieldQRCode])
-	if qr == "" {
-		return plugin.PayParams{}, plugin.Errorf(plugin.CodeInvalidRequest, upstream.FieldQRCode, "the upstream answer carries no qr_code")
-	}
-	u, err := url.Parse(qr)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return plugin.PayParams{}, plugin.Errorf(plugin.CodeInvalidRequest, upstream.FieldQRCode, "qr_code is not an http or https URL")
-	}
-	b, err := upstream.JSON(payParams{QRCode: qr})
-	if err != nil {
-		return plugin.PayParams{}, plugin.Errorf(plugin.CodeInternal, "", "encode pay params: %v", err)
-	}
-	return plugin.PayParams{Kind: upstream.KindUnionPayNative, JSON: b}, nil
+	return payRecipe.Build(in.Upstream)
 }

@@ -72,6 +72,10 @@ func TestShapeOrder(t *testing.T) {
 			if plugin.ErrorCode(err) != c.code {
 				t.Fatalf("error = %v, want code %q", err, c.code)
 			}
+			if c.code == "" && got.PayParams == nil {
+				t.Error("ShapeOrder gave no pay recipe")
+			}
+			got.PayParams = nil
 			if c.code == "" && !reflect.DeepEqual(got, c.want) {
 				t.Errorf("ShapeOrder = %+v, want %+v", got, c.want)
 			}
@@ -79,9 +83,15 @@ func TestShapeOrder(t *testing.T) {
 	}
 }
 
+// TestPayParams builds pay parameters both ways, from the recipe
+// ShapeOrder gives and by calling PayParams, which must agree.
 func TestPayParams(t *testing.T) {
 	f := serve(t, nil)
-	got, err := f.PayParams(t.Context(), plugin.PayParamsInput{Upstream: map[string]string{"qr_code": "https://qr.95516.com/00010000/01a2b3c4&x=1"}})
+	shape, err := f.ShapeOrder(t.Context(), plugin.OrderInput{PaymentID: "p", AmountFen: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := plugintest.PayParams(t, f, shape, plugin.PayParamsInput{Upstream: map[string]string{"qr_code": "https://qr.95516.com/00010000/01a2b3c4&x=1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +99,7 @@ func TestPayParams(t *testing.T) {
 		t.Errorf("PayParams = %s %s, want %s", got.Kind, got.JSON, want)
 	}
 	for _, qr := range []string{"", "not a url", "upwallet://pay"} {
-		if _, err := f.PayParams(t.Context(), plugin.PayParamsInput{Upstream: map[string]string{"qr_code": qr}}); plugin.ErrorCode(err) != plugin.CodeInvalidRequest {
+		if _, err := plugintest.PayParams(t, f, shape, plugin.PayParamsInput{Upstream: map[string]string{"qr_code": qr}}); plugin.ErrorCode(err) != plugin.CodeInvalidRequest {
 			t.Errorf("PayParams(%q): %v", qr, err)
 		}
 	}

@@ -221,25 +221,26 @@ func (f *Flow) ShapeOrder(ctx context.Context, in plugin.OrderInput) (plugin.Ord
 	if c.useOpenID && buyer.AppID != a.appID {
 		return plugin.OrderShape{}, plugin.Errorf(plugin.CodeInvalidBuyer, "buyer.app_id", "with use_openid the openid must belong to the configured app")
 	}
-	return wechat.OrderShape(upstream.TradeWeChatJSAPI, buyer, c.useOpenID, in.ClientIP)
+	shape, err := wechat.OrderShape(upstream.TradeWeChatJSAPI, buyer, c.useOpenID, in.ClientIP)
+	if err != nil {
+		return plugin.OrderShape{}, err
+	}
+	shape.PayParams = new(payRecipe)
+	return shape, nil
 }
 
 func (f *Flow) resolveBuyer(ctx context.Context, a app, b plugin.Buyer) (plugin.Identity, error) {
 	return wechat.ResolveBuyer(ctx, b, a.appID, "WeChat JSAPI needs the buyer's openid or an OAuth code", "app", a.exchanger.OAuth)
 }
 
-// PayParams implements plugin.Flow: the getBrandWCPayRequest parameters
-// parsed from pay_info, all six of which must be present.
+// payRecipe is the pay parameters: the getBrandWCPayRequest object parsed
+// from the answer's pay_info, all six of whose members must be present,
+// in WeChat's order. ShapeOrder hands it to the host, which builds them
+// itself.
+var payRecipe = plugin.PayRecipe{Kind: upstream.KindWeChatJSAPI, Root: plugin.PayValue{Op: plugin.PayInfo, Field: wechat.FieldPayInfo}}
+
+// PayParams implements plugin.Flow: payRecipe built from the answer, for
+// the paths where the host builds pay parameters from a kept answer.
 func (f *Flow) PayParams(_ context.Context, in plugin.PayParamsInput) (plugin.PayParams, error) {
-	pi, err := wechat.ParsePayInfo(in.Upstream[wechat.FieldPayInfo], true)
-	if err != nil {
-		return plugin.PayParams{}, err
-	}
-	// upstream.PayInfo is the object getBrandWCPayRequest takes, members in
-	// WeChat's order.
-	b, err := upstream.JSON(pi)
-	if err != nil {
-		return plugin.PayParams{}, plugin.Errorf(plugin.CodeInternal, "", "encode pay params: %v", err)
-	}
-	return plugin.PayParams{Kind: upstream.KindWeChatJSAPI, JSON: b}, nil
+	return payRecipe.Build(in.Upstream)
 }

@@ -356,6 +356,10 @@ func TestShapeOrder(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if got.PayParams == nil {
+				t.Error("ShapeOrder gave no pay recipe")
+			}
+			got.PayParams = nil
 			if want := c.wantShape(); !reflect.DeepEqual(got, want) {
 				t.Errorf("ShapeOrder =\n %+v\nwant\n %+v", got, want)
 			}
@@ -399,11 +403,17 @@ func TestShapeOrder(t *testing.T) {
 	}
 }
 
+// TestPayParams builds pay parameters both ways, from the recipe
+// ShapeOrder gives and by calling PayParams, which must agree.
 func TestPayParams(t *testing.T) {
 	f := serve(t, nil)
+	shape, err := f.ShapeOrder(t.Context(), plugin.OrderInput{PaymentID: "p", AmountFen: 1, Buyer: plugin.Buyer{OpenID: "o-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	const payInfo = `{"appId":"wx520c15f417810387","timeStamp":"1700000000","nonceStr":"5K8264ILTKCH16CQ2502SI8ZNMTM67VS",` +
 		`"package":"prepay_id=wx2017033010242291fcfe0db70013231072","signType":"RSA","paySign":"oR9d8Puh+/Ab=="}`
-	got, err := f.PayParams(t.Context(), plugin.PayParamsInput{TradeType: "T_JSAPI",
+	got, err := plugintest.PayParams(t, f, shape, plugin.PayParamsInput{TradeType: "T_JSAPI",
 		Upstream: map[string]string{"pay_info": payInfo, "nkp_seq_id": "N1", "req_seq_id": "R1"}})
 	if err != nil {
 		t.Fatal(err)
@@ -415,7 +425,7 @@ func TestPayParams(t *testing.T) {
 	}
 
 	t.Run("numeric timeStamp", func(t *testing.T) {
-		got, err := f.PayParams(t.Context(), plugin.PayParamsInput{Upstream: map[string]string{
+		got, err := plugintest.PayParams(t, f, shape, plugin.PayParamsInput{Upstream: map[string]string{
 			"pay_info": `{"appId":"wx1","timeStamp":1700000000,"nonceStr":"n","package":"prepay_id=p","signType":"RSA","paySign":"s"}`}})
 		if err != nil {
 			t.Fatal(err)
@@ -434,7 +444,7 @@ func TestPayParams(t *testing.T) {
 					parts = append(parts, `"`+k+`":"`+v.(string)+`"`)
 				}
 			}
-			_, err := f.PayParams(t.Context(), plugin.PayParamsInput{Upstream: map[string]string{"pay_info": "{" + strings.Join(parts, ",") + "}"}})
+			_, err := plugintest.PayParams(t, f, shape, plugin.PayParamsInput{Upstream: map[string]string{"pay_info": "{" + strings.Join(parts, ",") + "}"}})
 			wantError(t, err, plugin.CodeInvalidRequest, "pay_info")
 			if !strings.Contains(err.Error(), drop) {
 				t.Errorf("error does not name %s: %v", drop, err)
@@ -442,7 +452,7 @@ func TestPayParams(t *testing.T) {
 		})
 	}
 	for _, raw := range []string{"", "not json", "[]", `{"appId":"wx1","timeStamp":true}`} {
-		_, err := f.PayParams(t.Context(), plugin.PayParamsInput{Upstream: map[string]string{"pay_info": raw}})
+		_, err := plugintest.PayParams(t, f, shape, plugin.PayParamsInput{Upstream: map[string]string{"pay_info": raw}})
 		wantError(t, err, plugin.CodeInvalidRequest, "pay_info")
 	}
 }

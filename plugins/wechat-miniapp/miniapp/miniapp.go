@@ -211,21 +211,20 @@ func (f *Flow) ShapeOrder(ctx context.Context, in plugin.OrderInput) (plugin.Ord
 	if err != nil {
 		return plugin.OrderShape{}, err
 	}
-	return wechat.OrderShape(upstream.TradeWeChatMiniApp, buyer, false, in.ClientIP)
+	shape, err := wechat.OrderShape(upstream.TradeWeChatMiniApp, buyer, false, in.ClientIP)
+	if err != nil {
+		return plugin.OrderShape{}, err
+	}
+	r, err := c.payRecipe(in.MerchantID, in.PaymentID, in.OutTradeNo)
+	if err != nil {
+		return plugin.OrderShape{}, err
+	}
+	shape.PayParams = &r
+	return shape, nil
 }
 
 func (f *Flow) resolveBuyer(ctx context.Context, a *app, b plugin.Buyer) (plugin.Identity, error) {
 	return wechat.ResolveBuyer(ctx, b, a.appID, "WeChat mini-program payments need the buyer's openid or a wx.login code", "mini-program", a.exchanger.Login)
-}
-
-// requestPayment is the object wx.requestPayment takes (without its
-// callbacks), members in WeChat's order.
-type requestPayment struct {
-	TimeStamp string `json:"timeStamp"`
-	NonceStr  string `json:"nonceStr"`
-	Package   string `json:"package"`
-	SignType  string `json:"signType"`
-	PaySign   string `json:"paySign"`
 }
 
 // launch is what a native app (WXLaunchMiniProgram) or a web page
@@ -235,43 +234,43 @@ type launch struct {
 	Path     string `json:"path"`
 }
 
-type payParams struct {
-	RequestPayment requestPayment `json:"request_payment"`
-	Launch         *launch        `json:"launch,omitempty"`
-}
-
-// PayParams implements plugin.Flow. The object is
+// payRecipe returns the pay parameters of a payment of merchant
+// merchantID as a function of the answer's pay_info:
 //
 //	{"request_payment": {"timeStamp", "nonceStr", "package", "signType", "paySign"},
 //	 "launch": {"username": "gh_…", "path": "pages/pay/index?payment_id=…&out_trade_no=…"}}
 //
-// where launch is present only when original_id is configured.
+// where request_payment is the object wx.requestPayment takes (without
+// its callbacks), members in WeChat's order, and launch is present only
+// when original_id is configured.
+func (c *config) payRecipe(merchantID, paymentID, outTradeNo string) (plugin.PayRecipe, error) {
+	root := plugin.PayValue{Op: plugin.PayObject, Members: []plugin.PayMember{
+		{Name: "request_payment", Value: plugin.PayValue{Op: plugin.PayRequestPayment, Field: wechat.FieldPayInfo}},
+	}}
+	if a := c.app(merchantID); a.mini.OriginalID != "" {
+		l, err := upstream.JSON(launch{
+			Username: a.mini.OriginalID,
+			Path: c.pagePath + "?payment_id=" + url.QueryEscape(paymentID) +
+				"&out_trade_no=" + url.QueryEscape(outTradeNo),
+		})
+		if err != nil {
+			return plugin.PayRecipe{}, plugin.Errorf(plugin.CodeInternal, "", "encode launch: %v", err)
+		}
+		root.Members = append(root.Members, plugin.PayMember{Name: "launch", Value: plugin.PayValue{Op: plugin.PayLiteral, Literal: l}})
+	}
+	return plugin.PayRecipe{Kind: upstream.KindWeChatMiniApp, Root: root}, nil
+}
+
+// PayParams implements plugin.Flow: payRecipe built from the answer, for
+// the paths where the host builds pay parameters from a kept answer.
 func (f *Flow) PayParams(_ context.Context, in plugin.PayParamsInput) (plugin.PayParams, error) {
 	c, err := f.config()
 	if err != nil {
 		return plugin.PayParams{}, err
 	}
-	pi, err := wechat.ParsePayInfo(in.Upstream[wechat.FieldPayInfo], false)
+	r, err := c.payRecipe(in.MerchantID, in.PaymentID, in.OutTradeNo)
 	if err != nil {
 		return plugin.PayParams{}, err
 	}
-	out := payParams{RequestPayment: requestPayment{
-		TimeStamp: pi.TimeStamp,
-		NonceStr:  pi.NonceStr,
-		Package:   pi.Package,
-		SignType:  pi.SignType,
-		PaySign:   pi.PaySign,
-	}}
-	if a := c.app(in.MerchantID); a.mini.OriginalID != "" {
-		out.Launch = &launch{
-			Username: a.mini.OriginalID,
-			Path: c.pagePath + "?payment_id=" + url.QueryEscape(in.PaymentID) +
-				"&out_trade_no=" + url.QueryEscape(in.OutTradeNo),
-		}
-	}
-	b, err := upstream.JSON(out)
-	if err != nil {
-		return plugin.PayParams{}, plugin.Errorf(plugin.CodeInternal, "", "encode pay params: %v", err)
-	}
-	return plugin.PayParams{Kind: upstream.KindWeChatMiniApp, JSON: b}, nil
+	return r.Build(in.Upstream)
 }

@@ -148,6 +148,10 @@ func TestShapeOrder(t *testing.T) {
 		},
 		Buyer: plugin.Identity{OpenID: "o-7", AppID: appID},
 	}
+	if got.PayParams == nil {
+		t.Error("ShapeOrder gave no pay recipe")
+	}
+	got.PayParams = nil
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("ShapeOrder = %+v\nwant %+v", got, want)
 	}
@@ -199,7 +203,12 @@ func TestPayParams(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, err := serve(t, c.settings).PayParams(t.Context(), c.in)
+			f := serve(t, c.settings)
+			shape, err := f.ShapeOrder(t.Context(), plugin.OrderInput{PaymentID: c.in.PaymentID, OutTradeNo: c.in.OutTradeNo, Buyer: plugin.Buyer{OpenID: "o-1"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := plugintest.PayParams(t, f, shape, c.in)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -209,7 +218,12 @@ func TestPayParams(t *testing.T) {
 		})
 	}
 
-	_, err := serve(t, nil).PayParams(t.Context(), plugin.PayParamsInput{Upstream: map[string]string{
+	f := serve(t, nil)
+	shape, err := f.ShapeOrder(t.Context(), plugin.OrderInput{Buyer: plugin.Buyer{OpenID: "o-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = plugintest.PayParams(t, f, shape, plugin.PayParamsInput{Upstream: map[string]string{
 		"pay_info": `{"appId":"wx1","timeStamp":"1","nonceStr":"n","package":"prepay_id=p","signType":"RSA"}`}})
 	wantError(t, err, plugin.CodeInvalidRequest, "pay_info")
 }

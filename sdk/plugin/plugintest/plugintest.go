@@ -195,3 +195,33 @@ func RefusedSetting(err error) string {
 	}
 	return ""
 }
+
+// PayParams builds the pay parameters of in both ways a host can: from
+// the recipe the flow's ShapeOrder gave for the order (shape.PayParams,
+// built as the host builds it) and by calling f.PayParams. It fails t
+// when shape carries no recipe or one the SDK cannot build, or when the
+// two ways disagree, in bytes or in the error's code and field; otherwise
+// it returns what both gave.
+func PayParams(t testing.TB, f plugin.Flow, shape plugin.OrderShape, in plugin.PayParamsInput) (plugin.PayParams, error) {
+	t.Helper()
+	if shape.PayParams == nil {
+		t.Fatal("ShapeOrder gave no pay recipe")
+	}
+	if err := shape.PayParams.Check(); err != nil {
+		t.Fatalf("ShapeOrder gave a recipe the host cannot build: %v", err)
+	}
+	built, berr := shape.PayParams.Build(in.Upstream)
+	called, cerr := f.PayParams(t.Context(), in)
+	var bpe, cpe *plugin.Error
+	errors.As(berr, &bpe)
+	errors.As(cerr, &cpe)
+	switch {
+	case (berr == nil) != (cerr == nil):
+		t.Fatalf("the recipe built %s (%v), PayParams answered %s (%v)", built.JSON, berr, called.JSON, cerr)
+	case berr != nil && (bpe == nil || cpe == nil || bpe.Code != cpe.Code || bpe.Field != cpe.Field):
+		t.Fatalf("the recipe failed with %v, PayParams with %v", berr, cerr)
+	case berr == nil && (built.Kind != called.Kind || string(built.JSON) != string(called.JSON)):
+		t.Fatalf("the recipe built %s %s, PayParams answered %s %s", built.Kind, built.JSON, called.Kind, called.JSON)
+	}
+	return called, cerr
+}

@@ -961,10 +961,15 @@ func (x *ShapeOrderRequest) GetMetadata() map[string]string {
 }
 
 type ShapeOrderResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	TradeType     string                 `protobuf:"bytes,1,opt,name=trade_type,json=tradeType,proto3" json:"trade_type,omitempty"`
-	Fields        map[string]string      `protobuf:"bytes,2,rep,name=fields,proto3" json:"fields,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	Buyer         *Identity              `protobuf:"bytes,3,opt,name=buyer,proto3" json:"buyer,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	TradeType string                 `protobuf:"bytes,1,opt,name=trade_type,json=tradeType,proto3" json:"trade_type,omitempty"`
+	Fields    map[string]string      `protobuf:"bytes,2,rep,name=fields,proto3" json:"fields,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Buyer     *Identity              `protobuf:"bytes,3,opt,name=buyer,proto3" json:"buyer,omitempty"`
+	// pay_params, when set, says how the host builds the order's pay
+	// parameters from the verified answer without calling PayParams. Added
+	// later: an older host ignores it and calls PayParams, and a host that
+	// does not know one of its operations does the same.
+	PayParams     *PayRecipe `protobuf:"bytes,4,opt,name=pay_params,json=payParams,proto3" json:"pay_params,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1020,6 +1025,199 @@ func (x *ShapeOrderResponse) GetBuyer() *Identity {
 	return nil
 }
 
+func (x *ShapeOrderResponse) GetPayParams() *PayRecipe {
+	if x != nil {
+		return x.PayParams
+	}
+	return nil
+}
+
+// PayRecipe describes pay parameters as a function of the upstream
+// answer's fields (see the SDK's plugin.PayRecipe).
+type PayRecipe struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Root          *PayValue              `protobuf:"bytes,2,opt,name=root,proto3" json:"root,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PayRecipe) Reset() {
+	*x = PayRecipe{}
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PayRecipe) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PayRecipe) ProtoMessage() {}
+
+func (x *PayRecipe) ProtoReflect() protoreflect.Message {
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PayRecipe.ProtoReflect.Descriptor instead.
+func (*PayRecipe) Descriptor() ([]byte, []int) {
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *PayRecipe) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *PayRecipe) GetRoot() *PayValue {
+	if x != nil {
+		return x.Root
+	}
+	return nil
+}
+
+// PayValue is one JSON value of a PayRecipe.
+type PayValue struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// op is one of "object", "literal", "url", "escaped_url", "pay_info",
+	// "request_payment".
+	Op            string       `protobuf:"bytes,1,opt,name=op,proto3" json:"op,omitempty"`
+	Field         string       `protobuf:"bytes,2,opt,name=field,proto3" json:"field,omitempty"`
+	Prefix        string       `protobuf:"bytes,3,opt,name=prefix,proto3" json:"prefix,omitempty"`
+	Literal       []byte       `protobuf:"bytes,4,opt,name=literal,proto3" json:"literal,omitempty"`
+	Members       []*PayMember `protobuf:"bytes,5,rep,name=members,proto3" json:"members,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PayValue) Reset() {
+	*x = PayValue{}
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PayValue) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PayValue) ProtoMessage() {}
+
+func (x *PayValue) ProtoReflect() protoreflect.Message {
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PayValue.ProtoReflect.Descriptor instead.
+func (*PayValue) Descriptor() ([]byte, []int) {
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *PayValue) GetOp() string {
+	if x != nil {
+		return x.Op
+	}
+	return ""
+}
+
+func (x *PayValue) GetField() string {
+	if x != nil {
+		return x.Field
+	}
+	return ""
+}
+
+func (x *PayValue) GetPrefix() string {
+	if x != nil {
+		return x.Prefix
+	}
+	return ""
+}
+
+func (x *PayValue) GetLiteral() []byte {
+	if x != nil {
+		return x.Literal
+	}
+	return nil
+}
+
+func (x *PayValue) GetMembers() []*PayMember {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+// PayMember is one member of an "object" PayValue.
+type PayMember struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Value         *PayValue              `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PayMember) Reset() {
+	*x = PayMember{}
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PayMember) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PayMember) ProtoMessage() {}
+
+func (x *PayMember) ProtoReflect() protoreflect.Message {
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PayMember.ProtoReflect.Descriptor instead.
+func (*PayMember) Descriptor() ([]byte, []int) {
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *PayMember) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PayMember) GetValue() *PayValue {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
 type PayParamsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	PaymentId     string                 `protobuf:"bytes,1,opt,name=payment_id,json=paymentId,proto3" json:"payment_id,omitempty"`
@@ -1033,7 +1231,7 @@ type PayParamsRequest struct {
 
 func (x *PayParamsRequest) Reset() {
 	*x = PayParamsRequest{}
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[12]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1045,7 +1243,7 @@ func (x *PayParamsRequest) String() string {
 func (*PayParamsRequest) ProtoMessage() {}
 
 func (x *PayParamsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[12]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1058,7 +1256,7 @@ func (x *PayParamsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PayParamsRequest.ProtoReflect.Descriptor instead.
 func (*PayParamsRequest) Descriptor() ([]byte, []int) {
-	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{12}
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *PayParamsRequest) GetPaymentId() string {
@@ -1106,7 +1304,7 @@ type PayParamsResponse struct {
 
 func (x *PayParamsResponse) Reset() {
 	*x = PayParamsResponse{}
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[13]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1118,7 +1316,7 @@ func (x *PayParamsResponse) String() string {
 func (*PayParamsResponse) ProtoMessage() {}
 
 func (x *PayParamsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[13]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1131,7 +1329,7 @@ func (x *PayParamsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PayParamsResponse.ProtoReflect.Descriptor instead.
 func (*PayParamsResponse) Descriptor() ([]byte, []int) {
-	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{13}
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *PayParamsResponse) GetKind() string {
@@ -1160,7 +1358,7 @@ type AuthorizeURLRequest struct {
 
 func (x *AuthorizeURLRequest) Reset() {
 	*x = AuthorizeURLRequest{}
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[14]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1172,7 +1370,7 @@ func (x *AuthorizeURLRequest) String() string {
 func (*AuthorizeURLRequest) ProtoMessage() {}
 
 func (x *AuthorizeURLRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[14]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1185,7 +1383,7 @@ func (x *AuthorizeURLRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthorizeURLRequest.ProtoReflect.Descriptor instead.
 func (*AuthorizeURLRequest) Descriptor() ([]byte, []int) {
-	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{14}
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *AuthorizeURLRequest) GetRedirectUri() string {
@@ -1225,7 +1423,7 @@ type AuthorizeURLResponse struct {
 
 func (x *AuthorizeURLResponse) Reset() {
 	*x = AuthorizeURLResponse{}
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[15]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1237,7 +1435,7 @@ func (x *AuthorizeURLResponse) String() string {
 func (*AuthorizeURLResponse) ProtoMessage() {}
 
 func (x *AuthorizeURLResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[15]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1250,7 +1448,7 @@ func (x *AuthorizeURLResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthorizeURLResponse.ProtoReflect.Descriptor instead.
 func (*AuthorizeURLResponse) Descriptor() ([]byte, []int) {
-	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{15}
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *AuthorizeURLResponse) GetUrl() string {
@@ -1271,7 +1469,7 @@ type ExchangeCodeRequest struct {
 
 func (x *ExchangeCodeRequest) Reset() {
 	*x = ExchangeCodeRequest{}
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[16]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1283,7 +1481,7 @@ func (x *ExchangeCodeRequest) String() string {
 func (*ExchangeCodeRequest) ProtoMessage() {}
 
 func (x *ExchangeCodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[16]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1296,7 +1494,7 @@ func (x *ExchangeCodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExchangeCodeRequest.ProtoReflect.Descriptor instead.
 func (*ExchangeCodeRequest) Descriptor() ([]byte, []int) {
-	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{16}
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ExchangeCodeRequest) GetCode() string {
@@ -1329,7 +1527,7 @@ type ExchangeCodeResponse struct {
 
 func (x *ExchangeCodeResponse) Reset() {
 	*x = ExchangeCodeResponse{}
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[17]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1341,7 +1539,7 @@ func (x *ExchangeCodeResponse) String() string {
 func (*ExchangeCodeResponse) ProtoMessage() {}
 
 func (x *ExchangeCodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[17]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1354,7 +1552,7 @@ func (x *ExchangeCodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExchangeCodeResponse.ProtoReflect.Descriptor instead.
 func (*ExchangeCodeResponse) Descriptor() ([]byte, []int) {
-	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{17}
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ExchangeCodeResponse) GetIdentity() *Identity {
@@ -1382,7 +1580,7 @@ type LaunchLinksRequest struct {
 
 func (x *LaunchLinksRequest) Reset() {
 	*x = LaunchLinksRequest{}
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[18]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1394,7 +1592,7 @@ func (x *LaunchLinksRequest) String() string {
 func (*LaunchLinksRequest) ProtoMessage() {}
 
 func (x *LaunchLinksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[18]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1407,7 +1605,7 @@ func (x *LaunchLinksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LaunchLinksRequest.ProtoReflect.Descriptor instead.
 func (*LaunchLinksRequest) Descriptor() ([]byte, []int) {
-	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{18}
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *LaunchLinksRequest) GetMerchantId() string {
@@ -1461,7 +1659,7 @@ type AppLaunch struct {
 
 func (x *AppLaunch) Reset() {
 	*x = AppLaunch{}
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[19]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1473,7 +1671,7 @@ func (x *AppLaunch) String() string {
 func (*AppLaunch) ProtoMessage() {}
 
 func (x *AppLaunch) ProtoReflect() protoreflect.Message {
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[19]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1486,7 +1684,7 @@ func (x *AppLaunch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppLaunch.ProtoReflect.Descriptor instead.
 func (*AppLaunch) Descriptor() ([]byte, []int) {
-	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{19}
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *AppLaunch) GetUserName() string {
@@ -1528,7 +1726,7 @@ type LaunchLinksResponse struct {
 
 func (x *LaunchLinksResponse) Reset() {
 	*x = LaunchLinksResponse{}
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[20]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1540,7 +1738,7 @@ func (x *LaunchLinksResponse) String() string {
 func (*LaunchLinksResponse) ProtoMessage() {}
 
 func (x *LaunchLinksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[20]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1553,7 +1751,7 @@ func (x *LaunchLinksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LaunchLinksResponse.ProtoReflect.Descriptor instead.
 func (*LaunchLinksResponse) Descriptor() ([]byte, []int) {
-	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{20}
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *LaunchLinksResponse) GetUrlScheme() string {
@@ -1606,7 +1804,7 @@ type CheckRequest struct {
 
 func (x *CheckRequest) Reset() {
 	*x = CheckRequest{}
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[21]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1618,7 +1816,7 @@ func (x *CheckRequest) String() string {
 func (*CheckRequest) ProtoMessage() {}
 
 func (x *CheckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[21]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1631,7 +1829,7 @@ func (x *CheckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckRequest.ProtoReflect.Descriptor instead.
 func (*CheckRequest) Descriptor() ([]byte, []int) {
-	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{21}
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{24}
 }
 
 type CheckResponse struct {
@@ -1642,7 +1840,7 @@ type CheckResponse struct {
 
 func (x *CheckResponse) Reset() {
 	*x = CheckResponse{}
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[22]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1654,7 +1852,7 @@ func (x *CheckResponse) String() string {
 func (*CheckResponse) ProtoMessage() {}
 
 func (x *CheckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[22]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1667,7 +1865,7 @@ func (x *CheckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResponse.ProtoReflect.Descriptor instead.
 func (*CheckResponse) Descriptor() ([]byte, []int) {
-	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{22}
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{25}
 }
 
 type SignRequest struct {
@@ -1682,7 +1880,7 @@ type SignRequest struct {
 
 func (x *SignRequest) Reset() {
 	*x = SignRequest{}
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[23]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1694,7 +1892,7 @@ func (x *SignRequest) String() string {
 func (*SignRequest) ProtoMessage() {}
 
 func (x *SignRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[23]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1707,7 +1905,7 @@ func (x *SignRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignRequest.ProtoReflect.Descriptor instead.
 func (*SignRequest) Descriptor() ([]byte, []int) {
-	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{23}
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SignRequest) GetKey() string {
@@ -1740,7 +1938,7 @@ type SignResponse struct {
 
 func (x *SignResponse) Reset() {
 	*x = SignResponse{}
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[24]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1752,7 +1950,7 @@ func (x *SignResponse) String() string {
 func (*SignResponse) ProtoMessage() {}
 
 func (x *SignResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[24]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1765,7 +1963,7 @@ func (x *SignResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignResponse.ProtoReflect.Descriptor instead.
 func (*SignResponse) Descriptor() ([]byte, []int) {
-	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{24}
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SignResponse) GetSignature() []byte {
@@ -1787,7 +1985,7 @@ type VerifyRequest struct {
 
 func (x *VerifyRequest) Reset() {
 	*x = VerifyRequest{}
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[25]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1799,7 +1997,7 @@ func (x *VerifyRequest) String() string {
 func (*VerifyRequest) ProtoMessage() {}
 
 func (x *VerifyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[25]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1812,7 +2010,7 @@ func (x *VerifyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyRequest.ProtoReflect.Descriptor instead.
 func (*VerifyRequest) Descriptor() ([]byte, []int) {
-	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{25}
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *VerifyRequest) GetKey() string {
@@ -1852,7 +2050,7 @@ type VerifyResponse struct {
 
 func (x *VerifyResponse) Reset() {
 	*x = VerifyResponse{}
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[26]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1864,7 +2062,7 @@ func (x *VerifyResponse) String() string {
 func (*VerifyResponse) ProtoMessage() {}
 
 func (x *VerifyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[26]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1877,7 +2075,7 @@ func (x *VerifyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyResponse.ProtoReflect.Descriptor instead.
 func (*VerifyResponse) Descriptor() ([]byte, []int) {
-	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{26}
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *VerifyResponse) GetValid() bool {
@@ -1898,7 +2096,7 @@ type Attr struct {
 
 func (x *Attr) Reset() {
 	*x = Attr{}
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[27]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1910,7 +2108,7 @@ func (x *Attr) String() string {
 func (*Attr) ProtoMessage() {}
 
 func (x *Attr) ProtoReflect() protoreflect.Message {
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[27]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1923,7 +2121,7 @@ func (x *Attr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attr.ProtoReflect.Descriptor instead.
 func (*Attr) Descriptor() ([]byte, []int) {
-	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{27}
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Attr) GetKey() string {
@@ -1952,7 +2150,7 @@ type LogRequest struct {
 
 func (x *LogRequest) Reset() {
 	*x = LogRequest{}
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[28]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1964,7 +2162,7 @@ func (x *LogRequest) String() string {
 func (*LogRequest) ProtoMessage() {}
 
 func (x *LogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[28]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1977,7 +2175,7 @@ func (x *LogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogRequest.ProtoReflect.Descriptor instead.
 func (*LogRequest) Descriptor() ([]byte, []int) {
-	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{28}
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *LogRequest) GetLevel() int32 {
@@ -2009,7 +2207,7 @@ type LogResponse struct {
 
 func (x *LogResponse) Reset() {
 	*x = LogResponse{}
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[29]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2021,7 +2219,7 @@ func (x *LogResponse) String() string {
 func (*LogResponse) ProtoMessage() {}
 
 func (x *LogResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[29]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2034,7 +2232,7 @@ func (x *LogResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogResponse.ProtoReflect.Descriptor instead.
 func (*LogResponse) Descriptor() ([]byte, []int) {
-	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{29}
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{32}
 }
 
 // ExportSpansRequest is a batch of a plugin's finished spans, all of one
@@ -2050,7 +2248,7 @@ type ExportSpansRequest struct {
 
 func (x *ExportSpansRequest) Reset() {
 	*x = ExportSpansRequest{}
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[30]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2062,7 +2260,7 @@ func (x *ExportSpansRequest) String() string {
 func (*ExportSpansRequest) ProtoMessage() {}
 
 func (x *ExportSpansRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[30]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2075,7 +2273,7 @@ func (x *ExportSpansRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportSpansRequest.ProtoReflect.Descriptor instead.
 func (*ExportSpansRequest) Descriptor() ([]byte, []int) {
-	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{30}
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ExportSpansRequest) GetResource() []*SpanAttr {
@@ -2100,7 +2298,7 @@ type ExportSpansResponse struct {
 
 func (x *ExportSpansResponse) Reset() {
 	*x = ExportSpansResponse{}
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[31]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2112,7 +2310,7 @@ func (x *ExportSpansResponse) String() string {
 func (*ExportSpansResponse) ProtoMessage() {}
 
 func (x *ExportSpansResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[31]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2125,7 +2323,7 @@ func (x *ExportSpansResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportSpansResponse.ProtoReflect.Descriptor instead.
 func (*ExportSpansResponse) Descriptor() ([]byte, []int) {
-	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{31}
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{34}
 }
 
 // Span is one finished span, in the terms of the OpenTelemetry trace API.
@@ -2165,7 +2363,7 @@ type Span struct {
 
 func (x *Span) Reset() {
 	*x = Span{}
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[32]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2177,7 +2375,7 @@ func (x *Span) String() string {
 func (*Span) ProtoMessage() {}
 
 func (x *Span) ProtoReflect() protoreflect.Message {
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[32]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2190,7 +2388,7 @@ func (x *Span) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Span.ProtoReflect.Descriptor instead.
 func (*Span) Descriptor() ([]byte, []int) {
-	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{32}
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Span) GetTraceId() []byte {
@@ -2345,7 +2543,7 @@ type SpanEvent struct {
 
 func (x *SpanEvent) Reset() {
 	*x = SpanEvent{}
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[33]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2357,7 +2555,7 @@ func (x *SpanEvent) String() string {
 func (*SpanEvent) ProtoMessage() {}
 
 func (x *SpanEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[33]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2370,7 +2568,7 @@ func (x *SpanEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpanEvent.ProtoReflect.Descriptor instead.
 func (*SpanEvent) Descriptor() ([]byte, []int) {
-	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{33}
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *SpanEvent) GetName() string {
@@ -2408,7 +2606,7 @@ type SpanLink struct {
 
 func (x *SpanLink) Reset() {
 	*x = SpanLink{}
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[34]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2420,7 +2618,7 @@ func (x *SpanLink) String() string {
 func (*SpanLink) ProtoMessage() {}
 
 func (x *SpanLink) ProtoReflect() protoreflect.Message {
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[34]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2433,7 +2631,7 @@ func (x *SpanLink) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpanLink.ProtoReflect.Descriptor instead.
 func (*SpanLink) Descriptor() ([]byte, []int) {
-	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{34}
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *SpanLink) GetTraceId() []byte {
@@ -2487,7 +2685,7 @@ type SpanAttr struct {
 
 func (x *SpanAttr) Reset() {
 	*x = SpanAttr{}
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[35]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2499,7 +2697,7 @@ func (x *SpanAttr) String() string {
 func (*SpanAttr) ProtoMessage() {}
 
 func (x *SpanAttr) ProtoReflect() protoreflect.Message {
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[35]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2512,7 +2710,7 @@ func (x *SpanAttr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpanAttr.ProtoReflect.Descriptor instead.
 func (*SpanAttr) Descriptor() ([]byte, []int) {
-	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{35}
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *SpanAttr) GetKey() string {
@@ -2570,7 +2768,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[36]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2582,7 +2780,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[36]
+	mi := &file_paysidecar_flow_v2_flow_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2595,7 +2793,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{36}
+	return file_paysidecar_flow_v2_flow_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *Error) GetCode() string {
@@ -2695,15 +2893,29 @@ const file_paysidecar_flow_v2_flow_proto_rawDesc = "" +
 	"\bmetadata\x18\b \x03(\v23.paysidecar.flow.v2.ShapeOrderRequest.MetadataEntryR\bmetadata\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xee\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xac\x02\n" +
 	"\x12ShapeOrderResponse\x12\x1d\n" +
 	"\n" +
 	"trade_type\x18\x01 \x01(\tR\ttradeType\x12J\n" +
 	"\x06fields\x18\x02 \x03(\v22.paysidecar.flow.v2.ShapeOrderResponse.FieldsEntryR\x06fields\x122\n" +
-	"\x05buyer\x18\x03 \x01(\v2\x1c.paysidecar.flow.v2.IdentityR\x05buyer\x1a9\n" +
+	"\x05buyer\x18\x03 \x01(\v2\x1c.paysidecar.flow.v2.IdentityR\x05buyer\x12<\n" +
+	"\n" +
+	"pay_params\x18\x04 \x01(\v2\x1d.paysidecar.flow.v2.PayRecipeR\tpayParams\x1a9\n" +
 	"\vFieldsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa0\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"Q\n" +
+	"\tPayRecipe\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x120\n" +
+	"\x04root\x18\x02 \x01(\v2\x1c.paysidecar.flow.v2.PayValueR\x04root\"\x9b\x01\n" +
+	"\bPayValue\x12\x0e\n" +
+	"\x02op\x18\x01 \x01(\tR\x02op\x12\x14\n" +
+	"\x05field\x18\x02 \x01(\tR\x05field\x12\x16\n" +
+	"\x06prefix\x18\x03 \x01(\tR\x06prefix\x12\x18\n" +
+	"\aliteral\x18\x04 \x01(\fR\aliteral\x127\n" +
+	"\amembers\x18\x05 \x03(\v2\x1d.paysidecar.flow.v2.PayMemberR\amembers\"S\n" +
+	"\tPayMember\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x122\n" +
+	"\x05value\x18\x02 \x01(\v2\x1c.paysidecar.flow.v2.PayValueR\x05value\"\xa0\x02\n" +
 	"\x10PayParamsRequest\x12\x1d\n" +
 	"\n" +
 	"payment_id\x18\x01 \x01(\tR\tpaymentId\x12 \n" +
@@ -2891,7 +3103,7 @@ func file_paysidecar_flow_v2_flow_proto_rawDescGZIP() []byte {
 }
 
 var file_paysidecar_flow_v2_flow_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_paysidecar_flow_v2_flow_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
+var file_paysidecar_flow_v2_flow_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
 var file_paysidecar_flow_v2_flow_proto_goTypes = []any{
 	(SpanKind)(0),                // 0: paysidecar.flow.v2.SpanKind
 	(StatusCode)(0),              // 1: paysidecar.flow.v2.StatusCode
@@ -2908,93 +3120,100 @@ var file_paysidecar_flow_v2_flow_proto_goTypes = []any{
 	(*Identity)(nil),             // 12: paysidecar.flow.v2.Identity
 	(*ShapeOrderRequest)(nil),    // 13: paysidecar.flow.v2.ShapeOrderRequest
 	(*ShapeOrderResponse)(nil),   // 14: paysidecar.flow.v2.ShapeOrderResponse
-	(*PayParamsRequest)(nil),     // 15: paysidecar.flow.v2.PayParamsRequest
-	(*PayParamsResponse)(nil),    // 16: paysidecar.flow.v2.PayParamsResponse
-	(*AuthorizeURLRequest)(nil),  // 17: paysidecar.flow.v2.AuthorizeURLRequest
-	(*AuthorizeURLResponse)(nil), // 18: paysidecar.flow.v2.AuthorizeURLResponse
-	(*ExchangeCodeRequest)(nil),  // 19: paysidecar.flow.v2.ExchangeCodeRequest
-	(*ExchangeCodeResponse)(nil), // 20: paysidecar.flow.v2.ExchangeCodeResponse
-	(*LaunchLinksRequest)(nil),   // 21: paysidecar.flow.v2.LaunchLinksRequest
-	(*AppLaunch)(nil),            // 22: paysidecar.flow.v2.AppLaunch
-	(*LaunchLinksResponse)(nil),  // 23: paysidecar.flow.v2.LaunchLinksResponse
-	(*CheckRequest)(nil),         // 24: paysidecar.flow.v2.CheckRequest
-	(*CheckResponse)(nil),        // 25: paysidecar.flow.v2.CheckResponse
-	(*SignRequest)(nil),          // 26: paysidecar.flow.v2.SignRequest
-	(*SignResponse)(nil),         // 27: paysidecar.flow.v2.SignResponse
-	(*VerifyRequest)(nil),        // 28: paysidecar.flow.v2.VerifyRequest
-	(*VerifyResponse)(nil),       // 29: paysidecar.flow.v2.VerifyResponse
-	(*Attr)(nil),                 // 30: paysidecar.flow.v2.Attr
-	(*LogRequest)(nil),           // 31: paysidecar.flow.v2.LogRequest
-	(*LogResponse)(nil),          // 32: paysidecar.flow.v2.LogResponse
-	(*ExportSpansRequest)(nil),   // 33: paysidecar.flow.v2.ExportSpansRequest
-	(*ExportSpansResponse)(nil),  // 34: paysidecar.flow.v2.ExportSpansResponse
-	(*Span)(nil),                 // 35: paysidecar.flow.v2.Span
-	(*SpanEvent)(nil),            // 36: paysidecar.flow.v2.SpanEvent
-	(*SpanLink)(nil),             // 37: paysidecar.flow.v2.SpanLink
-	(*SpanAttr)(nil),             // 38: paysidecar.flow.v2.SpanAttr
-	(*Error)(nil),                // 39: paysidecar.flow.v2.Error
-	nil,                          // 40: paysidecar.flow.v2.ConfigureRequest.SettingsEntry
-	nil,                          // 41: paysidecar.flow.v2.ConfigureRequest.MerchantsEntry
-	nil,                          // 42: paysidecar.flow.v2.MerchantSettings.SettingsEntry
-	nil,                          // 43: paysidecar.flow.v2.ShapeOrderRequest.MetadataEntry
-	nil,                          // 44: paysidecar.flow.v2.ShapeOrderResponse.FieldsEntry
-	nil,                          // 45: paysidecar.flow.v2.PayParamsRequest.UpstreamEntry
+	(*PayRecipe)(nil),            // 15: paysidecar.flow.v2.PayRecipe
+	(*PayValue)(nil),             // 16: paysidecar.flow.v2.PayValue
+	(*PayMember)(nil),            // 17: paysidecar.flow.v2.PayMember
+	(*PayParamsRequest)(nil),     // 18: paysidecar.flow.v2.PayParamsRequest
+	(*PayParamsResponse)(nil),    // 19: paysidecar.flow.v2.PayParamsResponse
+	(*AuthorizeURLRequest)(nil),  // 20: paysidecar.flow.v2.AuthorizeURLRequest
+	(*AuthorizeURLResponse)(nil), // 21: paysidecar.flow.v2.AuthorizeURLResponse
+	(*ExchangeCodeRequest)(nil),  // 22: paysidecar.flow.v2.ExchangeCodeRequest
+	(*ExchangeCodeResponse)(nil), // 23: paysidecar.flow.v2.ExchangeCodeResponse
+	(*LaunchLinksRequest)(nil),   // 24: paysidecar.flow.v2.LaunchLinksRequest
+	(*AppLaunch)(nil),            // 25: paysidecar.flow.v2.AppLaunch
+	(*LaunchLinksResponse)(nil),  // 26: paysidecar.flow.v2.LaunchLinksResponse
+	(*CheckRequest)(nil),         // 27: paysidecar.flow.v2.CheckRequest
+	(*CheckResponse)(nil),        // 28: paysidecar.flow.v2.CheckResponse
+	(*SignRequest)(nil),          // 29: paysidecar.flow.v2.SignRequest
+	(*SignResponse)(nil),         // 30: paysidecar.flow.v2.SignResponse
+	(*VerifyRequest)(nil),        // 31: paysidecar.flow.v2.VerifyRequest
+	(*VerifyResponse)(nil),       // 32: paysidecar.flow.v2.VerifyResponse
+	(*Attr)(nil),                 // 33: paysidecar.flow.v2.Attr
+	(*LogRequest)(nil),           // 34: paysidecar.flow.v2.LogRequest
+	(*LogResponse)(nil),          // 35: paysidecar.flow.v2.LogResponse
+	(*ExportSpansRequest)(nil),   // 36: paysidecar.flow.v2.ExportSpansRequest
+	(*ExportSpansResponse)(nil),  // 37: paysidecar.flow.v2.ExportSpansResponse
+	(*Span)(nil),                 // 38: paysidecar.flow.v2.Span
+	(*SpanEvent)(nil),            // 39: paysidecar.flow.v2.SpanEvent
+	(*SpanLink)(nil),             // 40: paysidecar.flow.v2.SpanLink
+	(*SpanAttr)(nil),             // 41: paysidecar.flow.v2.SpanAttr
+	(*Error)(nil),                // 42: paysidecar.flow.v2.Error
+	nil,                          // 43: paysidecar.flow.v2.ConfigureRequest.SettingsEntry
+	nil,                          // 44: paysidecar.flow.v2.ConfigureRequest.MerchantsEntry
+	nil,                          // 45: paysidecar.flow.v2.MerchantSettings.SettingsEntry
+	nil,                          // 46: paysidecar.flow.v2.ShapeOrderRequest.MetadataEntry
+	nil,                          // 47: paysidecar.flow.v2.ShapeOrderResponse.FieldsEntry
+	nil,                          // 48: paysidecar.flow.v2.PayParamsRequest.UpstreamEntry
 }
 var file_paysidecar_flow_v2_flow_proto_depIdxs = []int32{
 	4,  // 0: paysidecar.flow.v2.Info.settings:type_name -> paysidecar.flow.v2.SettingSpec
 	3,  // 1: paysidecar.flow.v2.GetInfoResponse.info:type_name -> paysidecar.flow.v2.Info
-	40, // 2: paysidecar.flow.v2.ConfigureRequest.settings:type_name -> paysidecar.flow.v2.ConfigureRequest.SettingsEntry
+	43, // 2: paysidecar.flow.v2.ConfigureRequest.settings:type_name -> paysidecar.flow.v2.ConfigureRequest.SettingsEntry
 	7,  // 3: paysidecar.flow.v2.ConfigureRequest.environment:type_name -> paysidecar.flow.v2.Environment
-	41, // 4: paysidecar.flow.v2.ConfigureRequest.merchants:type_name -> paysidecar.flow.v2.ConfigureRequest.MerchantsEntry
-	42, // 5: paysidecar.flow.v2.MerchantSettings.settings:type_name -> paysidecar.flow.v2.MerchantSettings.SettingsEntry
+	44, // 4: paysidecar.flow.v2.ConfigureRequest.merchants:type_name -> paysidecar.flow.v2.ConfigureRequest.MerchantsEntry
+	45, // 5: paysidecar.flow.v2.MerchantSettings.settings:type_name -> paysidecar.flow.v2.MerchantSettings.SettingsEntry
 	11, // 6: paysidecar.flow.v2.ShapeOrderRequest.buyer:type_name -> paysidecar.flow.v2.Buyer
-	43, // 7: paysidecar.flow.v2.ShapeOrderRequest.metadata:type_name -> paysidecar.flow.v2.ShapeOrderRequest.MetadataEntry
-	44, // 8: paysidecar.flow.v2.ShapeOrderResponse.fields:type_name -> paysidecar.flow.v2.ShapeOrderResponse.FieldsEntry
+	46, // 7: paysidecar.flow.v2.ShapeOrderRequest.metadata:type_name -> paysidecar.flow.v2.ShapeOrderRequest.MetadataEntry
+	47, // 8: paysidecar.flow.v2.ShapeOrderResponse.fields:type_name -> paysidecar.flow.v2.ShapeOrderResponse.FieldsEntry
 	12, // 9: paysidecar.flow.v2.ShapeOrderResponse.buyer:type_name -> paysidecar.flow.v2.Identity
-	45, // 10: paysidecar.flow.v2.PayParamsRequest.upstream:type_name -> paysidecar.flow.v2.PayParamsRequest.UpstreamEntry
-	12, // 11: paysidecar.flow.v2.ExchangeCodeResponse.identity:type_name -> paysidecar.flow.v2.Identity
-	22, // 12: paysidecar.flow.v2.LaunchLinksResponse.app:type_name -> paysidecar.flow.v2.AppLaunch
-	30, // 13: paysidecar.flow.v2.LogRequest.attrs:type_name -> paysidecar.flow.v2.Attr
-	38, // 14: paysidecar.flow.v2.ExportSpansRequest.resource:type_name -> paysidecar.flow.v2.SpanAttr
-	35, // 15: paysidecar.flow.v2.ExportSpansRequest.spans:type_name -> paysidecar.flow.v2.Span
-	0,  // 16: paysidecar.flow.v2.Span.kind:type_name -> paysidecar.flow.v2.SpanKind
-	38, // 17: paysidecar.flow.v2.Span.attributes:type_name -> paysidecar.flow.v2.SpanAttr
-	36, // 18: paysidecar.flow.v2.Span.events:type_name -> paysidecar.flow.v2.SpanEvent
-	37, // 19: paysidecar.flow.v2.Span.links:type_name -> paysidecar.flow.v2.SpanLink
-	1,  // 20: paysidecar.flow.v2.Span.status_code:type_name -> paysidecar.flow.v2.StatusCode
-	38, // 21: paysidecar.flow.v2.SpanEvent.attributes:type_name -> paysidecar.flow.v2.SpanAttr
-	38, // 22: paysidecar.flow.v2.SpanLink.attributes:type_name -> paysidecar.flow.v2.SpanAttr
-	2,  // 23: paysidecar.flow.v2.SpanAttr.type:type_name -> paysidecar.flow.v2.AttrType
-	9,  // 24: paysidecar.flow.v2.ConfigureRequest.MerchantsEntry.value:type_name -> paysidecar.flow.v2.MerchantSettings
-	5,  // 25: paysidecar.flow.v2.FlowService.GetInfo:input_type -> paysidecar.flow.v2.GetInfoRequest
-	8,  // 26: paysidecar.flow.v2.FlowService.Configure:input_type -> paysidecar.flow.v2.ConfigureRequest
-	13, // 27: paysidecar.flow.v2.FlowService.ShapeOrder:input_type -> paysidecar.flow.v2.ShapeOrderRequest
-	15, // 28: paysidecar.flow.v2.FlowService.PayParams:input_type -> paysidecar.flow.v2.PayParamsRequest
-	17, // 29: paysidecar.flow.v2.FlowService.AuthorizeURL:input_type -> paysidecar.flow.v2.AuthorizeURLRequest
-	19, // 30: paysidecar.flow.v2.FlowService.ExchangeCode:input_type -> paysidecar.flow.v2.ExchangeCodeRequest
-	24, // 31: paysidecar.flow.v2.FlowService.Check:input_type -> paysidecar.flow.v2.CheckRequest
-	21, // 32: paysidecar.flow.v2.FlowService.LaunchLinks:input_type -> paysidecar.flow.v2.LaunchLinksRequest
-	26, // 33: paysidecar.flow.v2.HostService.Sign:input_type -> paysidecar.flow.v2.SignRequest
-	28, // 34: paysidecar.flow.v2.HostService.Verify:input_type -> paysidecar.flow.v2.VerifyRequest
-	31, // 35: paysidecar.flow.v2.HostService.Log:input_type -> paysidecar.flow.v2.LogRequest
-	33, // 36: paysidecar.flow.v2.HostService.ExportSpans:input_type -> paysidecar.flow.v2.ExportSpansRequest
-	6,  // 37: paysidecar.flow.v2.FlowService.GetInfo:output_type -> paysidecar.flow.v2.GetInfoResponse
-	10, // 38: paysidecar.flow.v2.FlowService.Configure:output_type -> paysidecar.flow.v2.ConfigureResponse
-	14, // 39: paysidecar.flow.v2.FlowService.ShapeOrder:output_type -> paysidecar.flow.v2.ShapeOrderResponse
-	16, // 40: paysidecar.flow.v2.FlowService.PayParams:output_type -> paysidecar.flow.v2.PayParamsResponse
-	18, // 41: paysidecar.flow.v2.FlowService.AuthorizeURL:output_type -> paysidecar.flow.v2.AuthorizeURLResponse
-	20, // 42: paysidecar.flow.v2.FlowService.ExchangeCode:output_type -> paysidecar.flow.v2.ExchangeCodeResponse
-	25, // 43: paysidecar.flow.v2.FlowService.Check:output_type -> paysidecar.flow.v2.CheckResponse
-	23, // 44: paysidecar.flow.v2.FlowService.LaunchLinks:output_type -> paysidecar.flow.v2.LaunchLinksResponse
-	27, // 45: paysidecar.flow.v2.HostService.Sign:output_type -> paysidecar.flow.v2.SignResponse
-	29, // 46: paysidecar.flow.v2.HostService.Verify:output_type -> paysidecar.flow.v2.VerifyResponse
-	32, // 47: paysidecar.flow.v2.HostService.Log:output_type -> paysidecar.flow.v2.LogResponse
-	34, // 48: paysidecar.flow.v2.HostService.ExportSpans:output_type -> paysidecar.flow.v2.ExportSpansResponse
-	37, // [37:49] is the sub-list for method output_type
-	25, // [25:37] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	15, // 10: paysidecar.flow.v2.ShapeOrderResponse.pay_params:type_name -> paysidecar.flow.v2.PayRecipe
+	16, // 11: paysidecar.flow.v2.PayRecipe.root:type_name -> paysidecar.flow.v2.PayValue
+	17, // 12: paysidecar.flow.v2.PayValue.members:type_name -> paysidecar.flow.v2.PayMember
+	16, // 13: paysidecar.flow.v2.PayMember.value:type_name -> paysidecar.flow.v2.PayValue
+	48, // 14: paysidecar.flow.v2.PayParamsRequest.upstream:type_name -> paysidecar.flow.v2.PayParamsRequest.UpstreamEntry
+	12, // 15: paysidecar.flow.v2.ExchangeCodeResponse.identity:type_name -> paysidecar.flow.v2.Identity
+	25, // 16: paysidecar.flow.v2.LaunchLinksResponse.app:type_name -> paysidecar.flow.v2.AppLaunch
+	33, // 17: paysidecar.flow.v2.LogRequest.attrs:type_name -> paysidecar.flow.v2.Attr
+	41, // 18: paysidecar.flow.v2.ExportSpansRequest.resource:type_name -> paysidecar.flow.v2.SpanAttr
+	38, // 19: paysidecar.flow.v2.ExportSpansRequest.spans:type_name -> paysidecar.flow.v2.Span
+	0,  // 20: paysidecar.flow.v2.Span.kind:type_name -> paysidecar.flow.v2.SpanKind
+	41, // 21: paysidecar.flow.v2.Span.attributes:type_name -> paysidecar.flow.v2.SpanAttr
+	39, // 22: paysidecar.flow.v2.Span.events:type_name -> paysidecar.flow.v2.SpanEvent
+	40, // 23: paysidecar.flow.v2.Span.links:type_name -> paysidecar.flow.v2.SpanLink
+	1,  // 24: paysidecar.flow.v2.Span.status_code:type_name -> paysidecar.flow.v2.StatusCode
+	41, // 25: paysidecar.flow.v2.SpanEvent.attributes:type_name -> paysidecar.flow.v2.SpanAttr
+	41, // 26: paysidecar.flow.v2.SpanLink.attributes:type_name -> paysidecar.flow.v2.SpanAttr
+	2,  // 27: paysidecar.flow.v2.SpanAttr.type:type_name -> paysidecar.flow.v2.AttrType
+	9,  // 28: paysidecar.flow.v2.ConfigureRequest.MerchantsEntry.value:type_name -> paysidecar.flow.v2.MerchantSettings
+	5,  // 29: paysidecar.flow.v2.FlowService.GetInfo:input_type -> paysidecar.flow.v2.GetInfoRequest
+	8,  // 30: paysidecar.flow.v2.FlowService.Configure:input_type -> paysidecar.flow.v2.ConfigureRequest
+	13, // 31: paysidecar.flow.v2.FlowService.ShapeOrder:input_type -> paysidecar.flow.v2.ShapeOrderRequest
+	18, // 32: paysidecar.flow.v2.FlowService.PayParams:input_type -> paysidecar.flow.v2.PayParamsRequest
+	20, // 33: paysidecar.flow.v2.FlowService.AuthorizeURL:input_type -> paysidecar.flow.v2.AuthorizeURLRequest
+	22, // 34: paysidecar.flow.v2.FlowService.ExchangeCode:input_type -> paysidecar.flow.v2.ExchangeCodeRequest
+	27, // 35: paysidecar.flow.v2.FlowService.Check:input_type -> paysidecar.flow.v2.CheckRequest
+	24, // 36: paysidecar.flow.v2.FlowService.LaunchLinks:input_type -> paysidecar.flow.v2.LaunchLinksRequest
+	29, // 37: paysidecar.flow.v2.HostService.Sign:input_type -> paysidecar.flow.v2.SignRequest
+	31, // 38: paysidecar.flow.v2.HostService.Verify:input_type -> paysidecar.flow.v2.VerifyRequest
+	34, // 39: paysidecar.flow.v2.HostService.Log:input_type -> paysidecar.flow.v2.LogRequest
+	36, // 40: paysidecar.flow.v2.HostService.ExportSpans:input_type -> paysidecar.flow.v2.ExportSpansRequest
+	6,  // 41: paysidecar.flow.v2.FlowService.GetInfo:output_type -> paysidecar.flow.v2.GetInfoResponse
+	10, // 42: paysidecar.flow.v2.FlowService.Configure:output_type -> paysidecar.flow.v2.ConfigureResponse
+	14, // 43: paysidecar.flow.v2.FlowService.ShapeOrder:output_type -> paysidecar.flow.v2.ShapeOrderResponse
+	19, // 44: paysidecar.flow.v2.FlowService.PayParams:output_type -> paysidecar.flow.v2.PayParamsResponse
+	21, // 45: paysidecar.flow.v2.FlowService.AuthorizeURL:output_type -> paysidecar.flow.v2.AuthorizeURLResponse
+	23, // 46: paysidecar.flow.v2.FlowService.ExchangeCode:output_type -> paysidecar.flow.v2.ExchangeCodeResponse
+	28, // 47: paysidecar.flow.v2.FlowService.Check:output_type -> paysidecar.flow.v2.CheckResponse
+	26, // 48: paysidecar.flow.v2.FlowService.LaunchLinks:output_type -> paysidecar.flow.v2.LaunchLinksResponse
+	30, // 49: paysidecar.flow.v2.HostService.Sign:output_type -> paysidecar.flow.v2.SignResponse
+	32, // 50: paysidecar.flow.v2.HostService.Verify:output_type -> paysidecar.flow.v2.VerifyResponse
+	35, // 51: paysidecar.flow.v2.HostService.Log:output_type -> paysidecar.flow.v2.LogResponse
+	37, // 52: paysidecar.flow.v2.HostService.ExportSpans:output_type -> paysidecar.flow.v2.ExportSpansResponse
+	41, // [41:53] is the sub-list for method output_type
+	29, // [29:41] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_paysidecar_flow_v2_flow_proto_init() }
@@ -3008,7 +3227,7 @@ func file_paysidecar_flow_v2_flow_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_paysidecar_flow_v2_flow_proto_rawDesc), len(file_paysidecar_flow_v2_flow_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   43,
+			NumMessages:   46,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
