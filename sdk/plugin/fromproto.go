@@ -88,10 +88,10 @@ func orderShapeFromProto(p *flowv2.ShapeOrderResponse) OrderShape {
 // payValueFromProto converts a recipe's value, stopping deeper than any
 // recipe Check accepts (such a recipe then fails Check).
 func payValueFromProto(p *flowv2.PayValue, depth int) PayValue {
-	out := PayValue{Op: PayOp(p.GetOp()), Field: p.GetField(), Prefix: p.GetPrefix(), Literal: p.GetLiteral()}
 	if depth > maxRecipeDepth {
 		return PayValue{Op: "too_deep"}
 	}
+	out := PayValue{Op: PayOp(p.GetOp()), Field: p.GetField(), Prefix: p.GetPrefix(), Literal: p.GetLiteral()}
 	for _, m := range p.GetMembers() {
 		out.Members = append(out.Members, PayMember{Name: m.GetName(), Value: payValueFromProto(m.GetValue(), depth+1)})
 	}

@@ -28,7 +28,8 @@ var hostOnlyModules = []string{
 // outside this repository does, in a module of its own whose go.mod
 // requires only the SDK (replaced by the local copy, with the SDK's
 // go.sum), checks that its requirements hold nothing of the host, and pays
-// through it beside the sidecar's own plugins.
+// through it beside the sidecar's own plugins; it gives no pay recipe, so
+// its pay parameters come from its PayParams.
 func TestPluginFromAnotherModule(t *testing.T) {
 	sdk, err := filepath.Abs(filepath.Join("..", "..", "sdk"))
 	if err != nil {
@@ -90,6 +91,11 @@ func TestPluginFromAnotherModule(t *testing.T) {
 	}
 	if err := json.Unmarshal(p.PayParams, &params); err != nil || !strings.HasPrefix(params.CashierURL, e.sb.URL+"/qr/") || params.Note != "hello" {
 		t.Fatalf("pay_params = %s (%v)", p.PayParams, err)
+	}
+	// This flow gives no pay recipe, so the host asked it for the pay
+	// parameters: the contract's PayParams still serves such flows.
+	if n := e.sc.metric("paysidecar_plugin_call_duration_seconds_count", `plugin="outside-pay"`, `method="PayParams"`, `outcome="ok"`); n != 1 {
+		t.Errorf("%d PayParams calls for a flow without a pay recipe, want one", int(n))
 	}
 	resp, err := e.sb.HTTP.PostForm(params.CashierURL, url.Values{"action": {"pay"}})
 	if err != nil {
