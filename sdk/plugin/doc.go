@@ -41,6 +41,19 @@
 // plugin again. Every other method may be called concurrently once
 // Configure has succeeded; Check is called periodically.
 //
+// # Pay parameters
+//
+// A create asks the flow to shape the order (ShapeOrder), signs and sends
+// it, and turns the verified answer into the front end's pay parameters.
+// A flow whose parameters follow from the answer's fields returns a
+// PayRecipe with its shape, and the host builds them itself with
+// PayRecipe.Build, so that the create costs one plugin call. PayParams
+// serves the other cases: a flow without a recipe, a recipe using an
+// operation the host does not know, and parameters built later from an
+// answer the host kept. A flow that gives a recipe implements PayParams
+// as the Build of the same recipe; plugintest.PayParams checks that the
+// two agree.
+//
 // # Host services
 //
 // Config.Host calls back into the host over go-plugin's broker: Sign and
