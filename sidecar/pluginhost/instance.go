@@ -55,6 +55,8 @@ type instance struct {
 	pid        int
 	startedAt  time.Time
 	apiVersion int
+	// exitedC is closed when the current process has exited.
+	exitedC <-chan struct{}
 	// refused says why the plugin was left out at start (it speaks no
 	// contract version the host knows); such a plugin is never started
 	// again.
@@ -142,7 +144,7 @@ func fileSHA256(path string) ([]byte, error) {
 // runs from inst's binary, held to its checksum, with a minimal
 // environment, and keeps its sockets (and go-plugin's on the host's side)
 // in a directory go-plugin makes for it in the run's directory.
-func (m *Manager) start(inst *instance) (*goplugin.Client, *goplugin.GRPCClient, plugin.Flow, int, error) {
+func (m *Manager) start(inst *instance) (*goplugin.Client, *goplugin.GRPCClient, plugin.Flow, *processRunner, error) {
 	logger := newHCLogger(inst.baseLogger, inst.cfg.Name)
 	var proc *processRunner
 	cfg := &goplugin.ClientConfig{
@@ -187,26 +189,26 @@ func (m *Manager) start(inst *instance) (*goplugin.Client, *goplugin.GRPCClient,
 		logger.quiet.Store(ve != nil)
 		client.Kill()
 		if ve != nil {
-			return nil, nil, nil, 0, ve
+			return nil, nil, nil, nil, ve
 		}
-		return nil, nil, nil, 0, fmt.Errorf("launch %s: %w", inst.path, err)
+		return nil, nil, nil, nil, fmt.Errorf("launch %s: %w", inst.path, err)
 	}
 	rpc, ok := proto.(*goplugin.GRPCClient)
 	if !ok {
 		client.Kill()
-		return nil, nil, nil, 0, fmt.Errorf("launch %s: plugin does not speak gRPC", inst.path)
+		return nil, nil, nil, nil, fmt.Errorf("launch %s: plugin does not speak gRPC", inst.path)
 	}
 	raw, err := rpc.Dispense(plugin.PluginName)
 	if err != nil {
 		client.Kill()
-		return nil, nil, nil, 0, fmt.Errorf("launch %s: %w", inst.path, err)
+		return nil, nil, nil, nil, fmt.Errorf("launch %s: %w", inst.path, err)
 	}
 	flow, ok := raw.(plugin.Flow)
 	if !ok {
 		client.Kill()
-		return nil, nil, nil, 0, fmt.Errorf("launch %s: dispensed %T, not a flow", inst.path, raw)
+		return nil, nil, nil, nil, fmt.Errorf("launch %s: dispensed %T, not a flow", inst.path, raw)
 	}
-	return client, rpc, flow, int(proc.pid.Load()), nil
+	return client, rpc, flow, proc, nil
 }
 
 // launch starts a process for inst, checks its Info, configures it and
@@ -214,10 +216,11 @@ func (m *Manager) start(inst *instance) (*goplugin.Client, *goplugin.GRPCClient,
 func (m *Manager) launch(ctx context.Context, inst *instance) error {
 	inst.launchMu.Lock()
 	defer inst.launchMu.Unlock()
-	client, rpc, flow, pid, err := m.start(inst)
+	client, rpc, flow, proc, err := m.start(inst)
 	if err != nil {
 		return err
 	}
+	pid := int(proc.pid.Load())
 
 	callCtx, cancel := context.WithTimeout(ctx, m.opts.startTimeout)
 	defer cancel()
@@ -251,6 +254,7 @@ func (m *Manager) launch(ctx context.Context, inst *instance) error {
 	inst.mu.Lock()
 	inst.client, inst.rpc, inst.flow, inst.info = client, rpc, flow, info
 	inst.pid, inst.startedAt, inst.apiVersion = pid, time.Now(), version
+	inst.exitedC = proc.exited
 	// The gauge changes under the same lock as the state it reports, so
 	// whoever sees the plugin available or unavailable sees the gauge
 	// agree.
@@ -344,12 +348,12 @@ func (inst *instance) requestCheck() {
 	}
 }
 
-// exited reports whether the current process has exited.
-func (inst *instance) exited() bool {
+// exitedChan returns the channel that is closed when the current process
+// has exited; it is nil, and so never ready, while there is none.
+func (inst *instance) exitedChan() <-chan struct{} {
 	inst.mu.RLock()
-	c := inst.client
-	inst.mu.RUnlock()
-	return c != nil && c.Exited()
+	defer inst.mu.RUnlock()
+	return inst.exitedC
 }
 
 // healthy reports whether the current process is alive and answers

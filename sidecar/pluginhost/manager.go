@@ -102,7 +102,6 @@ type Option func(*options)
 type options struct {
 	backoffInitial time.Duration
 	backoffMax     time.Duration
-	checkInterval  time.Duration
 	startTimeout   time.Duration
 	tracerProvider trace.TracerProvider
 	pluginSpans    *hosttrace.Receiver
@@ -122,13 +121,6 @@ type options struct {
 // before dying starts again from initial.
 func WithRestartBackoff(initial, maxDelay time.Duration) Option {
 	return func(o *options) { o.backoffInitial, o.backoffMax = initial, maxDelay }
-}
-
-// WithCheckInterval sets how often each supervisor checks whether its
-// plugin's process has exited (default 250ms). A failed call triggers a
-// check at once.
-func WithCheckInterval(d time.Duration) Option {
-	return func(o *options) { o.checkInterval = d }
 }
 
 // WithStartTimeout bounds the launch of a plugin, from starting the
@@ -228,7 +220,6 @@ func New(cfgs []PluginConfig, logger *slog.Logger, reg prometheus.Registerer, op
 	o := options{
 		backoffInitial: 500 * time.Millisecond,
 		backoffMax:     30 * time.Second,
-		checkInterval:  250 * time.Millisecond,
 		startTimeout:   30 * time.Second,
 		healthInterval: 10 * time.Second,
 		healthTimeout:  5 * time.Second,
@@ -238,9 +229,9 @@ func New(cfgs []PluginConfig, logger *slog.Logger, reg prometheus.Registerer, op
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if o.backoffInitial <= 0 || o.backoffMax < o.backoffInitial || o.checkInterval <= 0 || o.startTimeout <= 0 ||
+	if o.backoffInitial <= 0 || o.backoffMax < o.backoffInitial || o.startTimeout <= 0 ||
 		o.healthInterval <= 0 || o.healthTimeout <= 0 {
-		return nil, errors.New("pluginhost: backoff, check interval, start timeout and health check must be positive, and the backoff's maximum at least its initial delay")
+		return nil, errors.New("pluginhost: backoff, start timeout and health check must be positive, and the backoff's maximum at least its initial delay")
 	}
 	m := &Manager{logger: logger, opts: o, byName: map[string]*instance{}}
 	for i, c := range cfgs {

@@ -121,7 +121,6 @@ type harness struct {
 func fastOptions() []Option {
 	return []Option{
 		WithRestartBackoff(300*time.Millisecond, time.Second),
-		WithCheckInterval(20 * time.Millisecond),
 		WithStartTimeout(20 * time.Second),
 	}
 }
@@ -326,6 +325,30 @@ func TestRestartAfterKill(t *testing.T) {
 	}
 	if n := testutil.CollectAndCount(h.reg, "paysidecar_plugin_restarts_total"); n != 1 {
 		t.Errorf("restarts series registered: %d", n)
+	}
+}
+
+// TestExitNoticedWithoutCalls kills an idle plugin: nothing calls it and
+// its health check is an hour away, so only the process's exit itself can
+// tell the supervisor, which restarts it.
+func TestExitNoticedWithoutCalls(t *testing.T) {
+	h := newHarness(t, []PluginConfig{mockConfig(t, "idle")}, WithHealthCheck(time.Hour, time.Second))
+	if err := h.m.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	oldPID := h.pid("mock")
+	if err := syscall.Kill(oldPID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 15*time.Second, "restart", func() bool {
+		return testutil.ToFloat64(h.m.metrics.restarts.WithLabelValues("mock")) == 1 && h.m.Ready()
+	})
+	down := h.logs.entries("plugin down; restarting")
+	if len(down) != 1 || down[0]["reason"] != "process exited" {
+		t.Errorf("restart logged as %v, want once for the process's exit", down)
+	}
+	if h.pid("mock") == oldPID {
+		t.Errorf("the plugin still runs as pid %d", oldPID)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"sync"
 	"sync/atomic"
 
 	"github.com/hashicorp/go-hclog"
@@ -27,6 +28,9 @@ type processRunner struct {
 	stdout io.ReadCloser
 	stderr io.ReadCloser
 	pid    atomic.Int64
+	// exited is closed when the process has exited (Wait returned).
+	exited     chan struct{}
+	exitedOnce sync.Once
 }
 
 var _ runner.Runner = (*processRunner)(nil)
@@ -40,7 +44,7 @@ func newProcessRunner(logger hclog.Logger, cmd *exec.Cmd) (*processRunner, error
 	if err != nil {
 		return nil, err
 	}
-	return &processRunner{logger: logger, cmd: cmd, stdout: stdout, stderr: stderr}, nil
+	return &processRunner{logger: logger, cmd: cmd, stdout: stdout, stderr: stderr, exited: make(chan struct{})}, nil
 }
 
 // Start implements runner.Runner.
@@ -54,8 +58,13 @@ func (r *processRunner) Start(context.Context) error {
 	return nil
 }
 
-// Wait implements runner.Runner.
-func (r *processRunner) Wait(context.Context) error { return r.cmd.Wait() }
+// Wait implements runner.Runner; when the process has exited it closes
+// r.exited, which is how the host learns of it at once.
+func (r *processRunner) Wait(context.Context) error {
+	err := r.cmd.Wait()
+	r.exitedOnce.Do(func() { close(r.exited) })
+	return err
+}
 
 // Kill implements runner.Runner; killing a process that is gone is no
 // error.

@@ -23,19 +23,21 @@ func (m *Manager) supervise(ctx context.Context, inst *instance) {
 		MaxInterval:         m.opts.backoffMax,
 	}
 	b.Reset()
-	ticker := time.NewTicker(m.opts.checkInterval)
-	defer ticker.Stop()
 	health := time.NewTicker(m.opts.healthInterval)
 	defer health.Stop()
 	for {
 		var reason string
 		grace := m.opts.killGrace
+		// The process's exit is an event, not something polled for: an
+		// idle host wakes for none of its plugins until their health
+		// checks, and a plugin that dies is restarted at once.
+		exited := inst.exitedChan()
 		select {
 		case <-ctx.Done():
 			return
-		case <-ticker.C:
-			if !inst.exited() {
-				continue
+		case <-exited:
+			if inst.exitedChan() != exited {
+				continue // an older process; the current one runs
 			}
 			reason = "process exited"
 		case <-inst.kick:
