@@ -112,7 +112,7 @@ func TestStandInMiniProgramInChromium(t *testing.T) {
 			chromedp.Navigate(inst.URL+sandbox.PathWeChatOpen+"?link="+url.QueryEscape(link)),
 			chromedp.WaitVisible(chromedp.CSS("#open-miniprogram")),
 			clickNow("#open-miniprogram"),
-			chromedp.WaitVisible(chromedp.CSS("#mp-start")),
+			chromedp.WaitEnabled(chromedp.CSS("#mp-start")),
 			clickNow("#mp-start"),
 		)
 		if err != nil {

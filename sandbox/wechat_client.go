@@ -522,7 +522,7 @@ code{background:#f4f4f4;padding:.1rem .3rem;overflow-wrap:anywhere}button{font:i
 <p><strong>Mini-program <code id="mp-appid">{{.AppID}}</code></strong> (sandbox stand-in, {{.EnvVersion}})</p>
 <p>Page <code id="mp-path">{{.Path}}</code>, scene <span id="mp-scene">{{.Scene}}</span></p>
 <p>Query <code id="mp-query">{{.Query}}</code></p>
-<button type="button" id="mp-start">Log in and pay</button>
+<button type="button" id="mp-start" disabled>Log in and pay</button>
 <p id="mp-status"></p>
 <p id="mp-result" data-result=""></p>
 <script src="/wechat/paysheet.js"></script>
@@ -561,7 +561,10 @@ code{background:#f4f4f4;padding:.1rem .3rem;overflow-wrap:anywhere}button{font:i
     el.textContent = text;
   }
   function status(text) { document.getElementById('mp-status').textContent = text; }
-  document.getElementById('mp-start').addEventListener('click', function () {
+  // The button is enabled only once it does something: it is on the page
+  // (and clickable) before this script has run.
+  var start = document.getElementById('mp-start');
+  start.addEventListener('click', function () {
     status('wx.login…');
     wx.login({
       fail: function (res) { show('error', res.errMsg); },
@@ -588,6 +591,7 @@ code{background:#f4f4f4;padding:.1rem .3rem;overflow-wrap:anywhere}button{font:i
       }
     });
   });
+  start.disabled = false;
 })();
 </script>
 </body></html>

@@ -202,7 +202,7 @@ func TestCheckoutFromBrowserToMiniProgram(t *testing.T) {
 		}
 		follow("#open-miniprogram")
 		steps(
-			chromedp.WaitVisible(chromedp.CSS("#mp-start")),
+			chromedp.WaitEnabled(chromedp.CSS("#mp-start")),
 			chromedp.Click(chromedp.CSS("#mp-start")),
 			chromedp.WaitVisible(chromedp.CSS("#sandbox-wxpay-pay")),
 			chromedp.Click(chromedp.CSS("#sandbox-wxpay-pay")),
